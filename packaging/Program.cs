@@ -1,10 +1,28 @@
+using System.CommandLine;
+using Belay.Core.Cli;
+using Belay.Release.Commands;
+
 namespace Belay.Release;
 
+/// <summary>
+/// belay-release: the publisher's tool. Makes keys, packages and signs archives, writes
+/// and checks feeds, and serves a feed locally. Everything it writes is a static file.
+/// </summary>
 internal static class Program
 {
     public static int Main(string[] args)
     {
-        Console.WriteLine(BuildInfo.Version + " " + args.Length);
-        return 0;
+        var root = new RootCommand("belay-release: make keys, package and sign releases, write, verify and serve Belay feeds.")
+        {
+            KeyCommands.Keygen(),
+            FeedCommands.Init(),
+            FeedCommands.Publish(),
+            KeyCommands.Sign(),
+            VerifyCommand.Create(),
+            FeedCommands.VerifyFeed(),
+            ServeCommand.Create(),
+            PackageCommand.Create(),
+        };
+        return CliHost.Run(root, args, "belay-release");
     }
 }

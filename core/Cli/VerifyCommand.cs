@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Belay.Core.Minisign;
+
+namespace Belay.Core.Cli;
+
+/// <summary>
+/// `verify FILE [--signature F] --public-key KEY`, shared by belay and belay-release:
+/// checks a minisign signature and says which check failed (exit 3) or what it trusted.
+/// </summary>
+public static class VerifyCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<FileInfo>("file") { Description = "The file to verify." };
+        var signature = new Option<FileInfo?>("--signature", "-x") { Description = "The signature file (default: FILE.minisig)." };
+        var key = new Option<string>("--public-key", "-P", "-p")
+        {
+            Description = "The minisign public key: its base64 line, or the path of a .pub file.",
+            Required = true,
+        };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print nothing on success." };
+        var command = new Command("verify", "Verify a file's minisign signature (exit 0: good, 3: any trust failure).")
+        {
+            file, signature, key, quiet,
+        };
+        command.SetAction(result =>
+        {
+            var target = result.GetRequiredValue(file);
+            var sigFile = result.GetValue(signature) ?? new FileInfo(target.FullName + ".minisig");
+            var publicKey = LoadPublicKey(result.GetRequiredValue(key));
+            if (!target.Exists)
+            {
+                throw new BelayException($"{target.FullName} not found");
+            }
+            if (!sigFile.Exists)
+            {
+                throw BelayException.Trust($"signature {sigFile.FullName} not found; give it with --signature");
+            }
+            MinisignSignature sig;
+            try
+            {
+                sig = MinisignSignature.Parse(File.ReadAllText(sigFile.FullName));
+                using var data = File.OpenRead(target.FullName);
+                MinisignVerifier.Verify(publicKey, data, sig);
+            }
+            catch (MinisignException e)
+            {
+                throw BelayException.Trust($"{target.Name}: verification failed: {e.Message}", e);
+            }
+            if (!result.GetValue(quiet))
+            {
+                Console.WriteLine($"Signature and comment signature verified ({(sig.Prehashed ? "prehashed" : "legacy")}, key {publicKey.KeyIdHex})");
+                Console.WriteLine($"Trusted comment: {sig.TrustedComment}");
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>A public key given on the command line: the base64 line or a .pub file.</summary>
+    public static MinisignPublicKey LoadPublicKey(string keyOrPath)
+    {
+        try
+        {
+            return MinisignPublicKey.ParseOrLoad(keyOrPath);
+        }
+        catch (MinisignException e)
+        {
+            throw new BelayException(ExitCodes.Usage, $"public key '{keyOrPath}': {e.Message}", e);
+        }
+        catch (IOException e)
+        {
+            throw new BelayException(ExitCodes.Usage, $"public key '{keyOrPath}' is neither a key nor a readable file: {e.Message}", e);
+        }
+    }
+}

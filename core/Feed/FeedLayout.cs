@@ -1,0 +1,53 @@
+using System.Text.RegularExpressions;
+
+namespace Belay.Core.Feed;
+
+/// <summary>Where things live in a feed (DESIGN.md, "The feed"), and the names it accepts.</summary>
+public static partial class FeedLayout
+{
+    public const string DefaultProduct = "belay-agent";
+    public const string DefaultChannel = "stable";
+    public const string RootFile = "root.json";
+    public const string SignatureSuffix = ".minisig";
+    public const string ChecksumsFile = "SHA256SUMS";
+
+    public static string ChannelFile(string channel) => $"channels/{channel}.json";
+
+    /// <summary>The archive format a RID ships in: .zip on Windows, .tar.gz elsewhere.</summary>
+    public static string ArchiveExtension(string rid) => rid.StartsWith("win-", StringComparison.Ordinal) ? ".zip" : ".tar.gz";
+
+    public static string AgentArchive(string version, string rid) =>
+        $"agent/{version}/{DefaultProduct}-{version}-{rid}{ArchiveExtension(rid)}";
+
+    public static string BootstrapBinary(string version, string rid) =>
+        $"bootstrap/{version}/belay-{rid}{(rid.StartsWith("win-", StringComparison.Ordinal) ? ".exe" : "")}";
+
+    public static string BootstrapChecksums(string version) => $"bootstrap/{version}/{ChecksumsFile}";
+
+    /// <summary>RIDs as .NET spells them: linux-x64, linux-musl-arm64, osx-arm64, win-x64, illumos-x64.</summary>
+    public static bool IsValidRid(string rid) => RidPattern().IsMatch(rid);
+
+    /// <summary>Channel names: lower-case letters, digits, '-', '_' and '.', not starting with '.'.</summary>
+    public static bool IsValidChannel(string channel) => ChannelPattern().IsMatch(channel);
+
+    /// <summary>
+    /// A path inside the feed, as a manifest names it: relative, forward slashes, no empty,
+    /// '.' or '..' segments, no drive or backslash. Anything else could point a client
+    /// outside the feed.
+    /// </summary>
+    public static bool IsSafeRelativePath(string path)
+    {
+        if (string.IsNullOrEmpty(path) || path.Length > 1024 || path[0] == '/' || path.Contains('\\', StringComparison.Ordinal) ||
+            path.Contains(':', StringComparison.Ordinal) || path.Any(char.IsControl))
+        {
+            return false;
+        }
+        return path.Split('/').All(s => s.Length > 0 && s != "." && s != "..");
+    }
+
+    [GeneratedRegex("^[a-z][a-z0-9]*(-[a-z0-9]+)+$")]
+    private static partial Regex RidPattern();
+
+    [GeneratedRegex("^[a-z0-9_-][a-z0-9._-]{0,63}$")]
+    private static partial Regex ChannelPattern();
+}

@@ -1,0 +1,248 @@
+using System.Net;
+
+namespace Belay.Core.Feed;
+
+/// <summary>
+/// Reads files from a feed: a local directory, a file:// URL, or an http(s):// URL. Every
+/// read is capped: a server can neither send more than the caller allows nor make the
+/// client buffer an endless body.
+/// </summary>
+public abstract class FeedSource : IDisposable
+{
+    /// <summary>The cap on metadata documents (root.json, channel manifests, signatures).</summary>
+    public const long MetadataLimit = 4 * 1024 * 1024;
+
+    /// <summary>Where the feed is, as the user gave it.</summary>
+    public abstract string Location { get; }
+
+    /// <summary>A printable name for a file of the feed (its URL or path).</summary>
+    public abstract string Describe(string relativePath);
+
+    /// <summary>
+    /// Copies a feed file into <paramref name="destination"/>, stopping with a trust failure
+    /// past <paramref name="maxBytes"/>. Returns the number of bytes copied.
+    /// </summary>
+    public abstract Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken);
+
+    /// <summary>Channels the feed has, where the source can list them (directories only).</summary>
+    public virtual IReadOnlyList<string>? ListChannels() => null;
+
+    public async Task<byte[]> ReadAsync(string relativePath, long maxBytes, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        await CopyToAsync(relativePath, buffer, maxBytes, cancellationToken).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+
+    /// <summary>Opens a feed given as a directory, a file:// URL or an http(s):// URL.</summary>
+    public static FeedSource Open(string feed, HttpClient? http = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(feed);
+        if (Uri.TryCreate(feed, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+        {
+            return new HttpFeedSource(uri, http);
+        }
+        if (uri is { IsFile: true } && feed.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+        {
+            return new DirectoryFeedSource(uri.LocalPath);
+        }
+        if (feed.Contains("://", StringComparison.Ordinal))
+        {
+            throw new BelayException(ExitCodes.Usage, $"feed '{feed}' has a scheme Belay does not read: use https://, http:// (loopback or trusted networks), file:// or a directory");
+        }
+        return new DirectoryFeedSource(feed);
+    }
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+    }
+
+    protected static async Task<long> CopyCappedAsync(Stream source, Stream destination, long maxBytes, string what, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[81920];
+        long total = 0;
+        while (true)
+        {
+            var want = (int)Math.Min(buffer.Length, maxBytes + 1 - total);
+            var n = await source.ReadAsync(buffer.AsMemory(0, Math.Max(want, 1)), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                return total;
+            }
+            total += n;
+            if (total > maxBytes)
+            {
+                throw BelayException.Trust($"{what} is larger than the {maxBytes} bytes allowed; refusing the rest");
+            }
+            await destination.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>A feed in a local directory (or behind a file:// URL), for publishing and air-gapped hosts.</summary>
+public sealed class DirectoryFeedSource : FeedSource
+{
+    public DirectoryFeedSource(string directory)
+    {
+        Root = Path.GetFullPath(directory);
+        if (!Directory.Exists(Root))
+        {
+            throw BelayException.Unreachable($"feed directory {Root} does not exist");
+        }
+    }
+
+    public string Root { get; }
+    public override string Location => Root;
+
+    public override string Describe(string relativePath) => Path.Combine(Root, relativePath);
+
+    public override async Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (!FeedLayout.IsSafeRelativePath(relativePath))
+        {
+            throw BelayException.Trust($"refusing feed path '{relativePath}': it is not a plain relative path inside the feed");
+        }
+        var path = Describe(relativePath);
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new FeedFileNotFoundException(path, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BelayException.Unreachable($"cannot read {path}: {e.Message}", e);
+        }
+        await using (stream.ConfigureAwait(false))
+        {
+            return await CopyCappedAsync(stream, destination, maxBytes, path, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override IReadOnlyList<string> ListChannels()
+    {
+        var dir = Path.Combine(Root, "channels");
+        if (!Directory.Exists(dir))
+        {
+            return [];
+        }
+        return [.. Directory.EnumerateFiles(dir, "*.json").Select(Path.GetFileNameWithoutExtension).OfType<string>().Order(StringComparer.Ordinal)];
+    }
+}
+
+/// <summary>A feed on a web server, S3 bucket or CDN.</summary>
+public sealed class HttpFeedSource : FeedSource
+{
+    private readonly HttpClient _http;
+    private readonly bool _ownsClient;
+    private readonly Uri _base;
+
+    public HttpFeedSource(Uri baseUri, HttpClient? http = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseUri);
+        _base = baseUri.AbsoluteUri.EndsWith('/') ? baseUri : new Uri(baseUri.AbsoluteUri + "/");
+        _ownsClient = http is null;
+        _http = http ?? CreateDefaultClient();
+    }
+
+    public override string Location => _base.AbsoluteUri;
+
+    public override string Describe(string relativePath) => new Uri(_base, relativePath).AbsoluteUri;
+
+    public static HttpClient CreateDefaultClient() => new(new SocketsHttpHandler
+    {
+        AutomaticDecompression = DecompressionMethods.None,
+        ConnectTimeout = TimeSpan.FromSeconds(15),
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        MaxAutomaticRedirections = 5,
+    })
+    {
+        Timeout = TimeSpan.FromMinutes(10),
+        DefaultRequestHeaders = { { "User-Agent", "belay" } },
+    };
+
+    public override async Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (!FeedLayout.IsSafeRelativePath(relativePath))
+        {
+            throw BelayException.Trust($"refusing feed path '{relativePath}': it is not a plain relative path inside the feed");
+        }
+        var url = new Uri(_base, relativePath);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw BelayException.Unreachable($"cannot reach {url}: {e.Message}", e);
+        }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw BelayException.Unreachable($"{url} did not answer in time", e);
+        }
+        using (response)
+        {
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                throw new FeedFileNotFoundException(url.AbsoluteUri, null);
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                throw BelayException.Unreachable($"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
+            }
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            await using (body.ConfigureAwait(false))
+            {
+                try
+                {
+                    return await CopyCappedAsync(body, destination, maxBytes, url.AbsoluteUri, cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    throw BelayException.Unreachable($"reading {url} failed: {e.Message}", e);
+                }
+            }
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _ownsClient)
+        {
+            _http.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>The feed was reached but has no such file.</summary>
+public sealed class FeedFileNotFoundException : BelayException
+{
+    public FeedFileNotFoundException(string where, Exception? inner)
+        : base(ExitCodes.FeedUnreachable, $"{where} was not found in the feed", inner)
+    {
+        Where = where;
+    }
+
+    public FeedFileNotFoundException()
+        : this("(unknown)", null)
+    {
+    }
+
+    public FeedFileNotFoundException(string message)
+        : this(message, null)
+    {
+    }
+
+    public string Where { get; }
+}

@@ -1,0 +1,157 @@
+using System.Security.Cryptography;
+using Belay.Core.Minisign;
+
+namespace Belay.Core.Feed;
+
+/// <summary>
+/// The whole-feed check behind `belay-release verify-feed`: root against the given root
+/// key(s), then for each channel the manifest (signature, product, channel, sequence,
+/// expiry), then every artifact (size, SHA-256 and its own signature). It goes on after a
+/// failure so that one run names every problem.
+/// </summary>
+public sealed class FeedVerifier
+{
+    private readonly FeedSource _feed;
+    private readonly IReadOnlyCollection<MinisignPublicKey> _rootKeys;
+    private readonly TimeProvider _clock;
+    private readonly Action<string> _report;
+
+    public FeedVerifier(FeedSource feed, IReadOnlyCollection<MinisignPublicKey> rootKeys, Action<string> report, TimeProvider? clock = null)
+    {
+        _feed = feed;
+        _rootKeys = rootKeys;
+        _report = report;
+        _clock = clock ?? TimeProvider.System;
+    }
+
+    public sealed record Result(int Checked, IReadOnlyList<BelayException> Failures)
+    {
+        public bool Ok => Failures.Count == 0;
+
+        /// <summary>Trust failures outrank an unreachable feed: a lie is worse than silence.</summary>
+        public int ExitCode => Failures.Count == 0 ? ExitCodes.Ok
+            : Failures.Any(f => f.ExitCode == ExitCodes.TrustFailure) ? ExitCodes.TrustFailure
+            : Failures.Max(f => f.ExitCode);
+    }
+
+    /// <param name="channels">Channels to check; null for every channel the feed can list (directories), else stable.</param>
+    /// <param name="minimumSequence">The lowest acceptable sequence (a watermark already seen).</param>
+    public async Task<Result> VerifyAsync(IReadOnlyList<string>? channels, long minimumSequence, CancellationToken cancellationToken)
+    {
+        var failures = new List<BelayException>();
+        var count = 0;
+        var now = _clock.GetUtcNow();
+
+        async Task<T?> Check<T>(string what, Func<Task<T>> check)
+            where T : class
+        {
+            count++;
+            try
+            {
+                var result = await check().ConfigureAwait(false);
+                _report($"ok    {what}");
+                return result;
+            }
+            catch (BelayException e)
+            {
+                failures.Add(e);
+                _report($"FAIL  {what}: {e.Message}");
+                return null;
+            }
+        }
+
+        var root = await Check($"{FeedLayout.RootFile} signed by the root key and current", async () =>
+        {
+            var json = await _feed.ReadAsync(FeedLayout.RootFile, FeedSource.MetadataLimit, cancellationToken).ConfigureAwait(false);
+            var sig = await ReadSignatureAsync(FeedLayout.RootFile, cancellationToken).ConfigureAwait(false);
+            return FeedTrust.VerifyRoot(json, sig, _rootKeys, now, _feed.Describe(FeedLayout.RootFile));
+        }).ConfigureAwait(false);
+        if (root is null)
+        {
+            return new Result(count, failures);
+        }
+        var releaseKeys = FeedTrust.ReleaseKeys(root);
+        _report($"      root version {root.Version}, product {root.Product}, release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}, expires {root.Expires:u}");
+
+        var toCheck = channels ?? _feed.ListChannels() ?? [FeedLayout.DefaultChannel];
+        if (toCheck.Count == 0)
+        {
+            failures.Add(BelayException.Trust("the feed has no channels: publish one with belay-release publish"));
+            _report("FAIL  the feed has no channels");
+        }
+        foreach (var channel in toCheck)
+        {
+            var file = FeedLayout.ChannelFile(channel);
+            var manifest = await Check($"{file} signed by a release key, sequence >= {minimumSequence}, not expired", async () =>
+            {
+                var json = await _feed.ReadAsync(file, FeedSource.MetadataLimit, cancellationToken).ConfigureAwait(false);
+                var sig = await ReadSignatureAsync(file, cancellationToken).ConfigureAwait(false);
+                return FeedTrust.VerifyManifest(json, sig, root, channel, now, minimumSequence, _feed.Describe(file));
+            }).ConfigureAwait(false);
+            if (manifest is null)
+            {
+                continue;
+            }
+            _report($"      channel {channel}: sequence {manifest.Sequence}, expires {manifest.Expires:u}, {manifest.Releases.Count} release(s)");
+            foreach (var release in manifest.Releases)
+            {
+                foreach (var (kind, set) in new[] { ("agent", release.Artifacts), ("bootstrap", release.Bootstrap ?? []) })
+                {
+                    foreach (var (rid, artifact) in set.OrderBy(p => p.Key, StringComparer.Ordinal))
+                    {
+                        await Check($"{artifact.Path} ({kind} {release.Version} {rid}): {artifact.Size} bytes, sha256 {artifact.Sha256[..Math.Min(12, artifact.Sha256.Length)]}…, signed",
+                            () => VerifyArtifactAsync(artifact, releaseKeys, cancellationToken)).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        return new Result(count, failures);
+    }
+
+    private async Task<string> ReadSignatureAsync(string file, CancellationToken cancellationToken)
+    {
+        var sigFile = file + FeedLayout.SignatureSuffix;
+        var bytes = await _feed.ReadAsync(sigFile, 64 * 1024, cancellationToken).ConfigureAwait(false);
+        return FeedTrust.SignatureText(bytes, _feed.Describe(sigFile));
+    }
+
+    private async Task<object> VerifyArtifactAsync(ArtifactEntry artifact, IReadOnlyList<MinisignPublicKey> releaseKeys, CancellationToken cancellationToken)
+    {
+        var where = _feed.Describe(artifact.Path);
+        var temp = Path.Combine(Path.GetTempPath(), $"belay-verify-{Guid.NewGuid():N}");
+        try
+        {
+            long size;
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose))
+            {
+                size = await _feed.CopyToAsync(artifact.Path, file, artifact.Size, cancellationToken).ConfigureAwait(false);
+                if (size != artifact.Size)
+                {
+                    throw BelayException.Trust($"{where} is {size} bytes, the manifest says {artifact.Size}");
+                }
+                file.Position = 0;
+                var hash = Convert.ToHexStringLower(await SHA256.HashDataAsync(file, cancellationToken).ConfigureAwait(false));
+                if (hash != artifact.Sha256)
+                {
+                    throw BelayException.Trust($"{where} has SHA-256 {hash}, the manifest says {artifact.Sha256}");
+                }
+                file.Position = 0;
+                var sig = await ReadSignatureAsync(artifact.Path, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var signature = MinisignSignature.Parse(sig);
+                    MinisignVerifier.Verify(releaseKeys, file, signature, allowLegacy: false);
+                }
+                catch (MinisignException e)
+                {
+                    throw BelayException.Trust($"{where}{FeedLayout.SignatureSuffix}: {e.Message}", e);
+                }
+            }
+            return artifact;
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Security.Cryptography;
+
+namespace Belay.Core.IO;
+
+/// <summary>
+/// Replaces files so that a reader, or a host that loses power, sees either the old
+/// content or the new, never a mix: write a temporary file beside the target, flush it to
+/// disk, rename it over the target, flush the directory.
+/// </summary>
+public static class AtomicFile
+{
+    /// <summary>Unix mode for files only their owner may read (secrets, state).</summary>
+    public const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>Unix mode for public files that only their owner may change.</summary>
+    public const UnixFileMode PublicRead = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = PublicRead)
+    {
+        var temp = CreateTemp(path, mode, out var stream);
+        try
+        {
+            using (stream)
+            {
+                stream.Write(content);
+                stream.Flush(flushToDisk: true);
+            }
+            Commit(temp, path);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    public static void WriteAllText(string path, string content, UnixFileMode mode = PublicRead) =>
+        WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(content), mode);
+
+    /// <summary>Copies <paramref name="source"/> to <paramref name="path"/> atomically and returns the copy's SHA-256 (hex) and size.</summary>
+    public static (string Sha256, long Size) Copy(string source, string path, UnixFileMode mode = PublicRead)
+    {
+        var temp = CreateTemp(path, mode, out var stream);
+        try
+        {
+            string hash;
+            long size;
+            using (stream)
+            using (var input = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.SequentialScan))
+            using (var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            {
+                var buffer = new byte[81920];
+                int n;
+                size = 0;
+                while ((n = input.Read(buffer)) > 0)
+                {
+                    sha.AppendData(buffer, 0, n);
+                    stream.Write(buffer, 0, n);
+                    size += n;
+                }
+                stream.Flush(flushToDisk: true);
+                hash = Convert.ToHexStringLower(sha.GetHashAndReset());
+            }
+            Commit(temp, path);
+            return (hash, size);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Flushes the directory that holds <paramref name="path"/>, so that a rename into it survives a crash.</summary>
+    public static void FlushDirectoryOf(string path)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (dir is not null)
+            {
+                Posix.FSyncDirectory(dir);
+            }
+        }
+    }
+
+    private static string CreateTemp(string path, UnixFileMode mode, out FileStream stream)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full) ?? throw new IOException($"{path} has no parent directory");
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+        };
+        if (!OperatingSystem.IsWindows())
+        {
+            // The mode is set at creation, so a secret is never readable by others, not even briefly.
+            options.UnixCreateMode = mode;
+        }
+        stream = new FileStream(temp, options);
+        return temp;
+    }
+
+    private static void Commit(string temp, string path)
+    {
+        File.Move(temp, path, overwrite: true);
+        FlushDirectoryOf(path);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

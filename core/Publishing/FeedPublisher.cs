@@ -1,0 +1,425 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Belay.Core.Feed;
+using Belay.Core.Minisign;
+using Belay.Core.Versioning;
+
+namespace Belay.Core.Publishing;
+
+/// <summary>What `belay-release publish` is asked to do.</summary>
+public sealed record PublishRequest(
+    string FeedDirectory,
+    string Channel,
+    string Version,
+    IReadOnlyDictionary<string, string> Artifacts,
+    IReadOnlyDictionary<string, string> Bootstrap,
+    MinisignSecretKey Key,
+    int RolloutPercent = 100,
+    TimeSpan? ExpiresIn = null,
+    bool AllowNotNewer = false);
+
+public sealed record PublishResult(ChannelManifest Manifest, IReadOnlyList<string> WrittenFiles);
+
+/// <summary>
+/// Writes feeds. Init creates root.json; Publish adds a release to a channel:
+/// <list type="number">
+/// <item>check everything first (root, key, existing manifest, version, files, writability), writing nothing;</item>
+/// <item>copy each artifact to its versioned path and sign it (new files only: a published artifact is immutable);</item>
+/// <item>write the channel manifest with sequence + 1 and a new expiry, signature first, then the JSON.</item>
+/// </list>
+/// A failure at any step deletes what this publish created and restores the manifest, so
+/// the feed is left as it was. (A process killed mid-publish can leave unreferenced new
+/// artifact files behind, never a changed manifest: clients only follow the manifest.)
+/// </summary>
+public sealed class FeedPublisher
+{
+    /// <summary>How long a channel manifest is believed when the publisher does not say.</summary>
+    public static readonly TimeSpan DefaultManifestLifetime = TimeSpan.FromDays(30);
+
+    /// <summary>How long root.json is believed when the publisher does not say.</summary>
+    public static readonly TimeSpan DefaultRootLifetime = TimeSpan.FromDays(365);
+
+    private readonly IFeedFiles _files;
+    private readonly TimeProvider _clock;
+    private readonly Action<string> _log;
+
+    public FeedPublisher(Action<string> log, TimeProvider? clock = null, IFeedFiles? files = null)
+    {
+        _log = log;
+        _clock = clock ?? TimeProvider.System;
+        _files = files ?? FeedFiles.Instance;
+    }
+
+    /// <summary>Creates (or with <paramref name="force"/> replaces) root.json, signed by <paramref name="rootKey"/>.</summary>
+    public RootDocument Init(string feedDirectory, MinisignSecretKey rootKey, IReadOnlyList<MinisignPublicKey> releaseKeys,
+        TimeSpan? expiresIn = null, string product = FeedLayout.DefaultProduct, bool force = false)
+    {
+        ArgumentNullException.ThrowIfNull(rootKey);
+        ArgumentNullException.ThrowIfNull(releaseKeys);
+        if (releaseKeys.Count == 0)
+        {
+            throw new BelayException(ExitCodes.Usage, "init needs at least one release key (--release-key release.pub)");
+        }
+        var rootPath = Path.Combine(feedDirectory, FeedLayout.RootFile);
+        long version = 1;
+        if (_files.Exists(rootPath))
+        {
+            if (!force)
+            {
+                throw new BelayException($"{rootPath} already exists; this feed is initialised. Use --force to re-sign it (clients that pinned another root key will refuse it)");
+            }
+            var old = FeedJson.ParseRoot(_files.ReadAllBytes(rootPath), rootPath);
+            version = old.Version + 1;
+        }
+        EnsureWritable(feedDirectory);
+        var root = new RootDocument
+        {
+            Product = product,
+            Version = version,
+            Expires = Truncate(_clock.GetUtcNow() + (expiresIn ?? DefaultRootLifetime)),
+            Root = new KeyRole { Threshold = 1, Keys = [rootKey.PublicKey.ToBase64()] },
+            Release = new KeyRole { Threshold = 1, Keys = [.. releaseKeys.Select(k => k.ToBase64()).Distinct(StringComparer.Ordinal)] },
+        };
+        var json = FeedJson.Serialize(root);
+        var signature = rootKey.Sign(json, TrustedComment(FeedLayout.RootFile, $"root version {version}"));
+        var sigPath = rootPath + FeedLayout.SignatureSuffix;
+        var oldJson = _files.Exists(rootPath) ? _files.ReadAllBytes(rootPath) : null;
+        var oldSig = _files.Exists(sigPath) ? _files.ReadAllBytes(sigPath) : null;
+        try
+        {
+            _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(signature.ToFileText()));
+            _files.WriteAtomically(rootPath, json);
+        }
+        catch
+        {
+            Restore(sigPath, oldSig);
+            Restore(rootPath, oldJson);
+            throw;
+        }
+        _log($"wrote {rootPath} (version {version}, root key {rootKey.PublicKey.KeyIdHex}, release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}, expires {root.Expires:u})");
+        return root;
+    }
+
+    public PublishResult Publish(PublishRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var feed = Path.GetFullPath(request.FeedDirectory);
+        var now = _clock.GetUtcNow();
+
+        // 1. Check everything before writing anything.
+        var root = LoadRoot(feed, now);
+        var releaseKeys = FeedTrust.ReleaseKeys(root);
+        if (!releaseKeys.Contains(request.Key.PublicKey))
+        {
+            throw BelayException.Trust($"key {request.Key.PublicKey.KeyIdHex} is not a release key of this feed (root.json lists {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}); sign with a listed release key, or re-run belay-release init with --release-key for this one");
+        }
+        if (!FeedLayout.IsValidChannel(request.Channel))
+        {
+            throw new BelayException(ExitCodes.Usage, $"'{request.Channel}' is not a channel name: use lower-case letters, digits, '-', '_' and '.'");
+        }
+        if (!SemVersion.TryParse(request.Version, out var version, out var versionError))
+        {
+            throw new BelayException(ExitCodes.Usage, versionError);
+        }
+        if (request.RolloutPercent is < 0 or > 100)
+        {
+            throw new BelayException(ExitCodes.Usage, $"rollout {request.RolloutPercent} is not a percentage from 0 to 100");
+        }
+        if (request.Artifacts.Count == 0)
+        {
+            throw new BelayException(ExitCodes.Usage, "publish needs at least one --artifact RID=PATH");
+        }
+        var channelPath = Path.Combine(feed, FeedLayout.ChannelFile(request.Channel));
+        var channelSigPath = channelPath + FeedLayout.SignatureSuffix;
+        var previous = LoadManifest(channelPath, root, request.Channel);
+        CheckVersionIsNew(previous, version, request);
+
+        var plan = new List<(string Kind, string Rid, string Source, string Relative)>();
+        foreach (var (rid, source) in request.Artifacts.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            CheckRid(rid);
+            var expected = FeedLayout.ArchiveExtension(rid);
+            if (!source.EndsWith(expected, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new BelayException(ExitCodes.Usage, $"artifact for {rid} must be a {expected} archive, got {source} (build it with belay-release package)");
+            }
+            plan.Add(("agent", rid, source, FeedLayout.AgentArchive(request.Version, rid)));
+        }
+        foreach (var (rid, source) in request.Bootstrap.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            CheckRid(rid);
+            plan.Add(("bootstrap", rid, source, FeedLayout.BootstrapBinary(request.Version, rid)));
+        }
+        foreach (var item in plan)
+        {
+            if (!File.Exists(item.Source))
+            {
+                throw new BelayException($"{item.Kind} file for {item.Rid} not found: {item.Source}");
+            }
+            var target = Path.Combine(feed, item.Relative);
+            if (_files.Exists(target) && !SameContent(item.Source, target))
+            {
+                throw new BelayException($"{target} already exists with other content; a published file is never replaced (caches and hosts may hold it). Publish a new version instead");
+            }
+        }
+        EnsureWritable(feed);
+
+        // 2. Artifacts and their signatures; 3. the manifest. Undo on any failure.
+        var created = new List<string>();
+        var createdDirs = new List<string>();
+        var oldManifest = _files.Exists(channelPath) ? _files.ReadAllBytes(channelPath) : null;
+        var oldSignature = _files.Exists(channelSigPath) ? _files.ReadAllBytes(channelSigPath) : null;
+        var manifestTouched = false;
+        try
+        {
+            var release = new ReleaseEntry
+            {
+                Version = request.Version,
+                Published = Truncate(now),
+                Rollout = new Rollout { Percent = request.RolloutPercent },
+            };
+            var sums = new StringBuilder();
+            foreach (var item in plan)
+            {
+                var target = Path.Combine(feed, item.Relative);
+                CreateDirectories(feed, Path.GetDirectoryName(target)!, createdDirs);
+                ArtifactEntry entry;
+                if (_files.Exists(target))
+                {
+                    entry = Describe(item.Relative, target);
+                }
+                else
+                {
+                    var (sha, size) = _files.CopyAtomically(item.Source, target);
+                    created.Add(target);
+                    entry = new ArtifactEntry { Path = item.Relative, Sha256 = sha, Size = size };
+                }
+                var sigPath = target + FeedLayout.SignatureSuffix;
+                if (!_files.Exists(sigPath))
+                {
+                    MinisignSignature sig;
+                    using (var stream = File.OpenRead(target))
+                    {
+                        sig = request.Key.Sign(stream, TrustedComment(item.Relative, $"{item.Kind} {request.Version} {item.Rid}"));
+                    }
+                    _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
+                    created.Add(sigPath);
+                }
+                if (item.Kind == "agent")
+                {
+                    release.Artifacts[item.Rid] = entry;
+                }
+                else
+                {
+                    (release.Bootstrap ??= [])[item.Rid] = entry;
+                    sums.Append(CultureInfo.InvariantCulture, $"{entry.Sha256}  {Path.GetFileName(item.Relative)}\n");
+                }
+                _log($"wrote {item.Relative} ({entry.Size} bytes, sha256 {entry.Sha256})");
+            }
+            if (release.Bootstrap is not null)
+            {
+                var sumsPath = Path.Combine(feed, FeedLayout.BootstrapChecksums(request.Version));
+                var sumsBytes = Encoding.UTF8.GetBytes(sums.ToString());
+                if (!_files.Exists(sumsPath))
+                {
+                    _files.WriteAtomically(sumsPath, sumsBytes);
+                    created.Add(sumsPath);
+                    var sumsSig = request.Key.Sign(sumsBytes, TrustedComment(FeedLayout.BootstrapChecksums(request.Version), $"bootstrap {request.Version}"));
+                    _files.WriteAtomically(sumsPath + FeedLayout.SignatureSuffix, Encoding.UTF8.GetBytes(sumsSig.ToFileText()));
+                    created.Add(sumsPath + FeedLayout.SignatureSuffix);
+                }
+            }
+
+            var manifest = new ChannelManifest
+            {
+                Product = root.Product,
+                Channel = request.Channel,
+                Sequence = (previous?.Sequence ?? 0) + 1,
+                Expires = Truncate(now + (request.ExpiresIn ?? DefaultManifestLifetime)),
+                Releases = [.. (previous?.Releases ?? []).Append(release).OrderBy(r => SemVersion.Parse(r.Version))],
+            };
+            var json = FeedJson.Serialize(manifest);
+            var manifestSig = request.Key.Sign(json, TrustedComment(FeedLayout.ChannelFile(request.Channel), $"sequence {manifest.Sequence}"));
+            CreateDirectories(feed, Path.GetDirectoryName(channelPath)!, createdDirs);
+            manifestTouched = true;
+            _files.WriteAtomically(channelSigPath, Encoding.UTF8.GetBytes(manifestSig.ToFileText()));
+            _files.WriteAtomically(channelPath, json);
+            _log($"wrote {FeedLayout.ChannelFile(request.Channel)} (sequence {manifest.Sequence}, expires {manifest.Expires:u}, {manifest.Releases.Count} release(s), newest {request.Version} at {request.RolloutPercent}%)");
+            return new PublishResult(manifest, created);
+        }
+        catch
+        {
+            if (manifestTouched)
+            {
+                Restore(channelSigPath, oldSignature);
+                Restore(channelPath, oldManifest);
+            }
+            foreach (var path in Enumerable.Reverse(created))
+            {
+                TryDelete(path);
+            }
+            foreach (var dir in Enumerable.Reverse(createdDirs))
+            {
+                try
+                {
+                    _files.DeleteDirectoryIfEmpty(dir);
+                }
+                catch (IOException)
+                {
+                }
+            }
+            throw;
+        }
+    }
+
+    private RootDocument LoadRoot(string feed, DateTimeOffset now)
+    {
+        var rootPath = Path.Combine(feed, FeedLayout.RootFile);
+        if (!Directory.Exists(feed))
+        {
+            throw new BelayException($"feed directory {feed} does not exist; create it with belay-release init --feed {feed}");
+        }
+        if (!_files.Exists(rootPath))
+        {
+            throw new BelayException($"{rootPath} not found: this is not a feed yet; create it with belay-release init --feed {feed}");
+        }
+        var json = _files.ReadAllBytes(rootPath);
+        var sigPath = rootPath + FeedLayout.SignatureSuffix;
+        if (!_files.Exists(sigPath))
+        {
+            throw BelayException.Trust($"{sigPath} not found: root.json is unsigned; re-create it with belay-release init --force");
+        }
+        var sig = FeedTrust.SignatureText(_files.ReadAllBytes(sigPath), sigPath);
+        // The publisher has no pinned key of its own: root must at least be signed by one of
+        // the root keys it lists, and current.
+        var unverified = FeedJson.ParseRoot(json, rootPath);
+        var listed = unverified.Root.Keys.Select(k => MinisignPublicKey.TryParse(k, out var key, out _) ? key : null).OfType<MinisignPublicKey>().ToList();
+        return FeedTrust.VerifyRoot(json, sig, listed, now, rootPath);
+    }
+
+    private ChannelManifest? LoadManifest(string channelPath, RootDocument root, string channel)
+    {
+        if (!_files.Exists(channelPath))
+        {
+            return null;
+        }
+        var sigPath = channelPath + FeedLayout.SignatureSuffix;
+        if (!_files.Exists(sigPath))
+        {
+            throw BelayException.Trust($"{sigPath} not found: the channel manifest is unsigned; restore it from a backup before publishing");
+        }
+        var sig = FeedTrust.SignatureText(_files.ReadAllBytes(sigPath), sigPath);
+        // Not judged for expiry: publishing is how an expired channel is renewed.
+        return FeedTrust.VerifyManifest(_files.ReadAllBytes(channelPath), sig, root, channel, now: null, minimumSequence: 0, channelPath);
+    }
+
+    private static void CheckVersionIsNew(ChannelManifest? previous, SemVersion version, PublishRequest request)
+    {
+        if (previous is null || previous.Releases.Count == 0)
+        {
+            return;
+        }
+        if (previous.Releases.Any(r => SemVersion.Parse(r.Version) == version))
+        {
+            throw new BelayException($"version {request.Version} is already published on channel {request.Channel}; a release is never replaced, publish a new version");
+        }
+        var newest = previous.Releases.Select(r => SemVersion.Parse(r.Version)).Max()!;
+        if (version < newest && !request.AllowNotNewer)
+        {
+            throw new BelayException($"version {request.Version} is not newer than {newest}, the newest on channel {request.Channel}; hosts would not move to it. Use --allow-older to publish it anyway");
+        }
+    }
+
+    private static void CheckRid(string rid)
+    {
+        if (!FeedLayout.IsValidRid(rid))
+        {
+            throw new BelayException(ExitCodes.Usage, $"'{rid}' is not a runtime identifier (like linux-x64, linux-musl-arm64, osx-arm64, win-x64, illumos-x64)");
+        }
+    }
+
+    private static void EnsureWritable(string directory)
+    {
+        // A probe, not a feed change: it removes itself when closed, whatever happens.
+        var probe = Path.Combine(directory, $".belay-write-probe-{Guid.NewGuid():N}");
+        try
+        {
+            using var _ = new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BelayException($"cannot write to feed directory {directory}: {e.Message}. Check its owner and mode, or publish as a user who may write there", e);
+        }
+    }
+
+    private void CreateDirectories(string feed, string directory, List<string> createdDirs)
+    {
+        var missing = new Stack<string>();
+        for (var d = directory; d.Length > feed.Length && !Directory.Exists(d); d = Path.GetDirectoryName(d)!)
+        {
+            missing.Push(d);
+        }
+        foreach (var d in missing)
+        {
+            _files.CreateDirectory(d);
+            createdDirs.Add(d);
+        }
+    }
+
+    private static bool SameContent(string a, string b)
+    {
+        if (new FileInfo(a).Length != new FileInfo(b).Length)
+        {
+            return false;
+        }
+        return HashFile(a) == HashFile(b);
+    }
+
+    private static string HashFile(string path)
+    {
+        using var s = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+
+    private static ArtifactEntry Describe(string relative, string path) =>
+        new() { Path = relative, Sha256 = HashFile(path), Size = new FileInfo(path).Length };
+
+    private string TrustedComment(string file, string what) =>
+        $"timestamp:{_clock.GetUtcNow().ToUnixTimeSeconds()}\tfile:{file}\t{what}";
+
+    private void Restore(string path, byte[]? content)
+    {
+        try
+        {
+            if (content is null)
+            {
+                TryDelete(path);
+            }
+            else
+            {
+                _files.WriteAtomically(path, content);
+            }
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private void TryDelete(string path)
+    {
+        try
+        {
+            if (_files.Exists(path))
+            {
+                _files.Delete(path);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log($"could not remove {path} while undoing the publish: {e.Message}");
+        }
+    }
+
+    private static DateTimeOffset Truncate(DateTimeOffset t) => new(t.Year, t.Month, t.Day, t.Hour, t.Minute, t.Second, TimeSpan.Zero);
+}

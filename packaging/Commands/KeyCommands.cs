@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Text;
+using Belay.Core;
+using Belay.Core.Cli;
+using Belay.Core.IO;
+using Belay.Core.Minisign;
+
+namespace Belay.Release.Commands;
+
+/// <summary>keygen and sign: minisign keys and signatures that the stock minisign tool reads.</summary>
+internal static class KeyCommands
+{
+    public static Command Keygen()
+    {
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Folder for root.key, root.pub, release.key and release.pub.", Required = true };
+        var passwordFile = new Option<FileInfo?>("--password-file") { Description = "Encrypt the secret keys (scrypt, as minisign does) with the password in this file; BELAY_KEY_PASSWORD works too. Without either, keys are written unencrypted, readable by their owner only." };
+        var command = new Command("keygen", "Make a root key pair and a release key pair (minisign format).") { output, passwordFile };
+        command.SetAction(result =>
+        {
+            var dir = result.GetRequiredValue(output).FullName;
+            var password = CliHost.ReadPassword(result.GetValue(passwordFile));
+            string[] names = ["root", "release"];
+            var existing = names.SelectMany(n => new[] { $"{n}.key", $"{n}.pub" }).Select(f => Path.Combine(dir, f)).Where(File.Exists).ToList();
+            if (existing.Count > 0)
+            {
+                throw new BelayException($"refusing to overwrite existing keys: {string.Join(", ", existing)}. A lost root key cannot be recovered; move them away first if you really mean it");
+            }
+            Directory.CreateDirectory(dir);
+            foreach (var name in names)
+            {
+                var key = MinisignSecretKey.Generate();
+                // Secret first, readable by its owner alone from the moment it exists.
+                AtomicFile.WriteAllText(Path.Combine(dir, $"{name}.key"), key.ToFileText(string.IsNullOrEmpty(password) ? null : password), AtomicFile.OwnerOnly);
+                AtomicFile.WriteAllText(Path.Combine(dir, $"{name}.pub"), key.PublicKey.ToFileText());
+                Console.WriteLine($"{name,-8} key {key.PublicKey.KeyIdHex}  public {key.PublicKey.ToBase64()}");
+            }
+            Console.WriteLine($"wrote {dir}/{{root,release}}.{{key,pub}}{(string.IsNullOrEmpty(password) ? " (secret keys unencrypted, mode 0600: keep root.key offline)" : " (secret keys encrypted)")}");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static Command Sign()
+    {
+        var files = new Argument<FileInfo[]>("files") { Description = "Files to sign; each gets FILE.minisig beside it.", Arity = ArgumentArity.OneOrMore };
+        var key = new Option<FileInfo>("--key", "-s") { Description = "The minisign secret key.", Required = true };
+        var passwordFile = new Option<FileInfo?>("--password-file") { Description = "The key's password (or BELAY_KEY_PASSWORD)." };
+        var comment = new Option<string?>("--trusted-comment", "-t") { Description = "Trusted comment (signed). Default: timestamp and file name." };
+        var legacy = new Option<bool>("--legacy") { Description = "Sign the file itself (minisign 'Ed') instead of its BLAKE2b-512 hash ('ED'); for very old verifiers only." };
+        var command = new Command("sign", "Sign files with a minisign secret key.") { files, key, passwordFile, comment, legacy };
+        command.SetAction(result =>
+        {
+            var secret = LoadSecretKey(result.GetRequiredValue(key), CliHost.ReadPassword(result.GetValue(passwordFile)));
+            foreach (var file in result.GetRequiredValue(files))
+            {
+                if (!file.Exists)
+                {
+                    throw new BelayException($"{file.FullName} not found");
+                }
+                var trusted = result.GetValue(comment) ?? $"timestamp:{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}\tfile:{file.Name}{(result.GetValue(legacy) ? "" : "\thashed")}";
+                MinisignSignature sig;
+                using (var data = File.OpenRead(file.FullName))
+                {
+                    sig = secret.Sign(data, trusted, prehash: !result.GetValue(legacy));
+                }
+                AtomicFile.WriteAllBytes(file.FullName + ".minisig", Encoding.UTF8.GetBytes(sig.ToFileText()));
+                Console.WriteLine($"signed {file.FullName} -> {file.Name}.minisig (key {secret.PublicKey.KeyIdHex})");
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static MinisignSecretKey LoadSecretKey(FileInfo file, string? password)
+    {
+        if (!file.Exists)
+        {
+            throw new BelayException(ExitCodes.Usage, $"secret key {file.FullName} not found (make one with belay-release keygen)");
+        }
+        try
+        {
+            return MinisignSecretKey.Parse(File.ReadAllText(file.FullName), password);
+        }
+        catch (MinisignException e) when (e.Failure == MinisignFailure.PasswordRequired)
+        {
+            throw new BelayException(ExitCodes.Usage, $"{file.FullName} is encrypted: give its password with --password-file or BELAY_KEY_PASSWORD", e);
+        }
+        catch (MinisignException e)
+        {
+            throw new BelayException(ExitCodes.Usage, $"{file.FullName}: {e.Message}", e);
+        }
+    }
+}

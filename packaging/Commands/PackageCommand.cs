@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Belay.Core;
+using Belay.Core.Feed;
+using Belay.Core.Publishing;
+using Belay.Core.Versioning;
+
+namespace Belay.Release.Commands;
+
+/// <summary>package: the per-RID agent archive a feed serves.</summary>
+internal static class PackageCommand
+{
+    public static Command Create()
+    {
+        var rid = new Option<string>("--rid") { Description = "The runtime identifier, like linux-x64 or win-x64.", Required = true };
+        var version = new Option<string>("--version") { Description = "The version in the archive's name.", Required = true };
+        var input = new Option<DirectoryInfo>("--input") { Description = "The published agent folder (belay-agent and anything beside it).", Required = true };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Where the archive goes.", Required = true };
+        var command = new Command("package", "Build a reproducible agent archive: belay-agent-VERSION-RID.tar.gz (.zip for Windows).")
+        {
+            rid, version, input, output,
+        };
+        command.SetAction(result =>
+        {
+            var r = result.GetRequiredValue(rid);
+            var v = result.GetRequiredValue(version);
+            if (!SemVersion.TryParse(v, out _, out var error))
+            {
+                throw new BelayException(ExitCodes.Usage, error);
+            }
+            var path = Path.Combine(result.GetRequiredValue(output).FullName, Path.GetFileName(FeedLayout.AgentArchive(v, r)));
+            long? epoch = long.TryParse(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"), out var e) ? e : null;
+            var files = ArchiveBuilder.Create(result.GetRequiredValue(input).FullName, path, r, ArchiveBuilder.EntryTime(epoch));
+            Console.WriteLine($"wrote {path} ({new FileInfo(path).Length} bytes: {string.Join(", ", files)})");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

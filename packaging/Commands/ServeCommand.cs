@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
+using Belay.Core;
+using Belay.Core.Serving;
+
+namespace Belay.Release.Commands;
+
+/// <summary>serve: the embedded static server for local feeds (production feeds go on nginx, S3 or a CDN).</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var feed = new Option<DirectoryInfo>("--feed") { Description = "The feed folder to serve (read-only).", Required = true };
+        var listen = new Option<string>("--listen") { Description = "Address and port; loopback unless you say otherwise. Port 0 picks a free one.", DefaultValueFactory = _ => "127.0.0.1:8080" };
+        var command = new Command("serve", "Serve a feed folder over HTTP with ETag and If-None-Match, until interrupted.") { feed, listen };
+        command.SetAction(async (result, cancel) =>
+        {
+            var dir = result.GetRequiredValue(feed);
+            if (!dir.Exists)
+            {
+                throw new BelayException(ExitCodes.Usage, $"feed folder {dir.FullName} does not exist");
+            }
+            var text = result.GetRequiredValue(listen);
+            if (!IPEndPoint.TryParse(text, out var endpoint) || !text.Contains(':', StringComparison.Ordinal))
+            {
+                throw new BelayException(ExitCodes.Usage, $"--listen '{text}' is not ADDRESS:PORT, like 127.0.0.1:8080 or [::1]:8080");
+            }
+            if (!StaticFeedServer.IsLoopback(endpoint))
+            {
+                Console.Error.WriteLine($"belay-release: warning: serving on {endpoint}, reachable from other hosts; the feed is signed, but use TLS (nginx) in production");
+            }
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+            {
+                ctx.Cancel = true;
+                stop.Cancel();
+            });
+            await using var server = new StaticFeedServer(dir.FullName, endpoint, Console.WriteLine);
+            await server.StartAsync(stop.Token).ConfigureAwait(false);
+            Console.WriteLine($"serving {dir.FullName} at http://{server.LocalEndPoint}/ (Ctrl-C to stop)");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            await server.StopAsync().ConfigureAwait(false);
+            Console.WriteLine("stopped");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}
