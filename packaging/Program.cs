@@ -17,6 +17,7 @@ internal static class Program
             KeyCommands.Keygen(),
             FeedCommands.Init(),
             FeedCommands.Publish(),
+            FeedCommands.Refresh(),
             KeyCommands.Sign(),
             VerifyCommand.Create(),
             FeedCommands.VerifyFeed(),

@@ -39,7 +39,7 @@ public static class VerifyCommand
             MinisignSignature sig;
             try
             {
-                sig = MinisignSignature.Parse(File.ReadAllText(sigFile.FullName));
+                sig = MinisignSignature.Load(sigFile.FullName);
                 using var data = File.OpenRead(target.FullName);
                 MinisignVerifier.Verify(publicKey, data, sig);
             }

@@ -1,4 +1,3 @@
-using System.Text;
 using Belay.Core.Minisign;
 using Belay.Core.Versioning;
 
@@ -16,7 +15,7 @@ public static class FeedTrust
     /// pinned), that key must be one of the root keys the document itself lists, and the
     /// document must not have expired.
     /// </summary>
-    public static RootDocument VerifyRoot(ReadOnlySpan<byte> json, string signatureText, IReadOnlyCollection<MinisignPublicKey> trustedRootKeys,
+    public static RootDocument VerifyRoot(ReadOnlySpan<byte> json, ReadOnlySpan<byte> signature, IReadOnlyCollection<MinisignPublicKey> trustedRootKeys,
         DateTimeOffset now, string source)
     {
         ArgumentNullException.ThrowIfNull(trustedRootKeys);
@@ -24,7 +23,7 @@ public static class FeedTrust
         {
             throw BelayException.Trust("no root key is trusted: give one with --root-key (the base64 line of root.pub, or its path)");
         }
-        var signer = VerifySignature(json, signatureText, trustedRootKeys, source, "a trusted root key");
+        var signer = VerifySignature(json, signature, trustedRootKeys, source, "a trusted root key");
         var root = FeedJson.ParseRoot(json, source);
         if (root.Schema != 1 || root.Type != "root")
         {
@@ -60,11 +59,11 @@ public static class FeedTrust
     /// have expired, and describe every artifact by a safe path, a SHA-256 and a size.
     /// </summary>
     /// <param name="now">The instant expiry is judged at; null skips the expiry check (a publisher extending an expired channel).</param>
-    public static ChannelManifest VerifyManifest(ReadOnlySpan<byte> json, string signatureText, RootDocument root, string channel,
+    public static ChannelManifest VerifyManifest(ReadOnlySpan<byte> json, ReadOnlySpan<byte> signature, RootDocument root, string channel,
         DateTimeOffset? now, long minimumSequence, string source)
     {
         ArgumentNullException.ThrowIfNull(root);
-        _ = VerifySignature(json, signatureText, ReleaseKeys(root), source, "a release key listed in root.json");
+        _ = VerifySignature(json, signature, ReleaseKeys(root), source, "a release key listed in root.json");
         var manifest = FeedJson.ParseManifest(json, source);
         var problems = ManifestProblems(manifest, root.Product, channel);
         if (problems.Count > 0)
@@ -152,17 +151,20 @@ public static class FeedTrust
     }
 
     /// <summary>Verifies a detached minisign signature over <paramref name="data"/> by any of <paramref name="keys"/>.</summary>
-    public static MinisignPublicKey VerifySignature(ReadOnlySpan<byte> data, string signatureText, IReadOnlyCollection<MinisignPublicKey> keys,
+    public static MinisignPublicKey VerifySignature(ReadOnlySpan<byte> data, ReadOnlySpan<byte> signatureFile, IReadOnlyCollection<MinisignPublicKey> keys,
         string source, string whoShouldSign)
     {
         ArgumentNullException.ThrowIfNull(keys);
+        MinisignSignature? signature = null;
         try
         {
-            var signature = MinisignSignature.Parse(signatureText);
-            var key = keys.FirstOrDefault(k => k.KeyId.Span.SequenceEqual(signature.KeyId.Span))
-                ?? throw BelayException.Trust($"{source} is signed by key {signature.KeyIdHex}, which is not {whoShouldSign} ({string.Join(", ", keys.Select(k => k.KeyIdHex))})");
-            MinisignVerifier.Verify(key, data, signature, allowLegacy: false);
-            return key;
+            // Parsed from bytes: minisign signs the trusted comment as raw bytes.
+            signature = MinisignSignature.Parse(signatureFile);
+            return MinisignVerifier.Verify(keys, data, signature, allowLegacy: false);
+        }
+        catch (MinisignException e) when (e.Failure == MinisignFailure.KeyIdMismatch && signature is not null)
+        {
+            throw BelayException.Trust($"{source} is signed by key {signature.KeyIdHex}, which is not {whoShouldSign} ({string.Join(", ", keys.Select(k => k.KeyIdHex))})", e);
         }
         catch (MinisignException e)
         {
@@ -186,19 +188,5 @@ public static class FeedTrust
             keys.Add(key);
         }
         return keys;
-    }
-
-    /// <summary>Reads a signature file's text strictly as UTF-8.</summary>
-    public static string SignatureText(byte[] bytes, string source)
-    {
-        ArgumentNullException.ThrowIfNull(bytes);
-        try
-        {
-            return new UTF8Encoding(false, true).GetString(bytes);
-        }
-        catch (DecoderFallbackException e)
-        {
-            throw BelayException.Trust($"{source} is not a minisign signature (not UTF-8 text)", e);
-        }
     }
 }

@@ -108,12 +108,8 @@ public sealed class FeedVerifier
         return new Result(count, failures);
     }
 
-    private async Task<string> ReadSignatureAsync(string file, CancellationToken cancellationToken)
-    {
-        var sigFile = file + FeedLayout.SignatureSuffix;
-        var bytes = await _feed.ReadAsync(sigFile, 64 * 1024, cancellationToken).ConfigureAwait(false);
-        return FeedTrust.SignatureText(bytes, _feed.Describe(sigFile));
-    }
+    private Task<byte[]> ReadSignatureAsync(string file, CancellationToken cancellationToken) =>
+        _feed.ReadAsync(file + FeedLayout.SignatureSuffix, 64 * 1024, cancellationToken);
 
     private async Task<object> VerifyArtifactAsync(ArtifactEntry artifact, IReadOnlyList<MinisignPublicKey> releaseKeys, CancellationToken cancellationToken)
     {

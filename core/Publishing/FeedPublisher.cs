@@ -81,22 +81,7 @@ public sealed class FeedPublisher
             Root = new KeyRole { Threshold = 1, Keys = [rootKey.PublicKey.ToBase64()] },
             Release = new KeyRole { Threshold = 1, Keys = [.. releaseKeys.Select(k => k.ToBase64()).Distinct(StringComparer.Ordinal)] },
         };
-        var json = FeedJson.Serialize(root);
-        var signature = rootKey.Sign(json, TrustedComment(FeedLayout.RootFile, $"root version {version}"));
-        var sigPath = rootPath + FeedLayout.SignatureSuffix;
-        var oldJson = _files.Exists(rootPath) ? _files.ReadAllBytes(rootPath) : null;
-        var oldSig = _files.Exists(sigPath) ? _files.ReadAllBytes(sigPath) : null;
-        try
-        {
-            _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(signature.ToFileText()));
-            _files.WriteAtomically(rootPath, json);
-        }
-        catch
-        {
-            Restore(sigPath, oldSig);
-            Restore(rootPath, oldJson);
-            throw;
-        }
+        WriteSigned(rootPath, FeedJson.Serialize(root), rootKey, FeedLayout.RootFile, $"root version {version}");
         _log($"wrote {rootPath} (version {version}, root key {rootKey.PublicKey.KeyIdHex}, release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}, expires {root.Expires:u})");
         return root;
     }
@@ -109,11 +94,7 @@ public sealed class FeedPublisher
 
         // 1. Check everything before writing anything.
         var root = LoadRoot(feed, now);
-        var releaseKeys = FeedTrust.ReleaseKeys(root);
-        if (!releaseKeys.Contains(request.Key.PublicKey))
-        {
-            throw BelayException.Trust($"key {request.Key.PublicKey.KeyIdHex} is not a release key of this feed (root.json lists {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}); sign with a listed release key, or re-run belay-release init with --release-key for this one");
-        }
+        CheckReleaseKey(root, request.Key);
         if (!FeedLayout.IsValidChannel(request.Channel))
         {
             throw new BelayException(ExitCodes.Usage, $"'{request.Channel}' is not a channel name: use lower-case letters, digits, '-', '_' and '.'");
@@ -131,7 +112,6 @@ public sealed class FeedPublisher
             throw new BelayException(ExitCodes.Usage, "publish needs at least one --artifact RID=PATH");
         }
         var channelPath = Path.Combine(feed, FeedLayout.ChannelFile(request.Channel));
-        var channelSigPath = channelPath + FeedLayout.SignatureSuffix;
         var previous = LoadManifest(channelPath, root, request.Channel);
         CheckVersionIsNew(previous, version, request);
 
@@ -168,9 +148,6 @@ public sealed class FeedPublisher
         // 2. Artifacts and their signatures; 3. the manifest. Undo on any failure.
         var created = new List<string>();
         var createdDirs = new List<string>();
-        var oldManifest = _files.Exists(channelPath) ? _files.ReadAllBytes(channelPath) : null;
-        var oldSignature = _files.Exists(channelSigPath) ? _files.ReadAllBytes(channelSigPath) : null;
-        var manifestTouched = false;
         try
         {
             var release = new ReleaseEntry
@@ -239,22 +216,13 @@ public sealed class FeedPublisher
                 Expires = Truncate(now + (request.ExpiresIn ?? DefaultManifestLifetime)),
                 Releases = [.. (previous?.Releases ?? []).Append(release).OrderBy(r => SemVersion.Parse(r.Version))],
             };
-            var json = FeedJson.Serialize(manifest);
-            var manifestSig = request.Key.Sign(json, TrustedComment(FeedLayout.ChannelFile(request.Channel), $"sequence {manifest.Sequence}"));
             CreateDirectories(feed, Path.GetDirectoryName(channelPath)!, createdDirs);
-            manifestTouched = true;
-            _files.WriteAtomically(channelSigPath, Encoding.UTF8.GetBytes(manifestSig.ToFileText()));
-            _files.WriteAtomically(channelPath, json);
+            WriteManifest(channelPath, manifest, request.Key);
             _log($"wrote {FeedLayout.ChannelFile(request.Channel)} (sequence {manifest.Sequence}, expires {manifest.Expires:u}, {manifest.Releases.Count} release(s), newest {request.Version} at {request.RolloutPercent}%)");
             return new PublishResult(manifest, created);
         }
         catch
         {
-            if (manifestTouched)
-            {
-                Restore(channelSigPath, oldSignature);
-                Restore(channelPath, oldManifest);
-            }
             foreach (var path in Enumerable.Reverse(created))
             {
                 TryDelete(path);
@@ -270,6 +238,69 @@ public sealed class FeedPublisher
                 }
             }
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Re-signs a channel with the same releases, sequence + 1 and a new expiry: what a
+    /// publisher runs (say, daily from cron) so that hosts never see an expired manifest.
+    /// </summary>
+    public ChannelManifest Refresh(string feedDirectory, string channel, MinisignSecretKey key, TimeSpan? expiresIn = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var feed = Path.GetFullPath(feedDirectory);
+        var now = _clock.GetUtcNow();
+        var root = LoadRoot(feed, now);
+        CheckReleaseKey(root, key);
+        var channelPath = Path.Combine(feed, FeedLayout.ChannelFile(channel));
+        var previous = LoadManifest(channelPath, root, channel)
+            ?? throw new BelayException($"channel {channel} has no manifest yet ({channelPath}); publish a release to it first");
+        var manifest = new ChannelManifest
+        {
+            Product = previous.Product,
+            Channel = previous.Channel,
+            Sequence = previous.Sequence + 1,
+            Expires = Truncate(now + (expiresIn ?? DefaultManifestLifetime)),
+            Releases = previous.Releases,
+        };
+        WriteManifest(channelPath, manifest, key);
+        _log($"wrote {FeedLayout.ChannelFile(channel)} (sequence {manifest.Sequence}, expires {manifest.Expires:u}, {manifest.Releases.Count} release(s), unchanged)");
+        return manifest;
+    }
+
+    private void WriteManifest(string channelPath, ChannelManifest manifest, MinisignSecretKey key) =>
+        WriteSigned(channelPath, FeedJson.Serialize(manifest), key, FeedLayout.ChannelFile(manifest.Channel), $"sequence {manifest.Sequence}");
+
+    /// <summary>
+    /// Writes a signed document, signature first, then the JSON (each atomically); on failure
+    /// both are put back as they were. Between the two renames a reader can see a new
+    /// signature beside the old JSON: it fails verification and retries, never trusts a mix.
+    /// </summary>
+    private void WriteSigned(string path, byte[] json, MinisignSecretKey key, string relative, string what)
+    {
+        var signature = key.Sign(json, TrustedComment(relative, what));
+        var sigPath = path + FeedLayout.SignatureSuffix;
+        var oldJson = _files.Exists(path) ? _files.ReadAllBytes(path) : null;
+        var oldSig = _files.Exists(sigPath) ? _files.ReadAllBytes(sigPath) : null;
+        try
+        {
+            _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(signature.ToFileText()));
+            _files.WriteAtomically(path, json);
+        }
+        catch
+        {
+            Restore(sigPath, oldSig);
+            Restore(path, oldJson);
+            throw;
+        }
+    }
+
+    private static void CheckReleaseKey(RootDocument root, MinisignSecretKey key)
+    {
+        var releaseKeys = FeedTrust.ReleaseKeys(root);
+        if (!releaseKeys.Contains(key.PublicKey))
+        {
+            throw BelayException.Trust($"key {key.PublicKey.KeyIdHex} is not a release key of this feed (root.json lists {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}); sign with a listed release key, or re-run belay-release init with --release-key for this one");
         }
     }
 
@@ -290,7 +321,7 @@ public sealed class FeedPublisher
         {
             throw BelayException.Trust($"{sigPath} not found: root.json is unsigned; re-create it with belay-release init --force");
         }
-        var sig = FeedTrust.SignatureText(_files.ReadAllBytes(sigPath), sigPath);
+        var sig = _files.ReadAllBytes(sigPath);
         // The publisher has no pinned key of its own: root must at least be signed by one of
         // the root keys it lists, and current.
         var unverified = FeedJson.ParseRoot(json, rootPath);
@@ -309,7 +340,7 @@ public sealed class FeedPublisher
         {
             throw BelayException.Trust($"{sigPath} not found: the channel manifest is unsigned; restore it from a backup before publishing");
         }
-        var sig = FeedTrust.SignatureText(_files.ReadAllBytes(sigPath), sigPath);
+        var sig = _files.ReadAllBytes(sigPath);
         // Not judged for expiry: publishing is how an expired channel is renewed.
         return FeedTrust.VerifyManifest(_files.ReadAllBytes(channelPath), sig, root, channel, now: null, minimumSequence: 0, channelPath);
     }

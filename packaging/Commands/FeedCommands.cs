@@ -84,6 +84,27 @@ internal static class FeedCommands
         return command;
     }
 
+    public static Command Refresh()
+    {
+        var feed = new Option<DirectoryInfo>("--feed") { Description = "The feed folder.", Required = true };
+        var channel = new Option<string>("--channel") { Description = "The channel to re-sign.", DefaultValueFactory = _ => FeedLayout.DefaultChannel };
+        var key = new Option<FileInfo>("--key") { Description = "The release secret key (listed in root.json).", Required = true };
+        var passwordFile = new Option<FileInfo?>("--password-file") { Description = "The key's password (or BELAY_KEY_PASSWORD)." };
+        var expires = new Option<string>("--expires") { Description = "How long the re-signed manifest is valid, like 30d.", DefaultValueFactory = _ => "30d" };
+        var command = new Command("refresh", "Re-sign a channel with the same releases, sequence + 1 and a new expiry (run it before the manifest expires).")
+        {
+            feed, channel, key, passwordFile, expires,
+        };
+        command.SetAction(result =>
+        {
+            var secret = KeyCommands.LoadSecretKey(result.GetRequiredValue(key), CliHost.ReadPassword(result.GetValue(passwordFile)));
+            new FeedPublisher(Console.WriteLine).Refresh(result.GetRequiredValue(feed).FullName, result.GetRequiredValue(channel), secret,
+                Durations.Parse(result.GetRequiredValue(expires)));
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
     public static Command VerifyFeed()
     {
         var feed = new Option<string>("--feed") { Description = "The feed: a folder, file:// URL or http(s):// URL.", Required = true };

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using Belay.Core;
 using Belay.Core.Cli;
 using Belay.Core.IO;
@@ -57,13 +56,8 @@ internal static class KeyCommands
                 {
                     throw new BelayException($"{file.FullName} not found");
                 }
-                var trusted = result.GetValue(comment) ?? $"timestamp:{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}\tfile:{file.Name}{(result.GetValue(legacy) ? "" : "\thashed")}";
-                MinisignSignature sig;
-                using (var data = File.OpenRead(file.FullName))
-                {
-                    sig = secret.Sign(data, trusted, prehash: !result.GetValue(legacy));
-                }
-                AtomicFile.WriteAllBytes(file.FullName + ".minisig", Encoding.UTF8.GetBytes(sig.ToFileText()));
+                var sig = secret.SignFile(file.FullName, result.GetValue(comment), prehash: !result.GetValue(legacy));
+                AtomicFile.WriteAllBytes(file.FullName + ".minisig", sig.ToFileBytes());
                 Console.WriteLine($"signed {file.FullName} -> {file.Name}.minisig (key {secret.PublicKey.KeyIdHex})");
             }
             return ExitCodes.Ok;

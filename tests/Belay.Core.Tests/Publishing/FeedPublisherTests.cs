@@ -47,10 +47,10 @@ public sealed class FeedPublisherTests : IDisposable
 
     private ChannelManifest ReadManifest(string channel = "stable")
     {
-        var root = FeedTrust.VerifyRoot(File.ReadAllBytes(Path.Combine(Feed, "root.json")), File.ReadAllText(Path.Combine(Feed, "root.json.minisig")),
+        var root = FeedTrust.VerifyRoot(File.ReadAllBytes(Path.Combine(Feed, "root.json")), File.ReadAllBytes(Path.Combine(Feed, "root.json.minisig")),
             [_rootKey.PublicKey], _clock.GetUtcNow(), "root.json");
         var path = Path.Combine(Feed, "channels", channel + ".json");
-        return FeedTrust.VerifyManifest(File.ReadAllBytes(path), File.ReadAllText(path + ".minisig"), root, channel, _clock.GetUtcNow(), 0, path);
+        return FeedTrust.VerifyManifest(File.ReadAllBytes(path), File.ReadAllBytes(path + ".minisig"), root, channel, _clock.GetUtcNow(), 0, path);
     }
 
     [Fact]
@@ -139,6 +139,28 @@ public sealed class FeedPublisherTests : IDisposable
         Assert.Throws<BelayException>(() => Publisher().Init(Feed, _rootKey, [_releaseKey.PublicKey]));
         var root = Publisher().Init(Feed, _rootKey, [_releaseKey.PublicKey], force: true);
         Assert.Equal(2, root.Version);
+    }
+
+    [Fact]
+    public void RefreshReSignsTheSameReleasesWithAHigherSequenceAndALaterExpiry()
+    {
+        InitFeed();
+        Publisher().Publish(Request("1.0.0") with { ExpiresIn = TimeSpan.FromDays(1) });
+        _clock.Advance(TimeSpan.FromDays(2)); // expired now: refresh is how it is renewed
+        var refreshed = Publisher().Refresh(Feed, "stable", _releaseKey, TimeSpan.FromDays(30));
+        Assert.Equal(2, refreshed.Sequence);
+        var manifest = ReadManifest();
+        Assert.Equal(2, manifest.Sequence);
+        Assert.Equal(_clock.Now + TimeSpan.FromDays(30), manifest.Expires);
+        Assert.Equal("1.0.0", Assert.Single(manifest.Releases).Version);
+    }
+
+    [Fact]
+    public void RefreshOfAChannelWithoutAManifestSaysToPublishFirst()
+    {
+        InitFeed();
+        var e = Assert.Throws<BelayException>(() => Publisher().Refresh(Feed, "beta", _releaseKey));
+        Assert.Contains("publish a release to it first", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,209 @@
+// The Belay build. Run through ./build.sh TARGET (or ./build.ps1).
+//
+//   build    compile everything (Release)
+//   test     publish the NativeAOT executables once, then run every test project against
+//            them; ends with one line "N passed, N failed, N skipped" over all projects
+//   publish  NativeAOT executables for the host RID in artifacts/publish/<rid>/ (trim and AOT
+//            warnings are errors); prints their sizes
+//   package  per-RID agent archives in artifacts/packages/<rid>/ (.tar.gz; .zip on Windows)
+//   feed     a signed local feed in artifacts/feed/ from the packages, checked by verify-feed
+//   clean    remove build output (keeps .keys/)
+//
+// Options: --configuration=Release  --build-version=1.2.3  --root-key=<minisign base64>
+// A build with no --root-key trusts the developer key in .keys/, generated once here.
+
+using System.Runtime.InteropServices;
+using System.Xml.Linq;
+
+var target = Argument("target", "test");
+var configuration = Argument("configuration", "Release");
+var buildVersion = Argument("build-version", "");
+var rootKeyArg = Argument("root-key", EnvironmentVariable("BELAY_ROOT_KEYS") ?? "");
+var testFilter = Argument("filter", "");
+
+var repo = MakeAbsolute(Directory("."));
+var artifacts = repo.Combine("artifacts");
+var keysDir = repo.Combine(".keys");
+var rid = RuntimeInformation.RuntimeIdentifier;
+var publishDir = artifacts.Combine("publish").Combine(rid);
+var packagesDir = artifacts.Combine("packages").Combine(rid);
+var feedDir = artifacts.Combine("feed");
+var testResults = artifacts.Combine("test-results");
+var exe = OperatingSystem.IsWindows() ? ".exe" : "";
+
+var executables = new (string Project, string Name)[]
+{
+    ("bootstrapper/Belay.Bootstrapper.csproj", "belay"),
+    ("agent/Belay.Agent.csproj", "belay-agent"),
+    ("packaging/Belay.Release.csproj", "belay-release"),
+};
+
+DotNetMSBuildSettings BuildProperties()
+{
+    var settings = new DotNetMSBuildSettings().SetConfiguration(configuration);
+    if (!string.IsNullOrEmpty(buildVersion)) settings = settings.WithProperty("Version", buildVersion);
+    if (!string.IsNullOrEmpty(rootKeyArg)) settings = settings.WithProperty("BelayRootKeys", rootKeyArg.Replace(";", "%3B"));
+    return settings;
+}
+
+int Run(string tool, string args, bool check = true, IDictionary<string, string> env = null)
+{
+    var settings = new ProcessSettings { Arguments = args, WorkingDirectory = repo };
+    if (env != null) settings.EnvironmentVariables = env;
+    var code = StartProcess(tool, settings);
+    if (check && code != 0) throw new CakeException($"{tool} {args} exited {code}");
+    return code;
+}
+
+string Capture(string tool, string args)
+{
+    IEnumerable<string> output;
+    var code = StartProcess(tool, new ProcessSettings { Arguments = args, WorkingDirectory = repo, RedirectStandardOutput = true }, out output);
+    if (code != 0) throw new CakeException($"{tool} {args} exited {code}");
+    return string.Join("\n", output).Trim();
+}
+
+string ReleaseTool() => publishDir.CombineWithFilePath("belay-release" + exe).FullPath;
+
+Task("clean")
+    .Does(() =>
+{
+    CleanDirectory(artifacts);
+    foreach (var dir in GetDirectories("./**/bin").Concat(GetDirectories("./**/obj")))
+    {
+        if (!dir.FullPath.Contains("/.git/")) DeleteDirectory(dir, new DeleteDirectorySettings { Recursive = true, Force = true });
+    }
+});
+
+Task("deps")
+    .Description("Install the native toolchain NativeAOT links with and the real tools the tests use (apt), when missing and allowed.")
+    .Does(() =>
+{
+    if (OperatingSystem.IsLinux()) Run("sh", "scripts/install-deps.sh");
+});
+
+// A developer key pair, once: the local feed is signed with it and the local binaries trust it.
+Task("keys")
+    .Does(() =>
+{
+    if (!string.IsNullOrEmpty(rootKeyArg)) { Information("root key given on the command line; not using .keys/"); return; }
+    if (FileExists(keysDir.CombineWithFilePath("root.pub"))) return;
+    Information("generating the developer key pair in .keys/ (kept out of git)");
+    Run("dotnet", $"run --project packaging/Belay.Release.csproj -c {configuration} -p:PublishAot=false -- keygen --out \"{keysDir}\"");
+});
+
+Task("build")
+    .IsDependentOn("keys")
+    .Does(() =>
+{
+    DotNetBuild("Belay.slnx", new DotNetBuildSettings { Configuration = configuration, MSBuildSettings = BuildProperties() });
+});
+
+Task("publish")
+    .IsDependentOn("deps")
+    .IsDependentOn("keys")
+    .Does(() =>
+{
+    EnsureDirectoryExists(publishDir);
+    foreach (var (project, name) in executables)
+    {
+        DotNetPublish(project, new DotNetPublishSettings
+        {
+            Configuration = configuration,
+            Runtime = rid,
+            OutputDirectory = publishDir,
+            MSBuildSettings = BuildProperties().WithProperty("PublishAot", "true").WithProperty("TreatWarningsAsErrors", "true"),
+        });
+    }
+    Information("");
+    Information($"NativeAOT executables for {rid} in {publishDir}:");
+    foreach (var (_, name) in executables)
+    {
+        var file = publishDir.CombineWithFilePath(name + exe);
+        var version = Capture(file.FullPath, "--version");
+        Information($"  {name + exe,-18} {new FileInfo(file.FullPath).Length,12:N0} bytes  version {version}");
+    }
+});
+
+Task("package")
+    .IsDependentOn("publish")
+    .Does(() =>
+{
+    var version = Capture(ReleaseTool(), "--version");
+    var staging = artifacts.Combine("staging").Combine(rid);
+    CleanDirectory(staging);
+    CopyFile(publishDir.CombineWithFilePath("belay-agent" + exe), staging.CombineWithFilePath("belay-agent" + exe));
+    EnsureDirectoryExists(packagesDir);
+    Run(ReleaseTool(), $"package --rid {rid} --version {version} --input \"{staging}\" --out \"{packagesDir}\"",
+        env: new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = "946684800" });
+});
+
+Task("feed")
+    .IsDependentOn("package")
+    .Does(() =>
+{
+    if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the local feed is signed with the developer keys in .keys/; build it without --root-key");
+    var version = Capture(ReleaseTool(), "--version");
+    CleanDirectory(feedDir);
+    var archive = packagesDir.CombineWithFilePath($"belay-agent-{version}-{rid}" + (rid.StartsWith("win-") ? ".zip" : ".tar.gz"));
+    Run(ReleaseTool(), $"init --feed \"{feedDir}\" --root-key \"{keysDir}/root.key\" --release-key \"{keysDir}/release.pub\"");
+    Run(ReleaseTool(), $"publish --feed \"{feedDir}\" --channel stable --version {version} --artifact {rid}=\"{archive}\" --bootstrap {rid}=\"{publishDir}/belay{exe}\" --key \"{keysDir}/release.key\"");
+    Run(ReleaseTool(), $"verify-feed --feed \"{feedDir}\" --root-key \"{keysDir}/root.pub\"");
+    Information("");
+    Information($"Feed written to {feedDir}. Check it with the stock minisign tool:");
+    Information($"  minisign -V -p {keysDir}/release.pub -m {feedDir}/channels/stable.json");
+    Information($"  minisign -V -p {keysDir}/root.pub -m {feedDir}/root.json");
+    Information($"Serve it locally: {ReleaseTool()} serve --feed {feedDir}");
+});
+
+Task("test")
+    .IsDependentOn("publish")
+    .Does(() =>
+{
+    DotNetBuild("Belay.slnx", new DotNetBuildSettings { Configuration = configuration, MSBuildSettings = BuildProperties() });
+    CleanDirectory(testResults);
+    var env = new Dictionary<string, string>
+    {
+        // The end-to-end tests run the NativeAOT binaries that ship, built once above.
+        ["BELAY_BIN_DIR"] = publishDir.FullPath,
+        ["BELAY_KEYS_DIR"] = keysDir.FullPath,
+    };
+    var failedProjects = new List<string>();
+    foreach (var project in GetFiles("./tests/*/*.Tests.csproj").OrderBy(p => p.FullPath))
+    {
+        var name = project.GetFilenameWithoutExtension().ToString();
+        var args = $"test \"{project}\" -c {configuration} --no-build --logger \"trx;LogFileName={name}.trx\" --results-directory \"{testResults}\"";
+        if (!string.IsNullOrEmpty(testFilter)) args += $" --filter \"{testFilter}\"";
+        if (Run("dotnet", args, check: false, env: env) != 0) failedProjects.Add(name);
+    }
+
+    int passed = 0, failed = 0, skipped = 0;
+    XNamespace ns = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010";
+    foreach (var trx in GetFiles($"{testResults}/*.trx"))
+    {
+        var doc = XDocument.Load(trx.FullPath);
+        foreach (var result in doc.Descendants(ns + "UnitTestResult"))
+        {
+            switch ((string)result.Attribute("outcome"))
+            {
+                case "Passed": passed++; break;
+                case "NotExecuted":
+                    skipped++;
+                    var reason = result.Descendants(ns + "StdOut").FirstOrDefault()?.Value ?? result.Descendants(ns + "Message").FirstOrDefault()?.Value ?? "";
+                    Warning($"SKIPPED {(string)result.Attribute("testName")}: {reason.Trim()}");
+                    break;
+                default:
+                    failed++;
+                    Error($"FAILED {(string)result.Attribute("testName")}");
+                    break;
+            }
+        }
+    }
+    if (passed + failed + skipped == 0) failedProjects.Add("(no test ran)");
+    Console.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
+    if (failed > 0 || failedProjects.Count > 0) throw new CakeException($"tests failed: {string.Join(", ", failedProjects)}");
+});
+
+Task("default").IsDependentOn("test");
+
+RunTarget(target);

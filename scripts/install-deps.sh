@@ -1,0 +1,46 @@
+#!/usr/bin/env sh
+# Installs what the build and the tests need on Debian/Ubuntu, when it is missing: the C
+# toolchain and zlib that NativeAOT links with, and the real tools the tests run against.
+# Run as root (CI) or with password-less sudo; otherwise it says what to install, and a
+# test that needs a missing tool skips loudly (or fails, with BELAY_REQUIRE_TOOLS=1).
+set -eu
+
+missing=""
+need() { # need PACKAGE TEST...
+    pkg=$1
+    shift
+    if ! "$@" >/dev/null 2>&1; then
+        missing="$missing $pkg"
+    fi
+}
+has() { command -v "$1" || [ -x "/usr/sbin/$1" ]; }
+
+need clang      sh -c 'command -v clang || command -v gcc'
+need zlib1g-dev test -e /usr/include/zlib.h
+need minisign   has minisign
+need nginx-light has nginx
+
+if [ -z "$missing" ]; then
+    echo "deps: all build and test tools present"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo="sudo -n"
+else
+    echo "deps: WARNING: missing packages:$missing" >&2
+    echo "deps: install them with: sudo apt-get install -y$missing" >&2
+    exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "deps: WARNING: no apt-get here; install the equivalents of:$missing" >&2
+    exit 0
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+# shellcheck disable=SC2086 # one word per package
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "deps: installed$missing"
