@@ -1,0 +1,19 @@
+namespace Belay.Core.Archives;
+
+/// <summary>
+/// Caps that stop <see cref="ArchiveExtractor"/> as soon as an archive crosses one. They count
+/// the bytes actually written, never what a header claims.
+/// </summary>
+/// <param name="MaxEntries">The most entries (files, directories, anything) an archive may hold.</param>
+/// <param name="MaxTotalBytes">The most bytes all files together may hold.</param>
+/// <param name="MaxEntryBytes">The most bytes one file may hold.</param>
+/// <param name="MaxRatio">The most the bytes written may be, as a multiple of the archive's own size.</param>
+public sealed record ExtractionLimits(
+    int MaxEntries = 10_000,
+    long MaxTotalBytes = 512L * 1024 * 1024,
+    long MaxEntryBytes = 256L * 1024 * 1024,
+    double MaxRatio = 200)
+{
+    /// <summary>The caps used when the caller gives none.</summary>
+    public static ExtractionLimits Default { get; } = new();
+}
