@@ -1,12 +1,12 @@
 using System.CommandLine;
+using Belay.Bootstrapper.Commands;
 using Belay.Core.Cli;
 
 namespace Belay.Bootstrapper;
 
 /// <summary>
-/// belay: the bootstrapper and the operator's command line. Install, update, rollback,
-/// status and the keeper (`belay run`) arrive with the install work; this build carries
-/// verification and the compiled-in root of trust.
+/// belay: the bootstrapper and the operator's command line (install, status, update,
+/// rollback, uninstall, verify) and the keeper that the service manager starts (run).
 /// </summary>
 internal static class Program
 {
@@ -14,6 +14,12 @@ internal static class Program
     {
         var root = new RootCommand("belay: install, keep and update the Belay agent.")
         {
+            InstallCommand.Create(),
+            StatusCommand.Create(),
+            UpdateCommands.Update(),
+            UpdateCommands.Rollback(),
+            UninstallCommand.Create(),
+            RunCommand.Create(),
             VerifyCommand.Create(),
             RootKeysCommand.Create(BuildInfo.RootKeys),
         };

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Headers;
 
 namespace Belay.Core.Feed;
 
@@ -23,6 +24,13 @@ public abstract class FeedSource : IDisposable
     /// past <paramref name="maxBytes"/>. Returns the number of bytes copied.
     /// </summary>
     public abstract Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reads a feed file unless it is unchanged since <paramref name="etag"/> (a conditional
+    /// GET over HTTP; size and modification time for a folder). This is what keeps a poll
+    /// every ten seconds cheap for the server: most answers are an empty 304.
+    /// </summary>
+    public abstract Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken);
 
     /// <summary>Channels the feed has, where the source can list them (directories only).</summary>
     public virtual IReadOnlyList<string>? ListChannels() => null;
@@ -91,10 +99,6 @@ public sealed class DirectoryFeedSource : FeedSource
     public DirectoryFeedSource(string directory)
     {
         Root = Path.GetFullPath(directory);
-        if (!Directory.Exists(Root))
-        {
-            throw BelayException.Unreachable($"feed directory {Root} does not exist");
-        }
     }
 
     public string Root { get; }
@@ -107,6 +111,10 @@ public sealed class DirectoryFeedSource : FeedSource
         if (!FeedLayout.IsSafeRelativePath(relativePath))
         {
             throw BelayException.Trust($"refusing feed path '{relativePath}': it is not a plain relative path inside the feed");
+        }
+        if (!Directory.Exists(Root))
+        {
+            throw BelayException.Unreachable($"feed directory {Root} does not exist (or is not mounted)");
         }
         var path = Describe(relativePath);
         FileStream stream;
@@ -126,6 +134,18 @@ public sealed class DirectoryFeedSource : FeedSource
         {
             return await CopyCappedAsync(stream, destination, maxBytes, path, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    public override async Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(Describe(relativePath));
+        var current = info.Exists ? $"\"{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}\"" : null;
+        if (current is not null && current == etag)
+        {
+            return new FetchResult(null, etag);
+        }
+        var content = await ReadAsync(relativePath, maxBytes, cancellationToken).ConfigureAwait(false);
+        return new FetchResult(content, current);
     }
 
     public override IReadOnlyList<string> ListChannels()
@@ -172,15 +192,44 @@ public sealed class HttpFeedSource : FeedSource
 
     public override async Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken)
     {
+        var (url, response) = await SendAsync(relativePath, null, cancellationToken).ConfigureAwait(false);
+        using (response)
+        {
+            return await ReadBodyAsync(url, response, destination, maxBytes, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override async Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken)
+    {
+        var (url, response) = await SendAsync(relativePath, etag, cancellationToken).ConfigureAwait(false);
+        using (response)
+        {
+            if (response.StatusCode == HttpStatusCode.NotModified)
+            {
+                return new FetchResult(null, etag);
+            }
+            using var buffer = new MemoryStream();
+            await ReadBodyAsync(url, response, buffer, maxBytes, cancellationToken).ConfigureAwait(false);
+            return new FetchResult(buffer.ToArray(), response.Headers.ETag?.ToString());
+        }
+    }
+
+    private async Task<(Uri Url, HttpResponseMessage Response)> SendAsync(string relativePath, string? etag, CancellationToken cancellationToken)
+    {
         if (!FeedLayout.IsSafeRelativePath(relativePath))
         {
             throw BelayException.Trust($"refusing feed path '{relativePath}': it is not a plain relative path inside the feed");
         }
         var url = new Uri(_base, relativePath);
-        HttpResponseMessage response;
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (etag is not null && EntityTagHeaderValue.TryParse(etag, out var tag))
+        {
+            request.Headers.IfNoneMatch.Add(tag);
+        }
         try
         {
-            response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            return (url, response);
         }
         catch (HttpRequestException e)
         {
@@ -190,27 +239,28 @@ public sealed class HttpFeedSource : FeedSource
         {
             throw BelayException.Unreachable($"{url} did not answer in time", e);
         }
-        using (response)
+    }
+
+    private static async Task<long> ReadBodyAsync(Uri url, HttpResponseMessage response, Stream destination, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (response.StatusCode == HttpStatusCode.NotFound)
         {
-            if (response.StatusCode == HttpStatusCode.NotFound)
+            throw new FeedFileNotFoundException(url.AbsoluteUri, null);
+        }
+        if (!response.IsSuccessStatusCode)
+        {
+            throw BelayException.Unreachable($"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
+        }
+        var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (body.ConfigureAwait(false))
+        {
+            try
             {
-                throw new FeedFileNotFoundException(url.AbsoluteUri, null);
+                return await CopyCappedAsync(body, destination, maxBytes, url.AbsoluteUri, cancellationToken).ConfigureAwait(false);
             }
-            if (!response.IsSuccessStatusCode)
+            catch (IOException e)
             {
-                throw BelayException.Unreachable($"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
-            }
-            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            await using (body.ConfigureAwait(false))
-            {
-                try
-                {
-                    return await CopyCappedAsync(body, destination, maxBytes, url.AbsoluteUri, cancellationToken).ConfigureAwait(false);
-                }
-                catch (IOException e)
-                {
-                    throw BelayException.Unreachable($"reading {url} failed: {e.Message}", e);
-                }
+                throw BelayException.Unreachable($"reading {url} failed: {e.Message}", e);
             }
         }
     }
@@ -245,4 +295,10 @@ public sealed class FeedFileNotFoundException : BelayException
     }
 
     public string Where { get; }
+}
+
+/// <summary>A conditional read: the content and its ETag, or no content when unchanged.</summary>
+public sealed record FetchResult(byte[]? Content, string? ETag)
+{
+    public bool NotModified => Content is null;
 }

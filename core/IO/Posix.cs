@@ -3,9 +3,9 @@ using System.Runtime.Versioning;
 
 namespace Belay.Core.IO;
 
-/// <summary>The few libc calls the BCL does not offer (fsync of a directory).</summary>
+/// <summary>The few libc calls the BCL does not offer: fsync of a directory, signals, sessions, the effective uid.</summary>
 [UnsupportedOSPlatform("windows")]
-internal static partial class Posix
+public static partial class Posix
 {
     private const int ORdOnly = 0;
 
@@ -17,6 +17,28 @@ internal static partial class Posix
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    [LibraryImport("libc", EntryPoint = "setsid", SetLastError = true)]
+    private static partial int SetSid();
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEUid();
+
+    public const int SigTerm = 15;
+
+    /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>; false if there is no such process.</summary>
+    public static bool SendSignal(int pid, int signal) => Kill(pid, signal) == 0;
+
+    /// <summary>True if a process with this id exists (signal 0 checks without sending).</summary>
+    public static bool IsAlive(int pid) => pid > 0 && (Kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == 1 /* EPERM: exists, not ours */);
+
+    /// <summary>Starts a new session, so that the process outlives the terminal that started it.</summary>
+    public static bool NewSession() => SetSid() >= 0;
+
+    public static bool IsRoot => GetEUid() == 0;
 
     /// <summary>Flushes a directory's entries (a rename inside it) to disk.</summary>
     public static void FSyncDirectory(string path)

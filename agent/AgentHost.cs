@@ -1,0 +1,155 @@
+using System.Runtime.InteropServices;
+using Belay.Core;
+using Belay.Core.Feed;
+using Belay.Core.Install;
+using Belay.Core.Update;
+using Serilog;
+
+namespace Belay.Agent;
+
+/// <summary>
+/// `belay-agent run`: load the config, then poll the channel manifest every poll interval
+/// (±10% jitter; exponential backoff on errors up to five minutes), verify it, and when a
+/// newer version this host is admitted to is there, stage it and ask the keeper to switch.
+/// Ready is reported to the keeper once the config loaded and one feed check succeeded.
+/// The agent never switches or rolls back by itself: a new version that crashes cannot be
+/// trusted to undo itself, so the keeper owns that.
+/// </summary>
+internal sealed class AgentHost
+{
+    private readonly InstallConfig _config;
+    private readonly string _configPath;
+    private readonly InstallLayout _layout;
+    private readonly ILogger _log;
+    private readonly TimeProvider _clock;
+    private readonly string? _keeperSocket;
+    private readonly string _version;
+
+    public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version)
+    {
+        _config = config;
+        _configPath = configPath;
+        _layout = config.Layout;
+        _log = log;
+        _clock = clock;
+        _keeperSocket = keeperSocket;
+        _version = version;
+    }
+
+    public async Task<int> RunAsync(CancellationToken stop)
+    {
+        var status = AgentStatus.TryLoad(_layout.AgentStatusFile) ?? new AgentStatus();
+        status.Pid = Environment.ProcessId;
+        status.Version = _version;
+        status.Ready = false;
+        status.Save(_layout.AgentStatusFile);
+        var hostId = File.ReadAllText(_layout.HostIdFile).Trim();
+        var rid = RuntimeInformation.RuntimeIdentifier;
+        _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
+            _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
+
+        using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock);
+        var errors = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var check = new LastCheck { At = _clock.GetUtcNow() };
+            try
+            {
+                var result = await client.CheckAsync(status.Sequence, status.ManifestETag, stop).ConfigureAwait(false);
+                check.Result = result.NotModified ? "not-modified" : "ok";
+                status.ManifestETag = result.ETag;
+                if (result.Manifest is { } manifest)
+                {
+                    if (manifest.Sequence != status.Sequence)
+                    {
+                        _log.Information("channel {Channel}: sequence {Sequence}, {Count} release(s), expires {Expires:u}",
+                            manifest.Channel, manifest.Sequence, manifest.Releases.Count, manifest.Expires);
+                    }
+                    status.Sequence = manifest.Sequence;
+                    status.ManifestExpires = manifest.Expires;
+                    if (await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false))
+                    {
+                        check.Result = "update-staged";
+                    }
+                }
+                errors = 0;
+                if (!status.Ready)
+                {
+                    status.Ready = true;
+                    status.LastCheck = check;
+                    status.Save(_layout.AgentStatusFile);
+                    await TellKeeperAsync($"READY {_version}", stop).ConfigureAwait(false);
+                    _log.Information("ready");
+                }
+            }
+            catch (BelayException e)
+            {
+                errors++;
+                check.Result = "error";
+                check.Error = e.Message;
+                _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, e.Message);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            status.LastCheck = check;
+            status.Save(_layout.AgentStatusFile);
+            var delay = PollSchedule.NextDelay(_config.PollIntervalValue, errors, Random.Shared.NextDouble());
+            try
+            {
+                await Task.Delay(delay, _clock, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+        status.Ready = false;
+        status.Save(_layout.AgentStatusFile);
+        _log.Information("agent {Version} stopping", _version);
+        return ExitCodes.Ok;
+    }
+
+    private async Task<bool> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
+        CancellationToken stop)
+    {
+        // What the keeper runs is what counts, whatever this binary says it is.
+        var state = InstallStateStore.Load(_layout.StateFile);
+        var running = state.Trial?.Version ?? state.Current;
+        var release = UpdatePolicy.ChooseUpdate(manifest, rid, hostId, running, state.Bad, _config.PinnedVersion);
+        if (release is null)
+        {
+            return false;
+        }
+        if (state.Trial is not null)
+        {
+            _log.Information("version {Version} is available; waiting for the trial of {Trial} to end", release.Version, state.Trial.Version);
+            return false;
+        }
+        _log.Information("version {Version} is available (running {Current}); staging it", release.Version, running);
+        await Stager.StageAsync(source, release, rid, _layout, m => _log.Information("{Message}", m), stop).ConfigureAwait(false);
+        status.Staged = release.Version;
+        status.Save(_layout.AgentStatusFile);
+        var reply = await TellKeeperAsync($"SWITCH {release.Version}", stop).ConfigureAwait(false);
+        _log.Information("asked the keeper to switch to {Version}: {Reply}", release.Version, reply ?? "no keeper");
+        return true;
+    }
+
+    private async Task<string?> TellKeeperAsync(string message, CancellationToken stop)
+    {
+        if (string.IsNullOrEmpty(_keeperSocket))
+        {
+            return null;
+        }
+        try
+        {
+            return await KeeperChannel.SendAsync(_keeperSocket, message, TimeSpan.FromSeconds(10), stop).ConfigureAwait(false);
+        }
+        catch (BelayException e)
+        {
+            _log.Warning("{Error}", e.Message);
+            return null;
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Belay.Bootstrapper.Install;
+using Belay.Core;
+using Belay.Core.Cli;
+using Belay.Core.Feed;
+using Belay.Core.Minisign;
+
+namespace Belay.Bootstrapper.Commands;
+
+/// <summary>`belay install`: from nothing to a running, verified agent.</summary>
+internal static class InstallCommand
+{
+    public static Command Create()
+    {
+        var installation = new Installation();
+        var feed = new Option<string[]>("--feed")
+        {
+            Description = "The feed: https:// URL (http:// on loopback or with --allow-insecure-http), file:// URL or folder; repeat for mirrors.",
+            Required = true,
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var channel = new Option<string>("--channel") { Description = "The channel to follow.", DefaultValueFactory = _ => FeedLayout.DefaultChannel };
+        var version = new Option<string?>("--version") { Description = "Install and stay on this version instead of following the channel." };
+        var serviceManager = new Option<string>("--service-manager") { Description = "auto or none (none: the keeper runs as a detached process).", DefaultValueFactory = _ => "auto" };
+        var rootKeys = new Option<string[]>("--root-key") { Description = "Trust this root public key (base64 line or .pub file) instead of the compiled-in one(s); repeat for more.", Arity = ArgumentArity.ZeroOrMore };
+        var noStart = new Option<bool>("--no-start") { Description = "Lay everything out but do not start the keeper." };
+        var insecure = new Option<bool>("--allow-insecure-http") { Description = "Allow a plain http:// feed on a non-loopback host (it is still signature-checked)." };
+        var poll = new Option<string>("--poll-interval") { Description = "How often the agent checks the feed.", DefaultValueFactory = _ => "10s" };
+        var trial = new Option<string>("--trial-deadline") { Description = "How long a new version has to report ready.", DefaultValueFactory = _ => "60s" };
+        var wait = new Option<string>("--wait") { Description = "How long to wait for the agent to report ready.", DefaultValueFactory = _ => "60s" };
+        var command = new Command("install", "Install the agent from a feed, register it and start it.")
+        {
+            feed, channel, version, serviceManager, rootKeys, noStart, insecure, poll, trial, wait,
+        };
+        installation.AddTo(command);
+        command.SetAction(async (result, cancel) =>
+        {
+            var keys = result.GetValue(rootKeys) is { Length: > 0 } given
+                ? given.Select(VerifyCommand.LoadPublicKey).ToList()
+                : [.. RootKeysCommand.Parse(BuildInfo.RootKeys)];
+            var request = new InstallRequest(
+                result.GetRequiredValue(feed),
+                result.GetRequiredValue(channel),
+                result.GetValue(version),
+                Installation.ParseScope(result.GetValue(installation.Scope)),
+                result.GetValue(installation.Prefix)?.FullName,
+                result.GetRequiredValue(serviceManager),
+                keys,
+                result.GetValue(noStart),
+                result.GetValue(insecure),
+                result.GetRequiredValue(poll),
+                result.GetRequiredValue(trial),
+                Durations.Parse(result.GetRequiredValue(wait)));
+            return await new Installer(Console.WriteLine).InstallAsync(request, cancel).ConfigureAwait(false);
+        });
+        return command;
+    }
+}

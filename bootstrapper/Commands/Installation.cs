@@ -1,0 +1,53 @@
+using System.CommandLine;
+using Belay.Core;
+using Belay.Core.Install;
+using Belay.Core.IO;
+
+namespace Belay.Bootstrapper.Commands;
+
+/// <summary>
+/// Finds the installation a command acts on: --prefix, else --scope, else the one that
+/// exists (user scope first for a non-root user, system first for root).
+/// </summary>
+internal sealed class Installation
+{
+    public Option<string?> Scope { get; } = new("--scope") { Description = "system (root, the default for root) or user." };
+    public Option<DirectoryInfo?> Prefix { get; } = new("--prefix") { Description = "Install everything under this folder instead of the standard places." };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Scope);
+        command.Options.Add(Prefix);
+    }
+
+    public static InstallScope ParseScope(string? text) => text switch
+    {
+        null or "" => IsRoot ? InstallScope.System : InstallScope.User,
+        "system" => InstallScope.System,
+        "user" => InstallScope.User,
+        _ => throw new BelayException(ExitCodes.Usage, $"--scope '{text}': use system or user"),
+    };
+
+    public static bool IsRoot => !OperatingSystem.IsWindows() && Posix.IsRoot;
+
+    /// <summary>The config of an existing installation; a clear error when there is none.</summary>
+    public (InstallConfig Config, string Path) Locate(ParseResult result)
+    {
+        var prefix = result.GetValue(Prefix)?.FullName;
+        var scopeText = result.GetValue(Scope);
+        IEnumerable<InstallScope> candidates = !string.IsNullOrEmpty(scopeText) || prefix is not null
+            ? [ParseScope(scopeText)]
+            : IsRoot ? [InstallScope.System, InstallScope.User] : [InstallScope.User, InstallScope.System];
+        var tried = new List<string>();
+        foreach (var scope in candidates)
+        {
+            var path = InstallLayout.For(scope, prefix).ConfigFile;
+            if (File.Exists(path))
+            {
+                return (InstallConfig.Load(path), path);
+            }
+            tried.Add(path);
+        }
+        throw new BelayException($"Belay is not installed here (looked for {string.Join(" and ", tried)}). Install it with belay install --feed URL, or name the installation with --prefix or --scope");
+    }
+}

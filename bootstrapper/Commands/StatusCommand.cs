@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Belay.Bootstrapper.Install;
+using Belay.Bootstrapper.Keeper;
+using Belay.Core;
+using Belay.Core.Hosting;
+using Belay.Core.Install;
+using Belay.Core.Update;
+
+namespace Belay.Bootstrapper.Commands;
+
+/// <summary>
+/// `belay status [--json]`. The JSON keys are an interface for automation (DESIGN.md):
+/// version, previous, trial, bad, channel, feed, lastCheck, keeper, agent, host,
+/// serviceManager; more may be added, none renamed.
+/// </summary>
+internal static class StatusCommand
+{
+    public static Command Create()
+    {
+        var installation = new Installation();
+        var json = new Option<bool>("--json") { Description = "Print JSON (stable keys, for automation)." };
+        var command = new Command("status", "Show the installed and running versions, the last feed check, the keeper and agent, and host facts.") { json };
+        installation.AddTo(command);
+        command.SetAction(async (result, cancel) =>
+        {
+            var (config, path) = installation.Locate(result);
+            var report = await BuildAsync(config, path, cancel).ConfigureAwait(false);
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(report, StatusJsonContext.Default.StatusReport));
+            }
+            else
+            {
+                Print(report);
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static async Task<StatusReport> BuildAsync(InstallConfig config, string configPath, CancellationToken cancellationToken)
+    {
+        var layout = config.Layout;
+        var state = InstallStateStore.Load(layout.StateFile);
+        var agent = AgentStatus.TryLoad(layout.AgentStatusFile);
+        KeeperStatus? keeper = null;
+        if (Installer.KeeperIsRunning(layout))
+        {
+            try
+            {
+                var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, "STATUS", TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                keeper = JsonSerializer.Deserialize(reply, KeeperJsonContext.Default.KeeperStatus);
+            }
+            catch (Exception e) when (e is BelayException or JsonException)
+            {
+                keeper = new KeeperStatus { Pid = Installer.ReadPid(layout.KeeperPidFile) ?? 0 };
+            }
+        }
+        var hostId = File.Exists(layout.HostIdFile) ? (await File.ReadAllTextAsync(layout.HostIdFile, cancellationToken).ConfigureAwait(false)).Trim() : "";
+        var facts = HostFacts.Read(hostId);
+        return new StatusReport
+        {
+            Version = keeper?.AgentVersion ?? (keeper is null ? null : state.Trial?.Version ?? state.Current),
+            Current = state.Current,
+            Previous = state.Previous,
+            Trial = state.Trial?.Version,
+            Bad = state.Bad,
+            Installed = Directory.Exists(layout.VersionsDir)
+                ? [.. Directory.EnumerateDirectories(layout.VersionsDir).Select(Path.GetFileName).OfType<string>().Where(n => !n.StartsWith('.')).Order(StringComparer.Ordinal)]
+                : [],
+            Channel = config.Channel,
+            Feed = config.Feeds.FirstOrDefault() ?? "",
+            Feeds = config.Feeds,
+            Sequence = agent?.Sequence ?? 0,
+            ManifestExpires = agent?.ManifestExpires,
+            LastCheck = agent?.LastCheck,
+            Keeper = keeper is null ? null : new KeeperReport { Pid = keeper.Pid },
+            Agent = new AgentReport { Pid = keeper?.AgentPid, Ready = keeper?.AgentReady ?? false },
+            Host = new HostReport { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Rid = facts.Rid, Macs = [.. facts.Macs] },
+            ServiceManager = config.ServiceManager,
+            Scope = config.Scope,
+            Config = configPath,
+        };
+    }
+
+    private static void Print(StatusReport r)
+    {
+        static string Or(string? s, string none = "-") => string.IsNullOrEmpty(s) ? none : s;
+        Console.WriteLine($"version:          {Or(r.Version, "not running")} (installed {r.Current}{(r.Trial is null ? "" : $", on trial: {r.Trial}")})");
+        Console.WriteLine($"previous:         {Or(r.Previous)}");
+        Console.WriteLine($"bad versions:     {(r.Bad.Count == 0 ? "-" : string.Join(", ", r.Bad))}");
+        Console.WriteLine($"installed:        {string.Join(", ", r.Installed)}");
+        Console.WriteLine($"channel:          {r.Channel} at {string.Join(", ", r.Feeds)} (sequence {r.Sequence}{(r.ManifestExpires is { } e ? $", expires {e:u}" : "")})");
+        Console.WriteLine($"last check:       {(r.LastCheck is { } c ? $"{c.At:u} {c.Result}{(c.Error is null ? "" : ": " + c.Error)}" : "never")}");
+        Console.WriteLine($"keeper:           {(r.Keeper is { } k ? $"running, pid {k.Pid}" : "not running")} (service manager {r.ServiceManager}, {r.Scope} scope)");
+        Console.WriteLine($"agent:            {(r.Agent.Pid is { } p ? $"pid {p}, {(r.Agent.Ready ? "ready" : "not ready")}" : "not running")}");
+        Console.WriteLine($"host:             {r.Host.Hostname} ({r.Host.Os}, {r.Host.Arch}, {r.Host.Rid}), id {r.Host.Id}");
+        Console.WriteLine($"mac addresses:    {(r.Host.Macs.Count == 0 ? "-" : string.Join(", ", r.Host.Macs))}");
+        Console.WriteLine($"config:           {r.Config}");
+    }
+}
+
+internal sealed class StatusReport
+{
+    /// <summary>The version running now (null when the keeper is not running).</summary>
+    public string? Version { get; set; }
+
+    /// <summary>The committed version: what the keeper starts.</summary>
+    public string Current { get; set; } = "";
+    public string? Previous { get; set; }
+    public string? Trial { get; set; }
+    public List<string> Bad { get; set; } = [];
+    public List<string> Installed { get; set; } = [];
+    public string Channel { get; set; } = "";
+    public string Feed { get; set; } = "";
+    public List<string> Feeds { get; set; } = [];
+    public long Sequence { get; set; }
+    public DateTimeOffset? ManifestExpires { get; set; }
+    public LastCheck? LastCheck { get; set; }
+    public KeeperReport? Keeper { get; set; }
+    public AgentReport Agent { get; set; } = new();
+    public HostReport Host { get; set; } = new();
+    public string ServiceManager { get; set; } = "";
+    public string Scope { get; set; } = "";
+    public string Config { get; set; } = "";
+}
+
+internal sealed class KeeperReport
+{
+    public int Pid { get; set; }
+}
+
+internal sealed class AgentReport
+{
+    public int? Pid { get; set; }
+    public bool Ready { get; set; }
+}
+
+internal sealed class HostReport
+{
+    public string Id { get; set; } = "";
+    public string Hostname { get; set; } = "";
+    public string Os { get; set; } = "";
+    public string Arch { get; set; } = "";
+    public string Rid { get; set; } = "";
+    public List<string> Macs { get; set; } = [];
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(StatusReport))]
+internal sealed partial class StatusJsonContext : JsonSerializerContext;

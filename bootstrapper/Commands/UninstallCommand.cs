@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Belay.Bootstrapper.Install;
+using Belay.Core;
+
+namespace Belay.Bootstrapper.Commands;
+
+/// <summary>`belay uninstall [--purge]`: stop everything and remove the binaries (and with --purge config, state and logs).</summary>
+internal static class UninstallCommand
+{
+    public static Command Create()
+    {
+        var installation = new Installation();
+        var purge = new Option<bool>("--purge") { Description = "Also remove config, state (host id, watermark) and logs." };
+        var command = new Command("uninstall", "Stop the keeper and the agent and remove Belay.") { purge };
+        installation.AddTo(command);
+        command.SetAction(async (result, cancel) =>
+        {
+            var (config, _) = installation.Locate(result);
+            var layout = config.Layout;
+            await Installer.StopKeeperAsync(layout, Console.WriteLine, cancel).ConfigureAwait(false);
+            // The binaries: versions and bin/. BinRoot itself may hold config and state (with --prefix).
+            Remove(layout.VersionsDir);
+            Remove(Path.GetDirectoryName(layout.BelayExe)!);
+            if (result.GetValue(purge))
+            {
+                Remove(layout.ConfigDir);
+                Remove(layout.StateDir);
+                Remove(layout.LogDir);
+                RemoveIfEmpty(layout.BinRoot);
+                Console.WriteLine($"removed Belay from {layout.BinRoot}, with its config, state and logs");
+            }
+            else
+            {
+                // Without the state file there is no installation; config and logs stay for a reinstall.
+                File.Delete(layout.StateFile);
+                Console.WriteLine($"removed Belay from {layout.BinRoot}; kept {layout.ConfigDir}, {layout.StateDir} (host id) and {layout.LogDir} (--purge removes them)");
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static void Remove(string dir)
+    {
+        if (Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static void RemoveIfEmpty(string dir)
+    {
+        if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any())
+        {
+            Directory.Delete(dir);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Belay.Bootstrapper.Install;
+using Belay.Core;
+using Belay.Core.Feed;
+using Belay.Core.Install;
+using Belay.Core.Update;
+
+namespace Belay.Bootstrapper.Commands;
+
+/// <summary>`belay update [--check] [--version V]` and `belay rollback`: the operator's hand on the keeper.</summary>
+internal static class UpdateCommands
+{
+    public static Command Update()
+    {
+        var installation = new Installation();
+        var checkOnly = new Option<bool>("--check") { Description = "Only say whether a newer version is available." };
+        var version = new Option<string?>("--version") { Description = "Update to this version (it must be newer than the current one)." };
+        var wait = new Option<string>("--wait") { Description = "How long to wait for the switch and its trial.", DefaultValueFactory = _ => "120s" };
+        var command = new Command("update", "Check the feed now and switch to a newer version (with a trial, like the agent does).") { checkOnly, version, wait };
+        installation.AddTo(command);
+        command.SetAction(async (result, cancel) =>
+        {
+            var (config, _) = installation.Locate(result);
+            var layout = config.Layout;
+            var state = InstallStateStore.Load(layout.StateFile);
+            var agent = AgentStatus.TryLoad(layout.AgentStatusFile) ?? new AgentStatus();
+            var rid = RuntimeInformation.RuntimeIdentifier;
+            var hostId = File.ReadAllText(layout.HostIdFile).Trim();
+            using var client = new FeedClient(config.Feeds, config.ParseRootKeys(), config.Product, config.Channel, config.AllowInsecureHttp);
+            var check = await client.CheckAsync(agent.Sequence, null, cancel).ConfigureAwait(false);
+            var pinned = result.GetValue(version) ?? config.PinnedVersion;
+            var release = UpdatePolicy.ChooseUpdate(check.Manifest!, rid, hostId, state.Current, state.Bad, pinned);
+            if (release is null)
+            {
+                Console.WriteLine(pinned is not null && pinned != state.Current
+                    ? $"version {pinned} is not an update for this host (current {state.Current}; bad: {(state.Bad.Count == 0 ? "none" : string.Join(", ", state.Bad))})"
+                    : $"up to date: {state.Current} (channel {config.Channel}, sequence {check.Manifest!.Sequence})");
+                return pinned is not null && pinned != state.Current ? ExitCodes.Error : ExitCodes.Ok;
+            }
+            if (result.GetValue(checkOnly))
+            {
+                Console.WriteLine($"update available: {release.Version} (current {state.Current})");
+                return ExitCodes.Ok;
+            }
+            if (!Installer.KeeperIsRunning(layout))
+            {
+                throw new BelayException("the keeper is not running, so nothing can switch versions; start it (belay install, or its service) first");
+            }
+            await Stager.StageAsync(check.Source, release, rid, layout, Console.WriteLine, cancel).ConfigureAwait(false);
+            var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, $"SWITCH {release.Version}", TimeSpan.FromSeconds(10), cancel).ConfigureAwait(false);
+            if (!reply.StartsWith("OK", StringComparison.Ordinal))
+            {
+                throw new BelayException($"the keeper refused the switch: {reply}");
+            }
+            Console.WriteLine($"switching to {release.Version}; waiting for its trial");
+            return await WaitForAsync(layout, s => s.Trial is null && (s.Current == release.Version || s.Bad.Contains(release.Version)),
+                Durations.Parse(result.GetRequiredValue(wait)), s => s.Current == release.Version
+                    ? $"now on {release.Version}"
+                    : $"{release.Version} failed its trial and is marked bad; back on {s.Current}", cancel).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    public static Command Rollback()
+    {
+        var installation = new Installation();
+        var command = new Command("rollback", "Go back to the previous good version (the current one is marked bad, so it is not taken again).");
+        installation.AddTo(command);
+        command.SetAction(async (result, cancel) =>
+        {
+            var (config, _) = installation.Locate(result);
+            var layout = config.Layout;
+            var before = InstallStateStore.Load(layout.StateFile);
+            if (before.Previous is null && before.Trial is null)
+            {
+                throw new BelayException($"nothing to roll back to: {before.Current} is the only good version installed");
+            }
+            if (!Installer.KeeperIsRunning(layout))
+            {
+                throw new BelayException("the keeper is not running; start it first so it can switch versions");
+            }
+            var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, "ROLLBACK", TimeSpan.FromSeconds(10), cancel).ConfigureAwait(false);
+            Console.WriteLine($"keeper: {reply}");
+            var target = before.Trial is null ? before.Previous : before.Current;
+            return await WaitForAsync(layout, s => s.Trial is null && s.Current == target, TimeSpan.FromSeconds(60),
+                s => $"rolled back to {s.Current}; {(before.Trial?.Version ?? before.Current)} is marked bad", cancel).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> WaitForAsync(InstallLayout layout, Func<InstallState, bool> done, TimeSpan timeout, Func<InstallState, string> describe,
+        CancellationToken cancellationToken)
+    {
+        var until = DateTimeOffset.UtcNow + timeout;
+        while (DateTimeOffset.UtcNow < until)
+        {
+            var state = InstallStateStore.Load(layout.StateFile);
+            if (done(state))
+            {
+                Console.WriteLine(describe(state));
+                return ExitCodes.Ok;
+            }
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+        }
+        throw new BelayException($"no result within {timeout.TotalSeconds:0} s; see belay status and {layout.KeeperLog}");
+    }
+}

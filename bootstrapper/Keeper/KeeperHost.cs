@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Threading.Channels;
+using Belay.Core;
+using Belay.Core.Install;
+using Belay.Core.IO;
+using Belay.Core.Update;
+
+namespace Belay.Bootstrapper.Keeper;
+
+/// <summary>
+/// `belay run`, the keeper: the thin shell around <see cref="KeeperMachine"/>. It feeds the
+/// machine events (boot, the agent's readiness and exit, timer ticks, switch and rollback
+/// requests from the control channel, SIGTERM/SIGINT) and carries out its actions in
+/// order: persist the state first, then stop or start the agent, schedule a tick, log,
+/// exit. One keeper per installation: a lock file says so.
+/// Hazard: when the keeper stops an agent on purpose (a switch), that agent's exit must
+/// not count as a failure of the next one, so exits are tagged with the start they belong to.
+/// </summary>
+internal sealed class KeeperHost
+{
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly InstallConfig _config;
+    private readonly string _configPath;
+    private readonly InstallLayout _layout;
+    private readonly KeeperMachine _machine;
+    private readonly TimeProvider _clock;
+    private readonly Channel<(KeeperEvent Event, int Generation)> _events = Channel.CreateUnbounded<(KeeperEvent, int)>();
+    private Process? _agent;
+    private int _generation;
+    private KeeperSnapshot _snapshot;
+
+    public KeeperHost(InstallConfig config, string configPath, TimeProvider clock)
+    {
+        _config = config;
+        _configPath = configPath;
+        _layout = config.Layout;
+        _clock = clock;
+        _machine = new KeeperMachine(new KeeperPolicy { TrialDeadline = config.TrialDeadlineValue, MaxTries = config.MaxTries });
+        _snapshot = KeeperSnapshot.Starting(InstallStateStore.Load(_layout.StateFile));
+    }
+
+    public static void Log(string message) =>
+        Console.Out.WriteLine($"{DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture)} keeper {message}");
+
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_layout.StateDir);
+        FileStream keeperLock;
+        try
+        {
+            keeperLock = new FileStream(_layout.KeeperLockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new BelayException($"another keeper is already running for this installation ({_layout.KeeperLockFile} is locked)", e);
+        }
+        using (keeperLock)
+        {
+            AtomicFile.WriteAllText(_layout.KeeperPidFile, Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            var channel = KeeperChannel.ServeAsync(_layout.KeeperSocket, HandleRequestAsync, Log, stop.Token);
+            Log($"started (pid {Environment.ProcessId}, version {BuildInfo.Version}, config {_configPath}); current {_snapshot.State.Current}" +
+                (_snapshot.State.Trial is { } t ? $", trial of {t.Version} pending ({t.Tries}/{t.MaxTries} tries used)" : ""));
+            Post(new Boot());
+            try
+            {
+                await foreach (var (e, generation) in _events.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
+                {
+                    if (e is AgentExited && generation != _generation)
+                    {
+                        continue; // an agent we stopped on purpose
+                    }
+                    var decision = _machine.Decide(_snapshot, e, _clock.GetUtcNow());
+                    _snapshot = decision.Snapshot;
+                    if (await CarryOutAsync(decision.Actions).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+            }
+            finally
+            {
+                await StopAgentAsync(kill: false).ConfigureAwait(false);
+                await stop.CancelAsync().ConfigureAwait(false);
+                await channel.ConfigureAwait(false);
+                File.Delete(_layout.KeeperPidFile);
+                Log("stopped");
+            }
+        }
+        return ExitCodes.Ok;
+
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            Post(new StopRequested());
+        }
+    }
+
+    private void Post(KeeperEvent e, int generation = 0) => _events.Writer.TryWrite((e, generation));
+
+    /// <summary>Carries out actions in order; true when the keeper should exit.</summary>
+    private async Task<bool> CarryOutAsync(IReadOnlyList<KeeperAction> actions)
+    {
+        foreach (var action in actions)
+        {
+            switch (action)
+            {
+                case PersistState persist:
+                    InstallStateStore.Save(_layout.StateFile, persist.State);
+                    break;
+                case StopAgent stopAgent:
+                    await StopAgentAsync(stopAgent.Kill).ConfigureAwait(false);
+                    break;
+                case StartAgent start:
+                    StartAgent(start.Version);
+                    break;
+                case ScheduleTick tick:
+                    var delay = tick.At - _clock.GetUtcNow();
+                    _ = Task.Delay(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, _clock).ContinueWith(_ => Post(new Tick()), TaskScheduler.Default);
+                    break;
+                case Log log:
+                    Log(log.Message);
+                    break;
+                case ExitKeeper:
+                    return true;
+                default:
+                    throw new InvalidOperationException($"unknown keeper action {action}");
+            }
+        }
+        return false;
+    }
+
+    private void StartAgent(string version)
+    {
+        var exe = _layout.AgentExe(version);
+        var generation = ++_generation;
+        var psi = new ProcessStartInfo(exe) { UseShellExecute = false, WorkingDirectory = _layout.VersionDir(version) };
+        psi.ArgumentList.Add("run");
+        psi.ArgumentList.Add("--config");
+        psi.ArgumentList.Add(_configPath);
+        psi.Environment[KeeperChannel.SocketVariable] = _layout.KeeperSocket;
+        psi.Environment[KeeperChannel.VersionVariable] = version;
+        try
+        {
+            var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
+            _agent = process;
+            Log($"started agent {version} (pid {process.Id})");
+            _ = process.WaitForExitAsync().ContinueWith(_ =>
+            {
+                var code = process.ExitCode;
+                Post(new AgentExited(code), generation);
+            }, TaskScheduler.Default);
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            Log($"cannot start agent {version} ({exe}): {e.Message}");
+            _agent = null;
+            Post(new AgentExited(127), generation);
+        }
+    }
+
+    private async Task StopAgentAsync(bool kill)
+    {
+        var agent = _agent;
+        _agent = null;
+        _generation++; // whatever it does now is not news
+        if (agent is null)
+        {
+            return;
+        }
+        using (agent)
+        {
+            if (agent.HasExited)
+            {
+                return;
+            }
+            if (!kill && !OperatingSystem.IsWindows())
+            {
+                Posix.SendSignal(agent.Id, Posix.SigTerm);
+                using var timeout = new CancellationTokenSource(StopTimeout);
+                try
+                {
+                    await agent.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                    Log($"agent (pid {agent.Id}) stopped, exit {agent.ExitCode}");
+                    return;
+                }
+                catch (OperationCanceledException)
+                {
+                    Log($"agent (pid {agent.Id}) did not stop within {StopTimeout.TotalSeconds:0} s; killing it");
+                }
+            }
+            agent.Kill(entireProcessTree: true);
+            await agent.WaitForExitAsync().ConfigureAwait(false);
+            Log($"agent (pid {agent.Id}) killed");
+        }
+    }
+
+    private Task<string> HandleRequestAsync(string request)
+    {
+        var parts = request.Split(' ', 2, StringSplitOptions.TrimEntries);
+        switch (parts[0])
+        {
+            case "READY":
+                Post(new AgentReady(parts.Length > 1 ? parts[1] : _snapshot.Runtime.AgentVersion ?? ""));
+                return Task.FromResult("OK");
+            case "SWITCH" when parts.Length > 1:
+                var version = parts[1];
+                if (!File.Exists(_layout.AgentExe(version)))
+                {
+                    return Task.FromResult($"ERR version {version} is not staged ({_layout.AgentExe(version)} missing)");
+                }
+                Post(new SwitchRequested(version));
+                return Task.FromResult("OK switch requested");
+            case "ROLLBACK":
+                Post(new RollbackRequested());
+                return Task.FromResult("OK rollback requested");
+            case "STATUS":
+                var s = _snapshot;
+                var status = new KeeperStatus
+                {
+                    Pid = Environment.ProcessId,
+                    Version = BuildInfo.Version,
+                    AgentPid = _agent is { HasExited: false } a ? a.Id : null,
+                    AgentVersion = s.Runtime.AgentVersion,
+                    AgentReady = s.Runtime.AgentReady,
+                };
+                return Task.FromResult(JsonSerializer.Serialize(status, KeeperJsonContext.Default.KeeperStatus));
+            default:
+                return Task.FromResult($"ERR unknown request '{parts[0]}' (READY, SWITCH v, ROLLBACK, STATUS)");
+        }
+    }
+}

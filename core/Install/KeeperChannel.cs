@@ -1,0 +1,124 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace Belay.Core.Install;
+
+/// <summary>
+/// The keeper's control channel: a Unix domain socket in the state folder (mode 0700, so
+/// only the installation's owner can reach it), one request line and one reply line per
+/// connection. The agent uses it to report readiness (READY) and to ask for a switch to a
+/// staged version (SWITCH v); the operator's CLI to ask for a rollback (ROLLBACK) or the
+/// keeper's view (STATUS).
+/// </summary>
+public static class KeeperChannel
+{
+    /// <summary>The environment variable through which the keeper tells the agent where the channel is.</summary>
+    public const string SocketVariable = "BELAY_KEEPER_SOCKET";
+
+    /// <summary>The version folder the keeper started the agent from: the version it reports as.</summary>
+    public const string VersionVariable = "BELAY_AGENT_VERSION";
+
+    public const int MaxLine = 64 * 1024;
+
+    /// <summary>Sends one request and returns the reply line; throws when the keeper cannot be reached.</summary>
+    public static async Task<string> SendAsync(string socketPath, string request, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cts.Token).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(request + "\n"), cts.Token).ConfigureAwait(false);
+            return await ReadLineAsync(stream, cts.Token).ConfigureAwait(false) ?? throw new IOException("the keeper closed the channel without answering");
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new BelayException($"cannot reach the keeper at {socketPath}: {e.Message}. Is it running? (belay status)", e);
+        }
+    }
+
+    /// <summary>Serves requests until cancelled; each reply comes from <paramref name="handle"/>.</summary>
+    public static async Task ServeAsync(string socketPath, Func<string, Task<string>> handle, Action<string> log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        ArgumentNullException.ThrowIfNull(log);
+        if (File.Exists(socketPath))
+        {
+            File.Delete(socketPath); // left by a keeper that died; the keeper's lock says we are alone
+        }
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        listener.Listen(16);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var client = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                _ = Task.Run(() => ServeOneAsync(client, handle, log, cancellationToken), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            try
+            {
+                File.Delete(socketPath);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task ServeOneAsync(Socket client, Func<string, Task<string>> handle, Action<string> log, CancellationToken cancellationToken)
+    {
+        using (client)
+        {
+            try
+            {
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                cts.CancelAfter(TimeSpan.FromSeconds(30));
+                await using var stream = new NetworkStream(client, ownsSocket: false);
+                var line = await ReadLineAsync(stream, cts.Token).ConfigureAwait(false);
+                if (line is null)
+                {
+                    return;
+                }
+                var reply = await handle(line).ConfigureAwait(false);
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(reply.ReplaceLineEndings(" ") + "\n"), cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+            {
+                log($"control channel: {e.Message}");
+            }
+        }
+    }
+
+    private static async Task<string?> ReadLineAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var buffer = new List<byte>();
+        var one = new byte[1];
+        while (buffer.Count < MaxLine)
+        {
+            var n = await stream.ReadAsync(one, cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                return buffer.Count == 0 ? null : Encoding.UTF8.GetString([.. buffer]);
+            }
+            if (one[0] == (byte)'\n')
+            {
+                return Encoding.UTF8.GetString([.. buffer]).TrimEnd('\r');
+            }
+            buffer.Add(one[0]);
+        }
+        throw new IOException($"request longer than {MaxLine} bytes");
+    }
+}

@@ -1,0 +1,83 @@
+using Belay.Core.Archives;
+using Belay.Core.Feed;
+
+namespace Belay.Core.Install;
+
+/// <summary>
+/// Lays out a release: download the artifact for this RID (capped at its signed size,
+/// SHA-256 checked), extract it defensively into a private folder, and rename that folder
+/// to versions/&lt;version&gt;. A version folder therefore exists complete and verified, or
+/// not at all; a crash at any point leaves at most a temporary file or folder, which the
+/// next staging removes.
+/// </summary>
+public static class Stager
+{
+    /// <summary>Stages <paramref name="release"/> unless it is already there; returns the agent executable's path.</summary>
+    public static async Task<string> StageAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, Action<string> log,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(release);
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(log);
+        var agent = layout.AgentExe(release.Version);
+        if (File.Exists(agent))
+        {
+            return agent;
+        }
+        if (!release.Artifacts.TryGetValue(rid, out var artifact))
+        {
+            throw new BelayException($"version {release.Version} has no artifact for {rid} (it has: {string.Join(", ", release.Artifacts.Keys.Order(StringComparer.Ordinal))})");
+        }
+        Directory.CreateDirectory(layout.DownloadsDir);
+        Directory.CreateDirectory(layout.VersionsDir);
+        RemoveLeftovers(layout);
+        var versionDir = layout.VersionDir(release.Version);
+        if (Directory.Exists(versionDir))
+        {
+            // A folder without its agent is not something we made: never run it, rebuild it.
+            log($"{versionDir} exists without {Path.GetFileName(agent)}; replacing it");
+            Directory.Delete(versionDir, recursive: true);
+        }
+        log($"downloading {source.Describe(artifact.Path)} ({artifact.Size} bytes)");
+        var download = await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var archive = download + FeedLayout.ArchiveExtension(rid);
+            File.Move(download, archive);
+            download = archive;
+            ArchiveExtractor.Extract(archive, versionDir);
+        }
+        finally
+        {
+            File.Delete(download);
+        }
+        if (!File.Exists(agent))
+        {
+            Directory.Delete(versionDir, recursive: true);
+            throw BelayException.Trust($"the archive of version {release.Version} for {rid} has no {Path.GetFileName(agent)}; refusing it");
+        }
+        log($"staged version {release.Version} in {versionDir} (sha256 {artifact.Sha256} verified)");
+        return agent;
+    }
+
+    /// <summary>Removes what an interrupted download or extraction left behind.</summary>
+    public static void RemoveLeftovers(InstallLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        if (Directory.Exists(layout.DownloadsDir))
+        {
+            foreach (var file in Directory.EnumerateFiles(layout.DownloadsDir))
+            {
+                File.Delete(file);
+            }
+        }
+        if (Directory.Exists(layout.VersionsDir))
+        {
+            foreach (var dir in Directory.EnumerateDirectories(layout.VersionsDir, ".*"))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+}
