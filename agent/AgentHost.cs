@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Belay.Core;
 using Belay.Core.Feed;
 using Belay.Core.Install;
+using Belay.Core.IO;
 using Belay.Core.Update;
 using Serilog;
 
@@ -38,6 +39,20 @@ internal sealed class AgentHost
 
     public async Task<int> RunAsync(CancellationToken stop)
     {
+        // An agent whose keeper died must not linger: a restarted keeper starts a new one,
+        // and two agents would race. Linux tells us (SIGTERM on the parent's death); on
+        // other systems the poll loop notices the adoption.
+        var watchKeeper = _keeperSocket is not null && !OperatingSystem.IsWindows();
+        var keeperPid = OperatingSystem.IsWindows() ? 0 : Posix.ParentId;
+        bool KeeperGone() => watchKeeper && !OperatingSystem.IsWindows() && Posix.ParentId != keeperPid;
+        if (watchKeeper && !OperatingSystem.IsWindows())
+        {
+            Posix.TerminateWithParent();
+        }
+        if (KeeperGone())
+        {
+            return ExitCodes.Error;
+        }
         var status = AgentStatus.TryLoad(_layout.AgentStatusFile) ?? new AgentStatus();
         status.Pid = Environment.ProcessId;
         status.Version = _version;
@@ -52,6 +67,11 @@ internal sealed class AgentHost
         var errors = 0;
         while (!stop.IsCancellationRequested)
         {
+            if (KeeperGone())
+            {
+                _log.Warning("the keeper (pid {Pid}) is gone; stopping so that its successor starts a fresh agent", keeperPid);
+                break;
+            }
             var check = new LastCheck { At = _clock.GetUtcNow() };
             try
             {

@@ -35,6 +35,8 @@ internal static class InstallCommand
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
+            var scope = Installation.ParseScope(result.GetValue(installation.Scope));
+            Installer.CheckPrivileges(scope);
             var keys = result.GetValue(rootKeys) is { Length: > 0 } given
                 ? given.Select(VerifyCommand.LoadPublicKey).ToList()
                 : [.. RootKeysCommand.Parse(BuildInfo.RootKeys)];
@@ -42,7 +44,7 @@ internal static class InstallCommand
                 result.GetRequiredValue(feed),
                 result.GetRequiredValue(channel),
                 result.GetValue(version),
-                Installation.ParseScope(result.GetValue(installation.Scope)),
+                scope,
                 result.GetValue(installation.Prefix)?.FullName,
                 result.GetRequiredValue(serviceManager),
                 keys,

@@ -53,11 +53,7 @@ internal sealed class Installer
 
     public async Task<int> InstallAsync(InstallRequest request, CancellationToken cancellationToken)
     {
-        if (request.Scope == InstallScope.System && !OperatingSystem.IsWindows() && !Posix.IsRoot)
-        {
-            throw new BelayException(ExitCodes.NeedsPrivileges,
-                "a system-wide install needs root: run it with sudo, or install for this user with --scope user");
-        }
+        CheckPrivileges(request.Scope);
         if (request.ServiceManager is not ("none" or "auto"))
         {
             throw new BelayException(ExitCodes.Usage, $"service manager '{request.ServiceManager}' is not available in this build; use --service-manager none");
@@ -197,6 +193,16 @@ internal sealed class Installer
             return ExitCodes.Ok;
         }
         return await StartAndWaitAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>First of all checks: a system-wide install without root stops before reading anything.</summary>
+    public static void CheckPrivileges(InstallScope scope)
+    {
+        if (scope == InstallScope.System && !OperatingSystem.IsWindows() && !Posix.IsRoot)
+        {
+            throw new BelayException(ExitCodes.NeedsPrivileges,
+                "a system-wide install needs root: run it with sudo, or install for this user with --scope user");
+        }
     }
 
     private static bool SameOptions(InstallConfig a, InstallConfig b) =>

@@ -121,8 +121,7 @@ internal sealed class KeeperHost
                     StartAgent(start.Version);
                     break;
                 case ScheduleTick tick:
-                    var delay = tick.At - _clock.GetUtcNow();
-                    _ = Task.Delay(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, _clock).ContinueWith(_ => Post(new Tick()), TaskScheduler.Default);
+                    _ = TickAtAsync(tick.At);
                     break;
                 case Log log:
                     Log(log.Message);
@@ -134,6 +133,16 @@ internal sealed class KeeperHost
             }
         }
         return false;
+    }
+
+    /// <summary>Posts a Tick no earlier than <paramref name="at"/>: timers may fire a little early, and an early tick finds nothing due.</summary>
+    private async Task TickAtAsync(DateTimeOffset at)
+    {
+        for (var left = at - _clock.GetUtcNow(); left > TimeSpan.Zero; left = at - _clock.GetUtcNow())
+        {
+            await Task.Delay(left + TimeSpan.FromMilliseconds(5), _clock).ConfigureAwait(false);
+        }
+        Post(new Tick());
     }
 
     private void StartAgent(string version)

@@ -27,13 +27,55 @@ public static partial class Posix
     [LibraryImport("libc", EntryPoint = "geteuid")]
     private static partial uint GetEUid();
 
+    [LibraryImport("libc", EntryPoint = "getppid")]
+    private static partial int GetPPid();
+
+    [LibraryImport("libc", EntryPoint = "prctl", SetLastError = true)]
+    private static partial int PrCtl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    private const int PrSetPDeathSig = 1;
+
     public const int SigTerm = 15;
+
+    /// <summary>The parent's process id: it changes when the parent dies and the process is adopted.</summary>
+    public static int ParentId => GetPPid();
+
+    /// <summary>On Linux, asks the kernel to send SIGTERM when the parent dies; elsewhere does nothing.</summary>
+    public static void TerminateWithParent()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            _ = PrCtl(PrSetPDeathSig, SigTerm, 0, 0, 0);
+        }
+    }
 
     /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>; false if there is no such process.</summary>
     public static bool SendSignal(int pid, int signal) => Kill(pid, signal) == 0;
 
     /// <summary>True if a process with this id exists (signal 0 checks without sending).</summary>
-    public static bool IsAlive(int pid) => pid > 0 && (Kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() == 1 /* EPERM: exists, not ours */);
+    /// A zombie (dead, not yet reaped: an orphan under an init that does not reap) is not alive.
+    public static bool IsAlive(int pid)
+    {
+        if (pid <= 0 || (Kill(pid, 0) != 0 && Marshal.GetLastPInvokeError() != 1 /* EPERM: exists, not ours */))
+        {
+            return false;
+        }
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces and parentheses.
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var state = stat[(stat.LastIndexOf(')') + 2)..];
+                return state.Length > 0 && state[0] is not ('Z' or 'X');
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 
     /// <summary>Starts a new session, so that the process outlives the terminal that started it.</summary>
     public static bool NewSession() => SetSid() >= 0;

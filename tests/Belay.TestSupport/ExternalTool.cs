@@ -48,6 +48,20 @@ public static class ExternalTool
         return null!;
     }
 
+    /// <summary>True if the process runs (a zombie left to an init that does not reap does not count).</summary>
+    public static bool IsRunning(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Runs a process to completion and captures its output.</summary>
     public static ProcessResult Run(string fileName, IEnumerable<string> args, string? stdin = null,
         string? workingDirectory = null, IDictionary<string, string?>? environment = null, TimeSpan? timeout = null)

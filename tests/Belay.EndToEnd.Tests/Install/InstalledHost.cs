@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Belay.EndToEnd.Tests.Release;
+using Belay.TestSupport;
+
+namespace Belay.EndToEnd.Tests.Install;
+
+/// <summary>
+/// One simulated host for end-to-end tests: a feed written by belay-release and served by a
+/// real nginx on loopback, and an installation of the shipped NativeAOT belay in a private
+/// prefix (user scope, the none service manager). Disposal uninstalls and makes sure no
+/// keeper or agent of this host is left running.
+/// </summary>
+public sealed class InstalledHost : IDisposable
+{
+    public const string PollInterval = "1s";
+    public const string TrialDeadline = "4s";
+
+    private readonly ReleaseWorkspace _ws = new();
+    private NginxServer? _nginx;
+
+    public InstalledHost()
+    {
+        Prefix = Path.Combine(_ws.Root, "host");
+        Assert.Equal(0, _ws.Init().ExitCode);
+    }
+
+    public ReleaseWorkspace Workspace => _ws;
+    public string Prefix { get; }
+    public string FeedUrl => (_nginx ??= NginxServer.Start(_ws.Feed)).BaseUri.AbsoluteUri;
+    public string KeeperLog => Path.Combine(Prefix, "log", "keeper.log");
+
+    /// <summary>Publishes the shipped agent as <paramref name="version"/> (the keeper tells it which version folder it runs).</summary>
+    public void PublishAgent(string version) => Publish(version, File.ReadAllBytes(BelayBinaries.Agent));
+
+    /// <summary>Publishes a release whose agent is a shell script: a stand-in for a broken build.</summary>
+    public void PublishScript(string version, string script) => Publish(version, System.Text.Encoding.UTF8.GetBytes("#!/bin/sh\n" + script + "\n"));
+
+    private void Publish(string version, byte[] agent)
+    {
+        var input = Path.Combine(_ws.Root, $"agent-{version}");
+        Directory.CreateDirectory(input);
+        var exe = Path.Combine(input, "belay-agent");
+        File.WriteAllBytes(exe, agent);
+        File.SetUnixFileMode(exe, (UnixFileMode)0b111_101_101);
+        var packages = Path.Combine(_ws.Root, "packages");
+        var package = ReleaseWorkspace.Release("package", "--rid", "linux-x64", "--version", version, "--input", input, "--out", packages);
+        Assert.True(package.ExitCode == 0, package.ToString());
+        var publish = ReleaseWorkspace.Release("publish", "--feed", _ws.Feed, "--version", version,
+            "--artifact", $"linux-x64={Path.Combine(packages, $"belay-agent-{version}-linux-x64.tar.gz")}", "--key", _ws.ReleaseKey);
+        Assert.True(publish.ExitCode == 0, publish.ToString());
+    }
+
+    public static ProcessResult Belay(params string[] args) => BelayBinaries.Run(BelayBinaries.Belay, args);
+
+    public ProcessResult Install(params string[] extra) => Belay([
+        "install", "--feed", FeedUrl, "--scope", "user", "--prefix", Prefix, "--root-key", _ws.RootPub,
+        "--poll-interval", PollInterval, "--trial-deadline", TrialDeadline, "--wait", "30s", .. extra]);
+
+    public JsonElement Status()
+    {
+        var result = Belay("status", "--prefix", Prefix, "--scope", "user", "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var doc = JsonDocument.Parse(result.StdOut);
+        return doc.RootElement.Clone();
+    }
+
+    /// <summary>Polls belay status until <paramref name="done"/> holds; fails with the last status and the keeper log.</summary>
+    public JsonElement WaitFor(Func<JsonElement, bool> done, TimeSpan timeout, string what)
+    {
+        var watch = Stopwatch.StartNew();
+        JsonElement status = default;
+        while (watch.Elapsed < timeout)
+        {
+            status = Status();
+            if (done(status))
+            {
+                return status;
+            }
+            Thread.Sleep(200);
+        }
+        Assert.Fail($"not {what} within {timeout.TotalSeconds:0} s. Last status:\n{status}\nKeeper log:\n{ReadLog()}");
+        return status;
+    }
+
+    public string ReadLog() => File.Exists(KeeperLog) ? File.ReadAllText(KeeperLog) : "(no keeper log)";
+
+    public static string? Version(JsonElement status) => status.GetProperty("version").GetString();
+
+    public static string? Trial(JsonElement status) => status.GetProperty("trial").GetString();
+
+    public static IReadOnlyList<string?> Bad(JsonElement status) => [.. status.GetProperty("bad").EnumerateArray().Select(e => e.GetString())];
+
+    public static bool On(JsonElement status, string version) =>
+        Version(status) == version && Trial(status) is null && status.GetProperty("agent").GetProperty("ready").GetBoolean();
+
+    public void Dispose()
+    {
+        try
+        {
+            if (Directory.Exists(Prefix))
+            {
+                Belay("uninstall", "--prefix", Prefix, "--scope", "user", "--purge");
+            }
+        }
+        finally
+        {
+            // A safety net: nothing of this host may outlive the test.
+            ExternalTool.Run("pkill", ["-9", "-f", Prefix]);
+            _nginx?.Dispose();
+            _ws.Dispose();
+        }
+    }
+}
