@@ -472,19 +472,7 @@ public static partial class ArchiveExtractor
         {
             var full = FullPath(path);
             Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-            var options = new FileStreamOptions
-            {
-                // CreateNew is O_CREAT|O_EXCL: it neither follows nor replaces anything already there.
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                BufferSize = 0,
-            };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-            return new FileStream(full, options);
+            return AtomicFile.CreateNew(full, AtomicFile.OwnerOnly, bufferSize: 0);
         }
 
         /// <summary>Gives every directory mode 0755 (the archive's modes and the umask play no part).</summary>

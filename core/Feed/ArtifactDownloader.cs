@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Belay.Core.IO;
 
 namespace Belay.Core.Feed;
 
@@ -44,22 +45,10 @@ public static class ArtifactDownloader
         var folder = Path.GetFullPath(directory);
         var name = Path.GetFileName(artifact.Path);
         var temp = Path.Combine(folder, $".{(name.Length > 100 ? name[..100] : name)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.download");
-        var options = new FileStreamOptions
-        {
-            // CreateNew is O_CREAT|O_EXCL: it neither follows nor replaces anything already there.
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.Write,
-            Share = FileShare.None,
-            BufferSize = 0,
-        };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
         FileStream file;
         try
         {
-            file = new FileStream(temp, options);
+            file = AtomicFile.CreateNew(temp, AtomicFile.OwnerOnly, bufferSize: 0);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -84,23 +84,33 @@ public static class AtomicFile
         }
     }
 
-    private static string CreateTemp(string path, UnixFileMode mode, out FileStream stream)
+    /// <summary>
+    /// Creates a new file for writing: O_CREAT|O_EXCL, so it neither follows nor replaces
+    /// anything already there (a planted link included), with its mode set at creation, so
+    /// a secret is never readable by others, not even briefly.
+    /// </summary>
+    public static FileStream CreateNew(string path, UnixFileMode mode = OwnerOnly, int bufferSize = 4096)
     {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full) ?? throw new IOException($"{path} has no parent directory");
-        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
         var options = new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
             Access = FileAccess.Write,
             Share = FileShare.None,
+            BufferSize = bufferSize,
         };
         if (!OperatingSystem.IsWindows())
         {
-            // The mode is set at creation, so a secret is never readable by others, not even briefly.
             options.UnixCreateMode = mode;
         }
-        stream = new FileStream(temp, options);
+        return new FileStream(path, options);
+    }
+
+    private static string CreateTemp(string path, UnixFileMode mode, out FileStream stream)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full) ?? throw new IOException($"{path} has no parent directory");
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+        stream = CreateNew(temp, mode);
         return temp;
     }
 
