@@ -7,6 +7,8 @@
 //            warnings are errors); prints their sizes
 //   package  per-RID agent archives in artifacts/packages/<rid>/ (.tar.gz; .zip on Windows)
 //   feed     a signed local feed in artifacts/feed/ from the packages, checked by verify-feed
+//   demo     publish, then scripts/demo.sh: install from a local feed into a temporary prefix,
+//            update by itself, roll back a broken release by itself, clean up
 //   clean    remove build output (keeps .keys/)
 //
 // Options: --configuration=Release  --build-version=1.2.3  --root-key=<minisign base64>
@@ -154,6 +156,16 @@ Task("feed")
     Information($"  minisign -V -p {keysDir}/release.pub -m {feedDir}/channels/stable.json");
     Information($"  minisign -V -p {keysDir}/root.pub -m {feedDir}/root.json");
     Information($"Serve it locally: {ReleaseTool()} serve --feed {feedDir}");
+});
+
+Task("demo")
+    .Description("Publish, then install from a local feed, update and roll back by themselves, in a temporary folder (scripts/demo.sh).")
+    .IsDependentOn("publish")
+    .Does(() =>
+{
+    if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the demo signs its feed with the developer keys in .keys/; build it without --root-key");
+    if (OperatingSystem.IsWindows()) throw new CakeException("the demo is a POSIX sh script; run it on Linux (or macOS)");
+    Run("sh", $"scripts/demo.sh \"artifacts/publish/{rid}\"");
 });
 
 Task("test")

@@ -29,16 +29,26 @@ internal static class Program
                     outputTemplate: "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} {Level:u3} {Message:lj}{NewLine}{Exception}")
                 .CreateLogger();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
-            {
-                ctx.Cancel = true;
-                stop.Cancel();
-            });
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
+            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStop);
             // The keeper says which version folder it started; a binary of another build
             // (BuildInfo.Version) in that folder still reports as what the keeper runs.
             var host = new AgentHost(settings, path, log, TimeProvider.System, Environment.GetEnvironmentVariable(KeeperChannel.SocketVariable),
                 Environment.GetEnvironmentVariable(KeeperChannel.VersionVariable) is { Length: > 0 } v ? v : BuildInfo.Version);
             return await host.RunAsync(stop.Token).ConfigureAwait(false);
+
+            void OnStop(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                try
+                {
+                    stop.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Already on the way out.
+                }
+            }
         });
         var root = new RootCommand("belay-agent: the Belay agent (started by `belay run`, not by hand).")
         {

@@ -31,9 +31,11 @@ internal static class UninstallCommand
             }
             else
             {
-                // Without the state file there is no installation; config and logs stay for a reinstall.
-                File.Delete(layout.StateFile);
-                Console.WriteLine($"removed Belay from {layout.BinRoot}; kept {layout.ConfigDir}, {layout.StateDir} (host id) and {layout.LogDir} (--purge removes them)");
+                // Without config.json there is no installation. The state stays: the host id
+                // (its rollout bucket), the highest manifest sequence seen and the bad versions,
+                // so that a reinstall neither replays an old feed nor takes a known-bad version.
+                File.Delete(layout.ConfigFile);
+                Console.WriteLine($"removed Belay from {layout.BinRoot}; kept {layout.StateDir} (host id, sequence seen, bad versions) and {layout.LogDir} (--purge removes them)");
             }
             return ExitCodes.Ok;
         });

@@ -54,10 +54,14 @@ internal static class UpdateCommands
                 throw new BelayException($"the keeper refused the switch: {reply}");
             }
             Console.WriteLine($"switching to {release.Version}; waiting for its trial");
-            return await WaitForAsync(layout, s => s.Trial is null && (s.Current == release.Version || s.Bad.Contains(release.Version)),
-                Durations.Parse(result.GetRequiredValue(wait)), s => s.Current == release.Version
-                    ? $"now on {release.Version}"
-                    : $"{release.Version} failed its trial and is marked bad; back on {s.Current}", cancel).ConfigureAwait(false);
+            var final = await WaitForAsync(layout, s => s.Trial is null && (s.Current == release.Version || s.Bad.Contains(release.Version)),
+                Durations.Parse(result.GetRequiredValue(wait)), cancel).ConfigureAwait(false);
+            if (final.Current != release.Version)
+            {
+                throw new BelayException($"{release.Version} failed its trial and is marked bad; back on {final.Current} (see {layout.KeeperLog})");
+            }
+            Console.WriteLine($"now on {release.Version}");
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -74,7 +78,7 @@ internal static class UpdateCommands
             var before = InstallStateStore.Load(layout.StateFile);
             if (before.Previous is null && before.Trial is null)
             {
-                throw new BelayException($"nothing to roll back to: {before.Current} is the only good version installed");
+                throw new BelayException($"nothing to roll back to: no version before {before.Current} is recorded (one step back is kept, and none after a rollback); choose one with belay update --version V");
             }
             if (!Installer.KeeperIsRunning(layout))
             {
@@ -83,14 +87,14 @@ internal static class UpdateCommands
             var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, "ROLLBACK", TimeSpan.FromSeconds(10), cancel).ConfigureAwait(false);
             Console.WriteLine($"keeper: {reply}");
             var target = before.Trial is null ? before.Previous : before.Current;
-            return await WaitForAsync(layout, s => s.Trial is null && s.Current == target, TimeSpan.FromSeconds(60),
-                s => $"rolled back to {s.Current}; {(before.Trial?.Version ?? before.Current)} is marked bad", cancel).ConfigureAwait(false);
+            var final = await WaitForAsync(layout, s => s.Trial is null && s.Current == target, TimeSpan.FromSeconds(60), cancel).ConfigureAwait(false);
+            Console.WriteLine($"rolled back to {final.Current}; {before.Trial?.Version ?? before.Current} is marked bad");
+            return ExitCodes.Ok;
         });
         return command;
     }
 
-    private static async Task<int> WaitForAsync(InstallLayout layout, Func<InstallState, bool> done, TimeSpan timeout, Func<InstallState, string> describe,
-        CancellationToken cancellationToken)
+    private static async Task<InstallState> WaitForAsync(InstallLayout layout, Func<InstallState, bool> done, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var until = DateTimeOffset.UtcNow + timeout;
         while (DateTimeOffset.UtcNow < until)
@@ -98,8 +102,7 @@ internal static class UpdateCommands
             var state = InstallStateStore.Load(layout.StateFile);
             if (done(state))
             {
-                Console.WriteLine(describe(state));
-                return ExitCodes.Ok;
+                return state;
             }
             await Task.Delay(250, cancellationToken).ConfigureAwait(false);
         }

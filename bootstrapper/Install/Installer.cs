@@ -89,7 +89,14 @@ internal sealed class Installer
         var check = await client.CheckAsync(watermark, null, cancellationToken).ConfigureAwait(false);
         var manifest = check.Manifest!;
         _say($"feed {check.Source.Location}: channel {manifest.Channel}, sequence {manifest.Sequence}, verified against root key {string.Join(", ", request.RootKeys.Select(k => k.KeyIdHex))}");
-        var (release, reason) = UpdatePolicy.ChooseInstall(manifest, rid, hostId, request.Version);
+        // Versions this host already found bad (kept across an uninstall) are not chosen again, unless pinned.
+        var knownBad = existingState?.Bad ?? LoadBadVersions(layout);
+        var candidates = request.Version is not null ? manifest : new ChannelManifest
+        {
+            Schema = manifest.Schema, Product = manifest.Product, Channel = manifest.Channel, Sequence = manifest.Sequence, Expires = manifest.Expires,
+            Releases = [.. manifest.Releases.Where(r => !knownBad.Contains(r.Version))],
+        };
+        var (release, reason) = UpdatePolicy.ChooseInstall(candidates, rid, hostId, request.Version);
         if (release is null)
         {
             throw new BelayException(reason ?? $"no release on channel {manifest.Channel} can be installed on {rid}");
@@ -121,7 +128,9 @@ internal sealed class Installer
             AtomicFile.WriteAllText(layout.HostIdFile, hostId + "\n");
             new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }.Save(layout.AgentStatusFile);
             config.Save(layout.ConfigFile);
-            InstallStateStore.Save(layout.StateFile, InstallState.ForInstall(release.Version, _clock.GetUtcNow()));
+            var state = InstallState.ForInstall(release.Version, _clock.GetUtcNow());
+            state.Bad = [.. knownBad.Where(v => v != release.Version)];
+            InstallStateStore.Save(layout.StateFile, state);
         }
         catch
         {
@@ -193,6 +202,18 @@ internal sealed class Installer
             return ExitCodes.Ok;
         }
         return await StartAndWaitAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static List<string> LoadBadVersions(InstallLayout layout)
+    {
+        try
+        {
+            return File.Exists(layout.StateFile) ? InstallStateStore.Load(layout.StateFile).Bad : [];
+        }
+        catch (BelayException)
+        {
+            return []; // an unreadable leftover is replaced by the new install
+        }
     }
 
     /// <summary>First of all checks: a system-wide install without root stops before reading anything.</summary>

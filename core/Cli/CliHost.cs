@@ -25,7 +25,10 @@ public static class CliHost
         }
         try
         {
-            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            // Signals are the commands' own business: the keeper and the agent stop gracefully
+            // on SIGTERM and must then exit 0, which System.CommandLine's own handling (cancel,
+            // then force exit 130 after a timeout) would turn into a failure.
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (BelayException e)
         {

@@ -31,11 +31,8 @@ internal static class ServeCommand
                 Console.Error.WriteLine($"belay-release: warning: serving on {endpoint}, reachable from other hosts; the feed is signed, but use TLS (nginx) in production");
             }
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
-            {
-                ctx.Cancel = true;
-                stop.Cancel();
-            });
+            using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
+            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStop);
             await using var server = new StaticFeedServer(dir.FullName, endpoint, Console.WriteLine);
             await server.StartAsync(stop.Token).ConfigureAwait(false);
             Console.WriteLine($"serving {dir.FullName} at http://{server.LocalEndPoint}/ (Ctrl-C to stop)");
@@ -49,6 +46,18 @@ internal static class ServeCommand
             await server.StopAsync().ConfigureAwait(false);
             Console.WriteLine("stopped");
             return ExitCodes.Ok;
+
+            void OnStop(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                try
+                {
+                    stop.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
         });
         return command;
     }

@@ -44,6 +44,15 @@ public sealed partial class UpdateTests : IDisposable
         Thread.Sleep(TimeSpan.FromSeconds(4)); // several polls: 3.0.0 is still the newest in the feed
         Assert.Equal(3, Starts("3.0.0"));
         Assert.True(InstalledHost.On(_host.Status(), "2.0.0"));
+
+        // An uninstall that keeps the state, then a reinstall: 3.0.0 is still known bad.
+        var uninstall = InstalledHost.Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.True(uninstall.ExitCode == 0, uninstall.ToString());
+        var reinstall = _host.Install();
+        Assert.True(reinstall.ExitCode == 0, reinstall + _host.ReadLog());
+        var after = _host.Status();
+        Assert.True(InstalledHost.On(after, "2.0.0"), after.ToString());
+        Assert.Equal(["3.0.0"], InstalledHost.Bad(after));
     }
 
     [Fact]

@@ -1,0 +1,310 @@
+#!/bin/sh
+# The Belay demo, run by `./build.sh demo` after the NativeAOT publish:
+#
+#   sh scripts/demo.sh artifacts/publish/<rid>
+#
+# In a temporary folder, as an ordinary user: make a local feed signed with the developer
+# keys in .keys/, serve it with `belay-release serve`, install the agent from it in user
+# scope, publish the next version and watch the agent move to it by itself, publish a
+# release that crashes at start and watch the keeper roll back and mark it bad. Everything
+# is stopped and removed at the end, also on failure or Ctrl-C.
+#
+# POSIX sh; no jq, no network beyond 127.0.0.1. BELAY_DEMO_KEEP=1 keeps the work folder
+# (with a copy of the logs in host-log/; the installation itself is still removed).
+
+# --- output -------------------------------------------------------------------------------
+
+say() {
+    # Narration: plain words, wrapped at 88 columns.
+    printf '%s\n' "$*" | tr '\n' ' ' | fold -s -w 88 | sed 's/ *$//'
+    echo
+}
+
+step() {
+    STEP_NO=$((STEP_NO + 1))
+    printf '\n== %s. %s\n' "$STEP_NO" "$*"
+}
+
+run() {
+    # Shows a command and its output, indented, with the long paths shortened; fails the
+    # demo when the command fails.
+    printf '   $ %s\n' "$(printf '%s\n' "$*" | shorten)"
+    rc=0
+    "$@" >"$W/run.out" 2>&1 || rc=$?
+    shorten <"$W/run.out" | sed 's/^/     /'
+    [ "$rc" -eq 0 ] || fail "$(basename "$1") $2 exited with $rc"
+}
+
+shorten() {
+    sed -e "s|$BIN/||g" -e "s|$W|\$W|g" -e "s|$REPO/||g"
+}
+
+fail() {
+    printf '\ndemo FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+now() {
+    # Milliseconds since the epoch where date knows %N (GNU, busybox), else whole seconds.
+    t=$(date +%s%N 2>/dev/null) || t=
+    case "$t" in
+        '' | *[!0-9]*) echo $(($(date +%s) * 1000)) ;;
+        *) echo "${t%??????}" ;;
+    esac
+}
+
+elapsed_since() {
+    # Seconds since $1 (from now), with one decimal.
+    ms=$(($(now) - $1))
+    echo "$((ms / 1000)).$((ms % 1000 / 100))"
+}
+
+record() {
+    # A row of the summary: what happened, the outcome, seconds.
+    SUMMARY="${SUMMARY}$(printf '  %-46s %-22s %6s s' "$1" "$2" "$3")
+"
+}
+
+# --- versions and JSON without jq -----------------------------------------------------------
+
+next_patch() {
+    # 1.2.3, 1.2.3-dev or 1.2.3+abc -> 1.2.4
+    core=${1%%[-+]*}
+    major=${core%%.*}
+    rest=${core#*.}
+    minor=${rest%%.*}
+    patch=${rest#*.}
+    case "$major.$minor.$patch" in
+        *[!0-9.]* | *..* | .* | *.) fail "cannot read the version '$1' as MAJOR.MINOR.PATCH" ;;
+    esac
+    echo "$major.$minor.$((patch + 1))"
+}
+
+json_string() {
+    # The value of a top-level "key": "value" line of `belay status --json`; empty when null.
+    sed -n "s/^  \"$2\": \"\\([^\"]*\\)\".*/\\1/p" "$1"
+}
+
+json_is_null() {
+    grep -q "^  \"$2\": null" "$1"
+}
+
+json_bad() {
+    # The "bad" list as space-separated versions.
+    awk '/^  "bad": \[/ { on = 1 } on { print } on && /\]/ { exit }' "$1" |
+        tr -d ' ",[]' | sed -e 's/^bad://' -e '/^$/d' | tr '\n' ' '
+}
+
+status_json() {
+    "$BIN/belay" status --prefix "$HOST" --json >"$W/status.json" 2>"$W/status.err" || return 1
+}
+
+# --- the feed ---------------------------------------------------------------------------------
+
+package_and_publish() {
+    # $1 version, $2 folder holding belay-agent
+    "$BIN/belay-release" package --rid "$RID" --version "$1" --input "$2" --out "$W/packages" >"$W/package-$1.log" 2>&1 ||
+        { cat "$W/package-$1.log"; fail "packaging $1 failed"; }
+    run "$BIN/belay-release" publish --feed "$FEED" --version "$1" \
+        --artifact "$RID=$W/packages/belay-agent-$1-$RID.tar.gz" --key "$KEYS/release.key"
+}
+
+start_server() {
+    "$BIN/belay-release" serve --feed "$FEED" --listen 127.0.0.1:0 >"$W/serve.log" 2>&1 &
+    SERVER_PID=$!
+    tries=0
+    URL=
+    while [ -z "$URL" ]; do
+        URL=$(sed -n '1s|^serving .* at \(http://[^ ]*\) .*|\1|p' "$W/serve.log")
+        [ -n "$URL" ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$W/serve.log"; fail "belay-release serve exited"; }
+        tries=$((tries + 1))
+        [ "$tries" -lt 100 ] || fail "belay-release serve did not say where it listens within 10 s"
+        sleep 0.1
+    done
+}
+
+# --- waiting ------------------------------------------------------------------------------------
+
+wait_for_version() {
+    # $1 version expected, $2 version that must be in "bad" (or empty), $3 timeout in seconds.
+    # Narrates each change it sees in the status.
+    deadline=$(($(now) + $3 * 1000))
+    seen=
+    while :; do
+        if status_json; then
+            version=$(json_string "$W/status.json" version)
+            trial=$(json_string "$W/status.json" trial)
+            bad=$(json_bad "$W/status.json")
+            line="running ${version:-nothing}${trial:+, on trial: $trial}${bad:+, bad: $bad}"
+            if [ "$line" != "$seen" ]; then
+                printf '   %s  %s\n' "$(date +%H:%M:%S)" "$line"
+                seen=$line
+            fi
+            if [ "$version" = "$1" ] && json_is_null "$W/status.json" trial; then
+                case " $bad" in
+                    *" $2 "*) return 0 ;;
+                esac
+                [ -z "$2" ] && return 0
+            fi
+        fi
+        [ "$(now)" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+# --- cleanup ------------------------------------------------------------------------------------
+
+cleanup() {
+    code=$?
+    trap - EXIT INT TERM
+    if [ -n "${HOST:-}" ] && [ -f "$HOST/etc/config.json" ]; then
+        [ "${BELAY_DEMO_KEEP:-}" != 1 ] || cp -R "$HOST/log" "$W/host-log" 2>/dev/null || :
+        "$BIN/belay" uninstall --purge --prefix "$HOST" >/dev/null 2>&1 ||
+            printf 'cleanup: belay uninstall failed; stop the keeper in %s by hand\n' "$HOST" >&2
+    fi
+    if [ -n "${SERVER_PID:-}" ]; then
+        kill "$SERVER_PID" 2>/dev/null || :
+        wait "$SERVER_PID" 2>/dev/null || :
+    fi
+    if [ -n "${W:-}" ] && [ -d "$W" ]; then
+        if [ "${BELAY_DEMO_KEEP:-}" = 1 ]; then
+            printf 'kept the work folder %s\n' "$W"
+        else
+            rm -rf "$W"
+        fi
+    fi
+    [ "$code" -ne 0 ] || say "Cleaned up: nothing of the demo is left running or on disk."
+    exit "$code"
+}
+
+# --- the demo -----------------------------------------------------------------------------------
+
+check_inputs() {
+    [ $# -eq 1 ] || { echo "usage: sh scripts/demo.sh BIN_DIR   (like artifacts/publish/linux-x64)" >&2; exit 2; }
+    [ -d "$1" ] || { echo "demo: $1 is not a folder; run ./build.sh publish first" >&2; exit 2; }
+    BIN=$(cd "$1" && pwd)
+    REPO=$(cd "$(dirname "$0")/.." && pwd)
+    KEYS=$REPO/.keys
+    for f in belay belay-agent belay-release; do
+        [ -x "$BIN/$f" ] || { echo "demo: $BIN/$f is missing; run ./build.sh publish first" >&2; exit 2; }
+    done
+    for f in root.key release.key release.pub; do
+        [ -f "$KEYS/$f" ] || { echo "demo: $KEYS/$f is missing; ./build.sh publish makes the developer keys" >&2; exit 2; }
+    done
+}
+
+make_feed() {
+    step "A local feed, signed with the developer keys"
+    say "A feed is a folder of static files: root.json lists the keys allowed to sign releases
+(signed by the root key), and channels/stable.json lists the releases (signed by the release
+key). The binaries built here trust the developer root key in .keys/, so no key has to be
+given at install."
+    t=$(now)
+    run "$BIN/belay-release" init --feed "$FEED" --root-key "$KEYS/root.key" --release-key "$KEYS/release.pub"
+    mkdir "$W/agent-$A"
+    cp "$BIN/belay-agent" "$W/agent-$A/belay-agent"
+    say "Now we package the agent that was just built as version $A and publish it on the stable channel."
+    package_and_publish "$A" "$W/agent-$A"
+    start_server
+    say "The feed is served by belay-release serve at $URL (any static web server would do)."
+    port=${URL##*:}
+    record "feed made, $A published and served" "port ${port%/}" "$(elapsed_since "$t")"
+}
+
+install_agent() {
+    step "Install from the feed, in user scope, into a temporary prefix"
+    say "belay install checks root.json and the channel against the compiled-in root key,
+downloads the archive for $RID, checks its size and SHA-256, unpacks it into versions/$A,
+starts the keeper and waits until the agent reports ready. The agent polls every second
+here (the default is 10 s) and a new version gets 10 s to report ready."
+    t=$(now)
+    run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --poll-interval 1s --trial-deadline 10s
+    record "installed $A (user scope, no root)" "ready" "$(elapsed_since "$t")"
+    say "What belay status says:"
+    run "$BIN/belay" status --prefix "$HOST"
+}
+
+update_by_itself() {
+    step "Publish $B; the agent moves to it by itself"
+    say "Now we publish $B. It is the same binary packaged again under a new version: the
+keeper tells the agent which version folder it runs, so it stands in for the next build.
+The agent polls every second and should download $B, verify it and ask the keeper to switch;
+the keeper starts it on trial and commits it once it reports ready. Nobody logs in."
+    cp "$BIN/belay-agent" "$W/agent-$B/belay-agent"
+    t=$(now)
+    package_and_publish "$B" "$W/agent-$B"
+    say "Watching belay status --json (up to 60 s):"
+    wait_for_version "$B" "" 60 || { tail -n 20 "$HOST/log/keeper.log" >&2; fail "the agent did not move to $B within 60 s"; }
+    record "published $B; agent moved to it by itself" "on $B" "$(elapsed_since "$t")"
+    say "The agent is on $B, committed after its trial. What the agent and the keeper wrote
+about it (keeper.log holds both; the agent also writes agent.log):"
+    grep -E "available|staged|asked the keeper|switching|committed" "$HOST/log/keeper.log" |
+        shorten | sed 's/^/     /' | tail -n 12
+}
+
+rollback_by_itself() {
+    step "Publish a broken $C; the keeper rolls back and marks it bad"
+    say "Now we publish $C, whose belay-agent is a shell script that prints \"crashing on
+purpose\" and exits 1. It is signed like any good release, so the agent stages it and the
+keeper switches to it on trial. Each crash uses up one of 3 tries; then the keeper goes back
+to $B by itself and lists $C as bad, never to be tried again."
+    printf '#!/bin/sh\necho "crashing on purpose" >&2\nexit 1\n' >"$W/agent-$C/belay-agent"
+    chmod 755 "$W/agent-$C/belay-agent"
+    t=$(now)
+    package_and_publish "$C" "$W/agent-$C"
+    say "Watching belay status --json (up to 90 s):"
+    wait_for_version "$B" "$C" 90 || { tail -n 30 "$HOST/log/keeper.log" >&2; fail "the keeper did not roll back from $C within 90 s"; }
+    record "published broken $C; keeper rolled back" "on $B, $C bad" "$(elapsed_since "$t")"
+    say "What the keeper wrote about the trial and the rollback ($HOST/log/keeper.log, shortened):"
+    grep -E "switching|trial|try|committed|rolling back|marked bad|crash|exit" "$HOST/log/keeper.log" |
+        shorten | sed 's/^/     /' | tail -n 25
+    say "And belay status now:"
+    run "$BIN/belay" status --prefix "$HOST"
+}
+
+rid_of_host() {
+    # The RID the binaries were built for, from the folder name artifacts/publish/<rid>.
+    RID=$(basename "$BIN")
+    case "$RID" in
+        linux-* | osx-* | freebsd-* | illumos-* | solaris-*) ;;
+        *) fail "cannot tell the RID from $BIN; expected artifacts/publish/<rid>" ;;
+    esac
+}
+
+main() {
+    set -eu
+    check_inputs "$@"
+    STEP_NO=0
+    SUMMARY=
+    SERVER_PID=
+    HOST=
+    START=$(now)
+    W=$(mktemp -d "${TMPDIR:-/tmp}/belay-demo.XXXXXX")
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    FEED=$W/feed
+    HOST=$W/host
+    A=$("$BIN/belay-agent" --version)
+    A=${A%%[[:space:]]*}
+    B=$(next_patch "$A")
+    C=$(next_patch "$B")
+    mkdir "$W/agent-$B" "$W/agent-$C" "$W/packages"
+    rid_of_host
+    say "Belay demo: install, update by itself, roll back by itself. Agent $A, then $B, then a
+broken $C. The work folder \$W is $W (removed at the end); the binaries come from $BIN."
+    make_feed
+    install_agent
+    update_by_itself
+    rollback_by_itself
+    step "Summary"
+    printf '  %-46s %-22s %8s\n' "what happened" "result" "time"
+    printf '%s' "$SUMMARY"
+    printf '  %-46s %-22s %6s s\n' "total, from start to summary" "" "$(elapsed_since "$START")"
+    say ""
+    say "Cleaning up: belay uninstall --purge stops the keeper and the agent and removes the
+install; the feed server is stopped and the work folder removed."
+}
+
+main "$@"
