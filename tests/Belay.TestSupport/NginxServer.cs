@@ -72,6 +72,9 @@ public sealed class NginxServer : IDisposable
 
     public string ConfigPath => prefix.Combine("nginx.conf");
 
+    /// <summary>nginx's access log so far (combined format): what clients asked and got.</summary>
+    public string AccessLog => File.Exists(prefix.Combine("access.log")) ? File.ReadAllText(prefix.Combine("access.log")) : "";
+
     /// <summary>nginx's error log and console output so far, for failure messages.</summary>
     public string Diagnostics
     {

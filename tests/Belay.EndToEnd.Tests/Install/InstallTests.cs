@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Belay.TestSupport;
 
 namespace Belay.EndToEnd.Tests.Install;
@@ -37,6 +38,19 @@ public sealed class InstallTests : IDisposable
     }
 
     [Fact]
+    public void TheAgentPollsWithConditionalGetsThatNginxAnswersWith304()
+    {
+        _host.PublishAgent("1.0.0");
+        Assert.Equal(0, _host.Install().ExitCode);
+        // Poll interval 1 s: a few polls, each a conditional GET of the manifest, and no
+        // root.json fetch while the manifest is unchanged.
+        _host.WaitFor(_ => Regex.Count(_host.Nginx.AccessLog, "GET /channels/stable.json HTTP/1.1\" 304 ") >= 3, TimeSpan.FromSeconds(20), "polling with 304s");
+        var log = _host.Nginx.AccessLog;
+        var rootFetches = Regex.Count(log, "GET /root.json HTTP");
+        Assert.True(rootFetches <= 2, $"root.json fetched {rootFetches} times:\n{log}");
+    }
+
+    [Fact]
     public void ReinstallingWithTheSameOptionsDoesNothingAndSaysSo()
     {
         _host.PublishAgent("1.0.0");
@@ -46,6 +60,21 @@ public sealed class InstallTests : IDisposable
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Contains("nothing to do", again.StdOut, StringComparison.Ordinal);
         Assert.Equal(keeper, _host.Status().GetProperty("keeper").GetProperty("pid").GetInt32());
+    }
+
+    [Fact]
+    public void ReinstallingWithOtherOptionsUpdatesTheConfigAndRestartsTheKeeper()
+    {
+        _host.PublishAgent("1.0.0");
+        Assert.Equal(0, _host.Install().ExitCode);
+        var keeper = _host.Status().GetProperty("keeper").GetProperty("pid").GetInt32();
+        var again = InstalledHost.Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix,
+            "--root-key", _host.Workspace.RootPub, "--poll-interval", "2s", "--trial-deadline", InstalledHost.TrialDeadline, "--wait", "30s");
+        Assert.True(again.ExitCode == 0, again + _host.ReadLog());
+        Assert.Contains("updated", again.StdOut, StringComparison.Ordinal);
+        Assert.Contains("\"pollInterval\": \"2s\"", File.ReadAllText(Path.Combine(_host.Prefix, "etc", "config.json")), StringComparison.Ordinal);
+        var status = _host.WaitFor(s => InstalledHost.On(s, "1.0.0"), TimeSpan.FromSeconds(20), "running again");
+        Assert.NotEqual(keeper, status.GetProperty("keeper").GetProperty("pid").GetInt32());
     }
 
     [Fact]

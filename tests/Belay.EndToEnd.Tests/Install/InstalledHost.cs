@@ -27,7 +27,8 @@ public sealed class InstalledHost : IDisposable
 
     public ReleaseWorkspace Workspace => _ws;
     public string Prefix { get; }
-    public string FeedUrl => (_nginx ??= NginxServer.Start(_ws.Feed)).BaseUri.AbsoluteUri;
+    public string FeedUrl => Nginx.BaseUri.AbsoluteUri;
+    public NginxServer Nginx => _nginx ??= NginxServer.Start(_ws.Feed);
     public string KeeperLog => Path.Combine(Prefix, "log", "keeper.log");
 
     /// <summary>Publishes the shipped agent as <paramref name="version"/> (the keeper tells it which version folder it runs).</summary>
