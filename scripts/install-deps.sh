@@ -19,6 +19,8 @@ need clang      sh -c 'command -v clang || command -v gcc'
 need zlib1g-dev test -e /usr/include/zlib.h
 need minisign   has minisign
 need nginx-light has nginx
+need procps     has pkill    # pgrep, pkill, kill: the end-to-end tests handle processes
+need util-linux has setpriv  # the tests run commands as an unprivileged user
 
 if [ -z "$missing" ]; then
     echo "deps: all build and test tools present"
