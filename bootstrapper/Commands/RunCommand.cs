@@ -24,7 +24,7 @@ internal static class RunCommand
             var (settings, path) = result.GetValue(config) is { } file
                 ? (InstallConfig.Load(file.FullName), file.FullName)
                 : installation.Locate(result);
-            var host = new KeeperHost(settings, path, TimeProvider.System);
+            using var host = new KeeperHost(settings, path, TimeProvider.System);
             return await host.RunAsync(cancel).ConfigureAwait(false);
         });
         return command;

@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using Belay.Core;
 using Belay.Core.Install;
 using Belay.Core.IO;
+using Belay.Core.Services;
 using Belay.Core.Update;
 
 namespace Belay.Bootstrapper.Keeper;
@@ -19,7 +20,7 @@ namespace Belay.Bootstrapper.Keeper;
 /// Hazard: when the keeper stops an agent on purpose (a switch), that agent's exit must
 /// not count as a failure of the next one, so exits are tagged with the start they belong to.
 /// </summary>
-internal sealed class KeeperHost
+internal sealed class KeeperHost : IDisposable
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
@@ -29,6 +30,8 @@ internal sealed class KeeperHost
     private readonly KeeperMachine _machine;
     private readonly TimeProvider _clock;
     private readonly Channel<(KeeperEvent Event, int Generation)> _events = Channel.CreateUnbounded<(KeeperEvent, int)>();
+    private readonly SystemdNotify _notify = new();
+    private bool _readyNotified;
     private Process? _agent;
     private int _generation;
     private KeeperSnapshot _snapshot;
@@ -42,6 +45,8 @@ internal sealed class KeeperHost
         _machine = new KeeperMachine(new KeeperPolicy { TrialDeadline = config.TrialDeadlineValue, MaxTries = config.MaxTries });
         _snapshot = KeeperSnapshot.Starting(InstallStateStore.Load(_layout.StateFile));
     }
+
+    public void Dispose() => _notify.Dispose();
 
     public static void Log(string message) =>
         Console.Out.WriteLine($"{DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture)} keeper {message}");
@@ -68,6 +73,7 @@ internal sealed class KeeperHost
             Log($"started (pid {Environment.ProcessId}, version {BuildInfo.Version}, config {_configPath}); current {_snapshot.State.Current}" +
                 (_snapshot.State.Trial is { } t ? $", trial of {t.Version} pending ({t.Tries}/{t.MaxTries} tries used)" : ""));
             Post(new Boot());
+            var watchdog = _notify.WatchdogInterval is { } every ? PingWatchdogAsync(every, stop.Token) : Task.CompletedTask;
             try
             {
                 await foreach (var (e, generation) in _events.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
@@ -78,6 +84,7 @@ internal sealed class KeeperHost
                     }
                     var decision = _machine.Decide(_snapshot, e, _clock.GetUtcNow());
                     _snapshot = decision.Snapshot;
+                    ReportToServiceManager(e);
                     if (await CarryOutAsync(decision.Actions).ConfigureAwait(false))
                     {
                         break;
@@ -86,9 +93,11 @@ internal sealed class KeeperHost
             }
             finally
             {
+                _notify.Stopping();
                 await StopAgentAsync(kill: false).ConfigureAwait(false);
                 await stop.CancelAsync().ConfigureAwait(false);
                 await channel.ConfigureAwait(false);
+                await watchdog.ConfigureAwait(false);
                 File.Delete(_layout.KeeperPidFile);
                 Log("stopped");
             }
@@ -99,6 +108,41 @@ internal sealed class KeeperHost
         {
             context.Cancel = true;
             Post(new StopRequested());
+        }
+    }
+
+    /// <summary>READY=1 once the first agent is ready (Type=notify), then STATUS= lines as versions change.</summary>
+    private void ReportToServiceManager(KeeperEvent e)
+    {
+        if (!_notify.Enabled || e is not (AgentReady or SwitchRequested or RollbackRequested or AgentExited))
+        {
+            return;
+        }
+        var s = _snapshot;
+        var status = s.Runtime.AgentReady ? $"agent {s.Runtime.AgentVersion} ready" : s.State.Trial is { } t ? $"trying {t.Version}" : $"starting {s.State.Current}";
+        if (s.Runtime.AgentReady && !_readyNotified)
+        {
+            _readyNotified = true;
+            _notify.Ready(status);
+        }
+        else
+        {
+            _notify.Status(status);
+        }
+    }
+
+    private async Task PingWatchdogAsync(TimeSpan every, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                _notify.Watchdog();
+                await Task.Delay(every, _clock, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
