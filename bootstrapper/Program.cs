@@ -20,6 +20,7 @@ internal static class Program
             UpdateCommands.Rollback(),
             UninstallCommand.Create(),
             RunCommand.Create(),
+            ServiceCommand.Create(),
             VerifyCommand.Create(),
             RootKeysCommand.Create(BuildInfo.RootKeys),
         };

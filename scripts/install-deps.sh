@@ -21,6 +21,8 @@ need minisign   has minisign
 need nginx-light has nginx
 need procps     has pkill    # pgrep, pkill, kill: the end-to-end tests handle processes
 need util-linux has setpriv  # the tests run commands as an unprivileged user
+need libxml2-utils has xmllint  # validates the launchd plist and SMF manifest against their DTDs
+need systemd    has systemd-analyze  # verifies and scores the systemd unit
 
 if [ -z "$missing" ]; then
     echo "deps: all build and test tools present"
