@@ -65,6 +65,8 @@ internal sealed class AgentHost
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock);
         var errors = 0;
+        var savedAt = DateTimeOffset.MinValue;
+        var savedSequence = status.Sequence;
         while (!stop.IsCancellationRequested)
         {
             if (KeeperGone())
@@ -113,8 +115,17 @@ internal sealed class AgentHost
             {
                 break;
             }
+            // agent.json is flushed to disk when something changed, else at most once a minute:
+            // an unchanged 304 every ten seconds need not cost an fsync on every host.
+            var previous = status.LastCheck;
             status.LastCheck = check;
-            status.Save(_layout.AgentStatusFile);
+            if (previous is null || previous.Result != check.Result || previous.Error != check.Error || status.Sequence != savedSequence
+                || check.At - savedAt >= TimeSpan.FromMinutes(1))
+            {
+                status.Save(_layout.AgentStatusFile);
+                savedAt = check.At;
+                savedSequence = status.Sequence;
+            }
             var delay = PollSchedule.NextDelay(_config.PollIntervalValue, errors, Random.Shared.NextDouble());
             try
             {
