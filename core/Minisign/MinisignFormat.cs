@@ -63,9 +63,12 @@ internal static class MinisignFormat
     public static ReadOnlySpan<byte> NoKdfAlgorithm => [0, 0];
     public static ReadOnlySpan<byte> Blake2bAlgorithm => "B2"u8;
 
-    /// <summary>The key id as minisign prints it: the little-endian uint64 in 16 uppercase hex digits.</summary>
+    /// <summary>
+    /// The key id as minisign prints it (<c>"%" PRIX64</c>): the little-endian uint64 in uppercase hex
+    /// without leading zeros, so one key in sixteen has fewer than 16 digits.
+    /// </summary>
     public static string KeyIdHex(ReadOnlySpan<byte> keyId) =>
-        BinaryPrimitives.ReadUInt64LittleEndian(keyId).ToString("X16", CultureInfo.InvariantCulture);
+        BinaryPrimitives.ReadUInt64LittleEndian(keyId).ToString("X", CultureInfo.InvariantCulture);
 
     /// <summary>Shows a 2-byte algorithm tag for an error message: "Ed", or hex when not printable.</summary>
     public static string DescribeAlgorithm(ReadOnlySpan<byte> tag)

@@ -22,7 +22,7 @@ public sealed class MinisignPublicKey : IEquatable<MinisignPublicKey>
     /// <summary>The 8-byte key id that signatures made by this key carry.</summary>
     public ReadOnlyMemory<byte> KeyId => _keyId;
 
-    /// <summary>The key id as minisign prints it: 16 uppercase hex digits of the little-endian uint64.</summary>
+    /// <summary>The key id as minisign prints it: uppercase hex of the little-endian uint64, without leading zeros.</summary>
     public string KeyIdHex { get; }
 
     /// <summary>The 32-byte Ed25519 public key.</summary>

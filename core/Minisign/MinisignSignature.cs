@@ -41,7 +41,7 @@ public sealed class MinisignSignature
     /// <summary>The id of the key that made the signature.</summary>
     public ReadOnlyMemory<byte> KeyId => _keyId;
 
-    /// <summary>The key id as minisign prints it: 16 uppercase hex digits of the little-endian uint64.</summary>
+    /// <summary>The key id as minisign prints it: uppercase hex of the little-endian uint64, without leading zeros.</summary>
     public string KeyIdHex { get; }
 
     /// <summary>The first line after "untrusted comment: ". Not signed: anyone can change it.</summary>

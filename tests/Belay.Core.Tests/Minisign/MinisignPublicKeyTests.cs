@@ -53,6 +53,18 @@ public sealed class MinisignPublicKeyTests
     }
 
     [Fact]
+    public void AKeyIdWithALeadingZeroIsPrintedAsMinisignPrintsIt()
+    {
+        // minisign formats the key id with "%" PRIX64: no zero padding. Key id bytes are little-endian,
+        // so a last byte below 0x10 gives 15 digits (and one random key in sixteen does this).
+        byte[] raw = [(byte)'E', (byte)'d', 0x86, 0x72, 0x18, 0x0A, 0xE0, 0x75, 0xB1, 0x0C, .. new byte[32]];
+        var key = MinisignPublicKey.Parse(Convert.ToBase64String(raw));
+
+        Assert.Equal("CB175E00A187286", key.KeyIdHex);
+        Assert.StartsWith("untrusted comment: minisign public key CB175E00A187286\n", key.ToFileText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void KeysAreEqualByValue()
     {
         var a = MinisignPublicKey.Parse(UnencryptedPublicKey);
