@@ -1,3 +1,5 @@
+using Belay.Core.Install;
+
 namespace Belay.Core.Services;
 
 /// <summary>
@@ -29,6 +31,27 @@ public static class ServiceManagers
             return ("smf", "/etc/svc/volatile and svcadm exist (illumos/Solaris SMF)");
         }
         return ("none", "no running service manager found (a container, or no init system): the keeper runs detached");
+    }
+
+    /// <summary>Why <paramref name="name"/> cannot be used on this host for <paramref name="scope"/>, or null when it can.</summary>
+    public static string? WhyNotUsable(string name, InstallScope scope, Func<string, bool>? exists = null, Func<string, string?>? environment = null)
+    {
+        var has = exists ?? (p => Directory.Exists(p) || File.Exists(p));
+        var env = environment ?? Environment.GetEnvironmentVariable;
+        return name switch
+        {
+            "systemd" when OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() => "systemd runs on Linux only",
+            "systemd" when !has("/run/systemd/system") => "systemd is not running on this host (no /run/systemd/system: a container, or another init)",
+            "systemd" when scope == InstallScope.User && env("XDG_RUNTIME_DIR") is not { Length: > 0 } =>
+                "a user install talks to the user's systemd instance, and XDG_RUNTIME_DIR is not set (log in as that user, e.g. machinectl shell USER@, rather than su)",
+            "launchd" when !OperatingSystem.IsMacOS() => "launchd runs on macOS only",
+            "smf" when !has("/usr/sbin/svcadm") => "SMF runs on illumos and Solaris only (no /usr/sbin/svcadm)",
+            "windows" when !OperatingSystem.IsWindows() => "the Windows service manager runs on Windows only",
+            "windows" when scope == InstallScope.User =>
+                "the Windows service control manager has no per-user services; install for the machine (--scope system) from an elevated prompt",
+            "none" when OperatingSystem.IsWindows() => "the detached keeper is not supported on Windows",
+            _ => null,
+        };
     }
 
     /// <summary>The file a manager would install for this definition and its content; null for managers without a file.</summary>

@@ -1,23 +1,15 @@
 using System.Globalization;
 using System.Text;
-using System.Text.RegularExpressions;
 using System.Xml;
 using Belay.Core.Install;
 
 namespace Belay.Core.Services;
 
 /// <summary>
-/// The SMF (illumos, Solaris) backend's definition: the manifest for the keeper and the
-/// commands that install, remove and inspect it. Everything here is pure; a runner writes
-/// <see cref="Path"/> and runs <see cref="Commands"/> in order.
-/// <para>
-/// Install: write the manifest to <see cref="Path"/>, <c>svccfg validate</c> it,
-/// <c>svccfg import</c> it (the instance arrives disabled), then <c>svcadm enable -s</c>,
-/// which waits until the instance is online, or returns early when it cannot get there
-/// (maintenance). Uninstall: <c>svcadm disable -s</c> (runs the stop method and waits),
-/// <c>svccfg delete</c> the service, then the runner removes <see cref="Path"/> so that
-/// manifest-import does not import it again at the next boot.
-/// </para>
+/// The SMF (illumos, Solaris) manifest of the keeper: <see cref="Render(ServiceDefinition)"/>
+/// fills Services/Templates/belay.smf.xml.template with <see cref="ServiceTemplate"/> (pure:
+/// it writes nothing) and <see cref="Path"/> says where it goes. <see cref="SmfBackend"/>
+/// writes it and runs svccfg/svcadm/svcs.
 /// <para>
 /// Hazards. The keeper stays in the foreground, so the service is <c>duration=child</c>
 /// (svc.startd waits on the start method's process and restarts it when it exits; start
@@ -31,7 +23,7 @@ namespace Belay.Core.Services;
 /// after <see cref="ServiceDefinition.StopTimeoutSeconds"/>.
 /// </para>
 /// </summary>
-public static partial class SmfManifest
+public static class SmfManifest
 {
     /// <summary>
     /// The SMF service, as issue 4 names it (<c>svc:/application/belay/agent</c>) and as
@@ -56,17 +48,25 @@ public static partial class SmfManifest
     /// </summary>
     public const string Path = "/var/svc/manifest/application/belay.xml";
 
+    /// <summary>
+    /// The manifest's mode: 0444, as illumos packages deliver theirs (read-only, a sign not
+    /// to edit it in place: <c>belay install</c> replaces it whole, and local changes belong
+    /// in the repository with <c>svccfg</c>). Owned by root, since only root may install it.
+    /// </summary>
+    public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    internal const string TemplateFile = "belay.smf.xml.template";
+
     /// <summary>The manifest resource name (core/Belay.Core.csproj embeds Services/Templates/belay.smf.xml.template under it).</summary>
-    public const string TemplateResourceName = "Belay.Core.Services.Templates.belay.smf.xml.template";
+    public static readonly string TemplateResourceName = ServiceTemplate.ResourceName(TemplateFile);
 
     /// <summary>The manifest template, embedded in this assembly; null when the build did not embed it.</summary>
-    public static string? EmbeddedTemplate { get; } = ReadEmbeddedTemplate();
+    public static string? EmbeddedTemplate { get; } = ServiceTemplate.TryLoad(TemplateFile);
 
     /// <summary>The manifest for <paramref name="definition"/>, from the embedded template.</summary>
     /// <exception cref="ArgumentException">The definition cannot be expressed in SMF (see <see cref="Render(ServiceDefinition, string)"/>).</exception>
     public static string Render(ServiceDefinition definition) =>
-        Render(definition, EmbeddedTemplate ?? throw new InvalidOperationException(
-            $"the SMF manifest template is not embedded in {typeof(SmfManifest).Assembly.GetName().Name} (resource {TemplateResourceName})"));
+        Render(definition, EmbeddedTemplate ?? ServiceTemplate.Load(TemplateFile));
 
     /// <summary>
     /// Fills <paramref name="template"/> for <paramref name="definition"/>. Every value is
@@ -100,43 +100,19 @@ public static partial class SmfManifest
 
         var values = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["SERVICE_NAME"] = Xml(ServiceName),
-            ["INSTANCE_NAME"] = Xml(InstanceName),
-            ["WORKING_DIRECTORY"] = Xml(definition.WorkingDirectory),
-            ["USER"] = Xml(user),
-            ["METHOD_ENVIRONMENT"] = MethodEnvironment(definition.Environment),
-            ["START_EXEC"] = Xml(StartExec(definition)),
-            ["STOP_TIMEOUT_SECONDS"] = definition.StopTimeoutSeconds.ToString(CultureInfo.InvariantCulture),
-            ["DESCRIPTION"] = XmlText(definition.Description),
+            ["ServiceName"] = Xml(ServiceName),
+            ["InstanceName"] = Xml(InstanceName),
+            ["WorkingDirectory"] = Xml(definition.WorkingDirectory),
+            ["User"] = Xml(user),
+            ["MethodEnvironment"] = MethodEnvironment(definition.Environment),
+            ["StartExec"] = Xml(StartExec(definition)),
+            ["StopTimeoutSeconds"] = definition.StopTimeoutSeconds.ToString(CultureInfo.InvariantCulture),
+            ["Description"] = XmlText(definition.Description),
         };
-        // One pass, so that a value that happens to contain {{X}} is never filled in again.
-        return Placeholder().Replace(template, m => values.TryGetValue(m.Groups[1].Value, out var v)
-            ? v
-            : throw new FormatException($"the SMF template has an unknown placeholder {m.Value}"));
+        // ServiceTemplate inserts values as given and never rescans them, so a value that
+        // happens to contain {{X}} stays literal; an empty MethodEnvironment drops its line.
+        return ServiceTemplate.Fill(template, values, new HashSet<string>());
     }
-
-    /// <summary>
-    /// The commands for <paramref name="operation"/>, in order, each as argv (tool first).
-    /// The runner writes the manifest to <see cref="Path"/> before the install commands
-    /// and removes it after the uninstall commands.
-    /// </summary>
-    public static IReadOnlyList<string[]> Commands(SmfOperation operation) => operation switch
-    {
-        SmfOperation.Install =>
-        [
-            ["svccfg", "validate", Path],
-            ["svccfg", "import", Path],
-            ["svcadm", "enable", "-s", Fmri],
-        ],
-        SmfOperation.Uninstall =>
-        [
-            ["svcadm", "disable", "-s", Fmri],
-            ["svccfg", "delete", ServiceFmri],
-        ],
-        SmfOperation.Status => [["svcs", "-H", "-o", "state", Fmri]],
-        SmfOperation.Clear => [["svcadm", "clear", Fmri]],
-        _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, null),
-    };
 
     /// <summary>
     /// The start method's exec string. svc.startd runs <c>/bin/sh -c "exec " + exec</c>
@@ -224,20 +200,6 @@ public static partial class SmfManifest
             }
             block.Append("        <envvar name=\"").Append(Xml(name)).Append("\" value=\"").Append(Xml(value)).Append("\"/>\n");
         }
-        return block.Append("      </method_environment>\n").ToString();
+        return block.Append("      </method_environment>").ToString();
     }
-
-    private static string? ReadEmbeddedTemplate()
-    {
-        using var stream = typeof(SmfManifest).Assembly.GetManifestResourceStream(TemplateResourceName);
-        if (stream is null)
-        {
-            return null;
-        }
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        return reader.ReadToEnd();
-    }
-
-    [GeneratedRegex(@"\{\{([A-Z_]+)\}\}", RegexOptions.CultureInvariant)]
-    private static partial Regex Placeholder();
 }

@@ -49,9 +49,9 @@ public static class BelayBinaries
         }
     }
 
-    public static ProcessResult Run(string executable, params string[] args) =>
+    public static ToolResult Run(string executable, params string[] args) =>
         ExternalTool.Run(executable, args);
 
-    public static ProcessResult RunWith(IDictionary<string, string?> environment, string executable, params string[] args) =>
+    public static ToolResult RunWith(IDictionary<string, string?> environment, string executable, params string[] args) =>
         ExternalTool.Run(executable, args, environment: environment);
 }

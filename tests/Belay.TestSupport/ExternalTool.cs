@@ -63,7 +63,7 @@ public static class ExternalTool
     }
 
     /// <summary>Runs a process to completion and captures its output.</summary>
-    public static ProcessResult Run(string fileName, IEnumerable<string> args, string? stdin = null,
+    public static ToolResult Run(string fileName, IEnumerable<string> args, string? stdin = null,
         string? workingDirectory = null, IDictionary<string, string?>? environment = null, TimeSpan? timeout = null)
     {
         var psi = new ProcessStartInfo(fileName)
@@ -111,11 +111,11 @@ public static class ExternalTool
             throw new TimeoutException($"{fileName} {string.Join(' ', psi.ArgumentList)} did not finish within {limit}");
         }
         p.WaitForExit();
-        return new ProcessResult(p.ExitCode, stdout.ToString(), stderr.ToString());
+        return new ToolResult(p.ExitCode, stdout.ToString(), stderr.ToString());
     }
 }
 
-public sealed record ProcessResult(int ExitCode, string StdOut, string StdErr)
+public sealed record ToolResult(int ExitCode, string StdOut, string StdErr)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{StdOut}--- stderr\n{StdErr}";
 }

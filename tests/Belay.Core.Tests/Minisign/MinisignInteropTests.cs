@@ -29,14 +29,14 @@ public sealed class MinisignInteropTests : IDisposable
 
     private string PathOf(string name) => _dir.Combine(name);
 
-    private ProcessResult Minisign(string? stdin, params string[] args) =>
+    private ToolResult Minisign(string? stdin, params string[] args) =>
         ExternalTool.Run(_minisign, args, stdin, _dir.Path,
             // A private HOME, so that nothing reads or writes the real ~/.minisign.
             new Dictionary<string, string?> { ["HOME"] = _dir.Path, ["MINISIGN_CONFIG_DIR"] = _dir.Path });
 
-    private static void Succeeded(ProcessResult result) => Assert.True(result.ExitCode == 0, result.ToString());
+    private static void Succeeded(ToolResult result) => Assert.True(result.ExitCode == 0, result.ToString());
 
-    private static void Failed(ProcessResult result) => Assert.True(result.ExitCode != 0, "minisign accepted it:\n" + result);
+    private static void Failed(ToolResult result) => Assert.True(result.ExitCode != 0, "minisign accepted it:\n" + result);
 
     private string WriteData(string name = "payload.bin")
     {

@@ -225,7 +225,7 @@ public sealed class LaunchdPlistTests
     /// `xmllint --noout --nonet --valid` with a catalog that maps Apple's public and system
     /// ids to ../shared/validators/launchd/PropertyList-1.0.dtd (no network, ever).
     /// </summary>
-    private static ProcessResult Xmllint(string plist)
+    private static ToolResult Xmllint(string plist)
     {
         var xmllint = ExternalTool.Require("xmllint", "libxml2-utils");
         var dtd = Path.GetFullPath(Path.Combine(BelayBinaries.RepoRoot, "..", "shared", "validators", "launchd", "PropertyList-1.0.dtd"));

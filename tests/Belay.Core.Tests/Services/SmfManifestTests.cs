@@ -117,8 +117,10 @@ public sealed class SmfManifestTests
     [Fact]
     public void APlaceholderInAValueIsNotFilledIn()
     {
-        var manifest = Render(Fixed with { Description = "{{USER}}" });
-        Assert.Equal("{{USER}}", Parse(manifest).SelectSingleNode("//template/description/loctext")!.InnerText);
+        var manifest = Render(Fixed with { Description = "{{User}}", WorkingDirectory = "/var/{{Description}}" });
+        var doc = Parse(manifest);
+        Assert.Equal("{{User}}", doc.SelectSingleNode("//template/description/loctext")!.InnerText);
+        Assert.Equal("/var/{{Description}}", Attribute(doc, "//method_context", "working_directory"));
     }
 
     [Fact]
@@ -146,34 +148,6 @@ public sealed class SmfManifestTests
         var doc = Parse(Render(Fixed));
         Assert.Equal(SmfManifest.Fmri, "svc:/" + Attribute(doc, "//service", "name") + ":" + Attribute(doc, "//instance", "name"));
     }
-
-    [Fact]
-    public void TheCommandsAreExactlyTheIntendedOnesInOrder()
-    {
-        const string fmri = "svc:/application/belay/agent:default";
-        const string path = "/var/svc/manifest/application/belay.xml";
-        AssertCommands(
-            [
-                ["svccfg", "validate", path],
-                ["svccfg", "import", path],
-                ["svcadm", "enable", "-s", fmri],
-            ],
-            SmfManifest.Commands(SmfOperation.Install));
-        AssertCommands(
-            [
-                ["svcadm", "disable", "-s", fmri],
-                ["svccfg", "delete", "svc:/application/belay/agent"],
-            ],
-            SmfManifest.Commands(SmfOperation.Uninstall));
-        AssertCommands([["svcs", "-H", "-o", "state", fmri]], SmfManifest.Commands(SmfOperation.Status));
-        AssertCommands([["svcadm", "clear", fmri]], SmfManifest.Commands(SmfOperation.Clear));
-        Assert.Throws<ArgumentOutOfRangeException>(() => SmfManifest.Commands((SmfOperation)99));
-    }
-
-    private static void AssertCommands(string[][] expected, IReadOnlyList<string[]> actual) =>
-        Assert.Equal(
-            expected.Select(c => string.Join('\u241f', c)),
-            actual.Select(c => string.Join('\u241f', c)));
 
     private static XmlDocument Parse(string manifest)
     {

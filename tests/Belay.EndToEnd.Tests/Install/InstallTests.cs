@@ -100,7 +100,7 @@ public sealed class InstallTests : IDisposable
     {
         _host.PublishAgent("1.0.0");
         var args = new[] { BelayBinaries.Belay, "install", "--feed", _host.FeedUrl, "--scope", "system", "--root-key", _host.Workspace.RootPub };
-        ProcessResult result;
+        ToolResult result;
         if (Environment.UserName == "root")
         {
             var setpriv = ExternalTool.Require("setpriv", "util-linux");

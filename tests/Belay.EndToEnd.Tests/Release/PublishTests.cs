@@ -159,7 +159,7 @@ public sealed class PublishTests : IDisposable
         Assert.Equal(0, _ws.Init().ExitCode);
         var archive = _ws.Archive("1.0.0");
         var before = _ws.Snapshot();
-        ProcessResult result;
+        ToolResult result;
         if (Environment.UserName == "root")
         {
             // root writes anywhere: publish as an unprivileged user who may read the key but not write the feed.

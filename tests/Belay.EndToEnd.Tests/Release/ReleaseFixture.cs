@@ -29,9 +29,9 @@ public sealed class ReleaseWorkspace : IDisposable
     public string ReleaseKey => Path.Combine(Keys, "release.key");
     public string RootKey => Path.Combine(Keys, "root.key");
 
-    public static ProcessResult Release(params string[] args) => BelayBinaries.Run(BelayBinaries.Release, args);
+    public static ToolResult Release(params string[] args) => BelayBinaries.Run(BelayBinaries.Release, args);
 
-    public ProcessResult Init() => Release("init", "--feed", Feed, "--root-key", RootKey, "--release-key", ReleasePub);
+    public ToolResult Init() => Release("init", "--feed", Feed, "--root-key", RootKey, "--release-key", ReleasePub);
 
     /// <summary>An agent archive for <paramref name="version"/> made by belay-release package from a stand-in executable.</summary>
     public string Archive(string version, string rid = "linux-x64")
@@ -50,10 +50,10 @@ public sealed class ReleaseWorkspace : IDisposable
         return Directory.GetFiles(output, $"belay-agent-{version}-{rid}.*").Single();
     }
 
-    public ProcessResult Publish(string version, params string[] extra) =>
+    public ToolResult Publish(string version, params string[] extra) =>
         Release([.. new[] { "publish", "--feed", Feed, "--channel", "stable", "--version", version, "--artifact", $"linux-x64={Archive(version)}", "--key", ReleaseKey }, .. extra]);
 
-    public ProcessResult VerifyFeed(string? feed = null, params string[] extra) =>
+    public ToolResult VerifyFeed(string? feed = null, params string[] extra) =>
         Release([.. new[] { "verify-feed", "--feed", feed ?? Feed, "--root-key", RootPub }, .. extra]);
 
     /// <summary>Every file of the feed with its hash: equal snapshots mean the feed did not change.</summary>
