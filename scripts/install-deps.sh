@@ -23,6 +23,7 @@ need procps     has pkill    # pgrep, pkill, kill: the end-to-end tests handle p
 need util-linux has setpriv  # the tests run commands as an unprivileged user
 need libxml2-utils has xmllint  # validates the launchd plist and SMF manifest against their DTDs
 need systemd    has systemd-analyze  # verifies and scores the systemd unit
+need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
 
 if [ -z "$missing" ]; then
     echo "deps: all build and test tools present"

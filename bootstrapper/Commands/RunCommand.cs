@@ -1,7 +1,9 @@
 using System.CommandLine;
 using Belay.Bootstrapper.Keeper;
+using Belay.Core;
 using Belay.Core.Install;
 using Belay.Core.IO;
+using Belay.Core.Services.Windows;
 
 namespace Belay.Bootstrapper.Commands;
 
@@ -13,7 +15,8 @@ internal static class RunCommand
         var installation = new Installation();
         var config = new Option<FileInfo?>("--config") { Description = "The installation's config.json (default: found from --prefix/--scope)." };
         var detach = new Option<bool>("--detach") { Description = "Start a new session first (used when no service manager runs the keeper)." };
-        var command = new Command("run", "Run the keeper: start the agent, restart it, switch versions, give them a trial, roll back.") { config, detach };
+        var service = new Option<bool>(WindowsServiceBackend.ServiceFlag) { Description = "Run as a Windows service (what the service control manager starts; Windows only)." };
+        var command = new Command("run", "Run the keeper: start the agent, restart it, switch versions, give them a trial, roll back.") { config, detach, service };
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
@@ -21,9 +24,17 @@ internal static class RunCommand
             {
                 Posix.NewSession();
             }
+            if (result.GetValue(service) && !OperatingSystem.IsWindows())
+            {
+                throw new BelayException(ExitCodes.Usage, $"{WindowsServiceBackend.ServiceFlag} is for the Windows service control manager; on this system run the keeper without it");
+            }
             var (settings, path) = result.GetValue(config) is { } file
                 ? (InstallConfig.Load(file.FullName), file.FullName)
                 : installation.Locate(result);
+            if (result.GetValue(service) && OperatingSystem.IsWindows())
+            {
+                return WindowsServiceHost.Run(settings, path);
+            }
             using var host = new KeeperHost(settings, path, TimeProvider.System);
             return await host.RunAsync(cancel).ConfigureAwait(false);
         });

@@ -48,6 +48,12 @@ internal sealed class KeeperHost : IDisposable
 
     public void Dispose() => _notify.Dispose();
 
+    /// <summary>Called once, when the first agent is ready (the Windows service host reports SERVICE_RUNNING then).</summary>
+    public Action<string>? OnReady { get; init; }
+
+    /// <summary>Asks the keeper to stop, as SIGTERM does (the Windows service host calls it on SERVICE_CONTROL_STOP).</summary>
+    public void RequestStop() => Post(new StopRequested());
+
     public static void Log(string message) =>
         Console.Out.WriteLine($"{DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture)} keeper {message}");
 
@@ -69,7 +75,15 @@ internal sealed class KeeperHost : IDisposable
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            var channel = KeeperChannel.ServeAsync(_layout.KeeperSocket, HandleRequestAsync, Log, stop.Token);
+            // A channel that cannot be opened (Wine has no AF_UNIX sockets) is said at once; the keeper
+            // still runs the current agent, which cannot report readiness or ask for a switch without it.
+            var channel = KeeperChannel.ServeAsync(_layout.KeeperSocket, HandleRequestAsync, Log, stop.Token).ContinueWith(t =>
+            {
+                if (t.Exception?.InnerException is { } e)
+                {
+                    Log($"the control channel {_layout.KeeperSocket} failed: {(e is System.Net.Sockets.SocketException se ? $"{se.SocketErrorCode} ({se.ErrorCode})" : e.Message)}; the agent cannot report readiness or ask for updates");
+                }
+            }, TaskScheduler.Default);
             Log($"started (pid {Environment.ProcessId}, version {BuildInfo.Version}, config {_configPath}); current {_snapshot.State.Current}" +
                 (_snapshot.State.Trial is { } t ? $", trial of {t.Version} pending ({t.Tries}/{t.MaxTries} tries used)" : ""));
             Post(new Boot());
@@ -114,7 +128,7 @@ internal sealed class KeeperHost : IDisposable
     /// <summary>READY=1 once the first agent is ready (Type=notify), then STATUS= lines as versions change.</summary>
     private void ReportToServiceManager(KeeperEvent e)
     {
-        if (!_notify.Enabled || e is not (AgentReady or SwitchRequested or RollbackRequested or AgentExited))
+        if ((!_notify.Enabled && OnReady is null) || e is not (AgentReady or SwitchRequested or RollbackRequested or AgentExited))
         {
             return;
         }
@@ -124,6 +138,7 @@ internal sealed class KeeperHost : IDisposable
         {
             _readyNotified = true;
             _notify.Ready(status);
+            OnReady?.Invoke(status);
         }
         else
         {

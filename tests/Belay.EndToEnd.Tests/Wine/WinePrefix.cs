@@ -1,0 +1,138 @@
+using System.Text.RegularExpressions;
+using Belay.TestSupport;
+
+namespace Belay.EndToEnd.Tests.Wine;
+
+/// <summary>
+/// A private Wine prefix (a Windows installation: C: drive, registry, SCM) under a temporary
+/// folder, for one test. Debian's wine64 package puts its loader at /usr/lib/wine/wine64,
+/// off PATH. Console programs need no display: WINEDEBUG=-all keeps Wine quiet, and
+/// WINEDLLOVERRIDES stops wineboot from offering to install Mono and Gecko (which would
+/// need a download and a display). Dispose ends every process of the prefix (wineserver -k).
+/// </summary>
+internal sealed partial class WinePrefix : IDisposable
+{
+    private readonly TempDir _dir = new("belay-wine-");
+    private readonly string _wine;
+    private readonly string? _wineserver;
+
+    private WinePrefix(string wine)
+    {
+        _wine = wine;
+        var server = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(wine)!, "wineserver");
+        _wineserver = File.Exists(server) ? server : ExternalTool.Find("wineserver");
+        Environment = new Dictionary<string, string?>
+        {
+            ["WINEPREFIX"] = Path,
+            ["WINEDEBUG"] = "-all",
+            ["WINEDLLOVERRIDES"] = "mscoree,mshtml=",
+            ["DISPLAY"] = null,
+            ["WAYLAND_DISPLAY"] = null,
+        };
+    }
+
+    public string Path => _dir.Combine("prefix");
+
+    public Dictionary<string, string?> Environment { get; }
+
+    /// <summary>C:\ of the prefix, as a Linux path.</summary>
+    public string DriveC => System.IO.Path.Combine(Path, "drive_c");
+
+    /// <summary>The wine64 loader; skips the test loudly (or fails it with BELAY_REQUIRE_TOOLS=1) when wine64 is not installed.</summary>
+    public static string RequireWine() =>
+        File.Exists("/usr/lib/wine/wine64") ? "/usr/lib/wine/wine64"
+        : ExternalTool.Find("wine64") ?? ExternalTool.Require("wine", "wine64");
+
+    /// <summary>Creates and initialises the prefix (wineboot -i, about 15 s), then keeps its SCM up (a persistent wineserver).</summary>
+    public static WinePrefix Create()
+    {
+        var prefix = new WinePrefix(RequireWine());
+        Directory.CreateDirectory(prefix.Path);
+        Assert.NotNull(prefix._wineserver);
+        var log = System.IO.Path.Combine(prefix._dir.Path, "wine.log");
+        // Every Wine command that starts services.exe runs through sh with its output away from
+        // this test's pipes: services.exe inherits the stderr of the command that started it and
+        // keeps it open, and ExternalTool.Run waits for the end of its pipes.
+        void Silently(string what, params string[] args)
+        {
+            var r = ExternalTool.Run("/bin/sh", ["-c", "exec \"$@\" </dev/null >>\"$0\" 2>&1", log, .. args],
+                environment: prefix.Environment, workingDirectory: prefix._dir.Path, timeout: TimeSpan.FromMinutes(4));
+            Assert.True(r.ExitCode == 0, $"{what} failed ({r}):\n{(File.Exists(log) ? File.ReadAllText(log) : "")}");
+        }
+        // Initialise with an ordinary server and let it end: under a persistent server wineboot -i
+        // leaves a second services.exe behind, and sc then talks to one that does not know the service.
+        Silently("wineboot -i", prefix._wine, "wineboot", "-i");
+        Silently("wineserver -w", prefix._wineserver!, "-w");
+        // Wine ends services.exe and every service (they are "system processes") a few seconds
+        // after the last ordinary Wine process of the prefix exits, and the next command starts
+        // them again: a service would never outlive one sc command. A persistent wineserver keeps
+        // the SCM and its services up between commands, as on Windows, until Dispose (-k).
+        Silently("wineserver -p", prefix._wineserver!, "-p");
+        Silently("starting services.exe", prefix._wine, "sc", "query", "eventlog");
+        Assert.True(Directory.Exists(prefix.DriveC), $"no {prefix.DriveC} after wineboot -i:\n{File.ReadAllText(log)}");
+        return prefix;
+    }
+
+    /// <summary>A Linux path inside C: for a Windows path C:\...</summary>
+    public string OnLinux(string windowsPath)
+    {
+        Assert.StartsWith(@"C:\", windowsPath, StringComparison.OrdinalIgnoreCase);
+        return System.IO.Path.Combine(DriveC, windowsPath[3..].Replace('\\', '/'));
+    }
+
+    /// <summary>Runs a Windows program (sc, reg, a .exe path) in the prefix.</summary>
+    public ToolResult Run(TimeSpan timeout, string program, params string[] args) =>
+        ExternalTool.Run(_wine, [program, .. args], environment: Environment, workingDirectory: _dir.Path, timeout: timeout);
+
+    public ToolResult Run(string program, params string[] args) => Run(TimeSpan.FromMinutes(1), program, args);
+
+    /// <summary>`sc query NAME`: the STATE number (1 stopped, 2 start pending, 3 stop pending, 4 running), and the whole output; 0 when there is no such service.</summary>
+    public (int State, ToolResult Output) Query(string service)
+    {
+        var r = Run("sc", "query", service);
+        var m = StateLine().Match(r.StdOut);
+        return (m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0, r);
+    }
+
+    /// <summary>Polls `sc query` until the state is <paramref name="state"/>; every state seen, in order (repeats folded).</summary>
+    public List<int> WaitForState(string service, int state, TimeSpan timeout)
+    {
+        var seen = new List<int>();
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var (now, output) = Query(service);
+            if (seen.Count == 0 || seen[^1] != now)
+            {
+                seen.Add(now);
+            }
+            if (now == state)
+            {
+                return seen;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"service {service} did not reach state {state} within {timeout}; states seen: {string.Join(" ", seen)}\n{output}");
+            }
+            Thread.Sleep(250);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_wineserver is not null)
+        {
+            try
+            {
+                ExternalTool.Run(_wineserver, ["-k"], environment: Environment, timeout: TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+        _dir.Dispose();
+    }
+
+    [GeneratedRegex(@"STATE\s*:\s*(\d+)")]
+    private static partial Regex StateLine();
+}
