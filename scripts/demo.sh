@@ -219,7 +219,7 @@ downloads the archive for $RID, checks its size and SHA-256, unpacks it into ver
 starts the keeper and waits until the agent reports ready. The agent polls every second
 here (the default is 10 s) and a new version gets 10 s to report ready."
     t=$(now)
-    run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --poll-interval 1s --trial-deadline 10s
+    run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline 10s
     record "installed $A (user scope, no root)" "ready" "$(elapsed_since "$t")"
     say "What belay status says:"
     run "$BIN/belay" status --prefix "$HOST"

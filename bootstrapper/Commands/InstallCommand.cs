@@ -21,7 +21,7 @@ internal static class InstallCommand
         };
         var channel = new Option<string>("--channel") { Description = "The channel to follow.", DefaultValueFactory = _ => FeedLayout.DefaultChannel };
         var version = new Option<string?>("--version") { Description = "Install and stay on this version instead of following the channel." };
-        var serviceManager = new Option<string>("--service-manager") { Description = "auto or none (none: the keeper runs as a detached process).", DefaultValueFactory = _ => "auto" };
+        var serviceManager = new Option<string>("--service-manager") { Description = "auto (detect; on a re-install, keep the current one), systemd, launchd, smf, windows or none (the keeper runs as a detached process: containers).", DefaultValueFactory = _ => "auto" };
         var rootKeys = new Option<string[]>("--root-key") { Description = "Trust this root public key (base64 line or .pub file) instead of the compiled-in one(s); repeat for more.", Arity = ArgumentArity.ZeroOrMore };
         var noStart = new Option<bool>("--no-start") { Description = "Lay everything out but do not start the keeper." };
         var insecure = new Option<bool>("--allow-insecure-http") { Description = "Allow a plain http:// feed on a non-loopback host (it is still signature-checked)." };

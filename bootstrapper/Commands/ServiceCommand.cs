@@ -1,7 +1,9 @@
 using System.CommandLine;
+using Belay.Bootstrapper.Install;
 using Belay.Core;
 using Belay.Core.Install;
 using Belay.Core.Services;
+using Belay.Core.Services.Windows;
 
 namespace Belay.Bootstrapper.Commands;
 
@@ -34,7 +36,12 @@ internal static class ServiceCommand
                 }
                 else if (name == "windows")
                 {
-                    Console.WriteLine($"# Windows service Belay: \"{string.Join("\" \"", definition.CommandLine)}\" (registered through the SCM API; not in this build)");
+                    var (actions, nonCrash) = WindowsServiceBackend.Recovery(definition);
+                    Console.WriteLine($"# Windows service {WindowsServiceBackend.ServiceName(definition)} (\"{WindowsServiceBackend.DisplayName}\"), registered through the SCM API, no file");
+                    Console.WriteLine($"image path:  {WindowsServiceBackend.ImagePath(definition)}");
+                    Console.WriteLine("type, start: own process, automatic (delayed)");
+                    Console.WriteLine($"account:     {definition.User ?? "LocalSystem"}");
+                    Console.WriteLine($"recovery:    {actions}{(nonCrash ? ", also on a non-zero exit" : "")}");
                 }
                 else
                 {
@@ -47,6 +54,47 @@ internal static class ServiceCommand
             }
             return ExitCodes.Ok;
         });
-        return new Command("service", "The service-manager side of an installation.") { print };
+        var service = new Command("service", "The service-manager side of an installation: print its definition; start, stop, restart or inspect the keeper's service.") { print };
+        foreach (var (verb, help) in new[]
+        {
+            ("start", "Start the keeper's service."),
+            ("stop", "Stop the keeper's service (it stops the agent first). It starts again at boot."),
+            ("restart", "Restart the keeper's service."),
+            ("status", "What the service manager says about the keeper's service."),
+        })
+        {
+            var located = new Installation();
+            var command = new Command(verb, help);
+            located.AddTo(command);
+            command.SetAction(result =>
+            {
+                var (config, _) = located.Locate(result);
+                var layout = config.Layout;
+                var definition = ServiceDefinition.For(layout, Installation.ParseScope(config.Scope));
+                var backend = ServiceBackends.Create(config.ServiceManager, layout, Console.WriteLine);
+                switch (verb)
+                {
+                    case "start":
+                        backend.Start(definition);
+                        break;
+                    case "stop":
+                        backend.Stop(definition);
+                        break;
+                    case "restart":
+                        backend.Restart(definition);
+                        break;
+                    default:
+                        var status = backend.Status(definition);
+                        Console.WriteLine($"{backend.Name}: {status.State}");
+                        Console.WriteLine(status.Detail);
+                        return status.Running ? ExitCodes.Ok : ExitCodes.Error; // not running: 1, so scripts can test it
+                }
+                var after = backend.Status(definition);
+                Console.WriteLine($"{backend.Name}: {after.State}");
+                return ExitCodes.Ok;
+            });
+            service.Subcommands.Add(command);
+        }
+        return service;
     }
 }

@@ -6,6 +6,7 @@ using Belay.Bootstrapper.Keeper;
 using Belay.Core;
 using Belay.Core.Hosting;
 using Belay.Core.Install;
+using Belay.Core.Services;
 using Belay.Core.Update;
 
 namespace Belay.Bootstrapper.Commands;
@@ -13,7 +14,7 @@ namespace Belay.Bootstrapper.Commands;
 /// <summary>
 /// `belay status [--json]`. The JSON keys are an interface for automation (DESIGN.md):
 /// version, previous, trial, bad, channel, feed, lastCheck, keeper, agent, host,
-/// serviceManager; more may be added, none renamed.
+/// serviceManager, service; more may be added, none renamed.
 /// </summary>
 internal static class StatusCommand
 {
@@ -60,6 +61,17 @@ internal static class StatusCommand
         }
         var hostId = File.Exists(layout.HostIdFile) ? (await File.ReadAllTextAsync(layout.HostIdFile, cancellationToken).ConfigureAwait(false)).Trim() : "";
         var facts = HostFacts.Read(hostId);
+        ServiceReport service;
+        try
+        {
+            var scope = Installation.ParseScope(config.Scope);
+            var status = ServiceBackends.Create(config.ServiceManager, layout, _ => { }).Status(ServiceDefinition.For(layout, scope));
+            service = new ServiceReport { Manager = config.ServiceManager, Installed = status.Installed, Running = status.Running, State = status.State, Detail = status.Detail };
+        }
+        catch (BelayException e)
+        {
+            service = new ServiceReport { Manager = config.ServiceManager, State = "unknown", Detail = e.Message };
+        }
         return new StatusReport
         {
             Version = keeper?.AgentVersion ?? (keeper is null ? null : state.Trial?.Version ?? state.Current),
@@ -80,6 +92,7 @@ internal static class StatusCommand
             Agent = new AgentReport { Pid = keeper?.AgentPid, Ready = keeper?.AgentReady ?? false },
             Host = new HostReport { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Rid = facts.Rid, Macs = [.. facts.Macs] },
             ServiceManager = config.ServiceManager,
+            Service = service,
             Scope = config.Scope,
             Config = configPath,
         };
@@ -95,6 +108,7 @@ internal static class StatusCommand
         Console.WriteLine($"channel:          {r.Channel} at {string.Join(", ", r.Feeds)} (sequence {r.Sequence}{(r.ManifestExpires is { } e ? $", expires {e:u}" : "")})");
         Console.WriteLine($"last check:       {(r.LastCheck is { } c ? $"{c.At:u} {c.Result}{(c.Error is null ? "" : ": " + c.Error)}" : "never")}");
         Console.WriteLine($"keeper:           {(r.Keeper is { } k ? $"running, pid {k.Pid}" : "not running")} (service manager {r.ServiceManager}, {r.Scope} scope)");
+        Console.WriteLine($"service:          {r.Service.Manager}: {r.Service.State}{(r.Service.Detail.Length > 0 ? $" ({r.Service.Detail})" : "")}");
         Console.WriteLine($"agent:            {(r.Agent.Pid is { } p ? $"pid {p}, {(r.Agent.Ready ? "ready" : "not ready")}" : "not running")}");
         Console.WriteLine($"host:             {r.Host.Hostname} ({r.Host.Os}, {r.Host.Arch}, {r.Host.Rid}), id {r.Host.Id}");
         Console.WriteLine($"mac addresses:    {(r.Host.Macs.Count == 0 ? "-" : string.Join(", ", r.Host.Macs))}");
@@ -123,8 +137,20 @@ internal sealed class StatusReport
     public AgentReport Agent { get; set; } = new();
     public HostReport Host { get; set; } = new();
     public string ServiceManager { get; set; } = "";
+
+    /// <summary>What the service manager says about the keeper's service.</summary>
+    public ServiceReport Service { get; set; } = new();
     public string Scope { get; set; } = "";
     public string Config { get; set; } = "";
+}
+
+internal sealed class ServiceReport
+{
+    public string Manager { get; set; } = "";
+    public bool Installed { get; set; }
+    public bool Running { get; set; }
+    public string State { get; set; } = "";
+    public string Detail { get; set; } = "";
 }
 
 internal sealed class KeeperReport

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
+using Belay.Core.Services;
 
 namespace Belay.Bootstrapper.Commands;
 
@@ -13,11 +14,18 @@ internal static class UninstallCommand
         var purge = new Option<bool>("--purge") { Description = "Also remove config, state (host id, watermark) and logs." };
         var command = new Command("uninstall", "Stop the keeper and the agent and remove Belay.") { purge };
         installation.AddTo(command);
-        command.SetAction(async (result, cancel) =>
+        command.SetAction(result =>
         {
             var (config, _) = installation.Locate(result);
             var layout = config.Layout;
-            await Installer.StopKeeperAsync(layout, Console.WriteLine, cancel).ConfigureAwait(false);
+            var definition = ServiceDefinition.For(layout, Installation.ParseScope(config.Scope));
+            var backend = ServiceBackends.Create(config.ServiceManager, layout, Console.WriteLine);
+            if (backend.Uninstall(definition) && backend.Name != "none")
+            {
+                Console.WriteLine($"stopped the keeper and removed its {backend.Name} registration");
+            }
+            // Whatever the manager, no keeper of this installation may outlive it.
+            new DetachedKeeper(layout, Console.WriteLine).Stop(definition);
             // The binaries: versions and bin/. BinRoot itself may hold config and state (with --prefix).
             Remove(layout.VersionsDir);
             Remove(Path.GetDirectoryName(layout.BelayExe)!);

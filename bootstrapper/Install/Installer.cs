@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Belay.Core;
@@ -7,6 +5,7 @@ using Belay.Core.Feed;
 using Belay.Core.Install;
 using Belay.Core.IO;
 using Belay.Core.Minisign;
+using Belay.Core.Services;
 using Belay.Core.Update;
 
 namespace Belay.Bootstrapper.Install;
@@ -54,10 +53,6 @@ internal sealed class Installer
     public async Task<int> InstallAsync(InstallRequest request, CancellationToken cancellationToken)
     {
         CheckPrivileges(request.Scope);
-        if (request.ServiceManager is not ("none" or "auto"))
-        {
-            throw new BelayException(ExitCodes.Usage, $"service manager '{request.ServiceManager}' is not available in this build; use --service-manager none");
-        }
         if (request.RootKeys.Count == 0)
         {
             throw new BelayException(ExitCodes.Usage, "no root key: this build has none compiled in, so give the feed's root public key with --root-key");
@@ -65,6 +60,10 @@ internal sealed class Installer
         var layout = InstallLayout.For(request.Scope, request.Prefix);
         var existing = File.Exists(layout.ConfigFile) && File.Exists(layout.StateFile) ? InstallConfig.Load(layout.ConfigFile) : null;
         var existingState = existing is null ? null : InstallStateStore.Load(layout.StateFile);
+        // Re-running install without --service-manager keeps the installation's manager; auto detects for a new one.
+        var manager = request.ServiceManager == "auto" && existing is not null
+            ? existing.ServiceManager
+            : ServiceBackends.Resolve(request.ServiceManager, request.Scope, _say);
         var hostId = File.Exists(layout.HostIdFile) ? (await File.ReadAllTextAsync(layout.HostIdFile, cancellationToken).ConfigureAwait(false)).Trim() : NewHostId();
         var rid = RuntimeInformation.RuntimeIdentifier;
 
@@ -75,7 +74,7 @@ internal sealed class Installer
             RootKeys = [.. request.RootKeys.Select(k => k.ToBase64())],
             PinnedVersion = request.Version,
             Scope = request.Scope == InstallScope.System ? "system" : "user",
-            ServiceManager = "none",
+            ServiceManager = manager,
             PollInterval = request.PollInterval,
             TrialDeadline = request.TrialDeadline,
             AllowInsecureHttp = request.AllowInsecureHttp,
@@ -147,38 +146,100 @@ internal sealed class Installer
             throw;
         }
         _say($"installed version {release.Version} for {rid} in {layout.BinRoot} (config {layout.ConfigFile})");
+
+        // 5. Register with the service manager (and start). If that fails, nothing is left
+        //    registered and the files go too: a host is either installed or as it was.
+        var backend = ServiceBackends.Create(manager, layout, _say);
+        var definition = ServiceDefinition.For(layout, request.Scope);
+        try
+        {
+            backend.Install(definition, start: !request.NoStart);
+        }
+        catch (BelayException e)
+        {
+            _say($"registering with {manager} failed; undoing the install");
+            try
+            {
+                backend.Uninstall(definition);
+            }
+            catch (BelayException)
+            {
+            }
+            File.Delete(layout.ConfigFile);
+            File.Delete(layout.StateFile);
+            foreach (var dir in Enumerable.Reverse(created))
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+            throw new BelayException(e.ExitCode, e.Message + "\nNothing was installed.", e);
+        }
+        SayRegistered(backend, layout, definition);
         if (request.NoStart)
         {
-            _say($"not started (--no-start); start the keeper with: {layout.BelayExe} run --config {layout.ConfigFile}");
+            _say(manager == "none"
+                ? $"not started (--no-start); start the keeper with: {layout.BelayExe} run --config {layout.ConfigFile} --detach"
+                : $"not started (--no-start); {manager} starts it at boot, or now with: belay service start{ScopeArgs(request)}");
             return ExitCodes.Ok;
         }
-        return await StartAndWaitAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
     }
+
+    private void SayRegistered(IServiceBackend backend, InstallLayout layout, ServiceDefinition definition)
+    {
+        if (backend.Name == "none")
+        {
+            return;
+        }
+        var file = ServiceManagers.Render(backend.Name, definition);
+        _say($"registered the keeper with {backend.Name}{(file is { } f ? $" ({f.Path})" : "")}; it starts at boot{(definition.Scope == InstallScope.User && backend.Name == "systemd" ? " (for a user unit: at login, or at boot with loginctl enable-linger)" : "")}");
+    }
+
+    private static string ScopeArgs(InstallRequest request) =>
+        (request.Scope == InstallScope.User ? " --scope user" : "") + (request.Prefix is { } p ? $" --prefix {p}" : "");
 
     private async Task<int> ReinstallAsync(InstallRequest request, InstallLayout layout, InstallConfig existing, InstallState state, InstallConfig config,
         ReleaseEntry release, FeedCheck check, CancellationToken cancellationToken)
     {
         var sameOptions = SameOptions(existing, config);
         var sameVersion = request.Version is null || request.Version == state.Current;
+        var definition = ServiceDefinition.For(layout, request.Scope);
+        var backend = ServiceBackends.Create(config.ServiceManager, layout, _say);
         var running = KeeperIsRunning(layout);
         if (sameOptions && sameVersion)
         {
             _say($"Belay {state.Current} is already installed in {layout.BinRoot} with these options; nothing to do");
             if (!running && !request.NoStart)
             {
-                return await StartAndWaitAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                backend.Install(definition, start: true);
+                return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }
         if (!sameOptions)
         {
+            if (existing.ServiceManager != config.ServiceManager)
+            {
+                // Moving to another manager: the old one lets go first, so that one keeper runs.
+                var old = ServiceBackends.Create(existing.ServiceManager, layout, _say);
+                if (old.Uninstall(definition))
+                {
+                    _say($"removed the keeper's {old.Name} registration (now {config.ServiceManager})");
+                }
+            }
+            else if (running)
+            {
+                backend.Stop(definition);
+            }
             CopySelf(layout.BelayExe);
             config.Save(layout.ConfigFile);
             _say($"updated {layout.ConfigFile}");
-            if (running)
-            {
-                await StopKeeperAsync(layout, _say, cancellationToken).ConfigureAwait(false);
-            }
+            DetachedKeeper.WaitGone(layout, TimeSpan.FromSeconds(15));
         }
         if (!sameVersion && release.Version != state.Current)
         {
@@ -197,11 +258,17 @@ internal sealed class Installer
                 _say($"version {release.Version} staged; the keeper will try it when it starts");
             }
         }
-        if (request.NoStart || KeeperIsRunning(layout))
+        if (KeeperIsRunning(layout))
         {
             return ExitCodes.Ok;
         }
-        return await StartAndWaitAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        backend.Install(definition, start: !request.NoStart);
+        SayRegistered(backend, layout, definition);
+        if (request.NoStart)
+        {
+            return ExitCodes.Ok;
+        }
+        return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
     }
 
     private static List<string> LoadBadVersions(InstallLayout layout)
@@ -231,10 +298,9 @@ internal sealed class Installer
         a.PollInterval == b.PollInterval && a.TrialDeadline == b.TrialDeadline && a.AllowInsecureHttp == b.AllowInsecureHttp &&
         a.ServiceManager == b.ServiceManager;
 
-    /// <summary>Starts the keeper detached from this terminal and waits for the agent's readiness.</summary>
-    public async Task<int> StartAndWaitAsync(InstallLayout layout, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Waits until the keeper (started by the service manager, or detached) reports the agent ready.</summary>
+    public async Task<int> WaitReadyAsync(InstallLayout layout, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        StartKeeperDetached(layout);
         var deadline = _clock.GetUtcNow() + timeout;
         string? last = null;
         while (_clock.GetUtcNow() < deadline)
@@ -262,68 +328,9 @@ internal sealed class Installer
         throw new BelayException($"the agent did not report ready within {timeout.TotalSeconds:0} s (keeper said: {last ?? "nothing"}). Last lines of {layout.KeeperLog}:\n  {tail}");
     }
 
-    private static void StartKeeperDetached(InstallLayout layout)
-    {
-        // sh does the redirections and the backgrounding, so the keeper holds none of our
-        // descriptors (a `curl | sh` pipeline must not wait for it); the keeper starts its
-        // own session (--detach) so the terminal's hang-up does not reach it.
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var arg in new[]
-        {
-            "-c", "exec \"$0\" run --config \"$1\" --detach </dev/null >>\"$2\" 2>&1 &",
-            layout.BelayExe, layout.ConfigFile, layout.KeeperLog,
-        })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        using var shell = Process.Start(psi) ?? throw new BelayException("could not start /bin/sh to launch the keeper");
-        shell.WaitForExit();
-        if (shell.ExitCode != 0)
-        {
-            throw new BelayException($"launching the keeper failed (sh exit {shell.ExitCode})");
-        }
-    }
+    public static bool KeeperIsRunning(InstallLayout layout) => DetachedKeeper.IsRunning(layout);
 
-    public static bool KeeperIsRunning(InstallLayout layout)
-    {
-        var pid = ReadPid(layout.KeeperPidFile);
-        return pid is { } p && !OperatingSystem.IsWindows() && Posix.IsAlive(p);
-    }
-
-    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits for it to go.</summary>
-    public static async Task StopKeeperAsync(InstallLayout layout, Action<string> say, CancellationToken cancellationToken)
-    {
-        if (ReadPid(layout.KeeperPidFile) is not { } pid || OperatingSystem.IsWindows() || !Posix.IsAlive(pid))
-        {
-            return;
-        }
-        Posix.SendSignal(pid, Posix.SigTerm);
-        for (var i = 0; i < 150 && Posix.IsAlive(pid); i++)
-        {
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-        if (Posix.IsAlive(pid))
-        {
-            Posix.SendSignal(pid, 9);
-            say($"keeper (pid {pid}) did not stop within 15 s; killed it");
-        }
-        else
-        {
-            say($"stopped the keeper (pid {pid})");
-        }
-    }
-
-    public static int? ReadPid(string path)
-    {
-        try
-        {
-            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public static int? ReadPid(string path) => DetachedKeeper.ReadPid(path);
 
     private static void CopySelf(string destination)
     {

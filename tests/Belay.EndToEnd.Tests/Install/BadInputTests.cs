@@ -21,6 +21,37 @@ public sealed class BadInputTests : IDisposable
         AssertNothingWritten();
     }
 
+    [Theory]
+    [InlineData("launchd", "launchd runs on macOS only")]
+    [InlineData("smf", "SMF runs on illumos and Solaris only")]
+    [InlineData("windows", "the Windows service manager runs on Windows only")]
+    [InlineData("upstart", "unknown service manager 'upstart'")]
+    public void AServiceManagerThisHostDoesNotRunExits2(string manager, string message)
+    {
+        _host.PublishAgent("1.0.0");
+        var result = InstalledHost.Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix,
+            "--root-key", _host.Workspace.RootPub, "--service-manager", manager);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.StdErr, StringComparison.Ordinal);
+        AssertNothingWritten();
+    }
+
+    [Fact]
+    public void SystemdWhereSystemdDoesNotRunExits2()
+    {
+        if (Directory.Exists("/run/systemd/system"))
+        {
+            Assert.Skip("systemd runs on this host; the test needs a host (or container) without it");
+        }
+        _host.PublishAgent("1.0.0");
+        var result = InstalledHost.Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix,
+            "--root-key", _host.Workspace.RootPub, "--service-manager", "systemd");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("systemd is not running on this host", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("use --service-manager auto to detect, or none", result.StdErr, StringComparison.Ordinal);
+        AssertNothingWritten();
+    }
+
     [Fact]
     public void TheWrongRootKeyExits3()
     {

@@ -52,10 +52,10 @@ public sealed class InstalledHost : IDisposable
         Assert.True(publish.ExitCode == 0, publish.ToString());
     }
 
-    public static ProcessResult Belay(params string[] args) => BelayBinaries.Run(BelayBinaries.Belay, args);
+    public static ToolResult Belay(params string[] args) => BelayBinaries.Run(BelayBinaries.Belay, args);
 
-    public ProcessResult Install(params string[] extra) => Belay([
-        "install", "--feed", FeedUrl, "--scope", "user", "--prefix", Prefix, "--root-key", _ws.RootPub,
+    public ToolResult Install(params string[] extra) => Belay([
+        "install", "--feed", FeedUrl, "--scope", "user", "--prefix", Prefix, "--root-key", _ws.RootPub, "--service-manager", "none",
         "--poll-interval", PollInterval, "--trial-deadline", TrialDeadline, "--wait", "30s", .. extra]);
 
     public JsonElement Status()

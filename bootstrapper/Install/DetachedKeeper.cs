@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Globalization;
+using Belay.Core;
+using Belay.Core.Install;
+using Belay.Core.IO;
+using Belay.Core.Services;
+
+namespace Belay.Bootstrapper.Install;
+
+/// <summary>
+/// The service manager "none": no definition is registered anywhere; the keeper runs as a
+/// detached process (its own session, no terminal, output to keeper.log), found again
+/// through its pid file. For containers and hosts without an init system to register with:
+/// nothing restarts the keeper there if it dies, and nothing starts it at boot.
+/// </summary>
+internal sealed class DetachedKeeper : IServiceBackend
+{
+    private readonly InstallLayout _layout;
+    private readonly Action<string> _say;
+
+    public DetachedKeeper(InstallLayout layout, Action<string> say)
+    {
+        _layout = layout;
+        _say = say;
+    }
+
+    public string Name => "none";
+
+    public void Install(ServiceDefinition definition, bool start)
+    {
+        if (start && !IsRunning(_layout))
+        {
+            Start(definition);
+        }
+    }
+
+    public bool Uninstall(ServiceDefinition definition)
+    {
+        var wasRunning = IsRunning(_layout);
+        Stop(definition);
+        return wasRunning;
+    }
+
+    public void Start(ServiceDefinition definition)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new BelayException(ExitCodes.Usage, "the detached keeper (--service-manager none) is not supported on Windows; use --service-manager windows");
+        }
+        if (IsRunning(_layout))
+        {
+            return;
+        }
+        // sh does the redirections and the backgrounding, so the keeper holds none of our
+        // descriptors (a `curl | sh` pipeline must not wait for it); the keeper starts its
+        // own session (--detach) so the terminal's hang-up does not reach it.
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        foreach (var arg in new[]
+        {
+            "-c", "exec \"$0\" run --config \"$1\" --detach </dev/null >>\"$2\" 2>&1 &",
+            _layout.BelayExe, _layout.ConfigFile, _layout.KeeperLog,
+        })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        using var shell = Process.Start(psi) ?? throw new BelayException("could not start /bin/sh to launch the keeper");
+        shell.WaitForExit();
+        if (shell.ExitCode != 0)
+        {
+            throw new BelayException($"launching the keeper failed (sh exit {shell.ExitCode})");
+        }
+    }
+
+    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits up to 15 s for it to go, then kills it.</summary>
+    public void Stop(ServiceDefinition definition)
+    {
+        if (ReadPid(_layout.KeeperPidFile) is not { } pid || OperatingSystem.IsWindows() || !Posix.IsAlive(pid))
+        {
+            return;
+        }
+        Posix.SendSignal(pid, Posix.SigTerm);
+        for (var i = 0; i < 150 && Posix.IsAlive(pid); i++)
+        {
+            Thread.Sleep(100);
+        }
+        if (Posix.IsAlive(pid))
+        {
+            Posix.SendSignal(pid, 9);
+            _say($"keeper (pid {pid}) did not stop within 15 s; killed it");
+        }
+        else
+        {
+            _say($"stopped the keeper (pid {pid})");
+        }
+    }
+
+    public void Restart(ServiceDefinition definition)
+    {
+        Stop(definition);
+        Start(definition);
+    }
+
+    public ServiceStatus Status(ServiceDefinition definition)
+    {
+        var pid = ReadPid(_layout.KeeperPidFile);
+        var running = IsRunning(_layout);
+        return new ServiceStatus(true, running, running ? "running (detached)" : "not running",
+            running ? $"keeper pid {pid}; log {_layout.KeeperLog}" : $"start it with: belay install (or {_layout.BelayExe} run --config {_layout.ConfigFile} --detach)");
+    }
+
+    /// <summary>Waits (up to <paramref name="timeout"/>) until no keeper of this installation runs.</summary>
+    public static void WaitGone(InstallLayout layout, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (IsRunning(layout) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+    }
+
+    public static bool IsRunning(InstallLayout layout) =>
+        ReadPid(layout.KeeperPidFile) is { } p && !OperatingSystem.IsWindows() && Posix.IsAlive(p);
+
+    public static int? ReadPid(string path)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Belay.TestSupport;
+
+namespace Belay.EndToEnd.Tests.Install;
+
+/// <summary>
+/// belay install --service-manager systemd against a real systemd (a user instance in a
+/// private mount namespace, see <see cref="UserSystemd"/>), with the shipped binaries and a
+/// feed served by nginx: registered, active and ready; restarted by systemd when the keeper is
+/// killed; updated through the feed; uninstalled with nothing left.
+/// </summary>
+public sealed class SystemdTests : IDisposable
+{
+    private readonly InstalledHost _host = new();
+    private UserSystemd? _systemd;
+
+    public void Dispose()
+    {
+        try
+        {
+            if (_systemd is not null && Directory.Exists(_host.Prefix))
+            {
+                Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user", "--purge");
+            }
+        }
+        finally
+        {
+            _systemd?.Dispose();
+            _host.Dispose();
+        }
+    }
+
+    private UserSystemd Systemd => _systemd ??= UserSystemd.Start(Path.Combine(_host.Workspace.Root, "home"));
+
+    private ToolResult Belay(params string[] args) => Systemd.Run(BelayBinaries.Belay, args, TimeSpan.FromMinutes(2));
+
+    private JsonElement Status()
+    {
+        var result = Belay("status", "--prefix", _host.Prefix, "--scope", "user", "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var doc = JsonDocument.Parse(result.StdOut);
+        return doc.RootElement.Clone();
+    }
+
+    private JsonElement WaitFor(Func<JsonElement, bool> done, TimeSpan timeout, string what)
+    {
+        var watch = Stopwatch.StartNew();
+        JsonElement status = default;
+        while (watch.Elapsed < timeout)
+        {
+            status = Status();
+            if (done(status))
+            {
+                return status;
+            }
+            Thread.Sleep(250);
+        }
+        Assert.Fail($"not {what} within {timeout.TotalSeconds:0} s. Last status:\n{status}\n" +
+            $"systemctl --user status:\n{Systemd.Systemctl("status", "belay.service").StdOut}");
+        return status;
+    }
+
+    [Fact]
+    public void SystemdRunsTheKeeperRestartsItFollowsTheFeedAndUninstallLeavesNothing()
+    {
+        _host.PublishAgent("1.0.0");
+        var unit = Path.Combine(Systemd.UnitDirectory, "belay.service");
+
+        // Install: the unit is written, enabled and started; Type=notify means enable --now
+        // returned only after the keeper said READY=1 (the agent is ready).
+        var install = Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix,
+            "--root-key", _host.Workspace.RootPub, "--service-manager", "systemd",
+            "--poll-interval", InstalledHost.PollInterval, "--trial-deadline", InstalledHost.TrialDeadline, "--wait", "30s");
+        Assert.True(install.ExitCode == 0, install.ToString());
+        Assert.Contains($"registered the keeper with systemd ({unit})", install.StdOut, StringComparison.Ordinal);
+        Assert.True(File.Exists(unit));
+        Assert.Equal("active", Systemd.Property("belay.service", "ActiveState"));
+        Assert.Equal("enabled", Systemd.Systemctl("is-enabled", "belay.service").StdOut.Trim());
+        Assert.Equal("agent 1.0.0 ready", Systemd.Property("belay.service", "StatusText"));
+        var status = Status();
+        Assert.True(InstalledHost.On(status, "1.0.0"), status.ToString());
+        var service = status.GetProperty("service");
+        Assert.Equal("systemd", service.GetProperty("manager").GetString());
+        Assert.True(service.GetProperty("running").GetBoolean(), status.ToString());
+        Assert.Equal("active (running)", service.GetProperty("state").GetString());
+        var keeper = int.Parse(Systemd.Property("belay.service", "MainPID"), CultureInfo.InvariantCulture);
+        Assert.Equal(keeper, status.GetProperty("keeper").GetProperty("pid").GetInt32());
+
+        // Killed without warning, the keeper is started again by systemd (Restart=always).
+        Assert.Equal(0, ExternalTool.Run("kill", ["-KILL", keeper.ToString(CultureInfo.InvariantCulture)]).ExitCode);
+        status = WaitFor(s => s.GetProperty("keeper").ValueKind == JsonValueKind.Object &&
+            s.GetProperty("keeper").GetProperty("pid").GetInt32() != keeper && InstalledHost.On(s, "1.0.0"),
+            TimeSpan.FromSeconds(30), "restarted by systemd");
+        Assert.Equal("1", Systemd.Property("belay.service", "NRestarts"));
+        Assert.Equal(status.GetProperty("keeper").GetProperty("pid").GetInt32(),
+            int.Parse(Systemd.Property("belay.service", "MainPID"), CultureInfo.InvariantCulture));
+
+        // A new release on the feed: the agent stages it, the keeper switches, under systemd.
+        _host.PublishAgent("1.1.0");
+        WaitFor(s => InstalledHost.On(s, "1.1.0"), TimeSpan.FromSeconds(60), "on 1.1.0");
+        Assert.Equal("active", Systemd.Property("belay.service", "ActiveState"));
+
+        // Uninstall: disabled, stopped, unit removed; systemd no longer knows it; nothing runs.
+        var uninstall = Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user", "--purge");
+        Assert.True(uninstall.ExitCode == 0, uninstall.ToString());
+        Assert.Contains("removed its systemd registration", uninstall.StdOut, StringComparison.Ordinal);
+        Assert.False(File.Exists(unit));
+        Assert.Equal("not-found", Systemd.Property("belay.service", "LoadState"));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Systemd.UnitDirectory, "belay*", SearchOption.AllDirectories));
+        Assert.NotEqual(0, ExternalTool.Run("pgrep", ["-f", _host.Prefix]).ExitCode);
+    }
+
+    [Fact]
+    public void TheServiceCommandsStopStartAndReportThroughSystemd()
+    {
+        _host.PublishAgent("1.0.0");
+        var install = Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix,
+            "--root-key", _host.Workspace.RootPub, "--service-manager", "systemd", "--wait", "30s");
+        Assert.True(install.ExitCode == 0, install.ToString());
+
+        var stop = Belay("service", "stop", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.Equal("inactive", Systemd.Property("belay.service", "ActiveState"));
+        var stopped = Belay("service", "status", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.Equal(1, stopped.ExitCode);
+        Assert.StartsWith("systemd: inactive (dead)", stopped.StdOut, StringComparison.Ordinal);
+        Assert.NotEqual(0, ExternalTool.Run("pgrep", ["-f", _host.Prefix]).ExitCode);
+
+        var start = Belay("service", "start", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.True(start.ExitCode == 0, start.ToString());
+        Assert.Contains("systemd: active (running)", start.StdOut, StringComparison.Ordinal);
+        var running = Belay("service", "status", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.Equal(0, running.ExitCode);
+
+        // Re-running the same install changes nothing and restarts nothing.
+        var pid = Systemd.Property("belay.service", "MainPID");
+        var again = Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix,
+            "--root-key", _host.Workspace.RootPub, "--wait", "30s");
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Contains("nothing to do", again.StdOut, StringComparison.Ordinal);
+        Assert.Equal(pid, Systemd.Property("belay.service", "MainPID"));
+    }
+}
