@@ -23,6 +23,7 @@ internal static class Program
             FeedCommands.VerifyFeed(),
             ServeCommand.Create(),
             PackageCommand.Create(),
+            InstallersCommand.Create(),
         };
         return CliHost.Run(root, args, "belay-release");
     }

@@ -22,7 +22,12 @@ need nginx-light has nginx
 need procps     has pkill    # pgrep, pkill, kill: the end-to-end tests handle processes
 need util-linux has setpriv  # the tests run commands as an unprivileged user
 need libxml2-utils has xmllint  # validates the launchd plist and SMF manifest against their DTDs
-need systemd    has systemd-analyze  # verifies and scores the systemd unit
+need systemd    has systemd-analyze  # verifies and scores the systemd unit; a real user instance runs it
+need shellcheck has shellcheck  # install.sh is checked as POSIX sh
+need dash       has dash        # install.sh runs under dash, bash and busybox sh
+need busybox    has busybox
+need curl       has curl        # install.sh downloads with curl or wget
+need wget       has wget
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
 
 if [ -z "$missing" ]; then

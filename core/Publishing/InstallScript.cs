@@ -1,0 +1,215 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Belay.Core.Feed;
+using Belay.Core.IO;
+using Belay.Core.Minisign;
+using Belay.Core.Services;
+using Belay.Core.Versioning;
+
+namespace Belay.Core.Publishing;
+
+/// <summary>One bootstrapper that install.sh offers: its RID, its path in the feed and its SHA-256 (lower-case hex).</summary>
+public sealed record InstallScriptBuild(string Rid, string Path, string Sha256);
+
+/// <summary>What install.sh is rendered with: one feed's URL, default channel, root keys and bootstrappers.</summary>
+public sealed record InstallScriptValues(
+    string FeedUrl,
+    string Channel,
+    IReadOnlyList<MinisignPublicKey> RootKeys,
+    string BootstrapVersion,
+    IReadOnlyList<InstallScriptBuild> Builds);
+
+/// <summary>
+/// install.sh, the curl one-liner (docs/install.md). The script is data: the template
+/// (installers/install.sh, embedded in belay-release) is filled with one feed's values, each
+/// checked for its form and then single-quoted for sh, so that no value can end a string or
+/// start a command. <see cref="FromFeed"/> reads the values from a feed folder as a host would
+/// trust them (root.json, then the channel manifest); <see cref="Write"/> puts the script and
+/// its signature at the feed root, atomically.
+/// </summary>
+public static partial class InstallScript
+{
+    public const string FileName = "install.sh";
+
+    /// <summary>The RIDs install.sh can choose (what its uname mapping produces); Windows has install.ps1.</summary>
+    public static readonly IReadOnlySet<string> ScriptRids = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "linux-x64", "linux-arm64", "linux-musl-x64", "linux-musl-arm64", "osx-x64", "osx-arm64",
+    };
+
+    /// <summary>The template filled with <paramref name="values"/>; throws on any value of the wrong form.</summary>
+    public static string Render(string template, InstallScriptValues values)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        ArgumentNullException.ThrowIfNull(values);
+        var url = CheckFeedUrl(values.FeedUrl);
+        if (!FeedLayout.IsValidChannel(values.Channel))
+        {
+            throw new BelayException(ExitCodes.Usage, $"channel '{values.Channel}' is not a channel name (lower-case letters, digits, '.', '-', '_')");
+        }
+        if (values.RootKeys.Count == 0)
+        {
+            throw new BelayException(ExitCodes.Usage, "install.sh needs at least one root key");
+        }
+        if (!SemVersion.TryParse(values.BootstrapVersion, out _, out var versionError))
+        {
+            throw new BelayException(ExitCodes.Usage, $"bootstrap version '{values.BootstrapVersion}': {versionError}");
+        }
+        if (values.Builds.Count == 0)
+        {
+            throw new BelayException("install.sh needs at least one bootstrapper for Linux or macOS; publish one with belay-release publish --bootstrap RID=PATH");
+        }
+        var builds = values.Builds.OrderBy(b => b.Rid, StringComparer.Ordinal).ToList();
+        foreach (var build in builds)
+        {
+            CheckBuild(build);
+        }
+        if (builds.Select(b => b.Rid).Distinct(StringComparer.Ordinal).Count() != builds.Count)
+        {
+            throw new BelayException(ExitCodes.Usage, "install.sh got two bootstrappers for one RID");
+        }
+        var table = string.Join("\n", builds.Select(b => $"{b.Rid}|{b.Path}|{b.Sha256}"));
+        var filled = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["FeedUrl"] = ShellQuote(url),
+            ["Channel"] = ShellQuote(values.Channel),
+            ["RootKeys"] = ShellQuote(string.Join(' ', values.RootKeys.Select(k => k.ToBase64()))),
+            ["BootstrapVersion"] = ShellQuote(values.BootstrapVersion),
+            ["Builds"] = ShellQuote(string.Join(' ', builds.Select(b => b.Rid))),
+            ["BuildTable"] = ShellQuote(table),
+        };
+        return ServiceTemplate.Fill(template, filled, new HashSet<string>(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// <paramref name="value"/> as one sh word: single-quoted, each <c>'</c> written as
+    /// <c>'\''</c>. Inside single quotes sh expands nothing ($, `, \, newlines are literal).
+    /// </summary>
+    public static string ShellQuote(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    }
+
+    /// <summary>
+    /// The values for <paramref name="feedDirectory"/>: root.json verified against
+    /// <paramref name="trustedRootKeys"/> (or, when none are given, against the root keys it lists),
+    /// the channel manifest verified against root, and the bootstrappers of its newest release that
+    /// has any for Linux or macOS, each file in the feed checked against the manifest's SHA-256 and size.
+    /// </summary>
+    public static InstallScriptValues FromFeed(string feedDirectory, string feedUrl, string channel,
+        IReadOnlyList<MinisignPublicKey>? trustedRootKeys, DateTimeOffset now)
+    {
+        feedUrl = CheckFeedUrl(feedUrl);
+        var feed = System.IO.Path.GetFullPath(feedDirectory);
+        var rootPath = System.IO.Path.Combine(feed, FeedLayout.RootFile);
+        if (!File.Exists(rootPath))
+        {
+            throw new BelayException($"{rootPath} not found: this is not a feed yet; create it with belay-release init --feed {feed}");
+        }
+        var rootJson = File.ReadAllBytes(rootPath);
+        var rootSig = ReadSignature(rootPath);
+        IReadOnlyList<MinisignPublicKey> keys = trustedRootKeys is { Count: > 0 }
+            ? trustedRootKeys
+            : [.. FeedJson.ParseRoot(rootJson, rootPath).Root.Keys.Select(k => MinisignPublicKey.TryParse(k, out var key, out _) ? key : null).OfType<MinisignPublicKey>()];
+        var root = FeedTrust.VerifyRoot(rootJson, rootSig, keys, now, rootPath);
+        var rootKeys = trustedRootKeys is { Count: > 0 }
+            ? trustedRootKeys
+            : [.. root.Root.Keys.Select(MinisignPublicKey.Parse)];
+
+        var channelPath = System.IO.Path.Combine(feed, FeedLayout.ChannelFile(channel));
+        if (!FeedLayout.IsValidChannel(channel) || !File.Exists(channelPath))
+        {
+            throw new BelayException($"channel {channel} has no manifest ({channelPath}); publish a release to it first, or name the channel with --channel");
+        }
+        var manifest = FeedTrust.VerifyManifest(File.ReadAllBytes(channelPath), ReadSignature(channelPath), root, channel, now: null, minimumSequence: 0, channelPath);
+        var release = manifest.Releases
+            .Where(r => r.Bootstrap is not null && r.Bootstrap.Keys.Any(ScriptRids.Contains))
+            .OrderBy(r => SemVersion.Parse(r.Version))
+            .LastOrDefault()
+            ?? throw new BelayException($"no release on channel {channel} carries a bootstrapper for Linux or macOS; publish one with belay-release publish --bootstrap linux-x64=PATH (install.sh downloads it)");
+        var builds = new List<InstallScriptBuild>();
+        foreach (var (rid, entry) in release.Bootstrap!.Where(p => ScriptRids.Contains(p.Key)).OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            var file = System.IO.Path.Combine(feed, entry.Path);
+            if (!File.Exists(file))
+            {
+                throw new BelayException($"the bootstrapper for {rid} ({entry.Path}) is not in the feed folder {feed}; restore it before generating install.sh");
+            }
+            string sha;
+            using (var stream = File.OpenRead(file))
+            {
+                sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+            }
+            if (sha != entry.Sha256 || new FileInfo(file).Length != entry.Size)
+            {
+                throw BelayException.Trust($"{entry.Path} does not match channel {channel}'s manifest (SHA-256 {sha}, manifest {entry.Sha256}): the feed folder was changed after publishing");
+            }
+            builds.Add(new InstallScriptBuild(rid, entry.Path, entry.Sha256));
+        }
+        return new InstallScriptValues(feedUrl, channel, rootKeys, release.Version, builds);
+    }
+
+    /// <summary>Writes install.sh and install.sh.minisig (signed with <paramref name="key"/>) at the feed root, signature first, each atomically.</summary>
+    public static string Write(string feedDirectory, string script, MinisignSecretKey key, DateTimeOffset now, string what)
+    {
+        ArgumentNullException.ThrowIfNull(script);
+        ArgumentNullException.ThrowIfNull(key);
+        var path = System.IO.Path.Combine(System.IO.Path.GetFullPath(feedDirectory), FileName);
+        var bytes = Encoding.UTF8.GetBytes(script);
+        var comment = string.Create(CultureInfo.InvariantCulture, $"timestamp:{now.ToUnixTimeSeconds()}\tfile:{FileName}\t{what}");
+        var signature = key.Sign(bytes, comment);
+        AtomicFile.WriteAllBytes(path + FeedLayout.SignatureSuffix, Encoding.UTF8.GetBytes(signature.ToFileText()));
+        AtomicFile.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static byte[] ReadSignature(string path)
+    {
+        var sigPath = path + FeedLayout.SignatureSuffix;
+        return File.Exists(sigPath)
+            ? File.ReadAllBytes(sigPath)
+            : throw BelayException.Trust($"{sigPath} not found: {System.IO.Path.GetFileName(path)} is unsigned");
+    }
+
+    private static string CheckFeedUrl(string feedUrl)
+    {
+        if (!Uri.TryCreate(feedUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp)
+            || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment) || !string.IsNullOrEmpty(uri.UserInfo)
+            || !UrlPattern().IsMatch(feedUrl))
+        {
+            throw new BelayException(ExitCodes.Usage, $"--url '{feedUrl}': give the feed's public address, like https://feed.example.com/ (no query, fragment or user name)");
+        }
+        return feedUrl.EndsWith('/') ? feedUrl : feedUrl + "/";
+    }
+
+    private static void CheckBuild(InstallScriptBuild build)
+    {
+        if (!ScriptRids.Contains(build.Rid))
+        {
+            throw new BelayException(ExitCodes.Usage, $"install.sh cannot offer '{build.Rid}': it offers {string.Join(", ", ScriptRids.Order(StringComparer.Ordinal))}");
+        }
+        if (!FeedLayout.IsSafeRelativePath(build.Path) || !PathPattern().IsMatch(build.Path))
+        {
+            throw new BelayException(ExitCodes.Usage, $"bootstrapper path '{build.Path}' for {build.Rid} is not a plain relative path in the feed");
+        }
+        if (!Sha256Pattern().IsMatch(build.Sha256))
+        {
+            throw new BelayException(ExitCodes.Usage, $"bootstrapper SHA-256 '{build.Sha256}' for {build.Rid} is not 64 lower-case hex digits");
+        }
+    }
+
+    // What a feed URL may hold in the script: printable ASCII without quotes, spaces or
+    // backslashes (percent-encode anything else).
+    [GeneratedRegex(@"^https?://[A-Za-z0-9._~:/\[\]@!$&()*+,;=%-]+\z", RegexOptions.CultureInvariant)]
+    private static partial Regex UrlPattern();
+
+    // The table in the script is split on whitespace and '|': paths hold neither.
+    [GeneratedRegex(@"^[A-Za-z0-9._/+-]+\z", RegexOptions.CultureInvariant)]
+    private static partial Regex PathPattern();
+
+    [GeneratedRegex(@"^[0-9a-f]{64}\z", RegexOptions.CultureInvariant)]
+    private static partial Regex Sha256Pattern();
+}
