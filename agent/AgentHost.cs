@@ -1,8 +1,10 @@
 using System.Runtime.InteropServices;
+using Belay.Agent.Supervision;
 using Belay.Core;
 using Belay.Core.Feed;
 using Belay.Core.Install;
 using Belay.Core.IO;
+using Belay.Core.Programs;
 using Belay.Core.Update;
 using Serilog;
 
@@ -15,6 +17,10 @@ namespace Belay.Agent;
 /// Ready is reported to the keeper once the config loaded and one feed check succeeded.
 /// The agent never switches or rolls back by itself: a new version that crashes cannot be
 /// trusted to undo itself, so the keeper owns that.
+/// Before the first check it starts supervising the programs of programs.conf (adopting
+/// those an earlier agent left running) and serves its control channel; when it ends it
+/// either stops them all (SIGTERM: the service stops) or hands them over (SIGUSR2 from the
+/// keeper, or a keeper that died: they keep running for the next agent).
 /// </summary>
 internal sealed class AgentHost
 {
@@ -25,9 +31,11 @@ internal sealed class AgentHost
     private readonly TimeProvider _clock;
     private readonly string? _keeperSocket;
     private readonly string _version;
+    private readonly AgentLifetime _lifetime;
 
-    public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version)
+    public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
     {
+        _lifetime = lifetime;
         _config = config;
         _configPath = configPath;
         _layout = config.Layout;
@@ -47,7 +55,8 @@ internal sealed class AgentHost
         bool KeeperGone() => watchKeeper && !OperatingSystem.IsWindows() && Posix.ParentId != keeperPid;
         if (watchKeeper && !OperatingSystem.IsWindows())
         {
-            Posix.TerminateWithParent();
+            // A keeper that dies hands the programs over: the next keeper's agent adopts them.
+            PosixProcess.SignalOnParentDeath(PosixProcess.SigUsr2);
         }
         if (KeeperGone())
         {
@@ -63,6 +72,12 @@ internal sealed class AgentHost
         _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
             _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
 
+        using var supervision = OperatingSystem.IsWindows() ? null : await StartSupervisionAsync(stop).ConfigureAwait(false);
+        if (OperatingSystem.IsWindows() && File.Exists(ProgramPaths.For(_layout).ConfigFile))
+        {
+            _log.Error("{Config}: supervising programs is not supported on Windows yet; no program is started", ProgramPaths.For(_layout).ConfigFile);
+        }
+
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
@@ -72,6 +87,7 @@ internal sealed class AgentHost
             if (KeeperGone())
             {
                 _log.Warning("the keeper (pid {Pid}) is gone; stopping so that its successor starts a fresh agent", keeperPid);
+                _lifetime.HandOver = true;
                 break;
             }
             var check = new LastCheck { At = _clock.GetUtcNow() };
@@ -107,7 +123,7 @@ internal sealed class AgentHost
             catch (BelayException e)
             {
                 errors++;
-                check.Result = "error";
+                check.Result = e is StaleMetadataException ? "stale" : "error";
                 check.Error = e.Message;
                 _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, e.Message);
             }
@@ -138,8 +154,47 @@ internal sealed class AgentHost
         }
         status.Ready = false;
         status.Save(_layout.AgentStatusFile);
-        _log.Information("agent {Version} stopping", _version);
+        _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
+        if (supervision is { } s && !OperatingSystem.IsWindows())
+        {
+            await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
+        }
         return ExitCodes.Ok;
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private async Task<Supervision.Supervision> StartSupervisionAsync(CancellationToken stop)
+    {
+        var paths = ProgramPaths.For(_layout);
+        var loader = new ProgramsConfigLoader(paths, _log);
+        var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
+        var supervisor = new Supervisor(paths, _log, _clock, exe);
+        var definitions = loader.LoadAtStart();
+        await supervisor.StartAsync(definitions).ConfigureAwait(false);
+        _log.Information("supervising {Count} program(s) from {Config}", definitions.Count, paths.ConfigFile);
+        async Task<string> ReloadAsync()
+        {
+            try
+            {
+                return await supervisor.ReloadAsync(loader.Load()).ConfigureAwait(false);
+            }
+            catch (ProgramsConfigException e)
+            {
+                _log.Error("reload refused, the running programs config stays: {Error}", e.Message);
+                return "ERR " + e.Message;
+            }
+        }
+        _lifetime.Reload = () => _ = ReloadAsync();
+        var serving = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var control = new AgentControl(supervisor, ReloadAsync);
+        var channel = KeeperChannel.ServeAsync(paths.AgentSocket, control.HandleAsync, m => _log.Debug("{Message}", m), serving.Token).ContinueWith(t =>
+        {
+            if (t.Exception?.InnerException is { } e)
+            {
+                _log.Error("the agent's control channel {Socket} failed: {Error}", paths.AgentSocket, e.Message);
+            }
+        }, TaskScheduler.Default);
+        return new Supervision.Supervision(supervisor, channel, serving);
     }
 
     private async Task<bool> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,

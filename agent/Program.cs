@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Belay.Core;
+using Belay.Agent.Supervision;
 using Belay.Core.Cli;
 using Belay.Core.Install;
+using Belay.Core.IO;
 using Serilog;
 
 namespace Belay.Agent;
@@ -15,8 +17,13 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
+        // The exec helper runs before anything else: it becomes the program (see ExecHelper).
+        if (args.Length > 0 && args[0] == ExecHelper.Verb)
+        {
+            return ExecHelper.Run(args[1..]);
+        }
         var config = new Option<FileInfo>("--config") { Description = "The installation's config.json.", Required = true };
-        var run = new Command("run", "Run the agent: poll the feed, stage updates, report to the keeper.") { config };
+        var run = new Command("run", "Run the agent: supervise programs, poll the feed, stage updates, report to the keeper.") { config };
         run.SetAction(async (result, cancel) =>
         {
             var path = result.GetRequiredValue(config).FullName;
@@ -29,13 +36,28 @@ internal static class Program
                     outputTemplate: "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} {Level:u3} {Message:lj}{NewLine}{Exception}")
                 .CreateLogger();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            var lifetime = new AgentLifetime();
+            // SIGTERM/SIGINT: stop everything (service stop, uninstall). SIGUSR2: hand over (the keeper
+            // switches versions): exit and leave the programs running. SIGHUP: reload programs.conf.
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStop);
+            using var handover = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create((PosixSignal)PosixProcess.SigUsr2, OnHandOver);
+            using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+            {
+                context.Cancel = true;
+                lifetime.Reload?.Invoke();
+            });
             // The keeper says which version folder it started; a binary of another build
             // (BuildInfo.Version) in that folder still reports as what the keeper runs.
             var host = new AgentHost(settings, path, log, TimeProvider.System, Environment.GetEnvironmentVariable(KeeperChannel.SocketVariable),
-                Environment.GetEnvironmentVariable(KeeperChannel.VersionVariable) is { Length: > 0 } v ? v : BuildInfo.Version);
+                Environment.GetEnvironmentVariable(KeeperChannel.VersionVariable) is { Length: > 0 } v ? v : BuildInfo.Version, lifetime);
             return await host.RunAsync(stop.Token).ConfigureAwait(false);
+
+            void OnHandOver(PosixSignalContext context)
+            {
+                lifetime.HandOver = true;
+                OnStop(context);
+            }
 
             void OnStop(PosixSignalContext context)
             {
@@ -57,4 +79,13 @@ internal static class Program
         };
         return CliHost.Run(root, args, "belay-agent");
     }
+}
+
+/// <summary>How the agent was asked to end, and the reload hook SIGHUP calls.</summary>
+internal sealed class AgentLifetime
+{
+    /// <summary>True when the keeper asked for a handover (SIGUSR2): leave the programs running for the next agent.</summary>
+    public volatile bool HandOver;
+
+    public Action? Reload { get; set; }
 }

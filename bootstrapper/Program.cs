@@ -16,6 +16,12 @@ internal static class Program
         {
             InstallCommand.Create(),
             StatusCommand.Create(),
+            DoctorCommand.Create(),
+            LogsCommand.Create(),
+            ProgramCommands.Start(),
+            ProgramCommands.Stop(),
+            ProgramCommands.Restart(),
+            ProgramCommands.Reload(),
             UpdateCommands.Update(),
             UpdateCommands.Rollback(),
             UninstallCommand.Create(),

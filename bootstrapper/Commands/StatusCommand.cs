@@ -95,6 +95,8 @@ internal static class StatusCommand
             Service = service,
             Scope = config.Scope,
             Config = configPath,
+            Token = config.Token is null ? null : Belay.Core.Programs.Secrets.Mask,
+            Programs = await ProgramsStatus.ReadAsync(layout, cancellationToken).ConfigureAwait(false),
         };
     }
 
@@ -110,6 +112,7 @@ internal static class StatusCommand
         Console.WriteLine($"keeper:           {(r.Keeper is { } k ? $"running, pid {k.Pid}" : "not running")} (service manager {r.ServiceManager}, {r.Scope} scope)");
         Console.WriteLine($"service:          {r.Service.Manager}: {r.Service.State}{(r.Service.Detail.Length > 0 ? $" ({r.Service.Detail})" : "")}");
         Console.WriteLine($"agent:            {(r.Agent.Pid is { } p ? $"pid {p}, {(r.Agent.Ready ? "ready" : "not ready")}" : "not running")}");
+        ProgramsStatus.Print(r.Programs);
         Console.WriteLine($"host:             {r.Host.Hostname} ({r.Host.Os}, {r.Host.Arch}, {r.Host.Rid}), id {r.Host.Id}");
         Console.WriteLine($"mac addresses:    {(r.Host.Macs.Count == 0 ? "-" : string.Join(", ", r.Host.Macs))}");
         Console.WriteLine($"config:           {r.Config}");
@@ -142,6 +145,12 @@ internal sealed class StatusReport
     public ServiceReport Service { get; set; } = new();
     public string Scope { get; set; } = "";
     public string Config { get; set; } = "";
+
+    /// <summary>"***" when config.json holds a token, else null: a secret is never printed.</summary>
+    public string? Token { get; set; }
+
+    /// <summary>Supervised programs: name, state, pid, restarts (DESIGN.md), and more; secret environment values masked.</summary>
+    public List<Belay.Core.Programs.ProgramStatus> Programs { get; set; } = [];
 }
 
 internal sealed class ServiceReport

@@ -71,7 +71,7 @@ internal sealed class DetachedKeeper : IServiceBackend
         }
     }
 
-    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits up to 15 s for it to go, then kills it.</summary>
+    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits up to 35 s for it to go (it stops the agent, which stops its programs, each within its stop_timeout), then kills it.</summary>
     public void Stop(ServiceDefinition definition)
     {
         if (ReadPid(_layout.KeeperPidFile) is not { } pid || OperatingSystem.IsWindows() || !Posix.IsAlive(pid))
@@ -79,14 +79,14 @@ internal sealed class DetachedKeeper : IServiceBackend
             return;
         }
         Posix.SendSignal(pid, Posix.SigTerm);
-        for (var i = 0; i < 150 && Posix.IsAlive(pid); i++)
+        for (var i = 0; i < 350 && Posix.IsAlive(pid); i++)
         {
             Thread.Sleep(100);
         }
         if (Posix.IsAlive(pid))
         {
             Posix.SendSignal(pid, 9);
-            _say($"keeper (pid {pid}) did not stop within 15 s; killed it");
+            _say($"keeper (pid {pid}) did not stop within 35 s; killed it");
         }
         else
         {

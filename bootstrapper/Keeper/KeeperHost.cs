@@ -24,6 +24,9 @@ internal sealed class KeeperHost : IDisposable
 {
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Stopping everything waits longer: the agent first stops its programs (each within its stop_timeout).</summary>
+    private static readonly TimeSpan StopAllTimeout = TimeSpan.FromSeconds(30);
+
     private readonly InstallConfig _config;
     private readonly string _configPath;
     private readonly InstallLayout _layout;
@@ -32,6 +35,10 @@ internal sealed class KeeperHost : IDisposable
     private readonly Channel<(KeeperEvent Event, int Generation)> _events = Channel.CreateUnbounded<(KeeperEvent, int)>();
     private readonly SystemdNotify _notify = new();
     private bool _readyNotified;
+
+    /// <summary>A stop of the service (SIGTERM, uninstall) was asked: the agent stops its programs. Any other
+    /// stop of the agent (switch, trial, rollback) is a handover: the programs keep running.</summary>
+    private bool _stopRequested;
     private Process? _agent;
     private int _generation;
     private KeeperSnapshot _snapshot;
@@ -88,6 +95,7 @@ internal sealed class KeeperHost : IDisposable
                 (_snapshot.State.Trial is { } t ? $", trial of {t.Version} pending ({t.Tries}/{t.MaxTries} tries used)" : ""));
             Post(new Boot());
             var watchdog = _notify.WatchdogInterval is { } every ? PingWatchdogAsync(every, stop.Token) : Task.CompletedTask;
+            var reaper = OperatingSystem.IsWindows() ? Task.CompletedTask : OrphanReaper.RunAsync(_layout, Log, stop.Token);
             try
             {
                 await foreach (var (e, generation) in _events.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
@@ -96,6 +104,7 @@ internal sealed class KeeperHost : IDisposable
                     {
                         continue; // an agent we stopped on purpose
                     }
+                    _stopRequested |= e is StopRequested;
                     var decision = _machine.Decide(_snapshot, e, _clock.GetUtcNow());
                     _snapshot = decision.Snapshot;
                     ReportToServiceManager(e);
@@ -112,6 +121,7 @@ internal sealed class KeeperHost : IDisposable
                 await stop.CancelAsync().ConfigureAwait(false);
                 await channel.ConfigureAwait(false);
                 await watchdog.ConfigureAwait(false);
+                await reaper.ConfigureAwait(false);
                 File.Delete(_layout.KeeperPidFile);
                 Log("stopped");
             }
@@ -248,10 +258,12 @@ internal sealed class KeeperHost : IDisposable
             {
                 return;
             }
+            var handOver = !_stopRequested;
             if (!kill && !OperatingSystem.IsWindows())
             {
-                Posix.SendSignal(agent.Id, Posix.SigTerm);
-                using var timeout = new CancellationTokenSource(StopTimeout);
+                // SIGUSR2: hand over (exit, leave the programs running); SIGTERM: stop the programs, then exit.
+                Posix.SendSignal(agent.Id, handOver ? PosixProcess.SigUsr2 : Posix.SigTerm);
+                using var timeout = new CancellationTokenSource(handOver ? StopTimeout : StopAllTimeout);
                 try
                 {
                     await agent.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
@@ -260,12 +272,17 @@ internal sealed class KeeperHost : IDisposable
                 }
                 catch (OperationCanceledException)
                 {
-                    Log($"agent (pid {agent.Id}) did not stop within {StopTimeout.TotalSeconds:0} s; killing it");
+                    Log($"agent (pid {agent.Id}) did not stop within {(handOver ? StopTimeout : StopAllTimeout).TotalSeconds:0} s; killing it");
                 }
             }
-            agent.Kill(entireProcessTree: true);
+            // A handover kills the agent alone: its programs are its descendants and must survive it.
+            agent.Kill(entireProcessTree: !handOver);
             await agent.WaitForExitAsync().ConfigureAwait(false);
             Log($"agent (pid {agent.Id}) killed");
+            if (!handOver && !OperatingSystem.IsWindows())
+            {
+                OrphanReaper.KillPrograms(_layout, Log);
+            }
         }
     }
 

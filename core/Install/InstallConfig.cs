@@ -31,6 +31,10 @@ public sealed class InstallConfig
     public string TrialDeadline { get; set; } = "60s";
     public int MaxTries { get; set; } = 3;
     public bool AllowInsecureHttp { get; set; }
+
+    /// <summary>The agent's token (set by hand or by an installer, e.g. the MSI's TOKEN property): the reason this
+    /// file is 0600. Never logged; `belay status --json` shows "***".</summary>
+    public string? Token { get; set; }
     public ConfigPaths Paths { get; set; } = new();
 
     [JsonIgnore]

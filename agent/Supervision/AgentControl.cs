@@ -1,0 +1,38 @@
+using System.Runtime.Versioning;
+using System.Text.Json;
+using Belay.Core.Programs;
+
+namespace Belay.Agent.Supervision;
+
+/// <summary>
+/// The agent's control channel, state/agent.sock (the same one-line protocol as the
+/// keeper's socket, mode 0700 in the 0700 state folder): STATUS (a JSON list of programs,
+/// secrets masked), START name, STOP name, RESTART name, RELOAD (re-read programs.conf;
+/// a config with an error is refused and the running one stays). `belay status`, `belay
+/// start|stop|restart|reload` use it.
+/// </summary>
+[UnsupportedOSPlatform("windows")]
+internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> reload)
+{
+    public async Task<string> HandleAsync(string request)
+    {
+        var parts = request.Split(' ', 2, StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var verb = parts.Length > 0 ? parts[0] : "";
+        var name = parts.Length > 1 ? parts[1] : "";
+        switch (verb)
+        {
+            case "STATUS":
+                return JsonSerializer.Serialize(await supervisor.StatusAsync().ConfigureAwait(false), ProgramsJsonContext.Default.ListProgramStatus);
+            case "RELOAD":
+                return await reload().ConfigureAwait(false);
+            case "START" when name.Length > 0:
+                return await supervisor.StartProgramAsync(name).ConfigureAwait(false);
+            case "STOP" when name.Length > 0:
+                return await supervisor.StopProgramAsync(name).ConfigureAwait(false);
+            case "RESTART" when name.Length > 0:
+                return await supervisor.RestartProgramAsync(name).ConfigureAwait(false);
+            default:
+                return $"ERR unknown request '{request}' (STATUS, RELOAD, START name, STOP name, RESTART name)";
+        }
+    }
+}

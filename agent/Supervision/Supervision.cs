@@ -1,0 +1,29 @@
+using System.Runtime.Versioning;
+
+namespace Belay.Agent.Supervision;
+
+/// <summary>The running supervisor and its control channel, ended together.</summary>
+[UnsupportedOSPlatform("windows")]
+internal sealed class Supervision(Supervisor supervisor, Task channel, CancellationTokenSource serving) : IDisposable
+{
+    /// <summary>Stops every program, or (<paramref name="handOver"/>) leaves them running for the next agent.</summary>
+    public async Task EndAsync(bool handOver)
+    {
+        if (handOver)
+        {
+            await supervisor.HandOverAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            await supervisor.StopAllAsync().ConfigureAwait(false);
+        }
+        await serving.CancelAsync().ConfigureAwait(false);
+        await channel.ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        supervisor.Dispose();
+        serving.Dispose();
+    }
+}

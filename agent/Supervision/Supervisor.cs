@@ -1,0 +1,722 @@
+using System.Diagnostics;
+using System.Runtime.Versioning;
+using System.Threading.Channels;
+using Belay.Core.IO;
+using Belay.Core.Programs;
+using Serilog;
+
+namespace Belay.Agent.Supervision;
+
+/// <summary>
+/// Runs the programs of programs.conf: starts them in priority order, restarts them by
+/// policy (<see cref="RestartDecider"/> decides, this carries out), stops them by process
+/// group, and keeps state/programs/state.json so that the next agent adopts them instead of
+/// starting them again. Everything that changes a program runs on one loop (an inbox of
+/// work items plus a timer for the next due restart, kill or check): no locks, no thread
+/// per program. Exits of its own children come from Process.WaitForExitAsync; programs it
+/// adopted (started by an earlier agent, now children of the keeper) are checked once a
+/// second by pid and start time, and their exit status is read from the record the keeper
+/// writes when it reaps them (state/programs/NAME.exit).
+/// Two ways to end: <see cref="StopAllAsync"/> (service stop, uninstall) stops every
+/// program; <see cref="HandOverAsync"/> (an update, a rollback) leaves them running.
+/// </summary>
+[UnsupportedOSPlatform("windows")]
+internal sealed class Supervisor : IDisposable
+{
+    /// <summary>How long an adopted program that is gone may wait for the keeper's exit record.</summary>
+    private static readonly TimeSpan ExitRecordWait = TimeSpan.FromSeconds(3);
+
+    private readonly ProgramPaths _paths;
+    private readonly ILogger _log;
+    private readonly TimeProvider _clock;
+    private readonly string _agentExe;
+    private readonly LogPump _pump;
+    private readonly Channel<Action> _inbox = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, Managed> _programs = new(StringComparer.Ordinal);
+    private Task _loop = Task.CompletedTask;
+    private bool _quit;
+    private bool _shuttingDown;
+
+    public Supervisor(ProgramPaths paths, ILogger log, TimeProvider clock, string agentExe)
+    {
+        _paths = paths;
+        _log = log;
+        _clock = clock;
+        _agentExe = agentExe;
+        Directory.CreateDirectory(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.SetUnixFileMode(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.CreateDirectory(paths.LogDir);
+        _pump = new LogPump(log);
+    }
+
+    /// <summary>Adopts the programs an earlier agent left running, starts the rest, and runs the loop.</summary>
+    public Task StartAsync(IReadOnlyList<ProgramDefinition> definitions)
+    {
+        _loop = Task.Run(LoopAsync);
+        return Invoke(() => Adopt(definitions));
+    }
+
+    public Task<List<ProgramStatus>> StatusAsync() => Invoke(Status);
+
+    /// <summary>Applies a new config: starts new programs, stops removed ones, restarts changed ones, retries fatal ones; leaves the rest alone.</summary>
+    public Task<string> ReloadAsync(IReadOnlyList<ProgramDefinition> definitions) => Invoke(() => Reload(definitions));
+
+    public async Task<string> StartProgramAsync(string name) => await Invoke(() => Command(name, m =>
+    {
+        if (m.Pid > 0 && m.State != ProgramState.Stopping)
+        {
+            return $"OK {name} is already running (pid {m.Pid})";
+        }
+        m.Failures.Clear();
+        if (m.State == ProgramState.Stopping)
+        {
+            m.PendingStart = true;
+            return $"OK {name} starts again once stopped";
+        }
+        Start(m, Now);
+        return m.Pid > 0 ? $"OK started {name} (pid {m.Pid})" : $"ERR {name} did not start: {m.LastExit}";
+    })).ConfigureAwait(false);
+
+    public async Task<string> StopProgramAsync(string name)
+    {
+        var wait = await Invoke(() => CommandAsync(name, m =>
+        {
+            m.OperatorStopped = true;
+            m.PendingStart = false;
+            return Stop(m, Now);
+        })).ConfigureAwait(false);
+        return await wait.ConfigureAwait(false);
+    }
+
+    public async Task<string> RestartProgramAsync(string name)
+    {
+        var wait = await Invoke(() => CommandAsync(name, m =>
+        {
+            m.Failures.Clear();
+            if (m.Pid > 0)
+            {
+                m.PendingStart = true;
+                return Stop(m, Now);
+            }
+            Start(m, Now);
+            return Task.FromResult(m.Pid > 0 ? $"OK started {name} (pid {m.Pid})" : $"ERR {name} did not start: {m.LastExit}");
+        })).ConfigureAwait(false);
+        var result = await wait.ConfigureAwait(false);
+        return await Invoke(() => _programs.TryGetValue(name, out var m) && m.Pid > 0 ? $"OK restarted {name} (pid {m.Pid})" : result).ConfigureAwait(false);
+    }
+
+    /// <summary>Service stop or uninstall: stop every program (stop signals in reverse priority order, then SIGKILL to
+    /// each group after its stop_timeout), wait for them, and end the loop.</summary>
+    public async Task StopAllAsync()
+    {
+        var waits = await Invoke(() =>
+        {
+            _shuttingDown = true;
+            var now = Now;
+            return _programs.Values.OrderByDescending(m => m.Definition.Priority).Select(m => Stop(m, now)).ToList();
+        }).ConfigureAwait(false);
+        await Task.WhenAll(waits).ConfigureAwait(false);
+        await Invoke(() =>
+        {
+            Persist();
+            _quit = true;
+            return 0;
+        }).ConfigureAwait(false);
+        await _loop.ConfigureAwait(false);
+    }
+
+    /// <summary>An update or rollback: record where everything is and end the loop, leaving the programs running
+    /// (and their unread output in their FIFOs) for the next agent.</summary>
+    public async Task HandOverAsync()
+    {
+        await Invoke(() =>
+        {
+            Persist();
+            _quit = true;
+            return 0;
+        }).ConfigureAwait(false);
+        await _loop.ConfigureAwait(false);
+        _log.Information("handing {Count} program(s) over to the next agent", _programs.Values.Count(m => m.Pid > 0));
+    }
+
+    public void Dispose() => _pump.Dispose();
+
+    private DateTimeOffset Now => _clock.GetUtcNow();
+
+    private Task<T> Invoke<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var posted = _inbox.Writer.TryWrite(() =>
+        {
+            try
+            {
+                done.SetResult(_quit ? throw new InvalidOperationException("the agent is stopping") : work());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        });
+        if (!posted)
+        {
+            done.SetException(new InvalidOperationException("the agent is stopping"));
+        }
+        return done.Task;
+    }
+
+    /// <summary>Posts an event (an exit); dropped once the loop has ended: the next agent picks up from the state file.</summary>
+    private void Post(Action work) => _inbox.Writer.TryWrite(() =>
+    {
+        if (!_quit)
+        {
+            work();
+        }
+    });
+
+    private async Task LoopAsync()
+    {
+        while (!_quit)
+        {
+            try
+            {
+                var now = Now;
+                Tick(now);
+                var delay = NextWake(now);
+                var read = _inbox.Reader.WaitToReadAsync().AsTask();
+                if (!read.IsCompleted)
+                {
+                    using var cancel = new CancellationTokenSource();
+                    var timer = Task.Delay(delay, _clock, cancel.Token);
+                    await Task.WhenAny(read, timer).ConfigureAwait(false);
+                    await cancel.CancelAsync().ConfigureAwait(false);
+                }
+                while (!_quit && _inbox.Reader.TryRead(out var work))
+                {
+                    work();
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                _log.Error("supervisor: {Error}", e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), _clock).ConfigureAwait(false);
+            }
+        }
+        _inbox.Writer.TryComplete();
+        while (_inbox.Reader.TryRead(out var left))
+        {
+            left(); // requests that came too late fail; events are dropped
+        }
+    }
+
+    private TimeSpan NextWake(DateTimeOffset now)
+    {
+        var next = now + TimeSpan.FromMinutes(1);
+        foreach (var m in _programs.Values)
+        {
+            DateTimeOffset? due = m.State switch
+            {
+                ProgramState.Starting when m.StartedAt is { } s => s + m.Definition.StartTimeout,
+                ProgramState.Backoff => m.RestartAt,
+                ProgramState.Stopping => m.KillAt,
+                _ => null,
+            };
+            if (m.Adopted && m.Pid > 0)
+            {
+                due = Min(due, now + (m.GoneSince is null ? TimeSpan.FromSeconds(1) : TimeSpan.FromMilliseconds(200)));
+            }
+            if (due is { } d && d < next)
+            {
+                next = d;
+            }
+        }
+        var delay = next - now;
+        return delay < TimeSpan.FromMilliseconds(5) ? TimeSpan.FromMilliseconds(5) : delay;
+    }
+
+    private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset b) => a is { } x && x < b ? x : b;
+
+    private void Tick(DateTimeOffset now)
+    {
+        var changed = false;
+        foreach (var m in _programs.Values.ToList())
+        {
+            if (m.State == ProgramState.Starting && m.Pid > 0 && m.StartedAt is { } s && now - s >= m.Definition.StartTimeout)
+            {
+                m.State = ProgramState.Running;
+                changed = true;
+            }
+            if (m.State == ProgramState.Backoff && m.RestartAt is { } at && at <= now && !_shuttingDown)
+            {
+                Start(m, now);
+            }
+            if (m.State == ProgramState.Stopping && m.KillAt is { } kill && kill <= now && m.Pid > 0)
+            {
+                _log.Warning("{Program} (pid {Pid}) did not stop within {Timeout} s; killing its process group", m.Name, m.Pid, m.Definition.StopTimeout.TotalSeconds);
+                PosixProcess.SignalGroup(m.Pid, PosixProcess.SigKill);
+                m.KillAt = null;
+            }
+            if (m.Adopted && m.Pid > 0)
+            {
+                CheckAdopted(m, now);
+            }
+        }
+        if (changed)
+        {
+            Persist();
+        }
+    }
+
+    private void CheckAdopted(Managed m, DateTimeOffset now)
+    {
+        if (m.GoneSince is null)
+        {
+            if (PosixProcess.IsSameProcessAlive(m.Pid, m.StartTime))
+            {
+                return;
+            }
+            m.GoneSince = now;
+        }
+        if (ExitRecord.TryLoad(_paths.ExitRecord(m.Name)) is { } record && record.Pid == m.Pid)
+        {
+            File.Delete(_paths.ExitRecord(m.Name));
+            OnExit(m, now, record.Status == 0, PosixProcess.DescribeWaitStatus(record.Status));
+        }
+        else if (now - m.GoneSince >= ExitRecordWait)
+        {
+            OnExit(m, now, false, "exit unknown (ended while no agent was its parent)");
+        }
+    }
+
+    private string Adopt(IReadOnlyList<ProgramDefinition> definitions)
+    {
+        var now = Now;
+        var state = ProgramsStateFile.TryLoad(_paths.StateFile);
+        var byName = definitions.ToDictionary(d => d.Name, StringComparer.Ordinal);
+        var toStart = new List<Managed>();
+        foreach (var record in state?.Programs ?? [])
+        {
+            var alive = record.Pid > 0 && PosixProcess.IsSameProcessAlive(record.Pid, record.StartTime);
+            if (!byName.TryGetValue(record.Name, out var definition))
+            {
+                if (alive && ProgramsConfig.IsValidName(record.Name))
+                {
+                    var orphan = new Managed(new ProgramDefinition { Name = record.Name, Command = ["(removed)"] }) { Removed = true };
+                    AdoptRunning(orphan, record);
+                    _log.Information("{Program} (pid {Pid}) is no longer in {Config}; stopping it", record.Name, record.Pid, _paths.ConfigFile);
+                    _ = Stop(orphan, now);
+                }
+                continue;
+            }
+            var m = new Managed(definition)
+            {
+                Restarts = record.Restarts,
+                LastExit = record.LastExit,
+                Failures = [.. record.Failures],
+                EverStarted = record.StartedAt is not null,
+                StartedAt = record.StartedAt,
+            };
+            _programs[m.Name] = m;
+            var recorded = RestartDecider.ParseState(record.State);
+            if (alive)
+            {
+                AdoptRunning(m, record);
+                _log.Information("adopted {Program} (pid {Pid}, {State})", m.Name, m.Pid, RestartDecider.Describe(m.State));
+                if (record.Hash != definition.Hash)
+                {
+                    _log.Information("{Program} changed while no agent ran; restarting it", m.Name);
+                    m.PendingStart = true;
+                    _ = Stop(m, now);
+                }
+                else if (recorded == ProgramState.Stopping)
+                {
+                    _ = Stop(m, now);
+                }
+            }
+            else if (record.Pid > 0)
+            {
+                // It ended while no agent ran: take the keeper's record of how, then follow the policy.
+                m.Pid = record.Pid;
+                var exit = ExitRecord.TryLoad(_paths.ExitRecord(m.Name)) is { } r && r.Pid == record.Pid ? r : null;
+                File.Delete(_paths.ExitRecord(m.Name));
+                m.StopRequested = recorded == ProgramState.Stopping;
+                OnExit(m, now, exit?.Status == 0, exit is null ? "exit unknown (ended while no agent ran)" : PosixProcess.DescribeWaitStatus(exit.Status));
+            }
+            else
+            {
+                m.State = recorded;
+                m.OperatorStopped = recorded == ProgramState.Stopped;
+                if (recorded is ProgramState.Backoff or ProgramState.Starting or ProgramState.Running or ProgramState.Stopping)
+                {
+                    toStart.Add(m);
+                }
+            }
+        }
+        foreach (var definition in definitions.Where(d => !_programs.ContainsKey(d.Name)))
+        {
+            var m = new Managed(definition) { State = ProgramState.Stopped };
+            _programs[m.Name] = m;
+            if (definition.Autostart)
+            {
+                toStart.Add(m);
+            }
+        }
+        foreach (var m in toStart.OrderBy(m => m.Definition.Priority))
+        {
+            Start(m, now);
+        }
+        Persist();
+        return $"{_programs.Count} program(s)";
+    }
+
+    private void AdoptRunning(Managed m, ProgramRecord record)
+    {
+        _programs[m.Name] = m;
+        m.Pid = record.Pid;
+        m.StartTime = record.StartTime;
+        m.StartedAt = record.StartedAt;
+        m.Adopted = true;
+        m.EverStarted = true;
+        m.State = RestartDecider.ParseState(record.State) == ProgramState.Starting ? ProgramState.Starting : ProgramState.Running;
+        _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), m.Definition.LogMaxBytes, m.Definition.LogBackups);
+    }
+
+    private string Reload(IReadOnlyList<ProgramDefinition> definitions)
+    {
+        var now = Now;
+        var byName = definitions.ToDictionary(d => d.Name, StringComparer.Ordinal);
+        var started = new List<string>();
+        var restarted = new List<string>();
+        var stopped = new List<string>();
+        var unchanged = new List<string>();
+        foreach (var m in _programs.Values.Where(m => !byName.ContainsKey(m.Name)).ToList())
+        {
+            m.Removed = true;
+            m.PendingStart = false;
+            stopped.Add(m.Name);
+            if (m.Pid > 0)
+            {
+                _ = Stop(m, now);
+            }
+            else
+            {
+                _programs.Remove(m.Name);
+                _pump.Remove(m.Name);
+            }
+        }
+        foreach (var definition in definitions.OrderBy(d => d.Priority))
+        {
+            if (!_programs.TryGetValue(definition.Name, out var m))
+            {
+                m = new Managed(definition) { State = ProgramState.Stopped };
+                _programs[m.Name] = m;
+                if (definition.Autostart)
+                {
+                    Start(m, now);
+                    started.Add(m.Name);
+                }
+                continue;
+            }
+            var changed = m.Definition.Hash != definition.Hash;
+            m.Definition = definition;
+            _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), definition.LogMaxBytes, definition.LogBackups);
+            if (changed && m.Pid > 0)
+            {
+                m.Failures.Clear();
+                m.PendingStart = true;
+                _ = Stop(m, now);
+                restarted.Add(m.Name);
+            }
+            else if ((changed && definition.Autostart && !m.OperatorStopped && m.State is not ProgramState.Stopping) || m.State == ProgramState.Fatal)
+            {
+                m.Failures.Clear();
+                Start(m, now);
+                (changed ? restarted : started).Add(m.Name);
+            }
+            else
+            {
+                unchanged.Add(m.Name);
+            }
+        }
+        Persist();
+        static string List(List<string> names) => names.Count == 0 ? "-" : string.Join(",", names);
+        var summary = $"started {List(started)}; restarted {List(restarted)}; stopped {List(stopped)}; unchanged {List(unchanged)}";
+        _log.Information("programs reloaded: {Summary}", summary);
+        return "OK " + summary;
+    }
+
+    private string Command(string name, Func<Managed, string> action) =>
+        _programs.TryGetValue(name, out var m) && !m.Removed ? action(m) : $"ERR no program '{name}' (belay status lists them)";
+
+    private Task<string> CommandAsync(string name, Func<Managed, Task<string>> action) =>
+        _programs.TryGetValue(name, out var m) && !m.Removed ? action(m) : Task.FromResult($"ERR no program '{name}' (belay status lists them)");
+
+    private void Start(Managed m, DateTimeOffset now)
+    {
+        var d = m.Definition;
+        m.StopRequested = false;
+        m.PendingStart = false;
+        m.OperatorStopped = false;
+        m.RestartAt = null;
+        m.KillAt = null;
+        m.GoneSince = null;
+        File.Delete(_paths.ExitRecord(m.Name));
+        if (m.EverStarted)
+        {
+            m.Restarts++;
+        }
+        m.EverStarted = true;
+        m.StartedAt = now;
+        var psi = new ProcessStartInfo(_agentExe) { UseShellExecute = false, WorkingDirectory = "/" };
+        try
+        {
+            _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), d.LogMaxBytes, d.LogBackups);
+            foreach (var arg in (string[])["exec", "--log", _paths.Fifo(m.Name), "--dir", d.Directory])
+            {
+                psi.ArgumentList.Add(arg);
+            }
+            if (d.User is { } user)
+            {
+                psi.ArgumentList.Add("--user");
+                psi.ArgumentList.Add(user);
+                psi.Environment["USER"] = user;
+                psi.Environment["LOGNAME"] = user;
+                if (HomeOf(user) is { } home)
+                {
+                    psi.Environment["HOME"] = home;
+                }
+            }
+            if (d.Group is { } group)
+            {
+                psi.ArgumentList.Add("--group");
+                psi.ArgumentList.Add(group);
+            }
+            psi.ArgumentList.Add("--");
+            foreach (var arg in d.Command)
+            {
+                psi.ArgumentList.Add(arg);
+            }
+            psi.Environment.Remove(Belay.Core.Install.KeeperChannel.SocketVariable);
+            psi.Environment.Remove(Belay.Core.Install.KeeperChannel.VersionVariable);
+            foreach (var (key, value) in d.Environment)
+            {
+                psi.Environment[key] = value;
+            }
+            var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
+            m.Child = process;
+            m.Pid = process.Id;
+            m.StartTime = PosixProcess.StartTime(process.Id);
+            m.Adopted = false;
+            m.State = ProgramState.Starting;
+            var generation = ++m.Generation;
+            _log.Information("started {Program} (pid {Pid}{Restarts})", m.Name, m.Pid, m.Restarts > 0 ? $", restart {m.Restarts}" : "");
+            _ = process.WaitForExitAsync().ContinueWith(_ => Post(() => OnChildExit(m, generation, process)), TaskScheduler.Default);
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            _log.Error("cannot start {Program}: {Error}", m.Name, e.Message);
+            m.Pid = 0;
+            OnExit(m, now, false, $"cannot start: {e.Message}");
+            return;
+        }
+        Persist();
+    }
+
+    private void OnChildExit(Managed m, int generation, Process process)
+    {
+        if (generation != m.Generation || m.Child != process)
+        {
+            return;
+        }
+        var code = process.ExitCode;
+        process.Dispose();
+        m.Child = null;
+        // .NET reports a death by signal N as 128 + N.
+        OnExit(m, Now, code == 0, code > 128 ? $"signal {code - 128}" : $"exit {code}");
+    }
+
+    private void OnExit(Managed m, DateTimeOffset now, bool success, string description)
+    {
+        if (m.Pid > 0)
+        {
+            // Whatever the program left in its group (a background child) goes with it.
+            PosixProcess.SignalGroup(m.Pid, PosixProcess.SigKill);
+        }
+        var pid = m.Pid;
+        m.Pid = 0;
+        m.StartTime = 0;
+        m.Child = null;
+        m.Adopted = false;
+        m.GoneSince = null;
+        m.KillAt = null;
+        m.LastExit = description;
+        if (m.Removed)
+        {
+            _programs.Remove(m.Name);
+            _pump.Remove(m.Name);
+            _log.Information("{Program} (pid {Pid}) ended ({Exit}) and is removed", m.Name, pid, description);
+            m.CompleteWaiters($"OK {m.Name} stopped ({description})");
+            Persist();
+            return;
+        }
+        var decision = RestartDecider.OnExit(m.Definition, m.Failures, m.StartedAt ?? now, now, success, m.StopRequested || _shuttingDown);
+        m.Failures = [.. decision.Failures];
+        m.State = decision.State;
+        m.RestartAt = decision.RestartAt;
+        m.StopRequested = false;
+        if (decision.State == ProgramState.Fatal)
+        {
+            _log.Error("{Program} (pid {Pid}) {Exit}: {Reason}; it is fatal until belay restart {Program} or a reload", m.Name, pid, description, decision.Reason, m.Name);
+        }
+        else
+        {
+            _log.Information("{Program} (pid {Pid}) {Exit}: {State}, {Reason}", m.Name, pid, description, RestartDecider.Describe(decision.State), decision.Reason);
+        }
+        if (m.PendingStart && !_shuttingDown)
+        {
+            Start(m, now);
+        }
+        m.CompleteWaiters($"OK {m.Name} {(m.Pid > 0 ? $"running (pid {m.Pid})" : $"stopped ({description})")}");
+        Persist();
+    }
+
+    /// <summary>Sends the stop signal to the program's group and arms the SIGKILL; the task completes when it is gone.</summary>
+    private Task<string> Stop(Managed m, DateTimeOffset now)
+    {
+        m.RestartAt = null;
+        if (m.Pid <= 0)
+        {
+            if (m.State is ProgramState.Backoff or ProgramState.Starting or ProgramState.Running)
+            {
+                m.State = ProgramState.Stopped;
+            }
+            if (m.PendingStart)
+            {
+                Start(m, now);
+            }
+            Persist();
+            return Task.FromResult($"OK {m.Name} is {RestartDecider.Describe(m.State)}");
+        }
+        var wait = m.AddWaiter();
+        if (m.State != ProgramState.Stopping)
+        {
+            m.StopRequested = true;
+            m.State = ProgramState.Stopping;
+            m.KillAt = now + m.Definition.StopTimeout;
+            if (!PosixProcess.SignalGroup(m.Pid, m.Definition.StopSignal))
+            {
+                PosixProcess.Signal(m.Pid, m.Definition.StopSignal);
+            }
+            Persist();
+        }
+        return wait;
+    }
+
+    private List<ProgramStatus> Status()
+    {
+        var now = Now;
+        return [.. _programs.Values.OrderBy(m => m.Definition.Priority).ThenBy(m => m.Name, StringComparer.Ordinal).Select(m => new ProgramStatus
+        {
+            Name = m.Name,
+            State = RestartDecider.Describe(m.State),
+            Pid = m.Pid > 0 ? m.Pid : null,
+            StartedAt = m.Pid > 0 ? m.StartedAt : null,
+            UptimeSeconds = m.Pid > 0 && m.StartedAt is { } s ? Math.Round((now - s).TotalSeconds, 1) : null,
+            Restarts = m.Restarts,
+            LastExit = m.LastExit,
+            Command = [.. m.Definition.Command],
+            Environment = Secrets.MaskEnvironment(m.Definition.Environment),
+            User = m.Definition.User,
+            Detail = m.State == ProgramState.Backoff && m.RestartAt is { } at ? $"restart in {Math.Max(0, (at - now).TotalSeconds):0.0} s" : null,
+        })];
+    }
+
+    private void Persist()
+    {
+        try
+        {
+            new ProgramsStateFile
+            {
+                AgentPid = Environment.ProcessId,
+                Programs = [.. _programs.Values.Select(m => new ProgramRecord
+                {
+                    Name = m.Name,
+                    // A program stopped only because the service stops starts again with the service.
+                    State = RestartDecider.Describe(_shuttingDown && m.Pid <= 0 && m.State == ProgramState.Stopped && !m.OperatorStopped ? ProgramState.Exited : m.State),
+                    Pid = m.Pid,
+                    StartTime = m.StartTime,
+                    StartedAt = m.StartedAt,
+                    Hash = m.Definition.Hash,
+                    Restarts = m.Restarts,
+                    LastExit = m.LastExit,
+                    Failures = [.. m.Failures],
+                })],
+            }.Save(_paths.StateFile);
+        }
+        catch (IOException e)
+        {
+            _log.Error("cannot write {File}: {Error}", _paths.StateFile, e.Message);
+        }
+    }
+
+    /// <summary>The home folder of a user from /etc/passwd (for HOME), or null.</summary>
+    private static string? HomeOf(string user)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/etc/passwd"))
+            {
+                var fields = line.Split(':');
+                if (fields.Length >= 6 && fields[0] == user)
+                {
+                    return fields[5];
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return null;
+    }
+
+    private sealed class Managed(ProgramDefinition definition)
+    {
+        private readonly List<TaskCompletionSource<string>> _waiters = [];
+
+        public string Name => Definition.Name;
+        public ProgramDefinition Definition { get; set; } = definition;
+        public ProgramState State { get; set; } = ProgramState.Stopped;
+        public int Pid { get; set; }
+        public long StartTime { get; set; }
+        public DateTimeOffset? StartedAt { get; set; }
+        public int Restarts { get; set; }
+        public bool EverStarted { get; set; }
+        public string? LastExit { get; set; }
+        public List<DateTimeOffset> Failures { get; set; } = [];
+        public DateTimeOffset? RestartAt { get; set; }
+        public DateTimeOffset? KillAt { get; set; }
+        public DateTimeOffset? GoneSince { get; set; }
+        public bool StopRequested { get; set; }
+        public bool OperatorStopped { get; set; }
+        public bool PendingStart { get; set; }
+        public bool Removed { get; set; }
+        public bool Adopted { get; set; }
+        public Process? Child { get; set; }
+        public int Generation { get; set; }
+
+        public Task<string> AddWaiter()
+        {
+            var waiter = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add(waiter);
+            return waiter.Task;
+        }
+
+        public void CompleteWaiters(string message)
+        {
+            foreach (var waiter in _waiters)
+            {
+                waiter.TrySetResult(message);
+            }
+            _waiters.Clear();
+        }
+    }
+}

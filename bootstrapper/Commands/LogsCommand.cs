@@ -1,0 +1,66 @@
+using System.CommandLine;
+using Belay.Core;
+using Belay.Core.Install;
+using Belay.Core.Programs;
+
+namespace Belay.Bootstrapper.Commands;
+
+/// <summary>
+/// `belay logs [NAME] [-n N] [-f]`: the last N lines of a program's log (NAME.log, stdout
+/// and stderr together), of the agent's own log (NAME = agent, the default) or of the
+/// keeper's (keeper); with -f it follows the log live, across rotations, until Ctrl-C.
+/// It reads the files directly: it works while the agent is down, and needs only read access.
+/// </summary>
+internal static class LogsCommand
+{
+    public static Command Create()
+    {
+        var installation = new Installation();
+        var name = new Argument<string>("NAME") { Description = "A program, or agent (the default) or keeper.", DefaultValueFactory = _ => "agent" };
+        var lines = new Option<int>("-n", "--lines") { Description = "How many lines from the end to print first.", DefaultValueFactory = _ => 20 };
+        var follow = new Option<bool>("-f", "--follow") { Description = "Keep printing new lines (across rotations) until interrupted." };
+        var command = new Command("logs", "Print (and follow) the log of a program, the agent or the keeper.") { name, lines, follow };
+        installation.AddTo(command);
+        command.SetAction(async (result, cancel) =>
+        {
+            var (config, _) = installation.Locate(result);
+            var target = result.GetRequiredValue(name);
+            var count = result.GetValue(lines);
+            if (count < 0)
+            {
+                throw new BelayException(ExitCodes.Usage, $"-n {count}: give 0 or more lines");
+            }
+            var current = Resolve(config.Layout, target);
+            await using var output = Console.OpenStandardOutput();
+            await LogFollower.RunAsync(current, count, result.GetValue(follow), output, cancel).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>Where the log of <paramref name="target"/> is now (asked again on every poll: rotation changes it).</summary>
+    private static Func<string?> Resolve(InstallLayout layout, string target)
+    {
+        switch (target)
+        {
+            case "agent":
+                // Serilog rolls agent.log over to agent_001.log, agent_002.log, ...: the newest is the live one.
+                return () => Directory.Exists(layout.LogDir)
+                    ? Directory.EnumerateFiles(layout.LogDir, "agent*.log").OrderByDescending(File.GetLastWriteTimeUtc).ThenByDescending(p => p, StringComparer.Ordinal).FirstOrDefault()
+                    : null;
+            case "keeper":
+                return () => layout.KeeperLog;
+        }
+        if (!ProgramsConfig.IsValidName(target))
+        {
+            throw new BelayException(ExitCodes.Usage, $"'{target}' is not a program name");
+        }
+        var paths = ProgramPaths.For(layout);
+        var log = paths.Log(target);
+        if (!File.Exists(log) && !ProgramsConfig.Load(paths.ConfigFile).Any(p => p.Name == target))
+        {
+            throw new BelayException($"no program '{target}' in {paths.ConfigFile} and no log {log}");
+        }
+        return () => log;
+    }
+}

@@ -1,0 +1,82 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Belay.Core.Programs;
+
+/// <summary>
+/// When a program that exited is started again. Precedence: an operator's `belay stop`
+/// wins over every policy (a stopped program stays stopped); `fatal` (a crash loop) wins
+/// over `always` and `on-failure` until a reload or `belay restart NAME`.
+/// </summary>
+public enum RestartPolicy
+{
+    /// <summary>Restart after every exit, clean or not.</summary>
+    Always,
+
+    /// <summary>Restart after a non-zero exit, a signal, or an exit before start_timeout.</summary>
+    OnFailure,
+
+    /// <summary>Never restart; the program stays `exited`.</summary>
+    Never,
+}
+
+/// <summary>One [program:NAME] section of programs.conf, validated.</summary>
+public sealed record ProgramDefinition
+{
+    public required string Name { get; init; }
+
+    /// <summary>The program and its arguments (no shell unless the operator writes sh -c).</summary>
+    public required IReadOnlyList<string> Command { get; init; }
+
+    /// <summary>Added to the agent's environment, in order.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Environment { get; init; } = [];
+
+    /// <summary>The working directory; "/" when not given (the agent's own folder is replaced by updates).</summary>
+    public string Directory { get; init; } = "/";
+
+    public string? User { get; init; }
+    public string? Group { get; init; }
+    public RestartPolicy Restart { get; init; } = RestartPolicy.Always;
+    public bool Autostart { get; init; } = true;
+    public TimeSpan BackoffInitial { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan BackoffMax { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a program must stay up to count as started (supervisord's startsecs); an earlier exit is a failure.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    public int StopSignal { get; init; } = 15;
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Start order: lower first; stopped in the reverse order.</summary>
+    public int Priority { get; init; } = 100;
+
+    public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
+    public int LogBackups { get; init; } = 5;
+
+    /// <summary>This many failures within <see cref="FatalWindow"/> make the program `fatal`.</summary>
+    public int FatalAfter { get; init; } = 5;
+    public TimeSpan FatalWindow { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// A hash of what the running process was made from (command, environment, directory,
+    /// user, group). A reload restarts a program only when this changed; the other settings
+    /// (restart policy, backoff, stop signal, logs) are taken over by the running program.
+    /// </summary>
+    public string Hash
+    {
+        get
+        {
+            var text = new StringBuilder();
+            foreach (var arg in Command)
+            {
+                text.Append("arg\0").Append(arg).Append('\0');
+            }
+            foreach (var (key, value) in Environment)
+            {
+                text.Append("env\0").Append(key).Append('\0').Append(value).Append('\0');
+            }
+            text.Append("dir\0").Append(Directory).Append("\0user\0").Append(User).Append("\0group\0").Append(Group);
+            return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
+        }
+    }
+}
