@@ -8,6 +8,8 @@
 //            file), what the Wine end-to-end test runs (part of test)
 //   publish  NativeAOT executables for the host RID in artifacts/publish/<rid>/ (trim and AOT
 //            warnings are errors); prints their sizes
+//   publish-rids  every RID the install scripts offer (linux-arm64 NativeAOT cross-compiled, win/osx single
+//            file) into artifacts/publish/<rid>/; not part of test (minutes); see docs/platforms.md
 //   package  per-RID agent archives in artifacts/packages/<rid>/ (.tar.gz; .zip on Windows)
 //   feed     a signed local feed in artifacts/feed/ from the packages, checked by verify-feed
 //   demo     publish, then scripts/demo.sh: install from a local feed into a temporary prefix,
@@ -169,6 +171,84 @@ Task("demo")
     if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the demo signs its feed with the developer keys in .keys/; build it without --root-key");
     if (OperatingSystem.IsWindows()) throw new CakeException("the demo is a POSIX sh script; run it on Linux (or macOS)");
     Run("sh", $"scripts/demo.sh \"artifacts/publish/{rid}\"");
+});
+
+// Every RID the install scripts offer, each into artifacts/publish/<rid>/ (docs/platforms.md): the
+// host's NativeAOT build (publish); linux-arm64 as NativeAOT too, cross-compiled on linux-x64 with
+// clang and Debian's aarch64 cross binutils and libc (gcc-aarch64-linux-gnu, binutils-aarch64-linux-gnu,
+// libc6-dev-arm64-cross); win-x64, osx-x64 and osx-arm64 self-contained, trimmed, single file
+// (NativeAOT cannot cross OS). Not part of test: it takes minutes. --rids=a,b picks some.
+var publishRids = Argument("rids", "linux-x64,linux-arm64,win-x64,osx-x64,osx-arm64");
+
+string FindOnPath(params string[] names)
+{
+    var dirs = (EnvironmentVariable("PATH") ?? "").Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
+    foreach (var name in names)
+        foreach (var dir in dirs)
+            if (System.IO.File.Exists(System.IO.Path.Combine(dir, name))) return System.IO.Path.Combine(dir, name);
+    return null;
+}
+
+Task("publish-rids")
+    .Description("Build belay, belay-agent and belay-release for every RID the install scripts offer into artifacts/publish/<rid>/ and print sizes.")
+    .IsDependentOn("publish")
+    .Does(() =>
+{
+    var timings = new List<string>();
+    foreach (var target in publishRids.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+    {
+        if (target == rid) { timings.Add($"{target}: NativeAOT (publish, the host)"); continue; }
+        var dir = artifacts.Combine("publish").Combine(target);
+        var settings = BuildProperties().WithProperty("TreatWarningsAsErrors", "true");
+        string how;
+        if (OperatingSystem.IsLinux() && target.StartsWith("linux-") && !target.StartsWith("linux-musl-"))
+        {
+            var arch = target.EndsWith("-arm64") ? "aarch64" : "x86_64";
+            var clang = FindOnPath("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
+                ?? throw new CakeException($"{target} is cross-compiled with clang: apt-get install clang gcc-{arch.Replace('_', '-')}-linux-gnu binutils-{arch.Replace('_', '-')}-linux-gnu libc6-dev-{(arch == "aarch64" ? "arm64" : "amd64")}-cross");
+            settings = settings.WithProperty("PublishAot", "true").WithProperty("CppCompilerAndLinker", clang);
+            var objcopy = FindOnPath($"{arch}-linux-gnu-objcopy", "llvm-objcopy");
+            if (objcopy != null) settings = settings.WithProperty("ObjCopyName", objcopy);
+            how = $"NativeAOT, cross-compiled with {System.IO.Path.GetFileName(clang)}";
+        }
+        else
+        {
+            settings = settings.WithProperty("PublishAot", "false").WithProperty("PublishTrimmed", "true").WithProperty("PublishSingleFile", "true");
+            how = "self-contained, trimmed, single file";
+        }
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        foreach (var (project, _) in executables)
+        {
+            DotNetPublish(project, new DotNetPublishSettings
+            {
+                Configuration = configuration,
+                Runtime = target,
+                SelfContained = true,
+                OutputDirectory = dir,
+                MSBuildSettings = settings,
+            });
+        }
+        timings.Add($"{target}: {how}, {watch.Elapsed.TotalSeconds:F0} s");
+    }
+    Information("");
+    foreach (var line in timings) Information(line);
+    foreach (var target in publishRids.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+    {
+        var suffix = target.StartsWith("win-") ? ".exe" : "";
+        foreach (var (_, name) in executables)
+        {
+            var file = artifacts.Combine("publish").Combine(target).CombineWithFilePath(name + suffix);
+            Information($"  {target,-12} {name + suffix,-18} {new FileInfo(file.FullPath).Length,12:N0} bytes");
+        }
+    }
+    // Seen to run: linux-arm64 under qemu-user when it is installed (.NET does not support QEMU, but
+    // these smoke runs work). -L and LD_LIBRARY_PATH keep the cross libc's loader and libc together.
+    var qemu = FindOnPath("qemu-aarch64");
+    var arm64 = artifacts.Combine("publish").Combine("linux-arm64").CombineWithFilePath("belay");
+    if (qemu != null && FileExists(arm64) && rid == "linux-x64")
+    {
+        Information($"linux-arm64 belay --version under qemu-aarch64: {Capture(qemu, $"-L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \"{arm64}\" --version")}");
+    }
 });
 
 // Every backend compiles on every OS: the Windows code paths (CA1416 is an error) are built

@@ -1,0 +1,219 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Belay.Core.Feed;
+using Belay.Core.IO;
+using Belay.Core.Minisign;
+using Belay.Core.Services;
+using Belay.Core.Versioning;
+
+namespace Belay.Core.Publishing;
+
+/// <summary>What <see cref="InstallPowerShell.FromFeed"/> found on a channel: the values for install.ps1 (null when the channel has no Windows bootstrapper) and whether install.sh has builds to offer.</summary>
+public sealed record InstallPowerShellSource(InstallScriptValues? Values, bool HasScriptBuilds);
+
+/// <summary>
+/// install.ps1, the PowerShell one-liner for Windows (docs/install.md). Like install.sh
+/// (<see cref="InstallScript"/>), the script is data: the template (installers/install.ps1,
+/// embedded in belay-release) is filled with one feed's values, each checked for its form and
+/// then written as a single-quoted PowerShell string, so that no value can end a string or start
+/// a command. The rendered script is ASCII (Windows PowerShell 5.1 reads a file without a byte
+/// order mark in the ANSI code page).
+/// </summary>
+public static partial class InstallPowerShell
+{
+    public const string FileName = "install.ps1";
+
+    /// <summary>The RIDs install.ps1 can choose.</summary>
+    public static readonly IReadOnlySet<string> ScriptRids = new HashSet<string>(StringComparer.Ordinal) { "win-x64", "win-arm64" };
+
+    /// <summary>The template filled with <paramref name="values"/>; throws on any value of the wrong form.</summary>
+    public static string Render(string template, InstallScriptValues values)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        ArgumentNullException.ThrowIfNull(values);
+        var url = CheckFeedUrl(values.FeedUrl);
+        if (!FeedLayout.IsValidChannel(values.Channel))
+        {
+            throw new BelayException(ExitCodes.Usage, $"channel '{values.Channel}' is not a channel name (lower-case letters, digits, '.', '-', '_')");
+        }
+        if (values.RootKeys.Count == 0)
+        {
+            throw new BelayException(ExitCodes.Usage, "install.ps1 needs at least one root key");
+        }
+        if (!SemVersion.TryParse(values.BootstrapVersion, out _, out var versionError))
+        {
+            throw new BelayException(ExitCodes.Usage, $"bootstrap version '{values.BootstrapVersion}': {versionError}");
+        }
+        if (values.Builds.Count == 0)
+        {
+            throw new BelayException("install.ps1 needs at least one bootstrapper for Windows; publish one with belay-release publish --bootstrap win-x64=PATH");
+        }
+        var builds = values.Builds.OrderBy(b => b.Rid, StringComparer.Ordinal).ToList();
+        foreach (var build in builds)
+        {
+            CheckBuild(build);
+        }
+        if (builds.Select(b => b.Rid).Distinct(StringComparer.Ordinal).Count() != builds.Count)
+        {
+            throw new BelayException(ExitCodes.Usage, "install.ps1 got two bootstrappers for one RID");
+        }
+        var table = string.Join("\n", builds.Select(b =>
+            $"                @{{ Rid = {Quote(b.Rid)}; Path = {Quote(b.Path)}; Sha256 = {Quote(b.Sha256)} }}"));
+        var filled = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["FeedUrl"] = Quote(url),
+            ["Channel"] = Quote(values.Channel),
+            ["RootKeys"] = string.Join(", ", values.RootKeys.Select(k => Quote(k.ToBase64()))),
+            ["BootstrapVersion"] = Quote(values.BootstrapVersion),
+            ["BuildTable"] = table,
+        };
+        var script = ServiceTemplate.Fill(template, filled, new HashSet<string>(StringComparer.Ordinal));
+        if (script.Any(c => c > 0x7e || (c < 0x20 && c != '\n' && c != '\t')))
+        {
+            throw new BelayException("install.ps1 must be printable ASCII (Windows PowerShell 5.1 reads it in the ANSI code page); the template or a value is not");
+        }
+        return script;
+    }
+
+    /// <summary>
+    /// <paramref name="value"/> as a single-quoted PowerShell string. Inside single quotes
+    /// PowerShell expands nothing; a quote is doubled, and PowerShell also takes the typographic
+    /// single quotes (U+2018, U+2019, U+201A, U+201B) as quotes, so those are doubled too.
+    /// </summary>
+    public static string Quote(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var b = new StringBuilder(value.Length + 2).Append('\'');
+        foreach (var c in value)
+        {
+            if (c is '\'' or '\u2018' or '\u2019' or '\u201A' or '\u201B')
+            {
+                b.Append(c);
+            }
+            b.Append(c);
+        }
+        return b.Append('\'').ToString();
+    }
+
+    /// <summary>
+    /// The values for <paramref name="feedDirectory"/>, trusted as a host would: root.json verified
+    /// against <paramref name="trustedRootKeys"/> (or the root keys it lists), the channel manifest
+    /// against root; then the newest release with a Windows bootstrapper, each file in the feed
+    /// checked against the manifest's SHA-256 and size. Values is null when no release has one.
+    /// </summary>
+    public static InstallPowerShellSource FromFeed(string feedDirectory, string feedUrl, string channel,
+        IReadOnlyList<MinisignPublicKey>? trustedRootKeys, DateTimeOffset now)
+    {
+        feedUrl = CheckFeedUrl(feedUrl);
+        var feed = Path.GetFullPath(feedDirectory);
+        var rootPath = Path.Combine(feed, FeedLayout.RootFile);
+        if (!File.Exists(rootPath))
+        {
+            throw new BelayException($"{rootPath} not found: this is not a feed yet; create it with belay-release init --feed {feed}");
+        }
+        var rootJson = File.ReadAllBytes(rootPath);
+        IReadOnlyList<MinisignPublicKey> keys = trustedRootKeys is { Count: > 0 }
+            ? trustedRootKeys
+            : [.. FeedJson.ParseRoot(rootJson, rootPath).Root.Keys.Select(k => MinisignPublicKey.TryParse(k, out var key, out _) ? key : null).OfType<MinisignPublicKey>()];
+        var root = FeedTrust.VerifyRoot(rootJson, ReadSignature(rootPath), keys, now, rootPath);
+        var rootKeys = trustedRootKeys is { Count: > 0 } ? trustedRootKeys : [.. root.Root.Keys.Select(MinisignPublicKey.Parse)];
+
+        var channelPath = Path.Combine(feed, FeedLayout.ChannelFile(channel));
+        if (!FeedLayout.IsValidChannel(channel) || !File.Exists(channelPath))
+        {
+            throw new BelayException($"channel {channel} has no manifest ({channelPath}); publish a release to it first, or name the channel with --channel");
+        }
+        var manifest = FeedTrust.VerifyManifest(File.ReadAllBytes(channelPath), ReadSignature(channelPath), root, channel, now: null, minimumSequence: 0, channelPath);
+        var hasScriptBuilds = manifest.Releases.Any(r => r.Bootstrap is not null && r.Bootstrap.Keys.Any(InstallScript.ScriptRids.Contains));
+        var release = manifest.Releases
+            .Where(r => r.Bootstrap is not null && r.Bootstrap.Keys.Any(ScriptRids.Contains))
+            .OrderBy(r => SemVersion.Parse(r.Version))
+            .LastOrDefault();
+        if (release is null)
+        {
+            return new InstallPowerShellSource(null, hasScriptBuilds);
+        }
+        var builds = new List<InstallScriptBuild>();
+        foreach (var (rid, entry) in release.Bootstrap!.Where(p => ScriptRids.Contains(p.Key)).OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            var file = Path.Combine(feed, entry.Path);
+            if (!File.Exists(file))
+            {
+                throw new BelayException($"the bootstrapper for {rid} ({entry.Path}) is not in the feed folder {feed}; restore it before generating install.ps1");
+            }
+            string sha;
+            using (var stream = File.OpenRead(file))
+            {
+                sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+            }
+            if (sha != entry.Sha256 || new FileInfo(file).Length != entry.Size)
+            {
+                throw BelayException.Trust($"{entry.Path} does not match channel {channel}'s manifest (SHA-256 {sha}, manifest {entry.Sha256}): the feed folder was changed after publishing");
+            }
+            builds.Add(new InstallScriptBuild(rid, entry.Path, entry.Sha256));
+        }
+        return new InstallPowerShellSource(new InstallScriptValues(feedUrl, channel, rootKeys, release.Version, builds), hasScriptBuilds);
+    }
+
+    /// <summary>Writes install.ps1 and install.ps1.minisig (signed with <paramref name="key"/>) at the feed root, signature first, each atomically.</summary>
+    public static string Write(string feedDirectory, string script, MinisignSecretKey key, DateTimeOffset now, string what)
+    {
+        ArgumentNullException.ThrowIfNull(script);
+        ArgumentNullException.ThrowIfNull(key);
+        var path = Path.Combine(Path.GetFullPath(feedDirectory), FileName);
+        var bytes = Encoding.UTF8.GetBytes(script);
+        var comment = string.Create(CultureInfo.InvariantCulture, $"timestamp:{now.ToUnixTimeSeconds()}\tfile:{FileName}\t{what}");
+        var signature = key.Sign(bytes, comment);
+        AtomicFile.WriteAllBytes(path + FeedLayout.SignatureSuffix, Encoding.UTF8.GetBytes(signature.ToFileText()));
+        AtomicFile.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static byte[] ReadSignature(string path)
+    {
+        var sigPath = path + FeedLayout.SignatureSuffix;
+        return File.Exists(sigPath)
+            ? File.ReadAllBytes(sigPath)
+            : throw BelayException.Trust($"{sigPath} not found: {Path.GetFileName(path)} is unsigned");
+    }
+
+    private static string CheckFeedUrl(string feedUrl)
+    {
+        if (!Uri.TryCreate(feedUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp)
+            || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment) || !string.IsNullOrEmpty(uri.UserInfo)
+            || !UrlPattern().IsMatch(feedUrl))
+        {
+            throw new BelayException(ExitCodes.Usage, $"--url '{feedUrl}': give the feed's public address, like https://feed.example.com/ (no query, fragment or user name)");
+        }
+        return feedUrl.EndsWith('/') ? feedUrl : feedUrl + "/";
+    }
+
+    private static void CheckBuild(InstallScriptBuild build)
+    {
+        if (!ScriptRids.Contains(build.Rid))
+        {
+            throw new BelayException(ExitCodes.Usage, $"install.ps1 cannot offer '{build.Rid}': it offers {string.Join(", ", ScriptRids.Order(StringComparer.Ordinal))}");
+        }
+        if (!FeedLayout.IsSafeRelativePath(build.Path) || !PathPattern().IsMatch(build.Path))
+        {
+            throw new BelayException(ExitCodes.Usage, $"bootstrapper path '{build.Path}' for {build.Rid} is not a plain relative path in the feed");
+        }
+        if (!Sha256Pattern().IsMatch(build.Sha256))
+        {
+            throw new BelayException(ExitCodes.Usage, $"bootstrapper SHA-256 '{build.Sha256}' for {build.Rid} is not 64 lower-case hex digits");
+        }
+    }
+
+    // A feed URL in the script: printable ASCII without quotes, spaces, backslashes, backticks
+    // or '$' (percent-encode anything else); single-quoted anyway.
+    [GeneratedRegex(@"^https?://[A-Za-z0-9._~:/\[\]@!&()*+,;=%-]+\z", RegexOptions.CultureInvariant)]
+    private static partial Regex UrlPattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9._/+-]+\z", RegexOptions.CultureInvariant)]
+    private static partial Regex PathPattern();
+
+    [GeneratedRegex(@"^[0-9a-f]{64}\z", RegexOptions.CultureInvariant)]
+    private static partial Regex Sha256Pattern();
+}
