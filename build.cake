@@ -289,10 +289,51 @@ Task("publish-windows")
     Information($"belay.exe for win-x64 (trimmed, single file): {new FileInfo(file.FullPath).Length,12:N0} bytes in {dir}");
 });
 
+// The win-x64 agent, built like belay.exe above (self-contained, trimmed, one file): what the MSI
+// carries and what the Wine end-to-end tests publish into their feeds.
+Task("publish-windows-agent")
+    .IsDependentOn("keys")
+    .Does(() =>
+{
+    var dir = artifacts.Combine("publish").Combine("win-x64");
+    DotNetPublish("agent/Belay.Agent.csproj", new DotNetPublishSettings
+    {
+        Configuration = configuration,
+        Runtime = "win-x64",
+        SelfContained = true,
+        OutputDirectory = dir,
+        MSBuildSettings = BuildProperties().WithProperty("PublishAot", "false").WithProperty("PublishTrimmed", "true")
+            .WithProperty("PublishSingleFile", "true").WithProperty("TreatWarningsAsErrors", "true"),
+    });
+    var file = dir.CombineWithFilePath("belay-agent.exe");
+    Information($"belay-agent.exe for win-x64 (trimmed, single file): {new FileInfo(file.FullPath).Length,12:N0} bytes in {dir}");
+});
+
+// The Windows installer: artifacts/installers/belay-<version>-x64.msi from the win-x64 belay.exe and
+// belay-agent.exe, by belay-release msi (installers/windows/belay.wxs, wixl -a x64, then msibuild).
+Task("msi")
+    .IsDependentOn("publish")
+    .IsDependentOn("publish-windows")
+    .IsDependentOn("publish-windows-agent")
+    .Does(() =>
+{
+    foreach (var tool in new[] { "wixl", "msibuild" })
+    {
+        if (Run("sh", $"-c \"command -v {tool} >/dev/null\"", check: false) != 0)
+            throw new CakeException($"{tool} is not installed: apt-get install wixl msitools");
+    }
+    var version = string.IsNullOrEmpty(buildVersion) ? Capture(ReleaseTool(), "--version") : buildVersion;
+    var win = artifacts.Combine("publish").Combine("win-x64");
+    var output = artifacts.Combine("installers");
+    EnsureDirectoryExists(output);
+    Run(ReleaseTool(), $"msi --version {version} --belay \"{win}/belay.exe\" --agent \"{win}/belay-agent.exe\" --out \"{output}\"");
+});
+
 Task("test")
     .IsDependentOn("publish")
     .IsDependentOn("build-windows")
     .IsDependentOn("publish-windows")
+    .IsDependentOn("msi")
     .Does(() =>
 {
     DotNetBuild("Belay.slnx", new DotNetBuildSettings { Configuration = configuration, MSBuildSettings = BuildProperties() });

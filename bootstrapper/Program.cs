@@ -27,6 +27,7 @@ internal static class Program
             UninstallCommand.Create(),
             RunCommand.Create(),
             ServiceCommand.Create(),
+            MsiCommand.Create(),
             VerifyCommand.Create(),
             RootKeysCommand.Create(BuildInfo.RootKeys),
         };

@@ -24,6 +24,7 @@ internal static class Program
             ServeCommand.Create(),
             PackageCommand.Create(),
             InstallersCommand.Create(),
+            MsiCommand.Create(),
         };
         return CliHost.Run(root, args, "belay-release");
     }

@@ -28,6 +28,8 @@ need dash       has dash        # install.sh runs under dash, bash and busybox s
 need busybox    has busybox
 need curl       has curl        # install.sh downloads with curl or wget
 need wget       has wget
+need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
+need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
 
 if [ -z "$missing" ]; then

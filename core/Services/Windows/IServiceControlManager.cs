@@ -122,6 +122,8 @@ public static class Scm
     // Win32 errors.
     public const int ErrorAccessDenied = 5;
     public const int ErrorInvalidParameter = 87;
+    /// <summary>ERROR_INVALID_LEVEL: an SCM that does not know a ChangeServiceConfig2 setting (Wine 8: delayed auto-start, the failure-actions flag).</summary>
+    public const int ErrorInvalidLevel = 124;
     public const int ErrorServiceRequestTimeout = 1053;
     public const int ErrorServiceAlreadyRunning = 1056;
     public const int ErrorServiceDisabled = 1058;

@@ -125,11 +125,7 @@ public sealed class WindowsServiceBackend : IServiceBackend
                 {
                     _scm.ChangeConfig(service, Scm.Win32OwnProcess, Scm.AutoStart, Scm.ErrorNormal, imagePath, definition.User, DisplayName);
                 }
-                _scm.ChangeDescription(service, definition.Description);
-                _scm.ChangeDelayedAutoStart(service, true);
-                var (actions, onNonCrash) = Recovery(definition);
-                _scm.ChangeFailureActions(service, actions);
-                _scm.ChangeFailureActionsFlag(service, onNonCrash);
+                WindowsServiceSettings.Change(_scm, service, definition);
                 if (start)
                 {
                     if (existed)

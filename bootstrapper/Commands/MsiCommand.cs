@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Belay.Core;
+using Belay.Core.Cli;
+using Belay.Core.Install;
+using Belay.Core.Minisign;
+using Belay.Core.Services;
+using Belay.Core.Services.Windows;
+
+namespace Belay.Bootstrapper.Commands;
+
+/// <summary>
+/// `belay msi configure|remove`: the MSI's custom actions (installers/windows/belay.wxs), run by
+/// Windows Installer as LocalSystem; hidden from help, since nobody else runs them. Each says
+/// what it did on stdout, which a verbose MSI log (/l*v) records.
+/// </summary>
+internal static class MsiCommand
+{
+    public static Command Create()
+    {
+        var version = new Option<string>("--version") { Description = "The agent version the MSI installed.", Required = true };
+        var feed = new Option<string>("--feed") { Description = "FEED (empty: keep the configured one).", DefaultValueFactory = _ => "" };
+        var channel = new Option<string>("--channel") { Description = "CHANNEL (empty: keep).", DefaultValueFactory = _ => "" };
+        var token = new Option<string>("--token") { Description = "TOKEN (empty: keep).", DefaultValueFactory = _ => "" };
+        var rootKey = new Option<string>("--root-key") { Description = "ROOTKEY (empty: keep, else the compiled-in key).", DefaultValueFactory = _ => "" };
+        var configure = new Command("configure", "Write config.json and state.json from the MSI's properties and set the service's recovery actions and delayed start.")
+        {
+            version, feed, channel, token, rootKey,
+        };
+        configure.SetAction(result =>
+        {
+            RequireWindows();
+            var layout = InstallLayout.For(InstallScope.System, null);
+            var key = result.GetRequiredValue(rootKey);
+            IReadOnlyList<MinisignPublicKey> keys = key.Length > 0 ? [VerifyCommand.LoadPublicKey(key)]
+                : File.Exists(layout.ConfigFile) ? [] : RootKeysCommand.Parse(BuildInfo.RootKeys);
+            var settings = new MsiSettings(result.GetRequiredValue(version), result.GetRequiredValue(feed).Trim(),
+                result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys);
+            MsiSetup.Configure(layout, settings, TimeProvider.System, Console.WriteLine);
+            if (OperatingSystem.IsWindows())
+            {
+                var definition = ServiceDefinition.For(layout, InstallScope.System);
+                var unknown = WindowsServiceSettings.Apply(NativeServiceControlManager.Instance, definition);
+                var (actions, _) = WindowsServiceBackend.Recovery(definition);
+                Console.WriteLine($"service {WindowsServiceBackend.ServiceName(definition)}: delayed automatic start, recovery {actions}, also on non-crash failures" +
+                    (unknown.Count > 0 ? $" (this service control manager does not know: {string.Join(", ", unknown)})" : ""));
+            }
+            return ExitCodes.Ok;
+        });
+
+        var purge = new Option<string>("--purge") { Description = "PURGE: 1 also removes config, state and logs.", DefaultValueFactory = _ => "" };
+        var remove = new Command("remove", "Remove what the MSI did not install (downloaded agent versions; with --purge 1 the config, state and logs).") { purge };
+        remove.SetAction(result =>
+        {
+            RequireWindows();
+            var layout = InstallLayout.For(InstallScope.System, null);
+            MsiSetup.Remove(layout, result.GetRequiredValue(purge).Trim() is "1" or "yes" or "true", Console.WriteLine);
+            return ExitCodes.Ok;
+        });
+        var msi = new Command("msi", "The Windows installer's custom actions (run by msiexec, not by hand).") { configure, remove };
+        msi.Hidden = true;
+        return msi;
+    }
+
+    private static void RequireWindows()
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            throw new BelayException(ExitCodes.Usage, "belay msi is run by the Windows installer (msiexec), on Windows only");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+using System.Security.Cryptography;
+using Belay.Core.IO;
+using Belay.Core.Minisign;
+using Belay.Core.Update;
+using Belay.Core.Versioning;
+
+namespace Belay.Core.Install;
+
+/// <summary>What the MSI passes to <c>belay msi configure</c>: its properties (empty when not given) and the bundled agent version.</summary>
+/// <param name="Version">The agent version the MSI installed in versions\&lt;Version&gt;.</param>
+/// <param name="Feed">FEED: required unless Belay is already configured (an upgrade or a repair keeps the feed).</param>
+/// <param name="Channel">CHANNEL (the MSI's default is stable).</param>
+/// <param name="Token">TOKEN: written to config.json; empty keeps the token there is.</param>
+/// <param name="RootKeys">ROOTKEY, else the installed config's keys, else the ones compiled into belay.exe.</param>
+public sealed record MsiSettings(string Version, string Feed, string Channel, string Token, IReadOnlyList<MinisignPublicKey> RootKeys);
+
+/// <summary>
+/// The MSI's two custom actions, run by the installed belay.exe as LocalSystem (deferred, no
+/// impersonation). <see cref="Configure"/> runs after InstallServices and before StartServices:
+/// it writes config.json (the feed, channel, token and root keys; service manager "windows"),
+/// the host id, and state.json with the bundled version current, so that the keeper the SCM
+/// starts next finds a complete installation. <see cref="Remove"/> runs on uninstall, after
+/// the service is deleted and before RemoveFiles: it removes what the MSI did not install
+/// (agent versions downloaded by updates) and with purge the config, state and logs.
+/// </summary>
+public static class MsiSetup
+{
+    public static InstallConfig Configure(InstallLayout layout, MsiSettings settings, TimeProvider clock, Action<string> say)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(clock);
+        ArgumentNullException.ThrowIfNull(say);
+        if (!SemVersion.TryParse(settings.Version, out _, out var error))
+        {
+            throw new BelayException(ExitCodes.Usage, $"--version '{settings.Version}': {error}");
+        }
+        var existing = File.Exists(layout.ConfigFile) ? InstallConfig.Load(layout.ConfigFile) : null;
+        if (settings.Feed.Length == 0 && existing is null)
+        {
+            throw new BelayException(ExitCodes.Usage,
+                "Belay needs a feed: msiexec /i belay.msi /qn FEED=https://feed.example.com/ (and CHANNEL=..., TOKEN=... if needed)");
+        }
+        var config = existing ?? new InstallConfig { Scope = "system", Paths = ConfigPaths.From(layout) };
+        config.ServiceManager = "windows";
+        if (settings.Feed.Length > 0)
+        {
+            config.Feeds = [settings.Feed];
+        }
+        if (settings.Channel.Length > 0)
+        {
+            config.Channel = settings.Channel;
+        }
+        if (settings.Token.Length > 0)
+        {
+            config.Token = settings.Token;
+        }
+        if (settings.RootKeys.Count > 0)
+        {
+            config.RootKeys = [.. settings.RootKeys.Select(k => k.ToBase64())];
+        }
+        if (config.RootKeys.Count == 0)
+        {
+            throw new BelayException(ExitCodes.Usage, "no root key: this belay.exe has none compiled in, so give the feed's root public key with ROOTKEY=...");
+        }
+        config.Validate("the MSI's properties");
+        var agent = layout.AgentExe(settings.Version);
+        if (!File.Exists(agent))
+        {
+            throw new BelayException($"the MSI did not install the agent {settings.Version}: {agent} is missing");
+        }
+
+        foreach (var dir in new[] { layout.ConfigDir, layout.StateDir, layout.LogDir })
+        {
+            Directory.CreateDirectory(dir);
+        }
+        config.Save(layout.ConfigFile);
+        var protectedNote = OperatingSystem.IsWindows() ? RestrictToAdministrators(layout.ConfigDir) : null;
+        say($"{(existing is null ? "wrote" : "updated")} {layout.ConfigFile}: feed {string.Join(", ", config.Feeds)}, channel {config.Channel}, " +
+            $"token {(config.Token is { Length: > 0 } ? "set" : "none")}{protectedNote}");
+        if (!File.Exists(layout.HostIdFile))
+        {
+            AtomicFile.WriteAllText(layout.HostIdFile, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) + "\n");
+        }
+
+        // state.json: the bundled version becomes current. On an upgrade the old version's folder
+        // is gone (its MSI removed it) unless an update downloaded it: only then is it kept as previous.
+        InstallState state;
+        if (File.Exists(layout.StateFile))
+        {
+            state = InstallStateStore.Load(layout.StateFile);
+            if (state.Current != settings.Version)
+            {
+                var old = state.Current;
+                state.Previous = File.Exists(layout.AgentExe(old)) ? old : null;
+                state.Current = settings.Version;
+                state.Trial = null;
+                state.CommittedAt = clock.GetUtcNow();
+                state.Bad.Remove(settings.Version);
+            }
+        }
+        else
+        {
+            state = InstallState.ForInstall(settings.Version, clock.GetUtcNow());
+        }
+        InstallStateStore.Save(layout.StateFile, state);
+        say($"agent {settings.Version} is current ({layout.StateFile})");
+        return config;
+    }
+
+    /// <summary>
+    /// Removes the agent versions (those updates downloaded too) and, with <paramref name="purge"/>,
+    /// config, state and logs. Not the binaries the MSI installed: RemoveFiles does that. Without
+    /// purge config.json stays too: the MSI runs this action only on an uninstall that is not an
+    /// upgrade's removal of the old version, but Wine's msi does not set UPGRADINGPRODUCTCODE
+    /// there, and an upgrade must never lose the feed and token it was installed with.
+    /// </summary>
+    public static void Remove(InstallLayout layout, bool purge, Action<string> say)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(say);
+        if (Directory.Exists(layout.VersionsDir))
+        {
+            Directory.Delete(layout.VersionsDir, recursive: true);
+        }
+        if (purge)
+        {
+            foreach (var dir in new[] { layout.ConfigDir, layout.LogDir, layout.StateDir })
+            {
+                if (Directory.Exists(dir))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+            }
+            say($"removed {layout.VersionsDir}, {layout.ConfigDir}, {layout.StateDir} and {layout.LogDir}");
+        }
+        else
+        {
+            say($"removed {layout.VersionsDir}; kept {layout.ConfigFile}, {layout.StateDir} (host id, sequence seen, bad versions) and {layout.LogDir} (PURGE=1 removes them)");
+        }
+    }
+
+    /// <summary>
+    /// config.json may hold the token: its folder gets a protected ACL (no inheritance from
+    /// ProgramData, where Users may read) that grants full control to SYSTEM and Administrators alone.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("windows")]
+    private static string RestrictToAdministrators(string dir)
+    {
+        try
+        {
+            var security = new System.Security.AccessControl.DirectorySecurity();
+            security.SetAccessRuleProtection(isProtected: true, preserveInheritance: false);
+            foreach (var sid in new[] { System.Security.Principal.WellKnownSidType.LocalSystemSid, System.Security.Principal.WellKnownSidType.BuiltinAdministratorsSid })
+            {
+                security.AddAccessRule(new System.Security.AccessControl.FileSystemAccessRule(
+                    new System.Security.Principal.SecurityIdentifier(sid, null),
+                    System.Security.AccessControl.FileSystemRights.FullControl,
+                    System.Security.AccessControl.InheritanceFlags.ContainerInherit | System.Security.AccessControl.InheritanceFlags.ObjectInherit,
+                    System.Security.AccessControl.PropagationFlags.None,
+                    System.Security.AccessControl.AccessControlType.Allow));
+            }
+            new DirectoryInfo(dir).SetAccessControl(security);
+            return $" ({dir} readable by SYSTEM and Administrators only)";
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException or InvalidOperationException or PlatformNotSupportedException or System.Security.AccessControl.PrivilegeNotHeldException)
+        {
+            return $" (could not restrict {dir} to SYSTEM and Administrators: {e.Message})";
+        }
+    }
+}

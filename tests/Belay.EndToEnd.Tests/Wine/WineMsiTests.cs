@@ -1,0 +1,146 @@
+using System.Text.Json;
+using Belay.EndToEnd.Tests.Release;
+using Belay.TestSupport;
+
+namespace Belay.EndToEnd.Tests.Wine;
+
+/// <summary>
+/// The MSI (belay-release msi: wixl, msibuild) installed for real by Wine's msiexec: Windows
+/// Installer's InstallFiles, InstallServices (ServiceInstall), the deferred custom action
+/// <c>belay msi configure</c> as LocalSystem, StartServices (ServiceControl), MajorUpgrade, and
+/// on /x StopServices, DeleteServices, <c>belay msi remove</c>, RemoveFiles.
+/// <para>
+/// Wine differs from Windows here: no AF_UNIX sockets, so the agent never reports ready and the
+/// keeper reports RUNNING after its 15 s limit instead (StartServices waits for that); delayed
+/// auto-start and the failure-actions flag are rejected by Wine's SCM (ERROR_INVALID_LEVEL, which
+/// the custom action reports and tolerates); recovery actions are accepted and discarded.
+/// </para>
+/// </summary>
+public sealed class WineMsiTests : IDisposable
+{
+    private const string Key = @"HKLM\SYSTEM\CurrentControlSet\Services\Belay";
+    private readonly TempDir _dir = new("belay-wine-msi-");
+
+    public void Dispose() => _dir.Dispose();
+
+    private string BuildMsi(string version)
+    {
+        ExternalTool.Require("wixl", "wixl");
+        ExternalTool.Require("msibuild", "msitools");
+        var output = _dir.Combine("msi");
+        var result = ReleaseWorkspace.Release("msi", "--version", version, "--belay", WindowsBuild.Belay, "--agent", WindowsBuild.Agent, "--out", output);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return Path.Combine(output, $"belay-{version}-x64.msi");
+    }
+
+    private static ToolResult Msiexec(WinePrefix wine, params string[] args) => wine.Run(TimeSpan.FromMinutes(3), "msiexec", args);
+
+    /// <summary>
+    /// `reg query` of the service key, which must exist. Right after msiexec, Wine's reg has been seen to
+    /// exit 67 with no output once: it is asked again (five times at most, a second apart), and every
+    /// answer is in the failure message.
+    /// </summary>
+    private static ToolResult Registry(WinePrefix wine)
+    {
+        var answers = new List<ToolResult>();
+        for (var i = 0; i < 5; i++)
+        {
+            var r = wine.Run("reg", "query", Key);
+            if (r.ExitCode == 0)
+            {
+                return r;
+            }
+            answers.Add(r);
+            Thread.Sleep(1000);
+        }
+        Assert.Fail("reg query " + Key + " failed:\n" + string.Join("\n", answers));
+        return null!;
+    }
+
+    private static string Log(string path) => File.Exists(path) ? File.ReadAllText(path) : "(no log)";
+
+    [Fact]
+    public void Msiexec_installs_configures_starts_upgrades_and_removes_belay()
+    {
+        _ = WinePrefix.RequireWine();
+        var v1 = BuildMsi("1.2.3");
+        var v2 = BuildMsi("1.3.0");
+        using var ws = new ReleaseWorkspace();
+        Assert.Equal(0, ws.Init().ExitCode);
+        WindowsBuild.PublishAgent(ws, "1.2.3");
+        using var wine = WinePrefix.Create();
+        var feed = WindowsBuild.OnZ(ws.Feed);
+        var rootKey = WindowsBuild.RootKeyLine(ws);
+
+        // Without FEED: refused by the launch condition, nothing installed. Windows exits 1603 and logs the
+        // condition's message; Wine's msiexec exits 67 and logs only "LaunchConditions. Return value 0".
+        var noFeedLog = _dir.Combine("nofeed.log");
+        var refused = Msiexec(wine, "/i", WindowsBuild.OnZ(v1), "/qn", "/l*v", WindowsBuild.OnZ(noFeedLog));
+        Assert.True(refused.ExitCode != 0, refused.ToString());
+        Assert.Contains("LaunchConditions. Return value 0", Log(noFeedLog), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(wine.OnLinux(@"C:\Program Files\Belay")));
+        Assert.NotEqual(0, wine.Run("reg", "query", Key).ExitCode);
+
+        // Install with the properties.
+        var installLog = _dir.Combine("install.log");
+        var install = Msiexec(wine, "/i", WindowsBuild.OnZ(v1), "/qn", "FEED=" + feed, "CHANNEL=stable", "TOKEN=s3cret-t0ken", "ROOTKEY=" + rootKey,
+            "/l*v", WindowsBuild.OnZ(installLog));
+        Assert.True(install.ExitCode == 0, install + Log(installLog));
+        Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")));
+        Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\versions\1.2.3\belay-agent.exe")));
+        using (var config = JsonDocument.Parse(File.ReadAllBytes(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json"))))
+        {
+            var c = config.RootElement;
+            Assert.Equal(feed, c.GetProperty("feeds")[0].GetString());
+            Assert.Equal("stable", c.GetProperty("channel").GetString());
+            Assert.Equal("s3cret-t0ken", c.GetProperty("token").GetString());
+            Assert.Equal(rootKey, c.GetProperty("rootKeys")[0].GetString());
+            Assert.Equal("windows", c.GetProperty("serviceManager").GetString());
+        }
+        Assert.Contains("\"current\": \"1.2.3\"", File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\state.json")), StringComparison.Ordinal);
+        var registry = Registry(wine);
+        // Wine's InstallServices writes the executable unquoted; belay msi configure sets the image path the
+        // Windows backend registers (quoted executable), as on Windows.
+        Assert.Contains(@"""C:\Program Files\Belay\bin\belay.exe"" run --config C:\ProgramData\Belay\etc\config.json --service", registry.StdOut, StringComparison.Ordinal);
+        Assert.Matches(@"Start\s+REG_DWORD\s+0x2\b", registry.StdOut);
+        Assert.Matches(@"Description\s+REG_SZ\s+Belay keeper: runs", registry.StdOut);
+        wine.WaitForState("Belay", 4, TimeSpan.FromSeconds(60));
+        Assert.Contains("token set", install.StdOut, StringComparison.Ordinal); // the custom action's own output
+        TokenNotLogged(Log(installLog));
+
+        // Upgrade: no properties; the config stays, the new agent becomes current, the old folder goes.
+        var upgradeLog = _dir.Combine("upgrade.log");
+        var upgrade = Msiexec(wine, "/i", WindowsBuild.OnZ(v2), "/qn", "/l*v", WindowsBuild.OnZ(upgradeLog));
+        Assert.True(upgrade.ExitCode == 0, upgrade + Log(upgradeLog));
+        Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\versions\1.3.0\belay-agent.exe")));
+        Assert.False(Directory.Exists(wine.OnLinux(@"C:\Program Files\Belay\versions\1.2.3")));
+        var upgraded = File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json"));
+        Assert.Contains("s3cret-t0ken", upgraded, StringComparison.Ordinal);
+        Assert.Contains(feed.Replace(@"\", @"\\", StringComparison.Ordinal), upgraded, StringComparison.Ordinal);
+        Assert.Contains("\"current\": \"1.3.0\"", File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\state.json")), StringComparison.Ordinal);
+        Assert.Contains(@"belay.exe"" run --config", Registry(wine).StdOut, StringComparison.Ordinal);
+        wine.WaitForState("Belay", 4, TimeSpan.FromSeconds(60));
+
+        // Uninstall with PURGE=1: the service, the binaries, config, state and logs all go.
+        var removeLog = _dir.Combine("remove.log");
+        var remove = Msiexec(wine, "/x", WindowsBuild.OnZ(v2), "/qn", "PURGE=1", "/l*v", WindowsBuild.OnZ(removeLog));
+        Assert.True(remove.ExitCode == 0, remove + Log(removeLog));
+        Assert.NotEqual(0, wine.Run("reg", "query", Key).ExitCode);
+        Assert.Equal(0, wine.Query("Belay").State);
+        Assert.False(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")));
+        Assert.False(Directory.Exists(wine.OnLinux(@"C:\Program Files\Belay\versions")));
+        Assert.False(Directory.Exists(wine.OnLinux(@"C:\ProgramData\Belay")));
+    }
+
+    /// <summary>
+    /// The custom action's command line (which carries TOKEN) is not logged. Wine's msi ignores
+    /// MsiHiddenProperties in its closing property dump ("Property(S): TOKEN = ..."), which Windows
+    /// Installer hides; that one line is the only place the token may appear here.
+    /// </summary>
+    private static void TokenNotLogged(string log)
+    {
+        Assert.DoesNotContain("--token", log, StringComparison.Ordinal);
+        var leaks = log.Split('\n').Where(l => l.Contains("s3cret-t0ken", StringComparison.Ordinal) && !l.StartsWith("Property(S): TOKEN = ", StringComparison.Ordinal)).ToList();
+        Assert.True(leaks.Count == 0, string.Join("\n", leaks));
+    }
+}
