@@ -123,7 +123,7 @@ internal sealed class AgentHost
             catch (BelayException e)
             {
                 errors++;
-                check.Result = e is StaleMetadataException ? "stale" : "error";
+                check.Result = "error";
                 check.Error = e.Message;
                 _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, e.Message);
             }

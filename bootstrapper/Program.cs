@@ -16,7 +16,6 @@ internal static class Program
         {
             InstallCommand.Create(),
             StatusCommand.Create(),
-            DoctorCommand.Create(),
             LogsCommand.Create(),
             ProgramCommands.Start(),
             ProgramCommands.Stop(),
