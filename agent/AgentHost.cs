@@ -78,7 +78,7 @@ internal sealed class AgentHost
             _log.Error("{Config}: supervising programs is not supported on Windows yet; no program is started", ProgramPaths.For(_layout).ConfigFile);
         }
 
-        using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock);
+        using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var savedSequence = status.Sequence;
@@ -123,7 +123,7 @@ internal sealed class AgentHost
             catch (BelayException e)
             {
                 errors++;
-                check.Result = "error";
+                check.Result = e is StaleMetadataException ? "stale" : "error";
                 check.Error = e.Message;
                 _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, e.Message);
             }

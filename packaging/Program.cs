@@ -18,6 +18,7 @@ internal static class Program
             FeedCommands.Init(),
             FeedCommands.Publish(),
             FeedCommands.Refresh(),
+            RootCommands.Create(),
             KeyCommands.Sign(),
             VerifyCommand.Create(),
             FeedCommands.VerifyFeed(),

@@ -27,7 +27,7 @@ internal static class UpdateCommands
             var agent = AgentStatus.TryLoad(layout.AgentStatusFile) ?? new AgentStatus();
             var rid = RuntimeInformation.RuntimeIdentifier;
             var hostId = File.ReadAllText(layout.HostIdFile).Trim();
-            using var client = new FeedClient(config.Feeds, config.ParseRootKeys(), config.Product, config.Channel, config.AllowInsecureHttp);
+            using var client = new FeedClient(config.Feeds, config.ParseRootKeys(), config.Product, config.Channel, config.AllowInsecureHttp, trustFile: layout.TrustFile);
             var check = await client.CheckAsync(agent.Sequence, null, cancel).ConfigureAwait(false);
             var pinned = result.GetValue(version) ?? config.PinnedVersion;
             var release = UpdatePolicy.ChooseUpdate(check.Manifest!, rid, hostId, state.Current, state.Bad, pinned);

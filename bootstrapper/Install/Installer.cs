@@ -84,7 +84,7 @@ internal sealed class Installer
 
         // 1-2. Read the feed as the agent will, and choose.
         var watermark = AgentStatus.TryLoad(layout.AgentStatusFile)?.Sequence ?? 0;
-        using var client = new FeedClient(config.Feeds, request.RootKeys, config.Product, config.Channel, config.AllowInsecureHttp, _clock);
+        using var client = new FeedClient(config.Feeds, request.RootKeys, config.Product, config.Channel, config.AllowInsecureHttp, _clock, trustFile: layout.TrustFile);
         var check = await client.CheckAsync(watermark, null, cancellationToken).ConfigureAwait(false);
         var manifest = check.Manifest!;
         _say($"feed {check.Source.Location}: channel {manifest.Channel}, sequence {manifest.Sequence}, verified against root key {string.Join(", ", request.RootKeys.Select(k => k.KeyIdHex))}");
@@ -146,6 +146,13 @@ internal sealed class Installer
             throw;
         }
         _say($"installed version {release.Version} for {rid} in {layout.BinRoot} (config {layout.ConfigFile})");
+        if (!OperatingSystem.IsWindows())
+        {
+            foreach (var problem in PermissionChecks.Check(layout, request.Scope).Where(f => !f.Ok))
+            {
+                _say($"warning: {problem.Detail}{(problem.Fix is { } fix ? $" (fix: {fix})" : "")}");
+            }
+        }
 
         // 5. Register with the service manager (and start). If that fails, nothing is left
         //    registered and the files go too: a host is either installed or as it was.

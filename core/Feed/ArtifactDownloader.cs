@@ -25,6 +25,29 @@ public static class ArtifactDownloader
     public static async Task<string> DownloadAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(feed);
+        if (feed is not MirrorFeedSource { Members.Count: > 1 } mirrors)
+        {
+            return await DownloadFromAsync(feed is MirrorFeedSource { Members: [var only] } ? only : feed, artifact, directory, ct).ConfigureAwait(false);
+        }
+        // Mirrors in turn: one that is down, slow or serves other bytes costs a retry, never trust.
+        var failures = new List<BelayException>();
+        foreach (var member in mirrors.Members)
+        {
+            try
+            {
+                return await DownloadFromAsync(member, artifact, directory, ct).ConfigureAwait(false);
+            }
+            catch (BelayException e) when (e.ExitCode is ExitCodes.FeedUnreachable or ExitCodes.TrustFailure)
+            {
+                failures.Add(e);
+            }
+        }
+        var worst = failures.FirstOrDefault(f => f.ExitCode == ExitCodes.TrustFailure) ?? failures[0];
+        throw new BelayException(worst.ExitCode, $"every mirror failed for {artifact.Path}: {string.Join("; ", failures.Select(f => f.Message))}", worst);
+    }
+
+    private static async Task<string> DownloadFromAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct)
+    {
         ArgumentNullException.ThrowIfNull(artifact);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!FeedLayout.IsSafeRelativePath(artifact.Path))
@@ -62,7 +85,7 @@ public static class ArtifactDownloader
                 using var sink = new VerifyingSink(file, temp, where, artifact.Size);
                 try
                 {
-                    await feed.CopyToAsync(artifact.Path, sink, artifact.Size, ct).ConfigureAwait(false);
+                    await feed.CopyArtifactAsync(artifact.Path, sink, artifact.Size, ct).ConfigureAwait(false);
                 }
                 catch (BelayException e) when (e.ExitCode == ExitCodes.TrustFailure && !sink.Overflowed)
                 {

@@ -13,6 +13,19 @@ public static partial class FeedLayout
 
     public static string ChannelFile(string channel) => $"channels/{channel}.json";
 
+    /// <summary>Every root version ever published, kept for hosts that walk the rotation chain: root/&lt;N&gt;.json.</summary>
+    public static string RootVersionFile(long version) => $"root/{version}.json";
+
+    /// <summary>
+    /// One signature of a root version by one key: root/&lt;N&gt;.json.&lt;KEYID&gt;.minisig (the key id as
+    /// minisign prints it), checkable with <c>minisign -V -m root/N.json -x root/N.json.KEYID.minisig</c>.
+    /// </summary>
+    public static string RootKeySignature(long version, Minisign.MinisignPublicKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return $"{RootVersionFile(version)}.{key.KeyIdHex}{SignatureSuffix}";
+    }
+
     /// <summary>The archive format a RID ships in: .zip on Windows, .tar.gz elsewhere.</summary>
     public static string ArchiveExtension(string rid) => rid.StartsWith("win-", StringComparison.Ordinal) ? ".zip" : ".tar.gz";
 

@@ -26,6 +26,16 @@ public abstract class FeedSource : IDisposable
     public abstract Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken);
 
     /// <summary>
+    /// <see cref="CopyToAsync"/> for an artifact: the same cap, but the artifact deadline of
+    /// <see cref="Limits"/> instead of the metadata one.
+    /// </summary>
+    public virtual Task<long> CopyArtifactAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken) =>
+        CopyToAsync(relativePath, destination, maxBytes, cancellationToken);
+
+    /// <summary>Deadlines and the minimum throughput every fetch is held to.</summary>
+    public TransferLimits Limits { get; set; } = TransferLimits.Default;
+
+    /// <summary>
     /// Reads a feed file unless it is unchanged since <paramref name="etag"/> (a conditional
     /// GET over HTTP; size and modification time for a folder). This is what keeps a poll
     /// every ten seconds cheap for the server: most answers are an empty 304.
@@ -71,14 +81,39 @@ public abstract class FeedSource : IDisposable
     {
     }
 
-    protected static async Task<long> CopyCappedAsync(Stream source, Stream destination, long maxBytes, string what, CancellationToken cancellationToken)
+    protected static Task<long> CopyCappedAsync(Stream source, Stream destination, long maxBytes, string what, CancellationToken cancellationToken) =>
+        CopyCappedAsync(source, destination, maxBytes, what, guard: null, cancellationToken);
+
+    /// <summary>
+    /// Copies at most <paramref name="maxBytes"/> (one byte more is read to tell "exactly" from
+    /// "more"), each read held to the <paramref name="guard"/>'s stall window, deadline and
+    /// minimum throughput.
+    /// </summary>
+    internal static async Task<long> CopyCappedAsync(Stream source, Stream destination, long maxBytes, string what, TransferGuard? guard,
+        CancellationToken cancellationToken)
     {
         var buffer = new byte[81920];
         long total = 0;
         while (true)
         {
             var want = (int)Math.Min(buffer.Length, maxBytes + 1 - total);
-            var n = await source.ReadAsync(buffer.AsMemory(0, Math.Max(want, 1)), cancellationToken).ConfigureAwait(false);
+            int n;
+            if (guard is null)
+            {
+                n = await source.ReadAsync(buffer.AsMemory(0, Math.Max(want, 1)), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                try
+                {
+                    n = await source.ReadAsync(buffer.AsMemory(0, Math.Max(want, 1)), guard.BeginWait()).ConfigureAwait(false);
+                }
+                catch (Exception e) when (guard.TimedOut(e))
+                {
+                    throw guard.Failure(e);
+                }
+                guard.Progress(n);
+            }
             if (n == 0)
             {
                 return total;
@@ -132,7 +167,8 @@ public sealed class DirectoryFeedSource : FeedSource
         }
         await using (stream.ConfigureAwait(false))
         {
-            return await CopyCappedAsync(stream, destination, maxBytes, path, cancellationToken).ConfigureAwait(false);
+            using var guard = new TransferGuard(Limits, Limits.DeadlineFor(maxBytes), path, cancellationToken);
+            return await CopyCappedAsync(stream, destination, maxBytes, path, guard, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -190,18 +226,26 @@ public sealed class HttpFeedSource : FeedSource
         DefaultRequestHeaders = { { "User-Agent", "belay" } },
     };
 
-    public override async Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken)
+    public override Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken) =>
+        CopyAsync(relativePath, destination, maxBytes, Limits.DeadlineFor(maxBytes), cancellationToken);
+
+    public override Task<long> CopyArtifactAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken) =>
+        CopyAsync(relativePath, destination, maxBytes, Limits.ArtifactDeadline, cancellationToken);
+
+    private async Task<long> CopyAsync(string relativePath, Stream destination, long maxBytes, TimeSpan deadline, CancellationToken cancellationToken)
     {
-        var (url, response) = await SendAsync(relativePath, null, cancellationToken).ConfigureAwait(false);
+        using var guard = new TransferGuard(Limits, deadline, Describe(relativePath), cancellationToken);
+        var (url, response) = await SendAsync(relativePath, null, guard, cancellationToken).ConfigureAwait(false);
         using (response)
         {
-            return await ReadBodyAsync(url, response, destination, maxBytes, cancellationToken).ConfigureAwait(false);
+            return await ReadBodyAsync(url, response, destination, maxBytes, guard, cancellationToken).ConfigureAwait(false);
         }
     }
 
     public override async Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken)
     {
-        var (url, response) = await SendAsync(relativePath, etag, cancellationToken).ConfigureAwait(false);
+        using var guard = new TransferGuard(Limits, Limits.DeadlineFor(maxBytes), Describe(relativePath), cancellationToken);
+        var (url, response) = await SendAsync(relativePath, etag, guard, cancellationToken).ConfigureAwait(false);
         using (response)
         {
             if (response.StatusCode == HttpStatusCode.NotModified)
@@ -209,12 +253,23 @@ public sealed class HttpFeedSource : FeedSource
                 return new FetchResult(null, etag);
             }
             using var buffer = new MemoryStream();
-            await ReadBodyAsync(url, response, buffer, maxBytes, cancellationToken).ConfigureAwait(false);
+            await ReadBodyAsync(url, response, buffer, maxBytes, guard, cancellationToken).ConfigureAwait(false);
             return new FetchResult(buffer.ToArray(), response.Headers.ETag?.ToString());
         }
     }
 
-    private async Task<(Uri Url, HttpResponseMessage Response)> SendAsync(string relativePath, string? etag, CancellationToken cancellationToken)
+    /// <summary>The Date header of the feed's answer for root.json (for `belay doctor`'s clock check), or null.</summary>
+    public async Task<DateTimeOffset?> ServerDateAsync(CancellationToken cancellationToken)
+    {
+        using var guard = new TransferGuard(Limits, Limits.MetadataDeadline, Describe(FeedLayout.RootFile), cancellationToken);
+        var (_, response) = await SendAsync(FeedLayout.RootFile, null, guard, cancellationToken).ConfigureAwait(false);
+        using (response)
+        {
+            return response.Headers.Date;
+        }
+    }
+
+    private async Task<(Uri Url, HttpResponseMessage Response)> SendAsync(string relativePath, string? etag, TransferGuard guard, CancellationToken cancellationToken)
     {
         if (!FeedLayout.IsSafeRelativePath(relativePath))
         {
@@ -228,8 +283,21 @@ public sealed class HttpFeedSource : FeedSource
         }
         try
         {
-            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, guard.BeginWait()).ConfigureAwait(false);
+            try
+            {
+                guard.Progress(0);
+            }
+            catch
+            {
+                response.Dispose();
+                throw;
+            }
             return (url, response);
+        }
+        catch (Exception e) when (guard.TimedOut(e))
+        {
+            throw guard.Failure(e);
         }
         catch (HttpRequestException e)
         {
@@ -241,7 +309,8 @@ public sealed class HttpFeedSource : FeedSource
         }
     }
 
-    private static async Task<long> ReadBodyAsync(Uri url, HttpResponseMessage response, Stream destination, long maxBytes, CancellationToken cancellationToken)
+    private static async Task<long> ReadBodyAsync(Uri url, HttpResponseMessage response, Stream destination, long maxBytes, TransferGuard guard,
+        CancellationToken cancellationToken)
     {
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -251,14 +320,35 @@ public sealed class HttpFeedSource : FeedSource
         {
             throw BelayException.Unreachable($"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}");
         }
-        var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        if (response.Content.Headers.ContentLength is { } announced && announced > maxBytes)
+        {
+            // Refused before a byte of the body is read: the cap holds whatever the server says.
+            throw BelayException.Trust($"{url} announces {announced} bytes (Content-Length), more than the {maxBytes} bytes allowed; refusing it");
+        }
+        Stream body;
+        try
+        {
+            body = await response.Content.ReadAsStreamAsync(guard.BeginWait()).ConfigureAwait(false);
+        }
+        catch (Exception e) when (guard.TimedOut(e))
+        {
+            throw guard.Failure(e);
+        }
         await using (body.ConfigureAwait(false))
         {
             try
             {
-                return await CopyCappedAsync(body, destination, maxBytes, url.AbsoluteUri, cancellationToken).ConfigureAwait(false);
+                return await CopyCappedAsync(body, destination, maxBytes, url.AbsoluteUri, guard, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (guard.TimedOut(e))
+            {
+                throw guard.Failure(e);
             }
             catch (IOException e)
+            {
+                throw BelayException.Unreachable($"reading {url} failed: {e.Message}", e);
+            }
+            catch (HttpRequestException e)
             {
                 throw BelayException.Unreachable($"reading {url} failed: {e.Message}", e);
             }

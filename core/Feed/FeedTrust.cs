@@ -11,38 +11,17 @@ namespace Belay.Core.Feed;
 public static class FeedTrust
 {
     /// <summary>
-    /// root.json must be signed by one of <paramref name="trustedRootKeys"/> (compiled in or
-    /// pinned), that key must be one of the root keys the document itself lists, and the
-    /// document must not have expired.
+    /// root.json with its one signature (root.json.minisig) as an anchor: signed by one of
+    /// <paramref name="trustedRootKeys"/> (compiled in or pinned), that key one of the root keys
+    /// the document itself lists, its root threshold met (so only a threshold of 1 passes here:
+    /// roots that need more signatures are read with <see cref="RootChain"/>), and not expired.
     /// </summary>
     public static RootDocument VerifyRoot(ReadOnlySpan<byte> json, ReadOnlySpan<byte> signature, IReadOnlyCollection<MinisignPublicKey> trustedRootKeys,
         DateTimeOffset now, string source)
     {
         ArgumentNullException.ThrowIfNull(trustedRootKeys);
-        if (trustedRootKeys.Count == 0)
-        {
-            throw BelayException.Trust("no root key is trusted: give one with --root-key (the base64 line of root.pub, or its path)");
-        }
-        var signer = VerifySignature(json, signature, trustedRootKeys, source, "a trusted root key");
-        var root = FeedJson.ParseRoot(json, source);
-        if (root.Schema != 1 || root.Type != "root")
-        {
-            throw BelayException.Trust($"{source}: expected a root document of schema 1, got type '{root.Type}' schema {root.Schema}");
-        }
-        var listed = ParseKeys(root.Root, source, "root");
-        if (!listed.Contains(signer))
-        {
-            throw BelayException.Trust($"{source} is signed by root key {signer.KeyIdHex}, but that key is not among the root keys it lists");
-        }
-        if (root.Root.Threshold != 1 || root.Release.Threshold != 1)
-        {
-            throw BelayException.Trust($"{source}: signature thresholds above 1 are not supported by this version of Belay");
-        }
-        _ = ParseKeys(root.Release, source, "release");
-        if (root.Expires <= now)
-        {
-            throw BelayException.Trust($"{source} expired at {root.Expires:u}; the publisher must re-sign it (belay-release init --force), or check this host's clock (now {now:u})");
-        }
+        var root = RootTrust.VerifyAnchor(json, [signature.ToArray()], trustedRootKeys, source);
+        RootTrust.CheckCurrent(root, now, source);
         return root;
     }
 
@@ -76,7 +55,8 @@ public static class FeedTrust
         }
         if (now is not null && manifest.Expires <= now)
         {
-            throw BelayException.Trust($"{source} expired at {manifest.Expires:u} (now {now.Value:u}): the publisher must publish or re-sign the channel, or this host's clock is wrong");
+            throw new StaleMetadataException(source, manifest.Expires, now.Value,
+                $"{source} expired at {manifest.Expires:u} (now {now.Value:u}): the publisher must publish or re-sign the channel, or this host's clock is wrong");
         }
         return manifest;
     }

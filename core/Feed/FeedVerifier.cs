@@ -60,11 +60,15 @@ public sealed class FeedVerifier
             }
         }
 
-        var root = await Check($"{FeedLayout.RootFile} signed by the root key and current", async () =>
+        var root = await Check($"{FeedLayout.RootFile} reached from the root key (every rotation signed by the old and new keys) and current", async () =>
         {
-            var json = await _feed.ReadAsync(FeedLayout.RootFile, FeedSource.MetadataLimit, cancellationToken).ConfigureAwait(false);
-            var sig = await ReadSignatureAsync(FeedLayout.RootFile, cancellationToken).ConfigureAwait(false);
-            return FeedTrust.VerifyRoot(json, sig, _rootKeys, now, _feed.Describe(FeedLayout.RootFile));
+            // As a host with only the pinned keys would: anchor, then walk every rotation (no cap here).
+            var walk = await RootChain.UpdateAsync(_feed, null, _rootKeys, 0, now, int.MaxValue, cancellationToken).ConfigureAwait(false);
+            if (walk.Rotations > 0)
+            {
+                _report($"      followed {walk.Rotations} root rotation(s) to version {walk.Root.Document.Version}");
+            }
+            return walk.Root.Document;
         }).ConfigureAwait(false);
         if (root is null)
         {
@@ -120,7 +124,7 @@ public sealed class FeedVerifier
             long size;
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose))
             {
-                size = await _feed.CopyToAsync(artifact.Path, file, artifact.Size, cancellationToken).ConfigureAwait(false);
+                size = await _feed.CopyArtifactAsync(artifact.Path, file, artifact.Size, cancellationToken).ConfigureAwait(false);
                 if (size != artifact.Size)
                 {
                     throw BelayException.Trust($"{where} is {size} bytes, the manifest says {artifact.Size}");

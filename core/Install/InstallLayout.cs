@@ -23,6 +23,9 @@ public sealed record InstallLayout(string BinRoot, string ConfigDir, string Stat
     public string StateFile => Path.Combine(StateDir, "state.json");
     public string AgentStatusFile => Path.Combine(StateDir, "agent.json");
     public string HostIdFile => Path.Combine(StateDir, "host-id");
+
+    /// <summary>trust.json: the newest verified root and the manifest watermark (core/Feed/TrustStore.cs).</summary>
+    public string TrustFile => Path.Combine(StateDir, "trust.json");
     public string KeeperLockFile => Path.Combine(StateDir, "keeper.lock");
     public string KeeperPidFile => Path.Combine(StateDir, "keeper.pid");
     public string KeeperSocket => Path.Combine(StateDir, "keeper.sock");

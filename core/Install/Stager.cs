@@ -29,6 +29,13 @@ public static class Stager
         {
             throw new BelayException($"version {release.Version} has no artifact for {rid} (it has: {string.Join(", ", release.Artifacts.Keys.Order(StringComparer.Ordinal))})");
         }
+        // Mix and match: the signed entry must name this product's archive of this version for
+        // this RID, so that a manifest can never point one RID (or version) at another's file.
+        var expected = FeedLayout.AgentArchive(release.Version, rid);
+        if (artifact.Path != expected)
+        {
+            throw BelayException.Trust($"version {release.Version} for {rid} points at {artifact.Path}, not {expected}; refusing an artifact of another version, RID or product");
+        }
         Directory.CreateDirectory(layout.DownloadsDir);
         Directory.CreateDirectory(layout.VersionsDir);
         RemoveLeftovers(layout);

@@ -32,7 +32,7 @@ public sealed record PublishResult(ChannelManifest Manifest, IReadOnlyList<strin
 /// the feed is left as it was. (A process killed mid-publish can leave unreferenced new
 /// artifact files behind, never a changed manifest: clients only follow the manifest.)
 /// </summary>
-public sealed class FeedPublisher
+public sealed partial class FeedPublisher
 {
     /// <summary>How long a channel manifest is believed when the publisher does not say.</summary>
     public static readonly TimeSpan DefaultManifestLifetime = TimeSpan.FromDays(30);
@@ -81,7 +81,14 @@ public sealed class FeedPublisher
             Root = new KeyRole { Threshold = 1, Keys = [rootKey.PublicKey.ToBase64()] },
             Release = new KeyRole { Threshold = 1, Keys = [.. releaseKeys.Select(k => k.ToBase64()).Distinct(StringComparer.Ordinal)] },
         };
-        WriteSigned(rootPath, FeedJson.Serialize(root), rootKey, FeedLayout.RootFile, $"root version {version}");
+        var json = FeedJson.Serialize(root);
+        // The versioned copy and its per-key signature first, so that hosts can walk the chain later.
+        var versioned = Path.Combine(feedDirectory, FeedLayout.RootVersionFile(version));
+        CreateDirectories(Path.GetFullPath(feedDirectory), Path.GetDirectoryName(Path.GetFullPath(versioned))!, []);
+        _files.WriteAtomically(versioned, json);
+        _files.WriteAtomically(Path.Combine(feedDirectory, FeedLayout.RootKeySignature(version, rootKey.PublicKey)),
+            rootKey.Sign(json, TrustedComment(FeedLayout.RootVersionFile(version), $"root version {version}")).ToFileBytes());
+        WriteSigned(rootPath, json, rootKey, FeedLayout.RootFile, $"root version {version}");
         _log($"wrote {rootPath} (version {version}, root key {rootKey.PublicKey.KeyIdHex}, release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}, expires {root.Expires:u})");
         return root;
     }
@@ -304,7 +311,7 @@ public sealed class FeedPublisher
         }
     }
 
-    private RootDocument LoadRoot(string feed, DateTimeOffset now)
+    private RootDocument LoadRoot(string feed, DateTimeOffset? now)
     {
         var rootPath = Path.Combine(feed, FeedLayout.RootFile);
         if (!Directory.Exists(feed))
@@ -321,12 +328,26 @@ public sealed class FeedPublisher
         {
             throw BelayException.Trust($"{sigPath} not found: root.json is unsigned; re-create it with belay-release init --force");
         }
-        var sig = _files.ReadAllBytes(sigPath);
-        // The publisher has no pinned key of its own: root must at least be signed by one of
-        // the root keys it lists, and current.
-        var unverified = FeedJson.ParseRoot(json, rootPath);
-        var listed = unverified.Root.Keys.Select(k => MinisignPublicKey.TryParse(k, out var key, out _) ? key : null).OfType<MinisignPublicKey>().ToList();
-        return FeedTrust.VerifyRoot(json, sig, listed, now, rootPath);
+        // The publisher has no pinned key of its own: root must at least be signed by a
+        // threshold of the root keys it lists (root.json.minisig and root/<N>.json.<KEYID>.minisig),
+        // and current unless the caller renews it.
+        var unverified = RootTrust.Parse(json, rootPath);
+        var listed = RootTrust.RootKeys(unverified, rootPath);
+        List<byte[]> signatures = [_files.ReadAllBytes(sigPath)];
+        foreach (var key in listed)
+        {
+            var perKey = Path.Combine(feed, FeedLayout.RootKeySignature(unverified.Version, key));
+            if (_files.Exists(perKey))
+            {
+                signatures.Add(_files.ReadAllBytes(perKey));
+            }
+        }
+        var root = RootTrust.VerifyAnchor(json, signatures, listed, rootPath);
+        if (now is { } at)
+        {
+            RootTrust.CheckCurrent(root, at, rootPath);
+        }
+        return root;
     }
 
     private ChannelManifest? LoadManifest(string channelPath, RootDocument root, string channel)
@@ -341,8 +362,34 @@ public sealed class FeedPublisher
             throw BelayException.Trust($"{sigPath} not found: the channel manifest is unsigned; restore it from a backup before publishing");
         }
         var sig = _files.ReadAllBytes(sigPath);
-        // Not judged for expiry: publishing is how an expired channel is renewed.
-        return FeedTrust.VerifyManifest(_files.ReadAllBytes(channelPath), sig, root, channel, now: null, minimumSequence: 0, channelPath);
+        // Not judged for expiry: publishing is how an expired channel is renewed. After a rotation
+        // of the release keys the previous manifest is still signed by an older root's release
+        // key: the publisher's own folder holds those roots, so they are accepted for reading it.
+        var readable = new RootDocument
+        {
+            Product = root.Product,
+            Version = root.Version,
+            Expires = root.Expires,
+            Root = root.Root,
+            Release = new KeyRole { Threshold = 1, Keys = [.. root.Release.Keys.Concat(OlderReleaseKeys(Path.GetDirectoryName(Path.GetDirectoryName(channelPath)!)!, root)).Distinct(StringComparer.Ordinal)] },
+        };
+        return FeedTrust.VerifyManifest(_files.ReadAllBytes(channelPath), sig, readable, channel, now: null, minimumSequence: 0, channelPath);
+    }
+
+    private IEnumerable<string> OlderReleaseKeys(string feed, RootDocument root)
+    {
+        for (var v = root.Version - 1; v >= 1; v--)
+        {
+            var path = Path.Combine(feed, FeedLayout.RootVersionFile(v));
+            if (!_files.Exists(path))
+            {
+                yield break;
+            }
+            foreach (var key in RootTrust.Parse(_files.ReadAllBytes(path), path).Release.Keys)
+            {
+                yield return key;
+            }
+        }
     }
 
     private static void CheckVersionIsNew(ChannelManifest? previous, SemVersion version, PublishRequest request)
