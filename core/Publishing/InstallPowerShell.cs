@@ -158,62 +158,17 @@ public static partial class InstallPowerShell
     }
 
     /// <summary>Writes install.ps1 and install.ps1.minisig (signed with <paramref name="key"/>) at the feed root, signature first, each atomically.</summary>
-    public static string Write(string feedDirectory, string script, MinisignSecretKey key, DateTimeOffset now, string what)
-    {
-        ArgumentNullException.ThrowIfNull(script);
-        ArgumentNullException.ThrowIfNull(key);
-        var path = Path.Combine(Path.GetFullPath(feedDirectory), FileName);
-        var bytes = Encoding.UTF8.GetBytes(script);
-        var comment = string.Create(CultureInfo.InvariantCulture, $"timestamp:{now.ToUnixTimeSeconds()}\tfile:{FileName}\t{what}");
-        var signature = key.Sign(bytes, comment);
-        AtomicFile.WriteAllBytes(path + FeedLayout.SignatureSuffix, Encoding.UTF8.GetBytes(signature.ToFileText()));
-        AtomicFile.WriteAllBytes(path, bytes);
-        return path;
-    }
+    public static string Write(string feedDirectory, string script, MinisignSecretKey key, DateTimeOffset now, string what) =>
+        InstallScript.WriteSigned(feedDirectory, FileName, script, key, now, what);
 
-    private static byte[] ReadSignature(string path)
-    {
-        var sigPath = path + FeedLayout.SignatureSuffix;
-        return File.Exists(sigPath)
-            ? File.ReadAllBytes(sigPath)
-            : throw BelayException.Trust($"{sigPath} not found: {Path.GetFileName(path)} is unsigned");
-    }
+    private static byte[] ReadSignature(string path) => InstallScript.ReadSignature(path);
 
-    private static string CheckFeedUrl(string feedUrl)
-    {
-        if (!Uri.TryCreate(feedUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp)
-            || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment) || !string.IsNullOrEmpty(uri.UserInfo)
-            || !UrlPattern().IsMatch(feedUrl))
-        {
-            throw new BelayException(ExitCodes.Usage, $"--url '{feedUrl}': give the feed's public address, like https://feed.example.com/ (no query, fragment or user name)");
-        }
-        return feedUrl.EndsWith('/') ? feedUrl : feedUrl + "/";
-    }
+    private static string CheckFeedUrl(string feedUrl) => InstallScript.CheckFeedUrl(feedUrl, UrlPattern());
 
-    private static void CheckBuild(InstallScriptBuild build)
-    {
-        if (!ScriptRids.Contains(build.Rid))
-        {
-            throw new BelayException(ExitCodes.Usage, $"install.ps1 cannot offer '{build.Rid}': it offers {string.Join(", ", ScriptRids.Order(StringComparer.Ordinal))}");
-        }
-        if (!FeedLayout.IsSafeRelativePath(build.Path) || !PathPattern().IsMatch(build.Path))
-        {
-            throw new BelayException(ExitCodes.Usage, $"bootstrapper path '{build.Path}' for {build.Rid} is not a plain relative path in the feed");
-        }
-        if (!Sha256Pattern().IsMatch(build.Sha256))
-        {
-            throw new BelayException(ExitCodes.Usage, $"bootstrapper SHA-256 '{build.Sha256}' for {build.Rid} is not 64 lower-case hex digits");
-        }
-    }
+    private static void CheckBuild(InstallScriptBuild build) => InstallScript.CheckBuild(build, FileName, ScriptRids);
 
     // A feed URL in the script: printable ASCII without quotes, spaces, backslashes, backticks
     // or '$' (percent-encode anything else); single-quoted anyway.
     [GeneratedRegex(@"^https?://[A-Za-z0-9._~:/\[\]@!&()*+,;=%-]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex UrlPattern();
-
-    [GeneratedRegex(@"^[A-Za-z0-9._/+-]+\z", RegexOptions.CultureInvariant)]
-    private static partial Regex PathPattern();
-
-    [GeneratedRegex(@"^[0-9a-f]{64}\z", RegexOptions.CultureInvariant)]
-    private static partial Regex Sha256Pattern();
 }

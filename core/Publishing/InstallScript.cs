@@ -153,20 +153,24 @@ public static partial class InstallScript
     }
 
     /// <summary>Writes install.sh and install.sh.minisig (signed with <paramref name="key"/>) at the feed root, signature first, each atomically.</summary>
-    public static string Write(string feedDirectory, string script, MinisignSecretKey key, DateTimeOffset now, string what)
+    public static string Write(string feedDirectory, string script, MinisignSecretKey key, DateTimeOffset now, string what) =>
+        WriteSigned(feedDirectory, FileName, script, key, now, what);
+
+    /// <summary>Writes an install script and its .minisig at the feed root, signature first, each atomically (install.sh and install.ps1).</summary>
+    internal static string WriteSigned(string feedDirectory, string fileName, string script, MinisignSecretKey key, DateTimeOffset now, string what)
     {
         ArgumentNullException.ThrowIfNull(script);
         ArgumentNullException.ThrowIfNull(key);
-        var path = System.IO.Path.Combine(System.IO.Path.GetFullPath(feedDirectory), FileName);
+        var path = System.IO.Path.Combine(System.IO.Path.GetFullPath(feedDirectory), fileName);
         var bytes = Encoding.UTF8.GetBytes(script);
-        var comment = string.Create(CultureInfo.InvariantCulture, $"timestamp:{now.ToUnixTimeSeconds()}\tfile:{FileName}\t{what}");
+        var comment = string.Create(CultureInfo.InvariantCulture, $"timestamp:{now.ToUnixTimeSeconds()}\tfile:{fileName}\t{what}");
         var signature = key.Sign(bytes, comment);
         AtomicFile.WriteAllBytes(path + FeedLayout.SignatureSuffix, Encoding.UTF8.GetBytes(signature.ToFileText()));
         AtomicFile.WriteAllBytes(path, bytes);
         return path;
     }
 
-    private static byte[] ReadSignature(string path)
+    internal static byte[] ReadSignature(string path)
     {
         var sigPath = path + FeedLayout.SignatureSuffix;
         return File.Exists(sigPath)
@@ -174,22 +178,28 @@ public static partial class InstallScript
             : throw BelayException.Trust($"{sigPath} not found: {System.IO.Path.GetFileName(path)} is unsigned");
     }
 
-    private static string CheckFeedUrl(string feedUrl)
+    private static string CheckFeedUrl(string feedUrl) => CheckFeedUrl(feedUrl, UrlPattern());
+
+    /// <summary>The feed URL with a trailing slash, or a usage error; <paramref name="allowed"/> is what the script's quoting can carry.</summary>
+    internal static string CheckFeedUrl(string feedUrl, Regex allowed)
     {
         if (!Uri.TryCreate(feedUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp)
             || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment) || !string.IsNullOrEmpty(uri.UserInfo)
-            || !UrlPattern().IsMatch(feedUrl))
+            || !allowed.IsMatch(feedUrl))
         {
             throw new BelayException(ExitCodes.Usage, $"--url '{feedUrl}': give the feed's public address, like https://feed.example.com/ (no query, fragment or user name)");
         }
         return feedUrl.EndsWith('/') ? feedUrl : feedUrl + "/";
     }
 
-    private static void CheckBuild(InstallScriptBuild build)
+    private static void CheckBuild(InstallScriptBuild build) => CheckBuild(build, FileName, ScriptRids);
+
+    /// <summary>A bootstrapper entry a script can carry: one of its RIDs, a plain relative path, a lower-case SHA-256.</summary>
+    internal static void CheckBuild(InstallScriptBuild build, string scriptName, IReadOnlySet<string> rids)
     {
-        if (!ScriptRids.Contains(build.Rid))
+        if (!rids.Contains(build.Rid))
         {
-            throw new BelayException(ExitCodes.Usage, $"install.sh cannot offer '{build.Rid}': it offers {string.Join(", ", ScriptRids.Order(StringComparer.Ordinal))}");
+            throw new BelayException(ExitCodes.Usage, $"{scriptName} cannot offer '{build.Rid}': it offers {string.Join(", ", rids.Order(StringComparer.Ordinal))}");
         }
         if (!FeedLayout.IsSafeRelativePath(build.Path) || !PathPattern().IsMatch(build.Path))
         {

@@ -68,19 +68,7 @@ public sealed class SmfBackend : IServiceBackend
         {
             return;
         }
-        switch (Bare(before))
-        {
-            case "online" or "degraded":
-                Run(["svcadm", "restart", SmfManifest.Fmri]);
-                break;
-            case "maintenance":
-                Run(["svcadm", "clear", SmfManifest.Fmri]);
-                Enable();
-                break;
-            default:
-                Enable();
-                break;
-        }
+        StartFrom(before);
     }
 
     public bool Uninstall(ServiceDefinition definition)
@@ -131,7 +119,14 @@ public sealed class SmfBackend : IServiceBackend
     public void Restart(ServiceDefinition definition)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        switch (Bare(RequireInstalled("restart")))
+        StartFrom(RequireInstalled("restart"));
+    }
+
+    /// <summary>Brings the instance online from <paramref name="state"/>: restart when online (runs the new start
+    /// method), clear then enable out of maintenance, else enable.</summary>
+    private void StartFrom(string? state)
+    {
+        switch (Bare(state))
         {
             case "online" or "degraded":
                 Run(["svcadm", "restart", SmfManifest.Fmri]);
