@@ -8,9 +8,10 @@ namespace Belay.Agent.Supervision;
 /// One thread that copies every program's FIFO into its rotating log: poll(2) over all
 /// FIFOs and a wake pipe, so a silent program costs nothing and a chatty one is read in
 /// 64 KiB chunks as soon as it writes (at most 1 MiB per program per round, so that one
-/// cannot starve the others). A chunk read is written before the next read, so stopping
-/// the thread between rounds loses nothing: unread bytes wait in the pipe for the next
-/// agent. The agent opens each FIFO read-write, so it never sees EOF or POLLHUP.
+/// cannot starve the others). A chunk read is written before the next read (its unfinished
+/// last line is held back for up to <see cref="RotatingLog.PendingAge"/> so that a rotation
+/// never splits a line, and written when the pump stops), so stopping the thread between
+/// rounds loses nothing: unread bytes wait in the pipe for the next agent. The agent opens each FIFO read-write, so it never sees EOF or POLLHUP.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 internal sealed class LogPump : IDisposable
@@ -99,6 +100,7 @@ internal sealed class LogPump : IDisposable
             fds.Clear();
             names.Clear();
             fds.Add(_wake.Read);
+            var timeout = -1;
             lock (_lock)
             {
                 foreach (var (name, source) in _sources.ToList())
@@ -113,10 +115,15 @@ internal sealed class LogPump : IDisposable
                     }
                     fds.Add(source.Fd);
                     names.Add(name);
+                    if (source.Log.PendingSince is { } since)
+                    {
+                        var wait = (int)Math.Clamp(since + (long)RotatingLog.PendingAge.TotalMilliseconds - Environment.TickCount64, 0, int.MaxValue);
+                        timeout = timeout < 0 ? wait : Math.Min(timeout, wait);
+                    }
                 }
             }
             var ready = new bool[fds.Count];
-            if (PosixProcess.PollReadable(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(fds), ready, -1) < 0)
+            if (PosixProcess.PollReadable(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(fds), ready, timeout) < 0)
             {
                 Thread.Sleep(10); // EINTR
                 continue;
@@ -136,6 +143,23 @@ internal sealed class LogPump : IDisposable
                         Drain(names[i - 1], source, buffer, MaxPerRound);
                     }
                 }
+                if (timeout >= 0)
+                {
+                    FlushOldPending();
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes each unfinished line that has waited <see cref="RotatingLog.PendingAge"/> for its line break.</summary>
+    private void FlushOldPending()
+    {
+        var now = Environment.TickCount64;
+        foreach (var (name, source) in _sources)
+        {
+            if (source.Log.PendingSince is { } since && now - since >= (long)RotatingLog.PendingAge.TotalMilliseconds)
+            {
+                Write(name, source, default, flush: true);
             }
         }
     }
@@ -149,19 +173,31 @@ internal sealed class LogPump : IDisposable
             {
                 return;
             }
-            try
+            Write(name, source, buffer.AsSpan(0, n), flush: false);
+        }
+    }
+
+    private void Write(string name, Source source, ReadOnlySpan<byte> data, bool flush)
+    {
+        try
+        {
+            if (flush)
             {
-                source.Log.Write(buffer.AsSpan(0, n));
-                source.Failing = false;
+                source.Log.FlushPending();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            else
             {
-                if (!source.Failing)
-                {
-                    _log.Error("cannot write the log of {Program}: {Error}; its output is dropped until writing works again", name, e.Message);
-                }
-                source.Failing = true;
+                source.Log.Write(data);
             }
+            source.Failing = false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (!source.Failing)
+            {
+                _log.Error("cannot write the log of {Program}: {Error}; its output is dropped until writing works again", name, e.Message);
+            }
+            source.Failing = true;
         }
     }
 

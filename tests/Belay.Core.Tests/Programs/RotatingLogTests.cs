@@ -70,4 +70,57 @@ public sealed class RotatingLogTests
         }
         Assert.Equal("123\n", File.ReadAllText(path));
     }
+
+    [Fact]
+    public void ALineWhoseStartCameInAnEarlierChunkIsNotSplitByARotation()
+    {
+        // A pipe read ends mid-line; the rest of the line does not fit in the file any more.
+        using var dir = new TempDir();
+        var path = dir.Combine("p.log");
+        using (var log = new RotatingLog(path, 1024, 5))
+        {
+            log.Write(Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 99) + "\n", 10)) + "0123456789"));
+            Assert.NotNull(log.PendingSince);
+            log.Write(Encoding.ASCII.GetBytes(new string('y', 89) + "\n"));
+            Assert.Null(log.PendingSince);
+        }
+        Assert.EndsWith("x\n", File.ReadAllText(path + ".1"), StringComparison.Ordinal);
+        Assert.Equal("0123456789" + new string('y', 89) + "\n", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void AnUnfinishedLineIsHeldBackUntilFlushedAndWrittenOnDispose()
+    {
+        using var dir = new TempDir();
+        var path = dir.Combine("p.log");
+        var log = new RotatingLog(path, 1 << 20, 1);
+        log.Write("done\nPassword: "u8);
+        Assert.Equal("done\n", ReadShared(path));
+        log.FlushPending();
+        Assert.Null(log.PendingSince);
+        Assert.Equal("done\nPassword: ", ReadShared(path));
+        log.Write("more"u8);
+        log.Dispose();
+        Assert.Equal("done\nPassword: more", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void AnUnfinishedLineLongerThanTheHoldIsWrittenAsItComes()
+    {
+        using var dir = new TempDir();
+        var path = dir.Combine("p.log");
+        using var log = new RotatingLog(path, 1 << 20, 1);
+        log.Write(new byte[RotatingLog.PendingLimit - 10]);
+        Assert.Equal(0, new FileInfo(path).Length);
+        log.Write(new byte[20]);
+        Assert.Equal(RotatingLog.PendingLimit + 10, new FileInfo(path).Length);
+        Assert.Null(log.PendingSince);
+    }
+
+    private static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
 }
