@@ -189,9 +189,17 @@ string FindOnPath(params string[] names)
     return null;
 }
 
+Task("deps-cross")
+    .Description("Install the linux-arm64 cross toolchain and qemu-user (apt), when missing and allowed.")
+    .Does(() =>
+{
+    if (OperatingSystem.IsLinux()) Run("sh", "scripts/install-deps.sh cross");
+});
+
 Task("publish-rids")
-    .Description("Build belay, belay-agent and belay-release for every RID the install scripts offer into artifacts/publish/<rid>/ and print sizes.")
+    .Description("Build belay, belay-agent and belay-release for every RID the install scripts offer into artifacts/publish/<rid>/, print sizes, and smoke-run linux-arm64 under qemu.")
     .IsDependentOn("publish")
+    .IsDependentOn("deps-cross")
     .Does(() =>
 {
     var timings = new List<string>();
@@ -241,13 +249,33 @@ Task("publish-rids")
             Information($"  {target,-12} {name + suffix,-18} {new FileInfo(file.FullPath).Length,12:N0} bytes");
         }
     }
-    // Seen to run: linux-arm64 under qemu-user when it is installed (.NET does not support QEMU, but
-    // these smoke runs work). -L and LD_LIBRARY_PATH keep the cross libc's loader and libc together.
-    var qemu = FindOnPath("qemu-aarch64");
+    // Seen to run: linux-arm64 under qemu-user (.NET does not support QEMU, but these smoke runs
+    // work). -L and LD_LIBRARY_PATH keep the cross libc's loader and libc together. The smoke
+    // verifies a minisign signature (Ed25519 and BLAKE2b on arm64) and refuses a tampered file.
     var arm64 = artifacts.Combine("publish").Combine("linux-arm64").CombineWithFilePath("belay");
-    if (qemu != null && FileExists(arm64) && rid == "linux-x64")
+    if (rid == "linux-x64" && FileExists(arm64))
     {
-        Information($"linux-arm64 belay --version under qemu-aarch64: {Capture(qemu, $"-L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \"{arm64}\" --version")}");
+        var qemu = FindOnPath("qemu-aarch64");
+        if (qemu == null)
+        {
+            Warning("SKIPPED: linux-arm64 smoke run: no qemu-aarch64 (sh scripts/install-deps.sh cross installs qemu-user)");
+            return;
+        }
+        var smoke = artifacts.Combine("qemu-smoke");
+        EnsureDirectoryExists(smoke);
+        CleanDirectory(smoke);
+        var signed = smoke.CombineWithFilePath("payload.txt");
+        System.IO.File.WriteAllText(signed.FullPath, $"linux-arm64 smoke {DateTime.UtcNow:O}\n");
+        Run(ReleaseTool(), $"keygen --out \"{smoke.Combine("keys")}\"");
+        Run(ReleaseTool(), $"sign \"{signed}\" --key \"{smoke.Combine("keys").CombineWithFilePath("release.key")}\"");
+        var pub = smoke.Combine("keys").CombineWithFilePath("release.pub");
+        var under = $"-L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib \"{arm64}\"";
+        Information($"linux-arm64 belay --version under qemu-aarch64: {Capture(qemu, $"{under} --version")}");
+        var good = Run(qemu, $"{under} verify \"{signed}\" -P \"{pub}\"", check: false);
+        System.IO.File.AppendAllText(signed.FullPath, "tampered\n");
+        var bad = Run(qemu, $"{under} verify \"{signed}\" -P \"{pub}\" -q", check: false);
+        if (good != 0 || bad != 3) throw new CakeException($"linux-arm64 belay verify under qemu: a good signature exited {good} (want 0), a tampered file {bad} (want 3)");
+        Information("linux-arm64 belay verify under qemu-aarch64: good signature exit 0, tampered file exit 3");
     }
 });
 

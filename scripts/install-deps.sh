@@ -3,6 +3,10 @@
 # toolchain and zlib that NativeAOT links with, and the real tools the tests run against.
 # Run as root (CI) or with password-less sudo; otherwise it says what to install, and a
 # test that needs a missing tool skips loudly (or fails, with BELAY_REQUIRE_TOOLS=1).
+#
+#   sh scripts/install-deps.sh            what `./build.sh test` needs
+#   sh scripts/install-deps.sh cross      also the linux-arm64 cross toolchain and qemu-user
+#                                         (`./build.sh publish-rids`)
 set -eu
 
 missing=""
@@ -32,8 +36,24 @@ need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
 
+for mode in "$@"; do
+    case $mode in
+        cross)  # NativeAOT for linux-arm64 links with clang and the aarch64 binutils and libc; qemu runs the result
+            need clang sh -c 'command -v clang || ls /usr/bin/clang-[0-9]*'
+            need gcc-aarch64-linux-gnu has aarch64-linux-gnu-gcc
+            need binutils-aarch64-linux-gnu has aarch64-linux-gnu-objcopy
+            need libc6-dev-arm64-cross test -e /usr/aarch64-linux-gnu/include/stdio.h
+            need qemu-user has qemu-aarch64
+            ;;
+        *)
+            echo "deps: unknown mode '$mode' (known: cross)" >&2
+            exit 2
+            ;;
+    esac
+done
+
 if [ -z "$missing" ]; then
-    echo "deps: all build and test tools present"
+    echo "deps: all build and test tools present${1:+ (and for: $*)}"
     exit 0
 fi
 
