@@ -15,14 +15,23 @@ internal static class RunCommand
         var installation = new Installation();
         var config = new Option<FileInfo?>("--config") { Description = "The installation's config.json (default: found from --prefix/--scope)." };
         var detach = new Option<bool>("--detach") { Description = "Start a new session first (used when no service manager runs the keeper)." };
+        var log = new Option<FileInfo?>("--log") { Description = $"Write the keeper's and the agent's output to this file, rotated past {KeeperLog.MaxBytes / (1024 * 1024)} MB ({KeeperLog.Backups} kept), instead of stdout (Unix)." };
         var service = new Option<bool>(WindowsServiceBackend.ServiceFlag) { Description = "Run as a Windows service (what the service control manager starts; Windows only)." };
-        var command = new Command("run", "Run the keeper: start the agent, restart it, switch versions, give them a trial, roll back.") { config, detach, service };
+        var command = new Command("run", "Run the keeper: start the agent, restart it, switch versions, give them a trial, roll back.") { config, detach, log, service };
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
             if (result.GetValue(detach) && !OperatingSystem.IsWindows())
             {
                 Posix.NewSession();
+            }
+            if (result.GetValue(log) is { } logFile)
+            {
+                if (OperatingSystem.IsWindows())
+                {
+                    throw new BelayException(ExitCodes.Usage, "--log is for Unix; the Windows service writes keeper.log itself");
+                }
+                KeeperLog.Open(logFile.FullName);
             }
             if (result.GetValue(service) && !OperatingSystem.IsWindows())
             {

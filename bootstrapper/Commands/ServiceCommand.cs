@@ -45,7 +45,7 @@ internal static class ServiceCommand
                 }
                 else
                 {
-                    Console.WriteLine($"# none: no definition is written; belay install starts the keeper detached: {string.Join(' ', definition.CommandLine)} --detach");
+                    Console.WriteLine($"# none: no definition is written; belay install starts the keeper detached: {string.Join(' ', definition.CommandLine)} --detach --log {definition.StdoutLog}");
                 }
             }
             catch (ArgumentException e)

@@ -53,11 +53,12 @@ internal sealed class DetachedKeeper : IServiceBackend
         }
         // sh does the redirections and the backgrounding, so the keeper holds none of our
         // descriptors (a `curl | sh` pipeline must not wait for it); the keeper starts its
-        // own session (--detach) so the terminal's hang-up does not reach it.
+        // own session (--detach) so the terminal's hang-up does not reach it, and takes over
+        // keeper.log (--log) to rotate it; the shell's redirection catches what comes before.
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         foreach (var arg in new[]
         {
-            "-c", "exec \"$0\" run --config \"$1\" --detach </dev/null >>\"$2\" 2>&1 &",
+            "-c", "exec \"$0\" run --config \"$1\" --detach --log \"$2\" </dev/null >>\"$2\" 2>&1 &",
             _layout.BelayExe, _layout.ConfigFile, _layout.KeeperLog,
         })
         {
@@ -105,7 +106,7 @@ internal sealed class DetachedKeeper : IServiceBackend
         var pid = ReadPid(_layout.KeeperPidFile);
         var running = IsRunning(_layout);
         return new ServiceStatus(true, running, running ? "running (detached)" : "not running",
-            running ? $"keeper pid {pid}; log {_layout.KeeperLog}" : $"start it with: belay install (or {_layout.BelayExe} run --config {_layout.ConfigFile} --detach)");
+            running ? $"keeper pid {pid}; log {_layout.KeeperLog}" : $"start it with: belay install (or {_layout.BelayExe} run --config {_layout.ConfigFile} --detach --log {_layout.KeeperLog} &)");
     }
 
     /// <summary>Waits (up to <paramref name="timeout"/>) until no keeper of this installation runs.</summary>

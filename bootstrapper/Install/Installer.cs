@@ -190,7 +190,7 @@ internal sealed class Installer
         if (request.NoStart)
         {
             _say(manager == "none"
-                ? $"not started (--no-start); start the keeper with: {layout.BelayExe} run --config {layout.ConfigFile} --detach"
+                ? $"not started (--no-start); start the keeper with: {layout.BelayExe} run --config {layout.ConfigFile} --detach --log {layout.KeeperLog} &"
                 : $"not started (--no-start); {manager} starts it at boot, or now with: belay service start{ScopeArgs(request)}");
             return ExitCodes.Ok;
         }

@@ -62,7 +62,7 @@ internal sealed class KeeperHost : IDisposable
     public void RequestStop() => Post(new StopRequested());
 
     public static void Log(string message) =>
-        Console.Out.WriteLine($"{DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture)} keeper {message}");
+        KeeperLog.WriteLine($"{DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture)} keeper {message}");
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {

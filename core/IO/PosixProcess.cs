@@ -214,6 +214,32 @@ public static partial class PosixProcess
 
     public static unsafe void WriteByte(int fd, byte value) => _ = Write(fd, &value, 1);
 
+    /// <summary>Writes all of <paramref name="data"/> to <paramref name="fd"/> (retrying on EINTR and short writes): 0, or the errno.</summary>
+    public static unsafe int WriteAll(int fd, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* start = data)
+        {
+            var p = start;
+            var left = data.Length;
+            while (left > 0)
+            {
+                var n = Write(fd, p, (nuint)left);
+                if (n < 0)
+                {
+                    var errno = LastError;
+                    if (errno == EIntr)
+                    {
+                        continue;
+                    }
+                    return errno;
+                }
+                p += n;
+                left -= (int)n;
+            }
+        }
+        return 0;
+    }
+
     /// <summary>Waits until one of <paramref name="fds"/> is readable or the timeout passes
     /// (-1: forever); <paramref name="ready"/>[i] says which.</summary>
     public static unsafe int PollReadable(ReadOnlySpan<int> fds, Span<bool> ready, int timeoutMs)

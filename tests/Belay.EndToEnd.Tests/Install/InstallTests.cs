@@ -96,6 +96,36 @@ public sealed class InstallTests : IDisposable
     }
 
     [Fact]
+    public void TheDetachedKeepersLogIsRotatedPastTenMegabytesAndTheNextAgentWritesToTheNewFile()
+    {
+        _host.PublishAgent("1.0.0");
+        Assert.Equal(0, _host.Install().ExitCode);
+        var agent = _host.Status().GetProperty("agent").GetProperty("pid").GetInt32();
+        // Ten megabytes of history, then an event the keeper logs (its agent dies).
+        using (var log = new FileStream(_host.KeeperLog, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
+        {
+            var line = System.Text.Encoding.ASCII.GetBytes(new string('h', 99) + "\n");
+            for (var i = 0; i < 10 * 1024 * 1024 / 100 + 1; i++)
+            {
+                log.Write(line);
+            }
+        }
+        ExternalTool.Run("kill", ["-9", agent.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        _host.WaitFor(s => s.GetProperty("agent").GetProperty("pid").ValueKind == System.Text.Json.JsonValueKind.Number
+            && s.GetProperty("agent").GetProperty("pid").GetInt32() != agent && InstalledHost.On(s, "1.0.0"), TimeSpan.FromSeconds(30), "a new agent");
+
+        var rotated = _host.KeeperLog + ".1";
+        Assert.True(File.Exists(rotated), $"no {rotated}");
+        Assert.True(new FileInfo(rotated).Length > 10 * 1024 * 1024, $"{rotated}: {new FileInfo(rotated).Length} bytes");
+        var current = _host.ReadLog();
+        Assert.True(current.Length < 64 * 1024, $"keeper.log holds {current.Length} bytes after the rotation");
+        Assert.DoesNotContain("hhhh", current, StringComparison.Ordinal);
+        Assert.Contains("keeper started agent 1.0.0", current, StringComparison.Ordinal);
+        Assert.Contains("agent INF", current, StringComparison.Ordinal); // the new agent inherited the new file
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(_host.KeeperLog));
+    }
+
+    [Fact]
     public void ASystemInstallWithoutRootExits5AndSuggestsSudoOrUserScope()
     {
         _host.PublishAgent("1.0.0");
