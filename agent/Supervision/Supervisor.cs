@@ -305,9 +305,12 @@ internal sealed class Supervisor : IDisposable
                     _log.Information("{Program} (pid {Pid}) is no longer in {Config}; stopping it", record.Name, record.Pid, _paths.ConfigFile);
                     _ = Stop(orphan, now);
                 }
-                else
+                else if (ProgramsConfig.IsValidName(record.Name))
                 {
-                    DeleteFifos(record.Name);
+                    // Removed while no agent ran, and ended: what it wrote last still reaches its logs, then its FIFOs go.
+                    var gone = new ProgramDefinition { Name = record.Name, Command = ["(removed)"] };
+                    PumpLogs(new Managed(gone) { SeparateStderr = record.SeparateStderr });
+                    Forget(record.Name);
                 }
                 continue;
             }
@@ -692,6 +695,11 @@ internal sealed class Supervisor : IDisposable
         }
         else
         {
+            if (File.Exists(_paths.ErrFifo(m.Name)))
+            {
+                // Whatever an earlier process left in it still reaches NAME.err.log before the FIFO goes.
+                _pump.Add(StderrSource(m.Name), _paths.ErrFifo(m.Name), _paths.ErrLog(m.Name), d.LogMaxBytes, d.LogBackups);
+            }
             _pump.Remove(StderrSource(m.Name));
             DeleteFile(_paths.ErrFifo(m.Name));
         }
