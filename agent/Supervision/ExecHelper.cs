@@ -3,16 +3,17 @@ using Belay.Core.IO;
 namespace Belay.Agent.Supervision;
 
 /// <summary>
-/// `belay-agent exec --log FIFO [--user U] [--group G] [--dir D] -- COMMAND ARGS...`: how
+/// `belay-agent exec --log FIFO [--stderr FIFO] [--user U] [--group G] [--dir D] -- COMMAND ARGS...`: how
 /// the supervisor starts a program. .NET's Process.Start cannot start a new session,
 /// change user or plumb a FIFO onto stdout, and fork() is unsafe inside the runtime; so
 /// the agent starts itself in this mode, which does exactly that, in this order, and then
 /// execs the program in place (same pid, no extra process left):
 ///   1. setsid (the program leads its own process group: a stop reaches its children);
-///   2. opens the program's FIFO read-write and puts it on stdout and stderr (the program
-///      holds a reader end itself, so it never gets SIGPIPE while no agent reads; a write
-///      only blocks once the 64 KiB pipe is full), /dev/null on stdin; from here on an
-///      error message lands in the program's log;
+///   2. opens the program's FIFO read-write and puts it on stdout, and on stderr too unless
+///      --stderr names a second FIFO for it (the program holds a reader end of each itself,
+///      so it never gets SIGPIPE while no agent reads; a write only blocks once the 64 KiB
+///      pipe is full), /dev/null on stdin; from here on an error message lands in the
+///      program's (stderr) log;
 ///   3. chdir; when a user or group is given (root only): supplementary groups
 ///      (initgroups), gid, uid;
 ///   4. resets the signal dispositions and mask the .NET runtime set (SIGPIPE ignored);
@@ -29,7 +30,7 @@ internal static class ExecHelper
             Console.Error.WriteLine("belay-agent exec: supervising programs is not supported on Windows yet");
             return 125;
         }
-        string? log = null, user = null, group = null, dir = null;
+        string? log = null, stderr = null, user = null, group = null, dir = null;
         var i = 0;
         for (; i < args.Length && args[i] != "--"; i++)
         {
@@ -41,6 +42,9 @@ internal static class ExecHelper
             {
                 case "--log":
                     log = args[++i];
+                    break;
+                case "--stderr":
+                    stderr = args[++i];
                     break;
                 case "--user":
                     user = args[++i];
@@ -67,17 +71,14 @@ internal static class ExecHelper
         }
         if (log is not null)
         {
-            var fd = PosixProcess.OpenFifoForProgram(log);
-            if (fd < 0)
+            // stderr first: should the stdout FIFO fail to open, the message still reaches a log.
+            if (stderr is not null && !PutFifoOn(stderr, [2]))
             {
-                Console.Error.WriteLine($"belay-agent exec: cannot open {log} (errno {PosixProcess.LastError})");
                 return 125;
             }
-            _ = PosixProcess.Redirect(fd, 1);
-            _ = PosixProcess.Redirect(fd, 2);
-            if (fd > 2)
+            if (!PutFifoOn(log, stderr is null ? [1, 2] : [1]))
             {
-                PosixProcess.Close(fd);
+                return 125;
             }
         }
         var devNull = PosixProcess.OpenDevNull();
@@ -131,9 +132,30 @@ internal static class ExecHelper
         return Fail(errno == 2 ? 127 : 126, $"cannot run {command[0]}: {(errno == 2 ? "not found" : errno == 13 ? "permission denied" : $"errno {errno}")}");
     }
 
+    /// <summary>Opens <paramref name="fifo"/> read-write onto each of <paramref name="targets"/>.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static bool PutFifoOn(string fifo, int[] targets)
+    {
+        var fd = PosixProcess.OpenFifoForProgram(fifo);
+        if (fd < 0)
+        {
+            Console.Error.WriteLine($"belay-agent exec: cannot open {fifo} (errno {PosixProcess.LastError})");
+            return false;
+        }
+        foreach (var target in targets)
+        {
+            _ = PosixProcess.Redirect(fd, target);
+        }
+        if (fd > 2)
+        {
+            PosixProcess.Close(fd);
+        }
+        return true;
+    }
+
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"belay-agent exec: {problem}. Usage: belay-agent exec --log FIFO [--user U] [--group G] [--dir D] -- COMMAND ARGS...");
+        Console.Error.WriteLine($"belay-agent exec: {problem}. Usage: belay-agent exec --log FIFO [--stderr FIFO] [--user U] [--group G] [--dir D] -- COMMAND ARGS...");
         return 2;
     }
 

@@ -305,6 +305,13 @@ internal sealed class Supervisor : IDisposable
                     _log.Information("{Program} (pid {Pid}) is no longer in {Config}; stopping it", record.Name, record.Pid, _paths.ConfigFile);
                     _ = Stop(orphan, now);
                 }
+                else if (ProgramsConfig.IsValidName(record.Name))
+                {
+                    // Removed while no agent ran, and ended: what it wrote last still reaches its logs, then its FIFOs go.
+                    var gone = new ProgramDefinition { Name = record.Name, Command = ["(removed)"] };
+                    PumpLogs(new Managed(gone) { SeparateStderr = record.SeparateStderr });
+                    Forget(record.Name);
+                }
                 continue;
             }
             var m = new Managed(definition)
@@ -377,7 +384,9 @@ internal sealed class Supervisor : IDisposable
         m.Adopted = true;
         m.EverStarted = true;
         m.State = RestartDecider.ParseState(record.State) == ProgramState.Starting ? ProgramState.Starting : ProgramState.Running;
-        _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), m.Definition.LogMaxBytes, m.Definition.LogBackups);
+        // Read the pipes this process writes to, which is what its record says, whatever the config says now.
+        m.SeparateStderr = record.SeparateStderr;
+        PumpLogs(m);
     }
 
     private string Reload(IReadOnlyList<ProgramDefinition> definitions)
@@ -400,7 +409,7 @@ internal sealed class Supervisor : IDisposable
             else
             {
                 _programs.Remove(m.Name);
-                _pump.Remove(m.Name);
+                Forget(m.Name);
             }
         }
         foreach (var definition in definitions.OrderBy(d => d.Priority))
@@ -418,7 +427,11 @@ internal sealed class Supervisor : IDisposable
             }
             var changed = m.Definition.Hash != definition.Hash;
             m.Definition = definition;
-            _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), definition.LogMaxBytes, definition.LogBackups);
+            if (m.Pid <= 0)
+            {
+                m.SeparateStderr = !definition.RedirectStderr;
+            }
+            PumpLogs(m);
             if (changed && m.Pid > 0)
             {
                 m.Failures.Clear();
@@ -469,10 +482,16 @@ internal sealed class Supervisor : IDisposable
         var psi = new ProcessStartInfo(_agentExe) { UseShellExecute = false, WorkingDirectory = "/" };
         try
         {
-            _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), d.LogMaxBytes, d.LogBackups);
+            m.SeparateStderr = !d.RedirectStderr;
+            PumpLogs(m);
             foreach (var arg in (string[])["exec", "--log", _paths.Fifo(m.Name), "--dir", d.Directory])
             {
                 psi.ArgumentList.Add(arg);
+            }
+            if (m.SeparateStderr)
+            {
+                psi.ArgumentList.Add("--stderr");
+                psi.ArgumentList.Add(_paths.ErrFifo(m.Name));
             }
             if (d.User is { } user)
             {
@@ -552,7 +571,7 @@ internal sealed class Supervisor : IDisposable
         if (m.Removed)
         {
             _programs.Remove(m.Name);
-            _pump.Remove(m.Name);
+            Forget(m.Name);
             _log.Information("{Program} (pid {Pid}) ended ({Exit}) and is removed", m.Name, pid, description);
             m.CompleteWaiters($"OK {m.Name} stopped ({description})");
             Persist();
@@ -646,6 +665,7 @@ internal sealed class Supervisor : IDisposable
                     StartTime = m.StartTime,
                     StartedAt = m.StartedAt,
                     Hash = m.Definition.Hash,
+                    SeparateStderr = m.SeparateStderr,
                     Restarts = m.Restarts,
                     LastExit = m.LastExit,
                     Failures = [.. m.Failures],
@@ -655,6 +675,60 @@ internal sealed class Supervisor : IDisposable
         catch (IOException e)
         {
             _log.Error("cannot write {File}: {Error}", _paths.StateFile, e.Message);
+        }
+    }
+
+    private static string StderrSource(string name) => name + " stderr";
+
+    /// <summary>
+    /// Copies the program's stdout FIFO into NAME.log and, when its process has a stderr FIFO of its own,
+    /// that one into NAME.err.log (creating the FIFOs that are missing). A program whose stderr goes into
+    /// NAME.log has no stderr FIFO: one left from an earlier run is drained and deleted.
+    /// </summary>
+    private void PumpLogs(Managed m)
+    {
+        var d = m.Definition;
+        _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), d.LogMaxBytes, d.LogBackups);
+        if (m.SeparateStderr)
+        {
+            _pump.Add(StderrSource(m.Name), _paths.ErrFifo(m.Name), _paths.ErrLog(m.Name), d.LogMaxBytes, d.LogBackups);
+        }
+        else
+        {
+            if (File.Exists(_paths.ErrFifo(m.Name)))
+            {
+                // Whatever an earlier process left in it still reaches NAME.err.log before the FIFO goes.
+                _pump.Add(StderrSource(m.Name), _paths.ErrFifo(m.Name), _paths.ErrLog(m.Name), d.LogMaxBytes, d.LogBackups);
+            }
+            _pump.Remove(StderrSource(m.Name));
+            DeleteFile(_paths.ErrFifo(m.Name));
+        }
+    }
+
+    /// <summary>A removed program: stop copying its output (what is in the pipes is still written) and delete its FIFOs.</summary>
+    private void Forget(string name)
+    {
+        _pump.Remove(name);
+        _pump.Remove(StderrSource(name));
+        DeleteFifos(name);
+    }
+
+    private void DeleteFifos(string name)
+    {
+        DeleteFile(_paths.Fifo(name));
+        DeleteFile(_paths.ErrFifo(name));
+    }
+
+    /// <summary>Deletes a FIFO by path; the pump's open descriptor still reads what is left in it.</summary>
+    private void DeleteFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.Warning("cannot delete {File}: {Error}", path, e.Message);
         }
     }
 
@@ -700,6 +774,9 @@ internal sealed class Supervisor : IDisposable
         public bool PendingStart { get; set; }
         public bool Removed { get; set; }
         public bool Adopted { get; set; }
+
+        /// <summary>Whether the process (the running one, else the next to start) has its own stderr FIFO.</summary>
+        public bool SeparateStderr { get; set; } = !definition.RedirectStderr;
         public Process? Child { get; set; }
         public int Generation { get; set; }
 

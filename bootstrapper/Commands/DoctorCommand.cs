@@ -7,6 +7,7 @@ using Belay.Core;
 using Belay.Core.Cli;
 using Belay.Core.Feed;
 using Belay.Core.Install;
+using Belay.Core.IO;
 using Belay.Core.Services;
 
 namespace Belay.Bootstrapper.Commands;
@@ -70,7 +71,8 @@ internal static class DoctorCommand
         }
         else
         {
-            findings.Add(new Finding("binaries", true, "ownership and ACLs are not checked on Windows yet") { Warning = true });
+            findings.Add(new Finding("binaries", true, "ownership and ACLs of the binaries are not checked on Windows yet") { Warning = true });
+            findings.AddRange(WindowsPermissionChecks.Check(layout, config.SecretScope, new OwnerOnlyAcl(new Belay.Core.IO.Windows.NativeFileSecurity())));
         }
 
         // Keys: compiled in, pinned, and the root this host has come to trust.

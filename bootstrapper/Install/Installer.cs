@@ -146,12 +146,12 @@ internal sealed class Installer
             throw;
         }
         _say($"installed version {release.Version} for {rid} in {layout.BinRoot} (config {layout.ConfigFile})");
-        if (!OperatingSystem.IsWindows())
+        var permissions = OperatingSystem.IsWindows()
+            ? WindowsPermissionChecks.Check(layout, request.Scope == InstallScope.User ? OwnerOnlyScope.User : OwnerOnlyScope.System, new OwnerOnlyAcl(new Belay.Core.IO.Windows.NativeFileSecurity()))
+            : PermissionChecks.Check(layout, request.Scope);
+        foreach (var problem in permissions.Where(f => !f.Ok))
         {
-            foreach (var problem in PermissionChecks.Check(layout, request.Scope).Where(f => !f.Ok))
-            {
-                _say($"warning: {problem.Detail}{(problem.Fix is { } fix ? $" (fix: {fix})" : "")}");
-            }
+            _say($"warning: {problem.Detail}{(problem.Fix is { } fix ? $" (fix: {fix})" : "")}");
         }
 
         // 5. Register with the service manager (and start). If that fails, nothing is left

@@ -15,13 +15,31 @@ public static class AtomicFile
     /// <summary>Unix mode for public files that only their owner may change.</summary>
     public const UnixFileMode PublicRead = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = PublicRead)
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = PublicRead) =>
+        Write(path, content, mode, protect: null);
+
+    /// <summary>
+    /// Writes a file that holds a secret (a token): mode 0600 on Unix; on Windows the owner-only DACL of
+    /// <paramref name="scope"/> (<see cref="OwnerOnlyAcl"/>), set on the temporary file before the secret is
+    /// written into it. <paramref name="acl"/> is for tests; it defaults to the advapi32 one on Windows.
+    /// </summary>
+    public static void WriteSecret(string path, ReadOnlySpan<byte> content, OwnerOnlyScope scope, OwnerOnlyAcl? acl = null)
+    {
+        if (acl is null && OperatingSystem.IsWindows())
+        {
+            acl = new OwnerOnlyAcl(new Windows.NativeFileSecurity());
+        }
+        Write(path, content, OwnerOnly, acl is null ? null : temp => acl.Apply(temp, scope));
+    }
+
+    private static void Write(string path, ReadOnlySpan<byte> content, UnixFileMode mode, Action<string>? protect)
     {
         var temp = CreateTemp(path, mode, out var stream);
         try
         {
             using (stream)
             {
+                protect?.Invoke(temp);
                 stream.Write(content);
                 stream.Flush(flushToDisk: true);
             }

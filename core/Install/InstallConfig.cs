@@ -73,7 +73,11 @@ public sealed class InstallConfig
     }
 
     public void Save(string path) =>
-        AtomicFile.WriteAllBytes(path, [.. JsonSerializer.SerializeToUtf8Bytes(this, InstallJsonContext.Default.InstallConfig), (byte)'\n'], AtomicFile.OwnerOnly);
+        AtomicFile.WriteSecret(path, [.. JsonSerializer.SerializeToUtf8Bytes(this, InstallJsonContext.Default.InstallConfig), (byte)'\n'], SecretScope);
+
+    /// <summary>Who may read config.json on Windows (its ACL): the machine's admins for a system install, the installing user for a user install.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public OwnerOnlyScope SecretScope => string.Equals(Scope, "user", StringComparison.OrdinalIgnoreCase) ? OwnerOnlyScope.User : OwnerOnlyScope.System;
 
     /// <summary>Checks every field a hand edit could break, naming the file and the field.</summary>
     public void Validate(string source)

@@ -22,14 +22,17 @@ public static partial class LogFollower
         long identity = 0;
         try
         {
-            if (path is not null && File.Exists(path))
+            if (path is not null && TryOpen(path) is { } first)
             {
-                var tail = Tail(path, lines);
+                // The tail and the follow come from one open file, up to one length taken once: a line
+                // written (or a rotation done) between printing the tail and following is not skipped.
+                stream = first;
+                identity = Identity(stream);
+                var end = stream.Length;
+                var tail = Tail(stream, lines, end);
                 await output.WriteAsync(tail, cancellationToken).ConfigureAwait(false);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-                stream = OpenShared(path);
-                identity = Identity(stream);
-                stream.Seek(0, SeekOrigin.End);
+                stream.Seek(end, SeekOrigin.Begin);
             }
             if (!follow)
             {
@@ -179,12 +182,17 @@ public static partial class LogFollower
     public static byte[] Tail(string path, int lines)
     {
         using var stream = OpenShared(path);
-        if (lines <= 0 || stream.Length == 0)
+        return Tail(stream, lines, stream.Length);
+    }
+
+    /// <summary>The last <paramref name="lines"/> lines of the first <paramref name="end"/> bytes of an open file.</summary>
+    private static byte[] Tail(FileStream stream, int lines, long end)
+    {
+        if (lines <= 0 || end == 0)
         {
             return [];
         }
         const int block = 64 * 1024;
-        var end = stream.Length;
         var position = end;
         var found = 0;
         var buffer = new byte[block];

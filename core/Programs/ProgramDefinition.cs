@@ -50,8 +50,15 @@ public sealed record ProgramDefinition
     /// <summary>Start order: lower first; stopped in the reverse order.</summary>
     public int Priority { get; init; } = 100;
 
+    /// <summary>Each log file's size limit: NAME.log and NAME.err.log rotate separately, each within this.</summary>
     public long LogMaxBytes { get; init; } = 10 * 1024 * 1024;
     public int LogBackups { get; init; } = 5;
+
+    /// <summary>
+    /// True: stderr goes into NAME.log with stdout, interleaved exactly as written (one pipe for both,
+    /// as sh's 2&gt;&amp;1). False (the default): stderr has its own pipe and its own file, NAME.err.log.
+    /// </summary>
+    public bool RedirectStderr { get; init; }
 
     /// <summary>This many failures within <see cref="FatalWindow"/> make the program `fatal`.</summary>
     public int FatalAfter { get; init; } = 5;
@@ -59,8 +66,12 @@ public sealed record ProgramDefinition
 
     /// <summary>
     /// A hash of what the running process was made from (command, environment, directory,
-    /// user, group). A reload restarts a program only when this changed; the other settings
-    /// (restart policy, backoff, stop signal, logs) are taken over by the running program.
+    /// user, group, and where its stderr goes: its file descriptors are set at exec). A reload
+    /// restarts a program only when this changed; the other settings (restart policy, backoff,
+    /// stop signal, log sizes) are taken over by the running program. redirect_stderr enters the
+    /// hash only when true, so that the hash of every program that does not set it stays what
+    /// agents before separate stderr computed: an agent update then adopts them instead of
+    /// restarting them (their stderr stays in NAME.log until they next start).
     /// </summary>
     public string Hash
     {
@@ -76,6 +87,10 @@ public sealed record ProgramDefinition
                 text.Append("env\0").Append(key).Append('\0').Append(value).Append('\0');
             }
             text.Append("dir\0").Append(Directory).Append("\0user\0").Append(User).Append("\0group\0").Append(Group);
+            if (RedirectStderr)
+            {
+                text.Append("\0stderr\0merged");
+            }
             return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
         }
     }

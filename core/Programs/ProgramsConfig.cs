@@ -21,10 +21,17 @@ public static class ProgramsConfig
     /// <summary>Names that `belay logs` keeps for the agent's and keeper's own logs.</summary>
     public static readonly IReadOnlySet<string> ReservedNames = new HashSet<string>(StringComparer.Ordinal) { "agent", "keeper" };
 
+    /// <summary>
+    /// What stderr files add to a program's name (NAME.err.log, NAME.err.fifo). Program names may hold '.',
+    /// so a program whose name ends in it is refused: its NAME.log would be another program's stderr file.
+    /// </summary>
+    public const string StderrSuffix = ".err";
+
     public static readonly IReadOnlyList<string> Keys =
     [
         "command", "environment", "directory", "user", "group", "restart", "autostart", "backoff_initial", "backoff_max",
-        "start_timeout", "stop_signal", "stop_timeout", "priority", "log_max_bytes", "log_backups", "fatal_after", "fatal_window",
+        "start_timeout", "stop_signal", "stop_timeout", "priority", "log_max_bytes", "log_backups", "redirect_stderr", "fatal_after",
+        "fatal_window",
     ];
 
     /// <summary>Reads and parses <paramref name="path"/>; a missing file is an empty config.</summary>
@@ -83,6 +90,10 @@ public static class ProgramsConfig
                 if (ReservedNames.Contains(name))
                 {
                     throw Error(source, number, null, $"'{name}' is reserved (belay logs {name} shows Belay's own log)");
+                }
+                if (name.EndsWith(StderrSuffix, StringComparison.Ordinal))
+                {
+                    throw Error(source, number, null, $"'{name}' ends in {StderrSuffix}, which names stderr files (program {name[..^StderrSuffix.Length]} writes its stderr to {name}.log)");
                 }
                 if (sections.Find(s => s.Name == name) is { } earlier)
                 {
@@ -161,6 +172,12 @@ public static class ProgramsConfig
             "false" or "no" => false,
             var other => throw Fail("autostart", $"'{other}' is not true or false"),
         };
+        var redirectStderr = Get("redirect_stderr") switch
+        {
+            null or "false" or "no" => false,
+            "true" or "yes" => true,
+            var other => throw Fail("redirect_stderr", $"'{other}' is not true or false"),
+        };
         TimeSpan Duration(string key, TimeSpan fallback, bool zeroAllowed = false)
         {
             if (Get(key) is not { } text)
@@ -218,6 +235,7 @@ public static class ProgramsConfig
             Priority = Number("priority", defaults.Priority, -10_000, 10_000),
             LogMaxBytes = logMax,
             LogBackups = Number("log_backups", defaults.LogBackups, 0, 1000),
+            RedirectStderr = redirectStderr,
             FatalAfter = Number("fatal_after", defaults.FatalAfter, 1, 10_000),
             FatalWindow = Duration("fatal_window", defaults.FatalWindow),
         };

@@ -7,8 +7,9 @@ namespace Belay.Core.Programs;
 
 /// <summary>
 /// Where supervision keeps its files, derived from the installation's layout:
-/// programs.conf next to config.json; state/programs/ (0700) for the state file, one FIFO
-/// per program and the exit records the keeper writes; logs/programs/NAME.log; and the
+/// programs.conf next to config.json; state/programs/ (0700) for the state file, a FIFO per
+/// program for stdout (NAME.fifo) and one for stderr (NAME.err.fifo, unless redirect_stderr),
+/// and the exit records the keeper writes; logs/programs/NAME.log and NAME.err.log; and the
 /// agent's control socket state/agent.sock.
 /// </summary>
 public sealed record ProgramPaths(string ConfigFile, string StateDir, string LogDir, string AgentSocket)
@@ -24,6 +25,8 @@ public sealed record ProgramPaths(string ConfigFile, string StateDir, string Log
     public string Fifo(string name) => Path.Combine(StateDir, name + ".fifo");
     public string ExitRecord(string name) => Path.Combine(StateDir, name + ".exit");
     public string Log(string name) => Path.Combine(LogDir, name + ".log");
+    public string ErrFifo(string name) => Fifo(name + ProgramsConfig.StderrSuffix);
+    public string ErrLog(string name) => Log(name + ProgramsConfig.StderrSuffix);
 }
 
 /// <summary>
@@ -61,6 +64,13 @@ public sealed class ProgramRecord
     public long StartTime { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
     public string Hash { get; set; } = "";
+
+    /// <summary>
+    /// Whether the running process was started with its own stderr pipe (NAME.err.fifo), so that the
+    /// next agent reads the pipes it actually writes to. Missing (false) in records of agents before
+    /// separate stderr, whose programs all wrote both streams into NAME.fifo.
+    /// </summary>
+    public bool SeparateStderr { get; set; }
     public int Restarts { get; set; }
     public string? LastExit { get; set; }
     public List<DateTimeOffset> Failures { get; set; } = [];

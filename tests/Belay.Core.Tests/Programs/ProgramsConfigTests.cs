@@ -22,6 +22,7 @@ public sealed class ProgramsConfigTests
         priority = 10
         log_max_bytes = 50MB
         log_backups = 3
+        redirect_stderr = true
         fatal_after = 4
         fatal_window = 2m
 
@@ -54,6 +55,7 @@ public sealed class ProgramsConfigTests
         Assert.Equal(10, web.Priority);
         Assert.Equal(50L * 1024 * 1024, web.LogMaxBytes);
         Assert.Equal(3, web.LogBackups);
+        Assert.True(web.RedirectStderr);
         Assert.Equal(4, web.FatalAfter);
         Assert.Equal(TimeSpan.FromMinutes(2), web.FatalWindow);
     }
@@ -71,7 +73,16 @@ public sealed class ProgramsConfigTests
         Assert.Equal(15, worker.StopSignal);
         Assert.Equal(100, worker.Priority);
         Assert.Equal(5, worker.FatalAfter);
+        Assert.False(worker.RedirectStderr);
     }
+
+    [Theory]
+    [InlineData("true", true)]
+    [InlineData("yes", true)]
+    [InlineData("false", false)]
+    [InlineData("no", false)]
+    public void RedirectStderrTakesTrueOrFalse(string value, bool expected) =>
+        Assert.Equal(expected, ProgramsConfig.Parse($"[program:a]\ncommand = x\nredirect_stderr = {value}", "p")[0].RedirectStderr);
 
     [Theory]
     [InlineData("[program:a]\ncommand = x\nrestart = sometimes", "programs.conf:3: restart: 'sometimes' is not always, on-failure or never")]
@@ -93,6 +104,9 @@ public sealed class ProgramsConfigTests
     [InlineData("[program:a]\ncommand = x\nenvironment = A=1,\n  2B=3", "programs.conf:3: environment: '2B' is not a variable name")]
     [InlineData("[program:a]\ncommand = x\nenvironment = A=\"open", "programs.conf:3: environment: A: the quote \" is not closed")]
     [InlineData("[program:a]\ncommand = x\nautostart = maybe", "programs.conf:3: autostart: 'maybe' is not true or false")]
+    [InlineData("[program:a]\ncommand = x\n\nredirect_stderr = 1", "programs.conf:4: redirect_stderr: '1' is not true or false")]
+    [InlineData("[program:a]\ncommand = x\nredirect_stderr = true\nredirect_stderr = false", "programs.conf:4: redirect_stderr: set twice in [program:a] (first on line 3)")]
+    [InlineData("[program:a]\ncommand = x\n[program:web.err]\ncommand = y", "programs.conf:3: 'web.err' ends in .err, which names stderr files (program web writes its stderr to web.err.log)")]
     public void AnErrorNamesTheFileTheLineAndTheField(string text, string expected)
     {
         var e = Assert.Throws<ProgramsConfigException>(() => ProgramsConfig.Parse(text, "programs.conf"));
@@ -117,5 +131,16 @@ public sealed class ProgramsConfigTests
         Assert.NotEqual(a.Hash, (a with { Directory = "/tmp" }).Hash);
         // Word boundaries count: "x 1" is not "x1".
         Assert.NotEqual(a.Hash, (a with { Command = ["x1"] }).Hash);
+        // Where stderr goes is set at exec: changing it restarts the program.
+        Assert.NotEqual(a.Hash, (a with { RedirectStderr = true }).Hash);
+    }
+
+    [Fact]
+    public void AProgramWithOwnStderrKeepsTheHashOfAgentsBeforeSeparateStderrSoAnUpdateAdoptsIt()
+    {
+        // The value agents computed before redirect_stderr existed (sha256 of the same definition text, first 16 hex digits).
+        var a = ProgramsConfig.Parse("[program:a]\ncommand = x 1\nenvironment = K=v", "p")[0];
+        Assert.False(a.RedirectStderr);
+        Assert.Equal("726328e56534143a", a.Hash);
     }
 }

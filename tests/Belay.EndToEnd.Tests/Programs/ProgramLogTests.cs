@@ -52,19 +52,22 @@ public sealed class ProgramLogTests
         Assert.Equal(lines + 1L, expected);
     }
 
-    [Fact]
-    public void LogsFollowSeesEachLineWithinASecondAcrossRotations()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LogsFollowSeesEachLineWithinASecondAcrossRotations(bool stderr)
     {
         // About 120-byte lines every 50 ms (slower on a loaded machine) into 1 KB files: a rotation every 8 lines.
-        using var host = new ProgramsHost("""
+        // Written to stdout, or to stderr (NAME.err.log, followed with --stderr).
+        using var host = new ProgramsHost($$"""
             [program:ticker]
-            command = sh -c 'i=0; while :; do i=$((i+1)); echo "$i $(date +%s%N) $(printf %0100d 0)"; sleep 0.05; done'
+            command = sh -c 'i=0; while :; do i=$((i+1)); echo "$i $(date +%s%N) $(printf %0100d 0)" {{(stderr ? ">&2" : "")}}; sleep 0.05; done'
             log_max_bytes = 1KB
             log_backups = 50
             """);
         host.WaitForProgram("ticker", p => ProgramsHost.State(p) == "running", TimeSpan.FromSeconds(20), "running");
         var psi = new ProcessStartInfo(BelayBinaries.Belay) { RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var arg in (string[])["logs", "ticker", "-f", "-n", "1", "--prefix", host.Prefix, "--scope", "user"])
+        foreach (var arg in (string[])["logs", "ticker", .. stderr ? (string[])["--stderr"] : [], "-f", "-n", "1", "--prefix", host.Prefix, "--scope", "user"])
         {
             psi.ArgumentList.Add(arg);
         }
@@ -94,6 +97,7 @@ public sealed class ProgramLogTests
         }
         var worst = seen.Skip(1).Max(s => s.Latency); // the first line is the tail, printed at start
         Assert.True(worst < TimeSpan.FromSeconds(1), $"a line took {worst.TotalMilliseconds:0} ms to show");
-        Assert.True(File.Exists(host.LogFile("ticker") + ".2"), "the log should have rotated several times meanwhile");
+        Assert.True(File.Exists(host.LogFile(stderr ? "ticker.err" : "ticker") + ".2"), "the log should have rotated several times meanwhile");
+        Assert.False(File.Exists(host.LogFile(stderr ? "ticker" : "ticker.err") + ".1"), "the other stream's log should hold nothing to rotate");
     }
 }
