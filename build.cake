@@ -408,6 +408,29 @@ Task("test")
     if (failed > 0 || failedProjects.Count > 0) throw new CakeException($"tests failed: {string.Join(", ", failedProjects)}");
 });
 
+// SIGKILL of the keeper and the agent at random moments of updates, against the NativeAOT
+// binaries: the CI run of CrashSoakTests does 20 iterations, this one 500 (--iterations=N,
+// --seed=S replays a run). Prints "crash soak: N runs, M failures, seed S".
+Task("crash-soak")
+    .IsDependentOn("publish")
+    .Does(() =>
+{
+    var report = artifacts.CombineWithFilePath("crash-soak.txt");
+    if (FileExists(report)) DeleteFile(report);
+    var env = new Dictionary<string, string>
+    {
+        ["BELAY_BIN_DIR"] = publishDir.FullPath,
+        ["BELAY_KEYS_DIR"] = keysDir.FullPath,
+        ["BELAY_CRASH_SOAK_ITERATIONS"] = Argument("iterations", "500"),
+        ["BELAY_CRASH_SOAK_REPORT"] = report.FullPath,
+    };
+    var seed = Argument("seed", "");
+    if (!string.IsNullOrEmpty(seed)) env["BELAY_CRASH_SOAK_SEED"] = seed;
+    var code = Run("dotnet", $"test tests/Belay.EndToEnd.Tests -c {configuration} --filter FullyQualifiedName~CrashSoakTests", check: false, env: env);
+    Console.WriteLine(FileExists(report) ? System.IO.File.ReadAllText(report.FullPath).TrimEnd() : "crash soak: no report (the test did not get to the end)");
+    if (code != 0) throw new CakeException("crash soak failed");
+});
+
 Task("default").IsDependentOn("test");
 
 RunTarget(target);

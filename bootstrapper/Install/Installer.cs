@@ -110,26 +110,11 @@ internal sealed class Installer
         var created = new List<string>();
         try
         {
-            foreach (var (dir, mode) in new[]
-            {
-                (layout.BinRoot, Public), (Path.GetDirectoryName(layout.BelayExe)!, Public), (layout.VersionsDir, Public),
-                (layout.ConfigDir, Public), (layout.StateDir, Private), (layout.LogDir, Public),
-            })
-            {
-                if (!Directory.Exists(dir))
-                {
-                    CreateDirectory(dir, mode);
-                    created.Add(dir);
-                }
-            }
-            await Stager.StageAsync(check.Source, release, rid, layout, _say, cancellationToken).ConfigureAwait(false);
-            CopySelf(layout.BelayExe);
-            AtomicFile.WriteAllText(layout.HostIdFile, hostId + "\n");
-            new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }.Save(layout.AgentStatusFile);
-            config.Save(layout.ConfigFile);
+            created.AddRange(InstallWriter.CreateFolders(layout));
             var state = InstallState.ForInstall(release.Version, _clock.GetUtcNow());
             state.Bad = [.. knownBad.Where(v => v != release.Version)];
-            InstallStateStore.Save(layout.StateFile, state);
+            var files = new InstallFiles(SelfPath(), hostId, new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }, config, state);
+            await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, _say, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -259,9 +244,7 @@ internal sealed class Installer
             else
             {
                 // No keeper to run a trial: the switch happens as a trial at its next start.
-                var next = state.Clone();
-                next.Trial = new TrialState { Version = release.Version, From = state.Current, Tries = 0, MaxTries = config.MaxTries, StartedAt = _clock.GetUtcNow() };
-                InstallStateStore.Save(layout.StateFile, next);
+                InstallWriter.ScheduleTrial(layout, state, release.Version, config.MaxTries, _clock.GetUtcNow());
                 _say($"version {release.Version} staged; the keeper will try it when it starts");
             }
         }
@@ -339,9 +322,11 @@ internal sealed class Installer
 
     public static int? ReadPid(string path) => DetachedKeeper.ReadPid(path);
 
+    private static string SelfPath() => Environment.ProcessPath ?? throw new BelayException("cannot tell where this belay executable is");
+
     private static void CopySelf(string destination)
     {
-        var self = Environment.ProcessPath ?? throw new BelayException("cannot tell where this belay executable is");
+        var self = SelfPath();
         if (Path.GetFullPath(self) == Path.GetFullPath(destination))
         {
             return;
@@ -353,19 +338,4 @@ internal sealed class Installer
     private static string AbsoluteFeed(string feed) => feed.Contains("://", StringComparison.Ordinal) ? feed : Path.GetFullPath(feed);
 
     private static string NewHostId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-
-    private const UnixFileMode Public = (UnixFileMode)0b111_101_101;
-    private const UnixFileMode Private = (UnixFileMode)0b111_000_000;
-
-    private static void CreateDirectory(string path, UnixFileMode mode)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(path);
-        }
-        else
-        {
-            Directory.CreateDirectory(path, mode);
-        }
-    }
 }

@@ -181,7 +181,7 @@ internal sealed class KeeperHost : IDisposable
             switch (action)
             {
                 case PersistState persist:
-                    InstallStateStore.Save(_layout.StateFile, persist.State);
+                    InstallStateStore.Persist(_layout.StateFile, persist);
                     break;
                 case StopAgent stopAgent:
                     await StopAgentAsync(stopAgent.Kill).ConfigureAwait(false);

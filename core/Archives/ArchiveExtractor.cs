@@ -116,7 +116,16 @@ public static partial class ArchiveExtractor
                 var session = new Session(archiveName, temp, limits, input.Length);
                 Run(input, isZip, session);
                 session.FinishDirectories();
-                Directory.Move(temp, destination);
+                // Each file was flushed, but its name lives in its folder: until the folders are
+                // flushed too (deepest first), a power loss after the rename below could leave
+                // versions/<v> present and empty.
+                foreach (var dir in Directory.EnumerateDirectories(temp, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length))
+                {
+                    AtomicFile.FlushDirectory(dir);
+                }
+                AtomicFile.FlushDirectory(temp);
+                Durability.Reach(CrashPoint.StageExtracted);
+                Durability.MoveDirectory(temp, destination);
                 moved = true;
                 if (!OperatingSystem.IsWindows())
                 {
@@ -413,7 +422,7 @@ public static partial class ArchiveExtractor
         {
             if (_root is not null)
             {
-                Directory.CreateDirectory(FullPath(path));
+                Durability.CreateDirectory(FullPath(path));
             }
         }
 
@@ -463,7 +472,7 @@ public static partial class ArchiveExtractor
                     // so that the umask does not change it.
                     File.SetUnixFileMode(file.SafeFileHandle, (archiveMode & AnyExecute) != 0 ? PublicExecutable : PublicFile);
                 }
-                file.Flush(flushToDisk: true);
+                AtomicFile.FlushToDisk(file);
             }
             _files.Add(path);
         }
@@ -471,7 +480,7 @@ public static partial class ArchiveExtractor
         private FileStream CreateFile(string path)
         {
             var full = FullPath(path);
-            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            Durability.CreateDirectory(Path.GetDirectoryName(full)!);
             return AtomicFile.CreateNew(full, AtomicFile.OwnerOnly, bufferSize: 0);
         }
 
@@ -553,7 +562,7 @@ public static partial class ArchiveExtractor
             {
                 if (!Path.Exists(path))
                 {
-                    Directory.CreateDirectory(path);
+                    Durability.CreateDirectory(path);
                     return path;
                 }
             }
@@ -563,6 +572,7 @@ public static partial class ArchiveExtractor
                 {
                     // mkdir's mode passes through the umask; set it exactly.
                     File.SetUnixFileMode(path, OwnerOnlyDirectory);
+                    Durability.Created(path, directory: true);
                     return path;
                 }
                 var errno = Marshal.GetLastPInvokeError();
@@ -582,7 +592,7 @@ public static partial class ArchiveExtractor
     {
         try
         {
-            Directory.Delete(path, recursive: true);
+            Durability.DeleteDirectory(path);
         }
         catch (DirectoryNotFoundException)
         {

@@ -104,7 +104,7 @@ public static class ArtifactDownloader
                 }
                 try
                 {
-                    file.Flush(flushToDisk: true);
+                    AtomicFile.FlushToDisk(file);
                 }
                 catch (IOException e)
                 {

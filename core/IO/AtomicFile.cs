@@ -41,7 +41,7 @@ public static class AtomicFile
             {
                 protect?.Invoke(temp);
                 stream.Write(content);
-                stream.Flush(flushToDisk: true);
+                FlushToDisk(stream);
             }
             Commit(temp, path);
         }
@@ -76,7 +76,7 @@ public static class AtomicFile
                     stream.Write(buffer, 0, n);
                     size += n;
                 }
-                stream.Flush(flushToDisk: true);
+                FlushToDisk(stream);
                 hash = Convert.ToHexStringLower(sha.GetHashAndReset());
             }
             Commit(temp, path);
@@ -92,14 +92,44 @@ public static class AtomicFile
     /// <summary>Flushes the directory that holds <paramref name="path"/>, so that a rename into it survives a crash.</summary>
     public static void FlushDirectoryOf(string path)
     {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir)
+        {
+            FlushDirectory(dir);
+        }
+    }
+
+    /// <summary>Flushes the entries of <paramref name="directory"/> (files and folders created, renamed or deleted in it) to disk.</summary>
+    public static void FlushDirectory(string directory)
+    {
         if (!OperatingSystem.IsWindows())
         {
-            var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-            if (dir is not null)
-            {
-                Posix.FSyncDirectory(dir);
-            }
+            Posix.FSyncDirectory(directory);
+            Durability.DirectorySynced(directory);
         }
+    }
+
+    /// <summary>Flushes a file's data to disk (fsync).</summary>
+    public static void FlushToDisk(FileStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        stream.Flush(flushToDisk: true);
+        Durability.FileSynced(stream.Name);
+    }
+
+    /// <summary>
+    /// Creates <paramref name="path"/> and its missing parents so that they survive a power
+    /// loss: each new folder's parent is flushed after the folder is made. Without that, a
+    /// file written and flushed inside a new folder can vanish with the folder.
+    /// Returns the folders it created, outermost first.
+    /// </summary>
+    public static IReadOnlyList<string> CreateDirectoryDurably(string path, UnixFileMode? mode = null)
+    {
+        var created = Durability.CreateDirectory(path, mode);
+        foreach (var dir in created)
+        {
+            FlushDirectoryOf(dir);
+        }
+        return created;
     }
 
     /// <summary>
@@ -120,7 +150,9 @@ public static class AtomicFile
         {
             options.UnixCreateMode = mode;
         }
-        return new FileStream(path, options);
+        var stream = new FileStream(path, options);
+        Durability.Created(path, directory: false);
+        return stream;
     }
 
     private static string CreateTemp(string path, UnixFileMode mode, out FileStream stream)
@@ -134,7 +166,7 @@ public static class AtomicFile
 
     private static void Commit(string temp, string path)
     {
-        File.Move(temp, path, overwrite: true);
+        Durability.MoveFile(temp, path, overwrite: true);
         FlushDirectoryOf(path);
     }
 
@@ -142,7 +174,7 @@ public static class AtomicFile
     {
         try
         {
-            File.Delete(path);
+            Durability.DeleteFile(path);
         }
         catch (IOException)
         {

@@ -1,5 +1,6 @@
 using Belay.Core.Archives;
 using Belay.Core.Feed;
+using Belay.Core.IO;
 
 namespace Belay.Core.Install;
 
@@ -36,34 +37,36 @@ public static class Stager
         {
             throw BelayException.Trust($"version {release.Version} for {rid} points at {artifact.Path}, not {expected}; refusing an artifact of another version, RID or product");
         }
-        Directory.CreateDirectory(layout.DownloadsDir);
-        Directory.CreateDirectory(layout.VersionsDir);
+        AtomicFile.CreateDirectoryDurably(layout.DownloadsDir);
+        AtomicFile.CreateDirectoryDurably(layout.VersionsDir);
         RemoveLeftovers(layout);
         var versionDir = layout.VersionDir(release.Version);
         if (Directory.Exists(versionDir))
         {
             // A folder without its agent is not something we made: never run it, rebuild it.
             log($"{versionDir} exists without {Path.GetFileName(agent)}; replacing it");
-            Directory.Delete(versionDir, recursive: true);
+            Durability.DeleteDirectory(versionDir);
         }
         log($"downloading {source.Describe(artifact.Path)} ({artifact.Size} bytes)");
         var download = await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken).ConfigureAwait(false);
+        Durability.Reach(CrashPoint.StageDownloaded);
         try
         {
             var archive = download + FeedLayout.ArchiveExtension(rid);
-            File.Move(download, archive);
+            Durability.MoveFile(download, archive);
             download = archive;
             ArchiveExtractor.Extract(archive, versionDir);
         }
         finally
         {
-            File.Delete(download);
+            Durability.DeleteFile(download);
         }
         if (!File.Exists(agent))
         {
-            Directory.Delete(versionDir, recursive: true);
+            Durability.DeleteDirectory(versionDir);
             throw BelayException.Trust($"the archive of version {release.Version} for {rid} has no {Path.GetFileName(agent)}; refusing it");
         }
+        Durability.Reach(CrashPoint.StageRenamed);
         log($"staged version {release.Version} in {versionDir} (sha256 {artifact.Sha256} verified)");
         return agent;
     }
@@ -76,14 +79,14 @@ public static class Stager
         {
             foreach (var file in Directory.EnumerateFiles(layout.DownloadsDir))
             {
-                File.Delete(file);
+                Durability.DeleteFile(file);
             }
         }
         if (Directory.Exists(layout.VersionsDir))
         {
             foreach (var dir in Directory.EnumerateDirectories(layout.VersionsDir, ".*"))
             {
-                Directory.Delete(dir, recursive: true);
+                Durability.DeleteDirectory(dir);
             }
         }
     }

@@ -114,6 +114,14 @@ public static class InstallStateStore
         AtomicFile.WriteAllBytes(path, Serialize(state), AtomicFile.PublicRead);
     }
 
+    /// <summary>Carries out the keeper's <see cref="PersistState"/>: the write, then its crash point.</summary>
+    public static void Persist(string path, PersistState persist)
+    {
+        ArgumentNullException.ThrowIfNull(persist);
+        Save(path, persist.State);
+        Durability.Reach(persist.CrashPoint);
+    }
+
     /// <summary>The file's bytes: indented camelCase JSON and a final newline. Refuses a state
     /// that <see cref="Parse"/> would reject, so an invalid state is never written.</summary>
     public static byte[] Serialize(InstallState state)

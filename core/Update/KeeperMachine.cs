@@ -122,7 +122,7 @@ public sealed class KeeperMachine
             // Not written by this machine (it drops a trial as it marks it bad), but cheap to survive.
             var next = state.Clone();
             next.Trial = null;
-            step.Persist(next);
+            step.Persist(next, StateChange.TrialRolledBack);
             step.Log($"dropping the trial of {trial.Version}: it is marked bad");
             step.Start(next.Current, now);
             return;
@@ -176,7 +176,7 @@ public sealed class KeeperMachine
             MaxTries = _policy.MaxTries,
             StartedAt = now,
         };
-        step.Persist(next);
+        step.Persist(next, StateChange.Switch);
         step.Log($"switching from {state.Current} to {v}: trial, try 1 of {_policy.MaxTries}");
         step.StopIfRunning(kill: false);
         StartTrial(step, v, now);
@@ -209,7 +209,7 @@ public sealed class KeeperMachine
             next.Current = trial.Version;
             next.Trial = null;
             next.CommittedAt = now;
-            step.Persist(next);
+            step.Persist(next, StateChange.Commit);
             step.Log($"committed {trial.Version} (ready on try {trial.Tries} of {trial.MaxTries}); previous is {state.Current}");
         }
         step.Runtime = step.Runtime with { AgentReady = true };
@@ -277,7 +277,7 @@ public sealed class KeeperMachine
             var next = state.Clone();
             MarkBad(next, trial.Version);
             next.Trial = null;
-            step.Persist(next);
+            step.Persist(next, StateChange.OperatorRollback);
             step.Log($"operator rollback: aborting the trial of {trial.Version}, marked bad; starting {next.Current}");
             step.StopIfRunning(kill: false);
             step.Start(next.Current, now);
@@ -293,7 +293,7 @@ public sealed class KeeperMachine
         back.Current = previous;
         back.Previous = null;
         back.CommittedAt = now;
-        step.Persist(back);
+        step.Persist(back, StateChange.OperatorRollback);
         step.Log($"operator rollback: {state.Current} marked bad, back to {previous}");
         step.StopIfRunning(kill: false);
         step.Start(previous, now);
@@ -329,14 +329,14 @@ public sealed class KeeperMachine
         {
             MarkBad(next, trial.Version);
             next.Trial = null;
-            step.Persist(next);
+            step.Persist(next, StateChange.TrialRolledBack);
             step.Log($"rolling back: {trial.Version} used all {trial.MaxTries} tries ({why}); it is marked bad; starting {next.Current}");
             step.StopIfRunning(killRunning);
             step.Start(next.Current, now);
             return;
         }
         next.Trial!.Tries = trial.Tries + 1;
-        step.Persist(next);
+        step.Persist(next, StateChange.TryCounted);
         step.Log($"{why}: trying {trial.Version} again, try {next.Trial.Tries} of {trial.MaxTries}");
         step.StopIfRunning(killRunning);
         StartTrial(step, trial.Version, now);
@@ -385,10 +385,10 @@ public sealed class KeeperMachine
         public void Log(string message) => Add(new Log(message));
 
         /// <summary>Records <paramref name="next"/> as the state, and its write as the next action.</summary>
-        public void Persist(InstallState next)
+        public void Persist(InstallState next, StateChange change)
         {
             State = next;
-            Add(new PersistState(next.Clone()));
+            Add(new PersistState(next.Clone(), change));
         }
 
         public void StopIfRunning(bool kill)

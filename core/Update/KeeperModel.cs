@@ -1,3 +1,5 @@
+using Belay.Core.IO;
+
 namespace Belay.Core.Update;
 
 // The values KeeperMachine.Decide works on: what the keeper knows, what happened, what to do.
@@ -123,8 +125,40 @@ public sealed record StopRequested : KeeperEvent;
 /// </summary>
 public abstract record KeeperAction;
 
-/// <summary>Write <paramref name="State"/> to state.json (atomically) before going on.</summary>
-public sealed record PersistState(InstallState State) : KeeperAction;
+/// <summary>Write <paramref name="State"/> to state.json (atomically) before going on;
+/// <paramref name="Change"/> says which step of an update it is.</summary>
+public sealed record PersistState(InstallState State, StateChange Change) : KeeperAction
+{
+    /// <summary>The numbered crash point reached once this write is on disk.</summary>
+    public CrashPoint CrashPoint => Change switch
+    {
+        StateChange.Switch => CrashPoint.SwitchPersisted,
+        StateChange.TryCounted => CrashPoint.TrialTryCounted,
+        StateChange.Commit => CrashPoint.CommitPersisted,
+        StateChange.TrialRolledBack => CrashPoint.TrialRolledBack,
+        StateChange.OperatorRollback => CrashPoint.OperatorRollbackPersisted,
+        _ => throw new InvalidOperationException($"no crash point for {Change}"),
+    };
+}
+
+/// <summary>The steps of an update that change state.json.</summary>
+public enum StateChange
+{
+    /// <summary>A trial of a staged version begins, its first try counted.</summary>
+    Switch,
+
+    /// <summary>The next try of a trial is counted before it starts.</summary>
+    TryCounted,
+
+    /// <summary>The trial version is committed as current.</summary>
+    Commit,
+
+    /// <summary>A trial is over without a commit: its version is marked bad.</summary>
+    TrialRolledBack,
+
+    /// <summary>An operator's rollback: back to the previous version, or a trial aborted.</summary>
+    OperatorRollback,
+}
 
 /// <summary>Start versions/&lt;Version&gt;/belay-agent run. Only issued when no agent runs.</summary>
 public sealed record StartAgent(string Version) : KeeperAction;

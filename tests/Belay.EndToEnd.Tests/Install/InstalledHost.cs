@@ -18,6 +18,7 @@ public sealed class InstalledHost : IDisposable
 
     private readonly ReleaseWorkspace _ws = new();
     private NginxServer? _nginx;
+    private string? _package;
 
     public InstalledHost()
     {
@@ -51,6 +52,30 @@ public sealed class InstalledHost : IDisposable
             "--artifact", $"linux-x64={Path.Combine(packages, $"belay-agent-{version}-linux-x64.tar.gz")}", "--key", _ws.ReleaseKey);
         Assert.True(publish.ExitCode == 0, publish.ToString());
     }
+
+    /// <summary>Publishes the shipped agent as <paramref name="version"/> from one package made once (an archive's
+    /// bytes do not depend on the version): fast enough to publish a version per iteration of a soak.</summary>
+    public void PublishAgentCopy(string version)
+    {
+        var packages = Path.Combine(_ws.Root, "packages");
+        if (_package is null)
+        {
+            var input = Path.Combine(_ws.Root, "agent-shipped");
+            Directory.CreateDirectory(input);
+            File.Copy(BelayBinaries.Agent, Path.Combine(input, "belay-agent"), overwrite: true);
+            var package = ReleaseWorkspace.Release("package", "--rid", "linux-x64", "--version", "0.0.0", "--input", input, "--out", packages);
+            Assert.True(package.ExitCode == 0, package.ToString());
+            _package = Path.Combine(packages, "belay-agent-0.0.0-linux-x64.tar.gz");
+        }
+        var archive = Path.Combine(packages, $"belay-agent-{version}-linux-x64.tar.gz");
+        File.Copy(_package, archive, overwrite: true);
+        var publish = ReleaseWorkspace.Release("publish", "--feed", _ws.Feed, "--version", version, "--artifact", $"linux-x64={archive}", "--key", _ws.ReleaseKey);
+        Assert.True(publish.ExitCode == 0, publish.ToString());
+        File.Delete(archive);
+    }
+
+    public static int? ReadPid(string path) =>
+        File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), System.Globalization.CultureInfo.InvariantCulture, out var pid) ? pid : null;
 
     public static ToolResult Belay(params string[] args) => BelayBinaries.Run(BelayBinaries.Belay, args);
 
