@@ -3,6 +3,9 @@
 # toolchain and zlib that NativeAOT links with, and the real tools the tests run against.
 # Run as root (CI) or with password-less sudo; otherwise it says what to install, and a
 # test that needs a missing tool skips loudly (or fails, with BELAY_REQUIRE_TOOLS=1).
+#
+#   sh scripts/install-deps.sh          the build and test tools
+#   sh scripts/install-deps.sh bench    the same, plus what ./build.sh bench adds (benchmarks/README.md)
 set -eu
 
 missing=""
@@ -31,6 +34,11 @@ need wget       has wget
 need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
+if [ "${1:-}" = bench ]; then
+    need supervisor has supervisord  # the footprint benchmark's side-by-side supervisor
+    need xz-utils   has xz           # the size benchmark's xz -9 column
+    need openssl    has openssl      # the CA and certificate for the benchmark's HTTPS feed
+fi
 
 if [ -z "$missing" ]; then
     echo "deps: all build and test tools present"
