@@ -1,6 +1,4 @@
 using System.Text.Json;
-using Belay.Core.Update;
-
 namespace Belay.Bench;
 
 /// <summary>Steady polling over the window, from nginx's access log.</summary>
@@ -80,7 +78,7 @@ internal static class FleetBench
         var publish = feed.Publish(version, ctx.AgentBytes, rollout: percent);
         var t0 = sim.Now;
         var sequence = ReadSequence(feed);
-        var admitted = sim.Hosts.Where(h => UpdatePolicy.IsAdmitted(h.Id, version, percent)).ToHashSet();
+        var admitted = sim.Hosts.Where(h => Admission.IsAdmitted(h.Id, version, percent)).ToHashSet();
         var complete = sim.WaitUntil(h => h.SeenSequence >= sequence && (!admitted.Contains(h) || h.Current == version), timeout);
         var seen = sim.Hosts.Where(h => h.SeenSequence >= sequence).Select(h => h.SeenAt - t0).ToList();
         var run = admitted.Where(h => h.Current == version).Select(h => h.RunningAt - t0).ToList();

@@ -2,8 +2,6 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
-using Belay.Core.Update;
-using Belay.Core.Versioning;
 
 namespace Belay.Bench;
 
@@ -29,7 +27,7 @@ internal sealed class SimHost(string id, string current)
 /// <item>a 304 ends the check; a 200 is followed by root.json, root.json.minisig and
 /// channels/stable.json.minisig (what the real agent verifies with), then, when the newest
 /// release is newer and its rollout admits the host (UpdatePolicy.IsAdmitted, the product's
-/// own formula), by the whole artifact, read and discarded, and by the new agent's first check
+/// own formula, restated in Admission.cs), by the whole artifact, read and discarded, and by the new agent's first check
 /// (again the manifest and the three files, without an ETag: a new process has none); the
 /// host then "runs" it.</item>
 /// </list>
@@ -233,18 +231,18 @@ internal sealed class FleetSimulator : IDisposable
     /// <summary>The newest release newer than the host's, admitted by its rollout, built for the RID (UpdatePolicy's rule without pins or bad versions).</summary>
     private (string Version, string Path)? Choose(JsonElement manifest, SimHost h)
     {
-        var current = SemVersion.Parse(h.Current);
-        (SemVersion V, string Version, string Path)? best = null;
+        var current = Admission.Order(h.Current);
+        (Version V, string Version, string Path)? best = null;
         foreach (var r in manifest.GetProperty("releases").EnumerateArray())
         {
             var version = r.GetProperty("version").GetString()!;
             var percent = r.TryGetProperty("rollout", out var ro) && ro.TryGetProperty("percent", out var p) ? p.GetInt32() : 0;
-            if (!r.TryGetProperty("artifacts", out var arts) || !arts.TryGetProperty(_rid, out var art) ||
-                !SemVersion.TryParse(version, out var v, out _) || v! <= current || !UpdatePolicy.IsAdmitted(h.Id, version, percent))
+            if (!r.TryGetProperty("artifacts", out var arts) || !arts.TryGetProperty(_rid, out var art))
             {
                 continue;
             }
-            if (best is null || v > best.Value.V)
+            var v = Admission.Order(version);
+            if (v > current && Admission.IsAdmitted(h.Id, version, percent) && (best is null || v > best.Value.V))
             {
                 best = (v, version, art.GetProperty("path").GetString()!);
             }

@@ -16,6 +16,8 @@ internal sealed class Subject(string name, string what)
     public Dictionary<string, List<double>> PssByProcess { get; } = [];
     public long CpuTicks { get; set; }
     public int Polls { get; set; }
+    /// <summary>Distinct TCP (TLS) connections its polls came on: as many as polls means a handshake per poll.</summary>
+    public int Connections { get; set; }
     public bool Polling { get; init; } = true;
 
     public double CpuSeconds => CpuTicks / ProcFs.TicksPerSecond;
@@ -108,8 +110,12 @@ internal static class FootprintBench
 
             Thread.Sleep(1500); // let nginx write the last lines
             var polls = nginx.ReadLog().Where(l => l.Time >= start && l.Time <= end && l.Path == "/channels/stable.json").ToList();
-            belaySubject.Polls = polls.Count(l => l.UserAgent == "belay");
-            curlSubject.Polls = polls.Count(l => l.UserAgent.StartsWith("curl/", StringComparison.Ordinal));
+            var belayPolls = polls.Where(l => l.UserAgent == "belay").ToList();
+            var curlPolls = polls.Where(l => l.UserAgent.StartsWith("curl/", StringComparison.Ordinal)).ToList();
+            belaySubject.Polls = belayPolls.Count;
+            belaySubject.Connections = belayPolls.Select(l => l.Connection).Distinct().Count();
+            curlSubject.Polls = curlPolls.Count;
+            curlSubject.Connections = curlPolls.Select(l => l.Connection).Distinct().Count();
             return new FootprintResult(subjects, window, url, ProgramCommand, null);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException)

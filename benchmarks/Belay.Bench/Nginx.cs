@@ -7,14 +7,15 @@ using System.Text;
 namespace Belay.Bench;
 
 /// <summary>One request from nginx's access log (the bench's own log format).</summary>
-internal sealed record AccessLine(double Time, int Status, long BytesSent, long BodyBytes, string Method, string Path, string UserAgent);
+internal sealed record AccessLine(double Time, int Status, long BytesSent, long BodyBytes, long Connection, string Method, string Path, string UserAgent);
 
 /// <summary>
 /// A real nginx serving one feed folder on 127.0.0.1, with the production block of
 /// docs/feed.md (same MIME types, Cache-Control, ETag and gzip settings), over HTTPS with the
 /// bench's CA-signed certificate or over plain HTTP. One process (master_process off), its
 /// files under its own folder, and an access log in a format the bench parses:
-/// <c>$msec $status $bytes_sent $body_bytes_sent "$request" "$http_user_agent"</c>.
+/// <c>$msec $status $bytes_sent $body_bytes_sent $connection "$request" "$http_user_agent"</c>
+/// ($connection is nginx's serial number of the TCP connection: polls on one connection reuse it).
 /// </summary>
 internal sealed class Nginx : IDisposable
 {
@@ -78,7 +79,7 @@ internal sealed class Nginx : IDisposable
 
     public static AccessLine? Parse(string line)
     {
-        // 1764215047.123 304 212 0 "GET /channels/stable.json HTTP/1.1" "belay"
+        // 1764215047.123 304 212 0 17 "GET /channels/stable.json HTTP/1.1" "belay"
         var q1 = line.IndexOf('"', StringComparison.Ordinal);
         if (q1 < 0)
         {
@@ -88,13 +89,13 @@ internal sealed class Nginx : IDisposable
         var q2 = line.IndexOf('"', q1 + 1);
         var q3 = line.IndexOf('"', q2 + 1);
         var q4 = line.LastIndexOf('"');
-        if (head.Length < 4 || q2 < 0 || q3 < 0 || q4 <= q3)
+        if (head.Length < 5 || q2 < 0 || q3 < 0 || q4 <= q3)
         {
             return null;
         }
         var request = line[(q1 + 1)..q2].Split(' ');
         var ic = CultureInfo.InvariantCulture;
-        return new AccessLine(double.Parse(head[0], ic), int.Parse(head[1], ic), long.Parse(head[2], ic), long.Parse(head[3], ic),
+        return new AccessLine(double.Parse(head[0], ic), int.Parse(head[1], ic), long.Parse(head[2], ic), long.Parse(head[3], ic), long.Parse(head[4], ic),
             request.Length > 0 ? request[0] : "", request.Length > 1 ? request[1] : "", line[(q3 + 1)..q4]);
     }
 
@@ -134,7 +135,7 @@ internal sealed class Nginx : IDisposable
         b.AppendLine(ic, $"error_log {Q("error.log")} warn;");
         b.AppendLine("events { worker_connections 8192; }");
         b.AppendLine("http {");
-        b.AppendLine("    log_format bench '$msec $status $bytes_sent $body_bytes_sent \"$request\" \"$http_user_agent\"';");
+        b.AppendLine("    log_format bench '$msec $status $bytes_sent $body_bytes_sent $connection \"$request\" \"$http_user_agent\"';");
         b.AppendLine(ic, $"    access_log {Q("access.log")} bench{(bufferedLog ? " buffer=256k flush=1s" : "")};");
         foreach (var temp in (string[])["client_body", "proxy", "fastcgi", "uwsgi", "scgi"])
         {

@@ -5,8 +5,8 @@
 //   3. latency    one-liner to ready vs curl|tar; publish to all agents; bad release to rollback
 //   4. fleet      N simulated agents against nginx; a release at 100% and at 10%; 1M-host arithmetic
 //
-// Size and latency run while the footprint window is open (--sequential: one after another);
-// the fleet runs alone. Everything runs in a temporary folder that is removed at the end
+// Size (at nice 19) and latency run while the footprint window is open (--sequential: one after
+// another); the fleet runs alone. Everything runs in a temporary folder that is removed at the end
 // (BELAY_BENCH_KEEP=1 keeps it). The report goes to benchmarks/results/DATE[-quick].md with its
 // SVG plot. A missed target is reported, never a failure: the exit code is 0 unless the bench
 // could not run at all.
@@ -26,8 +26,10 @@ try
     var machine = MachineInfo.Read(options.RepoRoot);
     var ctx = new BenchContext(options, work);
 
+    var phases = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
     T? Guard<T>(string name, Func<T> run) where T : class
     {
+        var phase = Stopwatch.StartNew();
         try
         {
             return run();
@@ -41,19 +43,31 @@ try
             }
             return null;
         }
+        finally
+        {
+            phases[name] = phase.Elapsed.TotalSeconds;
+        }
     }
 
-    var footprintTask = Task.Factory.StartNew(() => Guard("footprint", () => FootprintBench.Run(ctx)), TaskCreationOptions.LongRunning);
+    Task<T?> Background<T>(string name, Func<T> run) where T : class =>
+        Task.Factory.StartNew(() => Guard(name, run), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    var footprintTask = Background("footprint", () => FootprintBench.Run(ctx));
     if (!options.Overlap)
     {
         footprintTask.Wait();
     }
-    var size = Guard("size", () => SizeBench.Run(ctx));
-    var latency = Guard("latency", () => LatencyBench.Run(ctx));
-    if (!footprintTask.IsCompleted)
+    var sizeTask = Background("size", () => SizeBench.Run(ctx));
+    if (!options.Overlap)
     {
-        BenchContext.Say("waiting for the footprint window to close");
+        sizeTask.Wait();
     }
+    var latency = Guard("latency", () => LatencyBench.Run(ctx));
+    if (!footprintTask.IsCompleted || !sizeTask.IsCompleted)
+    {
+        BenchContext.Say("waiting for the footprint window to close and the size benchmark to finish");
+    }
+    var size = await sizeTask;
     var footprint = await footprintTask;
     var fleet = Guard("fleet", () => FleetBench.Run(ctx));
 
@@ -61,7 +75,8 @@ try
     {
         failures.Add(error.Split('\n')[0]);
     }
-    var results = new BenchResults(options, machine, ctx.BuiltVersion, started, watch.Elapsed, footprint, size, latency, fleet, failures);
+    var results = new BenchResults(options, machine, ctx.BuiltVersion, started, watch.Elapsed, footprint, size, latency, fleet, failures,
+        new Dictionary<string, double>(phases));
     Directory.CreateDirectory(options.OutDir);
     var stem = $"{started:yyyy-MM-dd}{(options.Quick ? "-quick" : "")}";
     var svgName = stem + "-memory.svg";

@@ -6,7 +6,8 @@ namespace Belay.Bench;
 
 /// <summary>Everything one run measured, for the report.</summary>
 internal sealed record BenchResults(BenchOptions Options, MachineInfo Machine, string BuiltVersion, DateTime StartedUtc, TimeSpan Elapsed,
-    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, IReadOnlyList<string> Failures);
+    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, IReadOnlyList<string> Failures,
+    IReadOnlyDictionary<string, double> PhaseSeconds);
 
 /// <summary>
 /// The Markdown report (benchmarks/results/DATE[-quick].md) and its memory plot (same name,
@@ -29,7 +30,9 @@ internal static class Report
         L($"# Belay benchmarks, {r.StartedUtc:yyyy-MM-dd} ({(o.Quick ? "quick" : "full")})");
         L();
         L($"`{o.Command}` on commit {r.Machine.Commit}, agent version {r.BuiltVersion}. The bench itself (after the publish it depends on) " +
-          $"took {r.Elapsed.TotalMinutes:F1} min, started {r.StartedUtc:HH:mm} UTC. How to read this: [benchmarks/README.md](../README.md).");
+          $"took {r.Elapsed.TotalMinutes:F1} min, started {r.StartedUtc:HH:mm} UTC " +
+          $"(phases, wall: {string.Join(", ", r.PhaseSeconds.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} {p.Value:F0} s"))}). " +
+          "How to read this: [benchmarks/README.md](../README.md).");
         if (r.Failures.Count > 0)
         {
             L();
@@ -59,7 +62,7 @@ internal static class Report
         L("## Notes");
         L();
         L(o.Overlap
-            ? "- The size and latency benchmarks run while the footprint window is open (to fit the time budget). The footprint's CPU figures are each tree's own CPU time from /proc, which other load does not add to; its memory figures are unaffected. `--sequential` runs them one after another. The fleet benchmark runs alone."
+            ? "- The size (its compressors at nice 19) and latency benchmarks run while the footprint window is open (to fit the time budget). The footprint's CPU figures are each tree's own CPU time from /proc, which other load does not add to; its memory figures are unaffected. `--sequential` runs them one after another. The fleet benchmark runs alone."
             : "- Every benchmark ran alone (`--sequential`).");
         L("- Nothing here fails the build: a missed target is reported as MISS.");
         var svg = r.Footprint is { } f ? Plot(f) : SvgPlot.Render("Memory over time", "seconds", "MB", []);
@@ -119,7 +122,7 @@ internal static class Report
         L($"Belay installed by `belay install --scope user --service-manager none` from an HTTPS feed (nginx on loopback, a CA made for the run) at {f.FeedUrl}, " +
           $"with the product's default poll interval (10 s) and one program in programs.conf (`{f.Program}`); Debian's supervisord " +
           $"(Debian's config layout: unix socket + RPC interface) running the same program; and `while :; do curl -s -o /dev/null URL/channels/stable.json; sleep 10; done`.");
-        L("Memory is /proc/PID/smaps_rollup summed over each tree (Private = Private_Clean + Private_Dirty); CPU is utime + stime of the tree, children that exited included (cutime + cstime), over the window; polls are the tree's requests for channels/stable.json in nginx's access log over the window.");
+        L("Memory is /proc/PID/smaps_rollup summed over each tree (Private = Private_Clean + Private_Dirty); CPU is utime + stime of the tree, children that exited included (cutime + cstime), over the window; polls are the tree's requests for channels/stable.json in nginx's access log over the window, and the connections they came on (as many connections as polls means a TLS handshake per poll).");
         L();
         var rows = new List<string[]>();
         foreach (var s in f.Subjects)
@@ -129,9 +132,9 @@ internal static class Report
             var priv = s.Samples.Select(x => x.PrivateMb).ToList();
             rows.Add([s.Name, s.What, $"{F(Median(rss))} / {F(rss.DefaultIfEmpty().Max())}", $"{F(Median(pss))} / {F(pss.DefaultIfEmpty().Max())}",
                 $"{F(Median(priv))} / {F(priv.DefaultIfEmpty().Max())}", F(s.CpuSeconds, 2), F(CpuPercent(s, f.WindowSeconds), 3),
-                s.Polling ? s.Polls.ToString(CultureInfo.InvariantCulture) : "—", s.Polling ? PerPoll(s) : "—"]);
+                s.Polling ? $"{s.Polls} ({s.Connections})" : "—", s.Polling ? PerPoll(s) : "—"]);
         }
-        Table(b, ["tree", "processes", "RSS MB (median / max)", "PSS MB (median / max)", "private MB (median / max)", "CPU s", "% of one core", "polls", "CPU per poll"], rows);
+        Table(b, ["tree", "processes", "RSS MB (median / max)", "PSS MB (median / max)", "private MB (median / max)", "CPU s", "% of one core", "polls (TLS connections)", "CPU per poll"], rows);
         L();
         var belay = f.Subjects[0];
         var pssMax = belay.Samples.Max(s => s.PssMb);
