@@ -15,6 +15,8 @@ internal sealed class Subject(string name, string what)
     public List<MemorySample> Samples { get; } = [];
     public Dictionary<string, List<double>> PssByProcess { get; } = [];
     public long CpuTicks { get; set; }
+    /// <summary>CPU seconds over the window by process name (a child's time, once waited for, counts to its parent).</summary>
+    public Dictionary<string, double> CpuByProcess { get; } = [];
     public int Polls { get; set; }
     /// <summary>Distinct TCP (TLS) connections its polls came on: as many as polls means a handshake per poll.</summary>
     public int Connections { get; set; }
@@ -83,7 +85,8 @@ internal static class FootprintBench
 
             Subject[] subjects = [belaySubject, supSubject, curlSubject];
             var start = Nginx.Now();
-            var cpuStart = subjects.Select(s => ProcFs.TreeCpu(ProcFs.Tree(s.RootPid, ProcFs.ParentMap()))).ToArray();
+            var parentsAtStart = ProcFs.ParentMap();
+            var cpuStart = subjects.Select(s => CpuSnapshot(s.RootPid, parentsAtStart)).ToArray();
             var watch = Stopwatch.StartNew();
             var next = TimeSpan.Zero;
             while (watch.Elapsed < o.FootprintWindow)
@@ -103,7 +106,13 @@ internal static class FootprintBench
             var parentsAtEnd = ProcFs.ParentMap();
             for (var i = 0; i < subjects.Length; i++)
             {
-                subjects[i].CpuTicks = ProcFs.TreeCpu(ProcFs.Tree(subjects[i].RootPid, parentsAtEnd)) - cpuStart[i];
+                var atEnd = CpuSnapshot(subjects[i].RootPid, parentsAtEnd);
+                subjects[i].CpuTicks = atEnd.Values.Sum(v => v.Ticks) - cpuStart[i].Values.Sum(v => v.Ticks);
+                foreach (var (pid, (comm, ticks)) in atEnd)
+                {
+                    var before = cpuStart[i].TryGetValue(pid, out var b) ? b.Ticks : 0;
+                    subjects[i].CpuByProcess[comm] = subjects[i].CpuByProcess.GetValueOrDefault(comm) + ((ticks - before) / ProcFs.TicksPerSecond);
+                }
             }
             var end = Nginx.Now();
             var window = watch.Elapsed.TotalSeconds;
@@ -164,6 +173,10 @@ internal static class FootprintBench
             s.Samples.Add(new MemorySample(seconds, rss / 1024.0, pss / 1024.0, priv / 1024.0, count));
         }
     }
+
+    private static Dictionary<int, (string Comm, long Ticks)> CpuSnapshot(int root, Dictionary<int, int> parents) =>
+        ProcFs.Tree(root, parents).Select(pid => (pid, cpu: ProcFs.ReadCpu(pid))).Where(x => x.cpu is not null)
+            .ToDictionary(x => x.pid, x => (ProcFs.Comm(x.pid), x.cpu!.Value.Total));
 
     private static Process StartSupervisord(string dir)
     {

@@ -130,10 +130,6 @@ internal static class ProcFs
         return new CpuTicks(L(11) + L(12), L(13) + L(14));
     }
 
-    /// <summary>The sum of <see cref="CpuTicks.Total"/> over a tree: a child that exits and is
-    /// waited for moves its time into its parent's children times, so the sum keeps counting it.</summary>
-    public static long TreeCpu(IEnumerable<int> pids) => pids.Select(ReadCpu).Where(c => c is not null).Sum(c => c!.Value.Total);
-
     public static string Comm(int pid)
     {
         try

@@ -143,10 +143,10 @@ internal static class Report
           $"under {CpuTargetPercent} % of one core at a 10 s interval: **{Verdict(cpu < CpuTargetPercent)}** ({F(cpu, 3)} %). " +
           $"CPU time is counted in clock ticks of {1000 / ProcFs.TicksPerSecond:0} ms, so a short window resolves it coarsely.");
         L();
-        L("PSS per process (median over the window, MB):");
+        L("Per process (PSS: median over the window; CPU: over the window, a child's time counted to its parent once it has exited):");
         L();
-        Table(b, ["tree", "process", "PSS MB"], [.. f.Subjects.SelectMany(s => s.PssByProcess.OrderByDescending(p => Median(p.Value))
-            .Select(p => new[] { s.Name, p.Key, F(Median(p.Value), 2) }))]);
+        Table(b, ["tree", "process", "PSS MB", "CPU s"], [.. f.Subjects.SelectMany(s => s.PssByProcess.OrderByDescending(p => Median(p.Value))
+            .Select(p => new[] { s.Name, p.Key, F(Median(p.Value), 2), s.CpuByProcess.TryGetValue(p.Key, out var c) ? F(c, 2) : "—" }))]);
         L();
         L($"![Memory over time]({svgName})");
         L();
@@ -249,7 +249,7 @@ internal static class Report
         }
         L($"{fl.Hosts:N0} simulated agents in one process (benchmarks/Belay.Bench/FleetSimulator.cs) against nginx serving the feed, {fl.Transport}. " +
           $"Each checks channels/stable.json every {fl.IntervalSeconds:0} s ±10% with If-None-Match; on a changed manifest it fetches what a real agent fetches " +
-          "(root.json, root.json.minisig, stable.json.minisig) and, when the rollout admits it (UpdatePolicy.IsAdmitted, the product's formula), downloads the whole artifact " +
+          "(root.json, root.json.minisig, stable.json.minisig) and, when the rollout admits it (the product's formula, UpdatePolicy.IsAdmitted, restated in Admission.cs), downloads the whole artifact " +
           "and makes the new agent's first check (the manifest and the three files again: a new process has no ETag, as the real agents above show); then it counts as running the release. It does not verify, unpack, switch or run a trial (the latency benchmark times those on real agents).");
         L($"Errors during the run: {fl.Errors}{(fl.LastError is null ? "" : $" (last: {fl.LastError})")}.");
         L();
@@ -272,7 +272,7 @@ internal static class Report
                 Stats.Bytes(p.MetadataBytes), $"{Stats.Bytes(p.ArtifactBytes)} ({p.ArtifactDownloads:N0} downloads)",
             })]);
         L();
-        L("Times are from the end of `belay-release publish`. The artifact downloads share 64 pooled connections over loopback, so at 100 % the tail is the loopback bandwidth of this machine, not the poll interval.");
+        L("Times are from the end of `belay-release publish`. A host sees the release at its next check (0–11 s); the artifact downloads share 64 pooled connections over loopback, so whatever runs past 11 s is this machine's loopback bandwidth and load, not the protocol.");
         Extrapolation(b, fl);
     }
 
