@@ -15,8 +15,8 @@ internal sealed class Subject(string name, string what)
     public List<MemorySample> Samples { get; } = [];
     public Dictionary<string, List<double>> PssByProcess { get; } = [];
     public long CpuTicks { get; set; }
-    /// <summary>CPU seconds over the window by process name (a child's time, once waited for, counts to its parent).</summary>
-    public Dictionary<string, double> CpuByProcess { get; } = [];
+    /// <summary>CPU seconds over the window by process name: its own, and its children's that exited and were waited for.</summary>
+    public Dictionary<string, (double Own, double Children)> CpuByProcess { get; } = [];
     public int Polls { get; set; }
     /// <summary>Distinct TCP (TLS) connections its polls came on: as many as polls means a handshake per poll.</summary>
     public int Connections { get; set; }
@@ -107,11 +107,13 @@ internal static class FootprintBench
             for (var i = 0; i < subjects.Length; i++)
             {
                 var atEnd = CpuSnapshot(subjects[i].RootPid, parentsAtEnd);
-                subjects[i].CpuTicks = atEnd.Values.Sum(v => v.Ticks) - cpuStart[i].Values.Sum(v => v.Ticks);
-                foreach (var (pid, (comm, ticks)) in atEnd)
+                subjects[i].CpuTicks = atEnd.Values.Sum(v => v.Cpu.Total) - cpuStart[i].Values.Sum(v => v.Cpu.Total);
+                foreach (var (pid, (comm, cpu)) in atEnd)
                 {
-                    var before = cpuStart[i].TryGetValue(pid, out var b) ? b.Ticks : 0;
-                    subjects[i].CpuByProcess[comm] = subjects[i].CpuByProcess.GetValueOrDefault(comm) + ((ticks - before) / ProcFs.TicksPerSecond);
+                    var before = cpuStart[i].TryGetValue(pid, out var b) ? b.Cpu : default;
+                    var (own, children) = subjects[i].CpuByProcess.GetValueOrDefault(comm);
+                    subjects[i].CpuByProcess[comm] = (own + ((cpu.Own - before.Own) / ProcFs.TicksPerSecond),
+                        children + ((cpu.Children - before.Children) / ProcFs.TicksPerSecond));
                 }
             }
             var end = Nginx.Now();
@@ -174,9 +176,9 @@ internal static class FootprintBench
         }
     }
 
-    private static Dictionary<int, (string Comm, long Ticks)> CpuSnapshot(int root, Dictionary<int, int> parents) =>
+    private static Dictionary<int, (string Comm, CpuTicks Cpu)> CpuSnapshot(int root, Dictionary<int, int> parents) =>
         ProcFs.Tree(root, parents).Select(pid => (pid, cpu: ProcFs.ReadCpu(pid))).Where(x => x.cpu is not null)
-            .ToDictionary(x => x.pid, x => (ProcFs.Comm(x.pid), x.cpu!.Value.Total));
+            .ToDictionary(x => x.pid, x => (ProcFs.Comm(x.pid), x.cpu!.Value));
 
     private static Process StartSupervisord(string dir)
     {

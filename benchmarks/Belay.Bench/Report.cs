@@ -143,10 +143,12 @@ internal static class Report
           $"under {CpuTargetPercent} % of one core at a 10 s interval: **{Verdict(cpu < CpuTargetPercent)}** ({F(cpu, 3)} %). " +
           $"CPU time is counted in clock ticks of {1000 / ProcFs.TicksPerSecond:0} ms, so a short window resolves it coarsely.");
         L();
-        L("Per process (PSS: median over the window; CPU: over the window, a child's time counted to its parent once it has exited):");
+        L("Per process (PSS: median over the window; CPU: over the window, its own, and that of its children that exited and were waited for, like each curl and sleep of the loop):");
         L();
-        Table(b, ["tree", "process", "PSS MB", "CPU s"], [.. f.Subjects.SelectMany(s => s.PssByProcess.OrderByDescending(p => Median(p.Value))
-            .Select(p => new[] { s.Name, p.Key, F(Median(p.Value), 2), s.CpuByProcess.TryGetValue(p.Key, out var c) ? F(c, 2) : "—" }))]);
+        Table(b, ["tree", "process", "PSS MB", "CPU s, own", "CPU s, exited children"], [.. f.Subjects.SelectMany(s => s.PssByProcess.OrderByDescending(p => Median(p.Value))
+            .Select(p => s.CpuByProcess.TryGetValue(p.Key, out var c)
+                ? new[] { s.Name, p.Key, F(Median(p.Value), 2), F(c.Own, 2), F(c.Children, 2) }
+                : [s.Name, p.Key, F(Median(p.Value), 2), "—", "—"]))]);
         L();
         L($"![Memory over time]({svgName})");
         L();
