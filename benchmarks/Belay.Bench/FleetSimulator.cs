@@ -47,7 +47,7 @@ internal sealed class FleetSimulator : IDisposable
     private readonly PriorityQueue<SimHost, double> _queue = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CancellationTokenSource _stop = new();
-    private Task? _dispatcher;
+    private Thread? _dispatcher;
     private long _checks;
     private long _notModified;
     private long _changed;
@@ -79,7 +79,15 @@ internal sealed class FleetSimulator : IDisposable
     public long Errors => Interlocked.Read(ref _errors);
     public string? LastError { get; private set; }
 
-    public void Start() => _dispatcher = Task.Run(DispatchAsync);
+    /// <summary>Starts checking. The dispatcher is a thread of its own and the pool starts with enough
+    /// threads, so that checks stay on time while 64 downloads keep the pool's threads busy.</summary>
+    public void Start()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 128), Math.Max(io, 128));
+        _dispatcher = new Thread(Dispatch) { IsBackground = true, Name = "fleet dispatcher" };
+        _dispatcher.Start();
+    }
 
     /// <summary>Waits (polling the hosts' state) until <paramref name="done"/> holds for every host; false on timeout.</summary>
     public bool WaitUntil(Func<SimHost, bool> done, TimeSpan timeout)
@@ -99,19 +107,13 @@ internal sealed class FleetSimulator : IDisposable
     public void Dispose()
     {
         _stop.Cancel();
-        try
-        {
-            _dispatcher?.Wait(TimeSpan.FromSeconds(10));
-        }
-        catch (AggregateException)
-        {
-        }
+        _dispatcher?.Join(TimeSpan.FromSeconds(10));
         _meta.Dispose();
         _artifacts.Dispose();
         _stop.Dispose();
     }
 
-    private async Task DispatchAsync()
+    private void Dispatch()
     {
         var due = new List<SimHost>();
         while (!_stop.IsCancellationRequested)
@@ -129,14 +131,7 @@ internal sealed class FleetSimulator : IDisposable
                 _ = CheckAndRequeueAsync(h);
             }
             due.Clear();
-            try
-            {
-                await Task.Delay(5, _stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
+            Thread.Sleep(2);
         }
     }
 
@@ -181,7 +176,7 @@ internal sealed class FleetSimulator : IDisposable
         {
             download.EnsureSuccessStatusCode();
             await using var body = await download.Content.ReadAsStreamAsync(_stop.Token);
-            var buffer = ArrayPool<byte>.Shared.Rent(81920);
+            var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
             try
             {
                 while (await body.ReadAsync(buffer, _stop.Token) > 0)

@@ -143,6 +143,13 @@ internal static class Report
           $"under {CpuTargetPercent} % of one core at a 10 s interval: **{Verdict(cpu < CpuTargetPercent)}** ({F(cpu, 3)} %). " +
           $"CPU time is counted in clock ticks of {1000 / ProcFs.TicksPerSecond:0} ms, so a short window resolves it coarsely.");
         L();
+        if (belay.CpuByProcess.TryGetValue("belay", out var keeper) && belay.CpuByProcess.TryGetValue("belay-agent", out var agent))
+        {
+            L($"Belay's CPU by process: the keeper (`belay run`, which does not poll) {F(keeper.Own, 2)} s, {F(1000 * keeper.Own / f.WindowSeconds, 2)} ms per second; " +
+              $"the agent {F(agent.Own, 2)} s, {(belay.Polls > 0 ? F(1000 * agent.Own / belay.Polls, 1) : "n/a")} ms per poll " +
+              $"({F(100 * agent.Own / f.WindowSeconds, 3)} % of one core on its own).");
+            L();
+        }
         L("Per process (PSS: median over the window; CPU: over the window, its own, and that of its children that exited and were waited for, like each curl and sleep of the loop):");
         L();
         Table(b, ["tree", "process", "PSS MB", "CPU s, own", "CPU s, exited children"], [.. f.Subjects.SelectMany(s => s.PssByProcess.OrderByDescending(p => Median(p.Value))
@@ -152,7 +159,8 @@ internal static class Report
         L();
         L($"![Memory over time]({svgName})");
         L();
-        L("Cheap knobs to try (not applied here; this bench measures the product as it ships): NativeAOT has no JIT, so TieredCompilation settings do nothing. " +
+        L("Cheap knobs to try (not applied here; this bench measures the product as it ships): the keeper wakes every second to reap orphaned programs " +
+          "(bootstrapper/Keeper/OrphanReaper.cs at the time of writing); waking on SIGCHLD instead would let it sleep between events, if its share above is large. NativeAOT has no JIT, so TieredCompilation settings do nothing. " +
           "The GC settings do apply: `<ConcurrentGarbageCollection>false</ConcurrentGarbageCollection>` drops the background GC thread and its reservations; " +
           "`DOTNET_GCgen0size` (a smaller gen0 budget) and `System.GC.ConserveMemory` trade a little CPU for less dirty heap; " +
           "`DOTNET_GCHeapHardLimit` caps the heap (an OOM risk if set too low). Each is one line in the agent's and the keeper's project files or environment, and each should be measured with this bench before it ships.");
