@@ -81,7 +81,8 @@ internal static class Report
             rows.Add(["Memory: keeper + agent + 1 program, PSS (max over the window)", $"{F(pssMax)} MB",
                 $"supervisord + program {F(sup.Samples.Max(s => s.PssMb))} MB", $"≤ {PssTargetMb:0} MB", Verdict(pssMax <= PssTargetMb)]);
             var cpu = CpuPercent(belay, f.WindowSeconds);
-            rows.Add([$"CPU, polling an HTTPS feed every 10 s (% of one core; per poll)", $"{F(cpu, 3)} %; {PerPoll(belay)}",
+            var agentAlone = belay.CpuByProcess.TryGetValue("belay-agent", out var a) && belay.Polls > 0 ? $" (agent alone {F(1000 * a.Own / belay.Polls, 1)} ms)" : "";
+            rows.Add([$"CPU, polling an HTTPS feed every 10 s (% of one core; per poll)", $"{F(cpu, 3)} %; {PerPoll(belay)}{agentAlone}",
                 $"curl loop {F(CpuPercent(curl, f.WindowSeconds), 3)} %; {PerPoll(curl)}", $"< {CpuTargetPercent} %", Verdict(cpu < CpuTargetPercent)]);
         }
         if (r.Size?.Archives.FirstOrDefault(a => a.Rid == System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier) is { } archive)
@@ -96,7 +97,10 @@ internal static class Report
         }
         if (r.Fleet is { } fl && fl.Phases.FirstOrDefault(p => p.Percent == 100) is { } full)
         {
-            rows.Add([$"{fl.Hosts:N0} simulated hosts: every host runs a new release (100%)", full.Complete ? $"{F(full.RunMax)} s" : "incomplete",
+            var tenth = fl.Phases.FirstOrDefault(p => p.Percent == 10);
+            string Done(RolloutPhase? p) => p is null ? "n/a" : p.Complete ? $"{F(p.RunMax)} s" : "incomplete";
+            rows.Add([$"{fl.Hosts:N0} simulated hosts: every admitted host runs a new release, 10 % / 100 % rollout",
+                $"{Done(tenth)} / {Done(full)} ({Stats.Bytes(full.ArtifactBytes)} over loopback)",
                 fl.Window is { } w ? $"{F(w.Requests / w.Seconds, 0)} req/s, {F(100.0 * w.NotModified / Math.Max(1, w.Requests))} % 304 between releases" : "", "", ""]);
         }
         return rows;
