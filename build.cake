@@ -14,6 +14,8 @@
 //   feed     a signed local feed in artifacts/feed/ from the packages, checked by verify-feed
 //   demo     publish, then scripts/demo.sh: install from a local feed into a temporary prefix,
 //            update by itself, roll back a broken release by itself, clean up
+//   bench    publish, then benchmarks/bench.sh: footprint, size, latency and fleet scale side by side;
+//            writes benchmarks/results/DATE[-quick].md (--quick: a short form, under 3 minutes)
 //   clean    remove build output (keeps .keys/)
 //
 // Options: --configuration=Release  --build-version=1.2.3  --root-key=<minisign base64>
@@ -171,6 +173,23 @@ Task("demo")
     if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the demo signs its feed with the developer keys in .keys/; build it without --root-key");
     if (OperatingSystem.IsWindows()) throw new CakeException("the demo is a POSIX sh script; run it on Linux (or macOS)");
     Run("sh", $"scripts/demo.sh \"artifacts/publish/{rid}\"");
+});
+
+// The benchmarks (benchmarks/README.md): the bench-only tools (supervisor, xz, openssl) through
+// install-deps.sh's bench mode, then benchmarks/bench.sh on the binaries just published. Targets
+// are reported as PASS/MISS in the report; only a bench that cannot run fails the build.
+var quick = HasArgument("quick");
+
+Task("bench")
+    .Description("Publish, then benchmarks/bench.sh: footprint, size, latency and fleet scale; a report in benchmarks/results/.")
+    .IsDependentOn("publish")
+    .Does(() =>
+{
+    if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the bench signs its feeds with the developer keys in .keys/; build it without --root-key");
+    if (!OperatingSystem.IsLinux()) throw new CakeException("the bench reads /proc and runs nginx and supervisord: run it on Linux");
+    Run("sh", "scripts/install-deps.sh bench");
+    var command = "./build.sh bench" + (quick ? " --quick" : "");
+    Run("sh", $"benchmarks/bench.sh --bin \"{publishDir}\" --command \"{command}\"" + (quick ? " --quick" : ""));
 });
 
 // Every RID the install scripts offer, each into artifacts/publish/<rid>/ (docs/platforms.md): the

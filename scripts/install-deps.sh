@@ -7,6 +7,7 @@
 #   sh scripts/install-deps.sh            what `./build.sh test` needs
 #   sh scripts/install-deps.sh cross      also the linux-arm64 cross toolchain and qemu-user
 #                                         (`./build.sh publish-rids`)
+#   sh scripts/install-deps.sh bench      also what `./build.sh bench` adds (benchmarks/README.md)
 set -eu
 
 missing=""
@@ -35,7 +36,6 @@ need wget       has wget
 need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
-
 for mode in "$@"; do
     case $mode in
         cross)  # NativeAOT for linux-arm64 links with clang and the aarch64 binutils and libc; qemu runs the result
@@ -45,8 +45,13 @@ for mode in "$@"; do
             need libc6-dev-arm64-cross test -e /usr/aarch64-linux-gnu/include/stdio.h
             need qemu-user has qemu-aarch64
             ;;
+        bench)
+            need supervisor has supervisord  # the footprint benchmark's side-by-side supervisor
+            need xz-utils   has xz           # the size benchmark's xz -9 column
+            need openssl    has openssl      # the CA and certificate for the benchmark's HTTPS feed
+            ;;
         *)
-            echo "deps: unknown mode '$mode' (known: cross)" >&2
+            echo "deps: unknown mode '$mode' (known: cross, bench)" >&2
             exit 2
             ;;
     esac

@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Belay.Bench;
+
+/// <summary>
+/// A feed written the way a publisher writes one: belay-release init, package and publish
+/// with the developer keys in .keys/ (the ones the build compiled into belay and
+/// belay-agent), as scripts/demo.sh and the end-to-end tests do.
+/// </summary>
+internal sealed class BenchFeed
+{
+    private readonly BenchContext _ctx;
+    private readonly string _work;
+
+    public BenchFeed(BenchContext ctx, string dir)
+    {
+        _ctx = ctx;
+        Dir = Path.Combine(dir, "feed");
+        _work = Path.Combine(dir, "publisher");
+        Directory.CreateDirectory(_work);
+        Shell.Check(ctx.Release, ["init", "--feed", Dir, "--root-key", Path.Combine(ctx.KeysDir, "root.key"),
+            "--release-key", Path.Combine(ctx.KeysDir, "release.pub")]);
+    }
+
+    public string Dir { get; }
+
+    /// <summary>The newest version published so far.</summary>
+    public string? Latest { get; private set; }
+
+    /// <summary>Packages <paramref name="agent"/> as <paramref name="version"/> (the shipped agent, or a script standing in
+    /// for a broken build) and publishes it; returns how long the publish command itself took.</summary>
+    public TimeSpan Publish(string version, byte[] agent, int rollout = 100, bool withBootstrap = false)
+    {
+        var archive = Package(version, agent);
+        var args = new List<string>
+        {
+            "publish", "--feed", Dir, "--version", version, "--artifact", $"{_ctx.Rid}={archive}",
+            "--key", Path.Combine(_ctx.KeysDir, "release.key"), "--rollout", rollout.ToString(CultureInfo.InvariantCulture),
+        };
+        if (withBootstrap)
+        {
+            args.AddRange(["--bootstrap", $"{_ctx.Rid}={_ctx.Belay}"]);
+        }
+        var watch = Stopwatch.StartNew();
+        Shell.Check(_ctx.Release, args);
+        Latest = version;
+        return watch.Elapsed;
+    }
+
+    public string Package(string version, byte[] agent)
+    {
+        var input = Path.Combine(_work, $"agent-{version}");
+        Directory.CreateDirectory(input);
+        var exe = Path.Combine(input, "belay-agent");
+        File.WriteAllBytes(exe, agent);
+        File.SetUnixFileMode(exe, (UnixFileMode)0b111_101_101);
+        var packages = Path.Combine(_work, "packages");
+        Shell.Check(_ctx.Release, ["package", "--rid", _ctx.Rid, "--version", version, "--input", input, "--out", packages]);
+        return Path.Combine(packages, $"belay-agent-{version}-{_ctx.Rid}.tar.gz");
+    }
+
+    /// <summary>install.sh for this feed at <paramref name="url"/>, signed like a real one.</summary>
+    public void WriteInstallers(string url) =>
+        Shell.Check(_ctx.Release, ["installers", "--feed", Dir, "--url", url, "--key", Path.Combine(_ctx.KeysDir, "release.key")]);
+
+    /// <summary>The feed-relative path of a file in the feed, found by pattern (like agent/1.0.0/*.tar.gz).</summary>
+    public string Find(string folder, string pattern)
+    {
+        var file = Directory.EnumerateFiles(Path.Combine(Dir, folder), pattern).Where(f => !f.EndsWith(".minisig", StringComparison.Ordinal)).First();
+        return Path.GetRelativePath(Dir, file).Replace('\\', '/');
+    }
+
+    /// <summary>A broken release: an agent that exits at once, as scripts/demo.sh publishes.</summary>
+    public static byte[] CrashingAgent => "#!/bin/sh\necho 'crashing on purpose' >&2\nexit 1\n"u8.ToArray();
+}
+
+/// <summary>1.2.3 → 1.2.4 (pre-release and build suffixes dropped).</summary>
+internal static class Versions
+{
+    public static string Core(string version) => version.Split('-', '+')[0].Trim();
+
+    public static string NextPatch(string version)
+    {
+        var parts = Core(version).Split('.');
+        return $"{parts[0]}.{parts[1]}.{int.Parse(parts[2], CultureInfo.InvariantCulture) + 1}";
+    }
+}
