@@ -24,8 +24,8 @@ internal static class SvgPlot
     {
         var ic = CultureInfo.InvariantCulture;
         var all = series.SelectMany(s => s.Points).ToList();
-        var xMax = NiceCeiling(all.Count > 0 ? all.Max(p => p.X) : 1);
-        var yMax = NiceCeiling(all.Count > 0 ? all.Max(p => p.Y) * 1.1 : 1);
+        var xMax = AxisMax(all.Count > 0 ? all.Max(p => p.X) : 1);
+        var yMax = AxisMax(all.Count > 0 ? all.Max(p => p.Y) * 1.1 : 1);
         double plotW = Width - Left - Right, plotH = Height - Top - Bottom;
         string X(double x) => (Left + (x / xMax * plotW)).ToString("F1", ic);
         string Y(double y) => (Top + plotH - (y / yMax * plotH)).ToString("F1", ic);
@@ -59,6 +59,13 @@ internal static class SvgPlot
         }
         b.AppendLine("</svg>");
         return b.ToString();
+    }
+
+    /// <summary>The end of an axis: <paramref name="v"/> rounded up to a whole tick (300 s stays 300, not 500).</summary>
+    private static double AxisMax(double v)
+    {
+        var step = NiceCeiling(v / 6);
+        return Math.Max(step, Math.Ceiling(v / step) * step);
     }
 
     /// <summary>The smallest 1, 2 or 5 × 10^k at or above <paramref name="v"/>.</summary>
