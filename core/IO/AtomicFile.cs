@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 
 namespace Belay.Core.IO;
@@ -159,7 +160,10 @@ public static class AtomicFile
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? throw new IOException($"{path} has no parent directory");
-        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.tmp");
+        // The name only has to be new (CreateNew refuses anything already there) and hard to guess.
+        // Guid.NewGuid reads the kernel's CSPRNG directly; RandomNumberGenerator would load and
+        // initialise OpenSSL (libssl + libcrypto, ~0.7 MB PSS) in the keeper, which needs no TLS.
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture)[..12]}.tmp");
         stream = CreateNew(temp, mode);
         return temp;
     }
