@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Belay.Core.Install;
 using Belay.Core.IO;
@@ -10,7 +11,7 @@ namespace Belay.Bootstrapper.Keeper;
 /// Programs outlive the agent that started them (an update hands them over), so on Linux
 /// the keeper makes itself a child subreaper: a program whose agent exited is reparented
 /// to the keeper, not to PID 1, and the keeper can tell the next agent how it ended.
-/// Once a second it reaps its dead children that are not its agent, and writes
+/// On each SIGCHLD (and once a minute) it reaps its dead children that are not its agent, and writes
 /// state/programs/NAME.exit for those that were programs.
 /// Hazard: never waitpid(-1): that would also reap the agent and steal its exit status
 /// from .NET's Process. A child is reaped only when it is a zombie in another process
@@ -33,11 +34,21 @@ internal static class OrphanReaper
         var paths = ProgramPaths.For(layout);
         var ownGroup = GroupOf(Environment.ProcessId);
         var buffer = new byte[4096];
+        // A child that dies sends SIGCHLD: look then, not on a clock (an idle keeper then does not
+        // wake at all). The runtime still does its own SIGCHLD work for the agent's Process. A
+        // signal is a wake-up, not a count (two deaths can make one signal), so each wake reaps
+        // every zombie there is, and a slow scan every minute covers a signal that was missed.
+        using var childDied = new SemaphoreSlim(0);
+        using var sigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => childDied.Release());
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                await childDied.WaitAsync(FallbackScan, cancellationToken).ConfigureAwait(false);
+                while (childDied.CurrentCount > 0)
+                {
+                    childDied.Wait(0, CancellationToken.None);
+                }
                 ReapOnce(paths, ownGroup, log, ref buffer);
             }
         }
@@ -45,6 +56,9 @@ internal static class OrphanReaper
         {
         }
     }
+
+    /// <summary>How often the keeper looks for zombies without a SIGCHLD telling it to.</summary>
+    private static readonly TimeSpan FallbackScan = TimeSpan.FromMinutes(1);
 
     private static void ReapOnce(ProgramPaths paths, int ownGroup, Action<string> log, ref byte[] buffer)
     {
@@ -136,7 +150,7 @@ internal static class OrphanReaper
 
     /// <summary>
     /// /proc/PID/stat after "(comm) ": the state letter and the process group (the third field).
-    /// Parsed from bytes in a buffer the caller reuses: this runs every second, and reading it (and
+    /// Parsed from bytes in a buffer the caller reuses: when this ran every second, reading it (and
     /// the children lists) with File.ReadAllText made the keeper allocate ~90 KB/s, a gen0 GC every ~20 s.
     /// </summary>
     private static bool Stat(int pid, ref byte[] buffer, out char state, out int group)
