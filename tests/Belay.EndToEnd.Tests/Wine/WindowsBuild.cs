@@ -46,4 +46,13 @@ internal static class WindowsBuild
     }
 
     public static string RootKeyLine(ReleaseWorkspace ws) => File.ReadAllLines(ws.RootPub).Last(l => l.Length > 0);
+
+    /// <summary>`belay install --service-manager windows --scope system --no-start` from <paramref name="ws"/>'s feed, in <paramref name="wine"/>; asserts it succeeded.</summary>
+    public static ToolResult InstallSystemNoStart(WinePrefix wine, ReleaseWorkspace ws, string exe)
+    {
+        var install = wine.Run(TimeSpan.FromMinutes(2), exe, "install", "--feed", OnZ(ws.Feed), "--root-key", RootKeyLine(ws),
+            "--service-manager", "windows", "--scope", "system", "--no-start");
+        Assert.True(install.ExitCode == 0, install.ToString());
+        return install;
+    }
 }

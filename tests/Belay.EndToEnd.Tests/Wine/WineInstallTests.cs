@@ -35,9 +35,7 @@ public sealed class WineInstallTests
         using var wine = WinePrefix.Create();
         var exe = WindowsBuild.OnZ(belay);
 
-        var install = wine.Run(TimeSpan.FromMinutes(2), exe, "install", "--feed", WindowsBuild.OnZ(ws.Feed), "--root-key", WindowsBuild.RootKeyLine(ws),
-            "--service-manager", "windows", "--scope", "system", "--no-start");
-        Assert.True(install.ExitCode == 0, install.ToString());
+        var install = WindowsBuild.InstallSystemNoStart(wine, ws, exe);
         Assert.Contains(@"installed version 1.0.0 for win-x64 in C:\Program Files\Belay (config C:\ProgramData\Belay\etc\config.json)", install.StdOut, StringComparison.Ordinal);
         Assert.Contains("registered the keeper with windows", install.StdOut, StringComparison.Ordinal);
         Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")));
