@@ -24,6 +24,9 @@ namespace Belay.Agent;
 /// </summary>
 internal sealed class AgentHost
 {
+    /// <summary>How often the polling loop asks for a full collection (see the loop).</summary>
+    private static readonly TimeSpan CollectEvery = TimeSpan.FromMinutes(2);
+
     private readonly InstallConfig _config;
     private readonly string _configPath;
     private readonly InstallLayout _layout;
@@ -81,6 +84,7 @@ internal sealed class AgentHost
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
+        var collectedAt = _clock.GetUtcNow();
         var savedSequence = status.Sequence;
         while (!stop.IsCancellationRequested)
         {
@@ -141,6 +145,15 @@ internal sealed class AgentHost
                 status.Save(_layout.AgentStatusFile);
                 savedAt = check.At;
                 savedSequence = status.Sequence;
+            }
+            // Native memory behind finalizable handles (TLS, X509: the runtime reloads the system
+            // root store every five minutes) is freed only when a collection finalizes them, and
+            // an idle agent allocates so little that a collection can be half an hour away.
+            if (check.At - collectedAt >= CollectEvery)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                collectedAt = check.At;
             }
             var delay = PollSchedule.NextDelay(_config.PollIntervalValue, errors, Random.Shared.NextDouble());
             try
