@@ -33,32 +33,7 @@ public static partial class InstallPowerShell
     {
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(values);
-        var url = CheckFeedUrl(values.FeedUrl);
-        if (!FeedLayout.IsValidChannel(values.Channel))
-        {
-            throw new BelayException(ExitCodes.Usage, $"channel '{values.Channel}' is not a channel name (lower-case letters, digits, '.', '-', '_')");
-        }
-        if (values.RootKeys.Count == 0)
-        {
-            throw new BelayException(ExitCodes.Usage, "install.ps1 needs at least one root key");
-        }
-        if (!SemVersion.TryParse(values.BootstrapVersion, out _, out var versionError))
-        {
-            throw new BelayException(ExitCodes.Usage, $"bootstrap version '{values.BootstrapVersion}': {versionError}");
-        }
-        if (values.Builds.Count == 0)
-        {
-            throw new BelayException("install.ps1 needs at least one bootstrapper for Windows; publish one with belay-release publish --bootstrap win-x64=PATH");
-        }
-        var builds = values.Builds.OrderBy(b => b.Rid, StringComparer.Ordinal).ToList();
-        foreach (var build in builds)
-        {
-            CheckBuild(build);
-        }
-        if (builds.Select(b => b.Rid).Distinct(StringComparer.Ordinal).Count() != builds.Count)
-        {
-            throw new BelayException(ExitCodes.Usage, "install.ps1 got two bootstrappers for one RID");
-        }
+        var (url, builds) = InstallScript.Check(values, FileName, UrlPattern(), ScriptRids, "for Windows; publish one with belay-release publish --bootstrap win-x64=PATH");
         var table = string.Join("\n", builds.Select(b =>
             $"                @{{ Rid = {Quote(b.Rid)}; Path = {Quote(b.Path)}; Sha256 = {Quote(b.Sha256)} }}"));
         var filled = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -165,7 +140,6 @@ public static partial class InstallPowerShell
 
     private static string CheckFeedUrl(string feedUrl) => InstallScript.CheckFeedUrl(feedUrl, UrlPattern());
 
-    private static void CheckBuild(InstallScriptBuild build) => InstallScript.CheckBuild(build, FileName, ScriptRids);
 
     // A feed URL in the script: printable ASCII without quotes, spaces, backslashes, backticks
     // or '$' (percent-encode anything else); single-quoted anyway.

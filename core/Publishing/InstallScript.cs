@@ -44,32 +44,7 @@ public static partial class InstallScript
     {
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(values);
-        var url = CheckFeedUrl(values.FeedUrl);
-        if (!FeedLayout.IsValidChannel(values.Channel))
-        {
-            throw new BelayException(ExitCodes.Usage, $"channel '{values.Channel}' is not a channel name (lower-case letters, digits, '.', '-', '_')");
-        }
-        if (values.RootKeys.Count == 0)
-        {
-            throw new BelayException(ExitCodes.Usage, "install.sh needs at least one root key");
-        }
-        if (!SemVersion.TryParse(values.BootstrapVersion, out _, out var versionError))
-        {
-            throw new BelayException(ExitCodes.Usage, $"bootstrap version '{values.BootstrapVersion}': {versionError}");
-        }
-        if (values.Builds.Count == 0)
-        {
-            throw new BelayException("install.sh needs at least one bootstrapper for Linux or macOS; publish one with belay-release publish --bootstrap RID=PATH");
-        }
-        var builds = values.Builds.OrderBy(b => b.Rid, StringComparer.Ordinal).ToList();
-        foreach (var build in builds)
-        {
-            CheckBuild(build);
-        }
-        if (builds.Select(b => b.Rid).Distinct(StringComparer.Ordinal).Count() != builds.Count)
-        {
-            throw new BelayException(ExitCodes.Usage, "install.sh got two bootstrappers for one RID");
-        }
+        var (url, builds) = Check(values, FileName, UrlPattern(), ScriptRids, "for Linux or macOS; publish one with belay-release publish --bootstrap RID=PATH");
         var table = string.Join("\n", builds.Select(b => $"{b.Rid}|{b.Path}|{b.Sha256}"));
         var filled = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -181,6 +156,43 @@ public static partial class InstallScript
     private static string CheckFeedUrl(string feedUrl) => CheckFeedUrl(feedUrl, UrlPattern());
 
     /// <summary>The feed URL with a trailing slash, or a usage error; <paramref name="allowed"/> is what the script's quoting can carry.</summary>
+    /// <summary>
+    /// The checks install.sh and install.ps1 share: the feed URL, the channel, at least one root key, the
+    /// bootstrap version, and at least one bootstrapper, one per RID, each of the script's RIDs. Returns the
+    /// URL and the builds in RID order.
+    /// </summary>
+    internal static (string Url, List<InstallScriptBuild> Builds) Check(InstallScriptValues values, string scriptName, Regex allowedUrl,
+        IReadOnlySet<string> rids, string noBuildsHint)
+    {
+        var url = CheckFeedUrl(values.FeedUrl, allowedUrl);
+        if (!FeedLayout.IsValidChannel(values.Channel))
+        {
+            throw new BelayException(ExitCodes.Usage, $"channel '{values.Channel}' is not a channel name (lower-case letters, digits, '.', '-', '_')");
+        }
+        if (values.RootKeys.Count == 0)
+        {
+            throw new BelayException(ExitCodes.Usage, $"{scriptName} needs at least one root key");
+        }
+        if (!SemVersion.TryParse(values.BootstrapVersion, out _, out var versionError))
+        {
+            throw new BelayException(ExitCodes.Usage, $"bootstrap version '{values.BootstrapVersion}': {versionError}");
+        }
+        if (values.Builds.Count == 0)
+        {
+            throw new BelayException($"{scriptName} needs at least one bootstrapper {noBuildsHint}");
+        }
+        var builds = values.Builds.OrderBy(b => b.Rid, StringComparer.Ordinal).ToList();
+        foreach (var build in builds)
+        {
+            CheckBuild(build, scriptName, rids);
+        }
+        if (builds.Select(b => b.Rid).Distinct(StringComparer.Ordinal).Count() != builds.Count)
+        {
+            throw new BelayException(ExitCodes.Usage, $"{scriptName} got two bootstrappers for one RID");
+        }
+        return (url, builds);
+    }
+
     internal static string CheckFeedUrl(string feedUrl, Regex allowed)
     {
         if (!Uri.TryCreate(feedUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp)
@@ -192,7 +204,6 @@ public static partial class InstallScript
         return feedUrl.EndsWith('/') ? feedUrl : feedUrl + "/";
     }
 
-    private static void CheckBuild(InstallScriptBuild build) => CheckBuild(build, FileName, ScriptRids);
 
     /// <summary>A bootstrapper entry a script can carry: one of its RIDs, a plain relative path, a lower-case SHA-256.</summary>
     internal static void CheckBuild(InstallScriptBuild build, string scriptName, IReadOnlySet<string> rids)
