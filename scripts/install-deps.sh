@@ -23,6 +23,7 @@ has() { command -v "$1" || [ -x "/usr/sbin/$1" ]; }
 need clang      sh -c 'command -v clang || command -v gcc'
 need zlib1g-dev test -e /usr/include/zlib.h
 need minisign   has minisign
+need age        has age         # secrets: interop both ways with the stock age CLI (age, age-keygen)
 need nginx-light has nginx
 need procps     has pkill    # pgrep, pkill, kill: the end-to-end tests handle processes
 need util-linux has setpriv  # the tests run commands as an unprivileged user
