@@ -37,7 +37,7 @@ public static class AppJournalStore
         AppJournal? journal;
         try
         {
-            journal = JsonSerializer.Deserialize(json, DeployJsonContext.Default.AppJournal);
+            journal = JsonSerializer.Deserialize(json, AppJournalJsonContext.Default.AppJournal);
         }
         catch (JsonException e)
         {
@@ -61,7 +61,7 @@ public static class AppJournalStore
     }
 
     public static byte[] Serialize(AppJournal journal) =>
-        [.. JsonSerializer.SerializeToUtf8Bytes(journal, DeployJsonContext.Default.AppJournal), (byte)'\n'];
+        [.. JsonSerializer.SerializeToUtf8Bytes(journal, AppJournalJsonContext.Default.AppJournal), (byte)'\n'];
 
     public static void Save(string path, AppJournal journal)
     {
@@ -89,4 +89,4 @@ public static class AppJournalStore
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]
 [JsonSerializable(typeof(AppJournal))]
-public sealed partial class DeployJsonContext : JsonSerializerContext;
+public sealed partial class AppJournalJsonContext : JsonSerializerContext;

@@ -47,10 +47,10 @@ public sealed record AppPaths(string ReleasesRoot, string StateDir, string LogDi
     public static bool IsUnit(string name) => name.Length > 1 && name[0] == UnitPrefix;
 
     /// <summary>
-    /// An app name: as a program's (letters, digits, '.', '_', '-', at most 64, not starting with
-    /// '.' or '-'), not ending in .err or .deploy (they name its log files), and not agent or keeper.
+    /// An app name of the group document (<see cref="DeployNames.IsValidApp"/>), not ending in .err
+    /// or .deploy (they name its log files), and not agent or keeper (the names of Belay's own logs).
     /// </summary>
     public static bool IsValidAppName(string name) =>
-        ProgramsConfig.IsValidName(name) && !ProgramsConfig.ReservedNames.Contains(name)
+        DeployNames.IsValidApp(name) && !ProgramsConfig.ReservedNames.Contains(name)
         && !name.EndsWith(ProgramsConfig.StderrSuffix, StringComparison.Ordinal) && !name.EndsWith(DeploySuffix, StringComparison.Ordinal);
 }

@@ -54,14 +54,14 @@ public sealed class DeployMachine
 {
     private const string AbsentRetry = "absent";
 
-    private readonly DeployPolicy _policy;
+    private readonly DeployRetryPolicy _policy;
 
     public DeployMachine()
-        : this(DeployPolicy.Default)
+        : this(DeployRetryPolicy.Default)
     {
     }
 
-    public DeployMachine(DeployPolicy policy)
+    public DeployMachine(DeployRetryPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
         _policy = policy;
@@ -125,7 +125,7 @@ public sealed class DeployMachine
             Evaluate(step, now);
             return;
         }
-        var why = $"agent restarted during {DeployNames.Of(d.Step)}";
+        var why = $"agent restarted during {LifecycleNames.Of(d.Step)}";
         if (d.Step is DeployStep.Precheck or DeployStep.Fetch or DeployStep.PreInstall or DeployStep.Unpack or DeployStep.PostInstall
             && j.Current is { } installed)
         {
@@ -150,7 +150,7 @@ public sealed class DeployMachine
         }
     }
 
-    private void OnDesired(Step step, DesiredApp desired, DateTimeOffset now)
+    private static void OnDesired(Step step, AppTarget desired, DateTimeOffset now)
     {
         var j = step.Journal;
         if (j.Desired == desired)
@@ -162,23 +162,23 @@ public sealed class DeployMachine
         {
             Desired = desired,
             // A tombstone lasts until the group document names another revision.
-            Bad = [.. j.Bad.Where(b => b.Revision == desired.Revision && desired.State != DesiredState.Absent)],
+            Bad = [.. j.Bad.Where(b => b.Revision == desired.Revision && desired.State != AppDesiredState.Absent)],
             Retry = j.Retry is { } r && r.Revision == key ? r : null,
         };
         step.Persist(next, CrashPoint.DeployDesiredRecorded);
-        step.Log(desired.State == DesiredState.Absent
+        step.Log(desired.State == AppDesiredState.Absent
             ? $"{j.Name}: desired absent (sequence {desired.Sequence})"
-            : $"{j.Name}: desired {desired.Version} {DeployNames.Of(desired.State)} (sequence {desired.Sequence}, revision {desired.Revision})"
+            : $"{j.Name}: desired {desired.Version} {LifecycleNames.Of(desired.State)} (sequence {desired.Sequence}, revision {desired.Revision})"
               + (desired.Admitted ? "" : "; the rollout does not admit this host yet"));
         if (j.Deploy is { } d)
         {
-            step.Log($"{j.Name}: the deploy of {d.Version} is at {DeployNames.Of(d.Step)}; the new desired state is taken up when it ends");
+            step.Log($"{j.Name}: the deploy of {d.Version} is at {LifecycleNames.Of(d.Step)}; the new desired state is taken up when it ends");
             return;
         }
         Evaluate(step, now);
     }
 
-    private void OnSucceeded(Step step, StepSucceeded s, DateTimeOffset now)
+    private static void OnSucceeded(Step step, StepSucceeded s, DateTimeOffset now)
     {
         if (Current(step, s.Step) is not { } d)
         {
@@ -210,12 +210,12 @@ public sealed class DeployMachine
         {
             return d;
         }
-        step.Log($"{step.Journal.Name}: ignoring a stale report of {DeployNames.Of(reported)}");
+        step.Log($"{step.Journal.Name}: ignoring a stale report of {LifecycleNames.Of(reported)}");
         return null;
     }
 
     /// <summary>With no deploy in progress: start the one the desired state calls for, if any.</summary>
-    private void Evaluate(Step step, DateTimeOffset now)
+    private static void Evaluate(Step step, DateTimeOffset now)
     {
         var j = step.Journal;
         if (j.Deploy is not null || j.Desired is not { } d)
@@ -227,7 +227,7 @@ public sealed class DeployMachine
             step.Add(new ScheduleRetry(retry.At));
             return;
         }
-        if (d.State == DesiredState.Absent)
+        if (d.State == AppDesiredState.Absent)
         {
             if (j.Current is not null)
             {
@@ -247,11 +247,11 @@ public sealed class DeployMachine
         {
             Begin(step, DeployKind.Reconfigure, now);
         }
-        else if (d.State == DesiredState.Running && !j.Running)
+        else if (d.State == AppDesiredState.Running && !j.Running)
         {
             Begin(step, DeployKind.Start, now);
         }
-        else if (d.State == DesiredState.Stopped && j.Running)
+        else if (d.State == AppDesiredState.Stopped && j.Running)
         {
             Begin(step, DeployKind.Stop, now);
         }
@@ -266,7 +266,7 @@ public sealed class DeployMachine
         {
             DeployKind.Start => true,
             DeployKind.Stop or DeployKind.Remove => false,
-            _ => d.State == DesiredState.Running,
+            _ => d.State == AppDesiredState.Running,
         };
         var steps = Plan(kind, fromRunning, run);
         var remove = kind == DeployKind.Remove;
@@ -288,8 +288,8 @@ public sealed class DeployMachine
             StepStartedAt = now,
             Sequence = d.Sequence,
         };
-        step.Log($"{j.Name}: {DeployNames.Of(kind)} {deploy.Version}{(j.Current is { } c && c != deploy.Version ? $" over {c}" : "")}: "
-            + (steps.Count == 0 ? "nothing to run" : string.Join(" → ", steps.Select(DeployNames.Of))));
+        step.Log($"{j.Name}: {LifecycleNames.Of(kind)} {deploy.Version}{(j.Current is { } c && c != deploy.Version ? $" over {c}" : "")}: "
+            + (steps.Count == 0 ? "nothing to run" : string.Join(" → ", steps.Select(LifecycleNames.Of))));
         if (steps.Count == 0)
         {
             Commit(step, deploy, now);
@@ -363,7 +363,7 @@ public sealed class DeployMachine
     private void Fail(Step step, DeployRecord d, DeployStep failed, StepOutcome outcome, DateTimeOffset now)
     {
         var j = step.Journal;
-        var reason = outcome.Reason ?? $"{DeployNames.Of(failed)} failed";
+        var reason = outcome.Reason ?? $"{LifecycleNames.Of(failed)} failed";
         switch (failed)
         {
             case DeployStep.Restore:
@@ -384,12 +384,12 @@ public sealed class DeployMachine
                     var next = j with
                     {
                         Deploy = null,
-                        Bad = [.. j.Bad, new BadRevision(d.Version, d.Revision, $"{DeployNames.Of(failed)}: {reason}", now)],
+                        Bad = [.. j.Bad, new BadRevision(d.Version, d.Revision, $"{LifecycleNames.Of(failed)}: {reason}", now)],
                         Retry = null,
                         History = Append(j.History, Report(d, now, "failed", failed, outcome.ExitCode, reason)),
                     };
                     step.Persist(next, CrashPoint.DeployFailed);
-                    step.Log($"{j.Name} {d.Version}: {DeployNames.Of(failed)} failed: {reason}; {d.Version} is marked bad until the group document names another version"
+                    step.Log($"{j.Name} {d.Version}: {LifecycleNames.Of(failed)} failed: {reason}; {d.Version} is marked bad until the group document names another version"
                         + (j.Current is { } c ? $"; {c} stays" : ""), warning: true);
                     Discard(step, d);
                     Evaluate(step, now);
@@ -406,10 +406,10 @@ public sealed class DeployMachine
                     var next = j with
                     {
                         Deploy = restoring,
-                        Bad = [.. j.Bad, new BadRevision(d.Version, d.Revision, $"{DeployNames.Of(failed)}: {reason}", now)],
+                        Bad = [.. j.Bad, new BadRevision(d.Version, d.Revision, $"{LifecycleNames.Of(failed)}: {reason}", now)],
                     };
                     step.Persist(next, CrashPoint.DeployStepJournaled);
-                    step.Log($"{j.Name} {d.Version}: {DeployNames.Of(failed)} failed: {reason}; {d.Version} is marked bad until the group document names another version; "
+                    step.Log($"{j.Name} {d.Version}: {LifecycleNames.Of(failed)} failed: {reason}; {d.Version} is marked bad until the group document names another version; "
                         + (d.From is { } from && d.FromRunning ? $"restoring {from}" : $"stopping {d.Version}"), warning: true);
                     step.Add(new RunStep(DeployStep.Restore, restoring));
                     return;
@@ -430,7 +430,7 @@ public sealed class DeployMachine
             History = Append(j.History, Report(d, now, "failed", failed, outcome.ExitCode, reason)),
         };
         step.Persist(next, CrashPoint.DeployFailed);
-        step.Log($"{j.Name} {d.Version}: {DeployNames.Of(failed)} failed: {reason}; trying again at {Stamp(at)} (failure {count} in a row)", warning: true);
+        step.Log($"{j.Name} {d.Version}: {LifecycleNames.Of(failed)} failed: {reason}; trying again at {Stamp(at)} (failure {count} in a row)", warning: true);
         Discard(step, d);
         step.Add(new ScheduleRetry(at));
     }
@@ -449,8 +449,8 @@ public sealed class DeployMachine
         };
         step.Persist(next, CrashPoint.DeployFailed);
         step.Log(back
-            ? $"{j.Name}: back on {d.From}{(d.FromRunning ? "" : " (stopped)")} after {d.Version} failed at {DeployNames.Of(failure.Step)}: {reason}"
-            : $"{j.Name}: {d.Version} failed at {DeployNames.Of(failure.Step)} and is stopped: {reason}", warning: true);
+            ? $"{j.Name}: back on {d.From}{(d.FromRunning ? "" : " (stopped)")} after {d.Version} failed at {LifecycleNames.Of(failure.Step)}: {reason}"
+            : $"{j.Name}: {d.Version} failed at {LifecycleNames.Of(failure.Step)} and is stopped: {reason}", warning: true);
         Discard(step, d);
         Evaluate(step, now);
     }
@@ -465,17 +465,17 @@ public sealed class DeployMachine
         }
     }
 
-    private static string RetryKey(DesiredApp d) => d.State == DesiredState.Absent ? AbsentRetry : d.Revision;
+    private static string RetryKey(AppTarget d) => d.State == AppDesiredState.Absent ? AbsentRetry : d.Revision;
 
     private static DeployReport Report(DeployRecord d, DateTimeOffset now, string result, DeployStep at, int? exitCode, string? reason) => new()
     {
         At = d.StartedAt,
         FinishedAt = now,
-        Kind = DeployNames.Of(d.Kind),
+        Kind = LifecycleNames.Of(d.Kind),
         Version = d.Version,
         From = d.From,
         Result = result,
-        Step = DeployNames.Of(at),
+        Step = LifecycleNames.Of(at),
         ExitCode = exitCode,
         DurationSeconds = Math.Round((now - d.StartedAt).TotalSeconds, 3),
         Output = d.Output,
@@ -512,9 +512,9 @@ public sealed class DeployMachine
 }
 
 /// <summary>The deploy machine's patience with failures that may pass by waiting.</summary>
-public sealed record DeployPolicy
+public sealed record DeployRetryPolicy
 {
-    public static DeployPolicy Default { get; } = new();
+    public static DeployRetryPolicy Default { get; } = new();
 
     /// <summary>The wait after the first precheck, fetch or unpack failure of a revision; doubles with each further one.</summary>
     public TimeSpan RetryInitial { get; init; } = TimeSpan.FromSeconds(30);

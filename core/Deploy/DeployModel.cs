@@ -68,16 +68,8 @@ public enum DeployKind
     Remove,
 }
 
-/// <summary>The group document's <c>state</c> of an app.</summary>
-public enum DesiredState
-{
-    Running,
-    Stopped,
-    Absent,
-}
-
 /// <summary>Names on the wire and in reports: pre_install, running, rolled-back, …</summary>
-public static class DeployNames
+public static class LifecycleNames
 {
     public static string Of(DeployStep step) => step switch
     {
@@ -90,23 +82,11 @@ public static class DeployNames
 
     public static string Of(DeployKind kind) => kind.ToString().ToLowerInvariant();
 
-    public static string Of(DesiredState state) => state.ToString().ToLowerInvariant();
-
-    public static bool TryParseState(string? text, out DesiredState state)
-    {
-        state = text switch
-        {
-            "running" => DesiredState.Running,
-            "stopped" => DesiredState.Stopped,
-            "absent" => DesiredState.Absent,
-            _ => (DesiredState)(-1),
-        };
-        return (int)state >= 0;
-    }
+    public static string Of(AppDesiredState state) => state.ToString().ToLowerInvariant();
 }
 
-/// <summary>An artifact of the group document for this host: where it is, and the size and SHA-256 that bind it.</summary>
-public sealed record AppArtifact(string Path, string Sha256, long Size);
+/// <summary>This host's artifact of a release in the group document (its own RID, else <c>any</c>): where it is, and the size and SHA-256 that bind it.</summary>
+public sealed record AppArtifact(string Rid, string Path, string Sha256, long Size);
 
 /// <summary>
 /// One entry of an app's environment as the group document gives it: a plain value, or a
@@ -140,14 +120,14 @@ public sealed record AppSettings
 /// <see cref="Revision"/> names the version with its settings: a failed deploy marks the
 /// revision bad, so the same version with a fixed environment is tried again.
 /// </summary>
-public sealed record DesiredApp
+public sealed record AppTarget
 {
     public required string Name { get; init; }
 
     /// <summary>The version; empty when <see cref="State"/> is absent.</summary>
     public string Version { get; init; } = "";
 
-    public DesiredState State { get; init; } = DesiredState.Running;
+    public AppDesiredState State { get; init; } = AppDesiredState.Running;
 
     /// <summary>This host's artifact (its RID, else <c>any</c>); null when absent, or when none fits this host.</summary>
     public AppArtifact? Artifact { get; init; }
@@ -162,8 +142,37 @@ public sealed record DesiredApp
 
     public string Revision => ComputeRevision(Version, Settings);
 
-    /// <summary>An app the group document no longer names, or names as absent.</summary>
-    public static DesiredApp Absent(string name, long sequence = 0) => new() { Name = name, State = DesiredState.Absent, Sequence = sequence };
+    /// <summary>An app the group document names as absent.</summary>
+    public static AppTarget Absent(string name, long sequence = 0) => new() { Name = name, State = AppDesiredState.Absent, Sequence = sequence };
+
+    /// <summary>
+    /// What a verified group document's entry asks of this host: its artifact for
+    /// <paramref name="hostRid"/> (own RID over <c>any</c>), its settings, and whether the
+    /// rollout admits <paramref name="hostId"/> (<see cref="DeployPolicy.IsAdmitted"/>).
+    /// </summary>
+    public static AppTarget From(string name, DesiredApp entry, long sequence, string hostRid, string hostId)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.DesiredState == AppDesiredState.Absent || entry.Version is not { } version)
+        {
+            return Absent(name, sequence);
+        }
+        var artifact = DeployPolicy.ChooseArtifact(entry, hostRid) is var (rid, a) ? new AppArtifact(rid, a.Path, a.Sha256, a.Size) : null;
+        return new AppTarget
+        {
+            Name = name,
+            Version = version,
+            State = entry.DesiredState,
+            Artifact = artifact,
+            Settings = new AppSettings
+            {
+                User = entry.User,
+                Env = [.. entry.Env.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new EnvEntry(p.Key, p.Value.Value, p.Value.Age))],
+            },
+            Admitted = DeployPolicy.IsAdmitted(hostId, name, version, entry.Rollout?.Percent ?? 100),
+            Sequence = sequence,
+        };
+    }
 
     /// <summary>The first 16 hex digits of SHA-256 over the version, user and environment as published (secrets as their ciphertext).</summary>
     public static string ComputeRevision(string version, AppSettings settings)
@@ -298,7 +307,7 @@ public sealed record AppJournal
     public bool Running { get; init; }
 
     /// <summary>The latest thing the group document asked for, verified.</summary>
-    public DesiredApp? Desired { get; init; }
+    public AppTarget? Desired { get; init; }
 
     public DeployRecord? Deploy { get; init; }
     public IReadOnlyList<BadRevision> Bad { get; init; } = [];
@@ -317,18 +326,18 @@ public sealed record AppJournal
             return "deploying";
         }
         var desired = Desired;
-        if (desired is { State: DesiredState.Absent } && Current is null)
+        if (desired is { State: AppDesiredState.Absent } && Current is null)
         {
             return "absent";
         }
-        if (desired is { Admitted: true, State: not DesiredState.Absent } d
+        if (desired is { Admitted: true, State: not AppDesiredState.Absent } d
             && (IsBad(d.Revision) || (Retry is { } r && r.Revision == d.Revision)))
         {
             return "failed";
         }
         if (Current is null)
         {
-            return desired is null || desired.State == DesiredState.Absent ? "absent" : "failed";
+            return desired is null || desired.State == AppDesiredState.Absent ? "absent" : "failed";
         }
         return Running ? "converged" : "stopped";
     }

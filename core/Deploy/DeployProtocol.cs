@@ -10,8 +10,8 @@ public abstract record DeployEvent;
 /// <summary>The agent started with this journal on disk (the first event for every app, after a crash too).</summary>
 public sealed record AgentStarted : DeployEvent;
 
-/// <summary>A verified group document says this about the app (an app it no longer names comes as <see cref="DesiredApp.Absent"/>).</summary>
-public sealed record DesiredChanged(DesiredApp Desired) : DeployEvent;
+/// <summary>A verified group document says this about the app (an app it no longer names comes as <see cref="AppTarget.Absent"/>).</summary>
+public sealed record DesiredChanged(AppTarget Desired) : DeployEvent;
 
 /// <summary>The effect of <paramref name="Step"/> (asked for with <see cref="RunStep"/>) is done.</summary>
 public sealed record StepSucceeded(DeployStep Step, StepOutcome Outcome) : DeployEvent;
