@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.IO;
 using Belay.Core.Minisign;
@@ -18,6 +19,9 @@ public sealed class InstallConfig
     /// <summary>Feed URLs (or folders), tried in turn.</summary>
     public List<string> Feeds { get; set; } = [];
     public string Channel { get; set; } = FeedLayout.DefaultChannel;
+
+    /// <summary>The group whose desired state (groups/&lt;group&gt;.json) the agent converges this host to (belay install --group, belay config set group).</summary>
+    public string Group { get; set; } = DeployNames.DefaultGroup;
     public string Product { get; set; } = FeedLayout.DefaultProduct;
 
     /// <summary>The root keys this host trusts (pinned at install; changed only by a signed root rotation).</summary>
@@ -94,6 +98,10 @@ public sealed class InstallConfig
         if (!FeedLayout.IsValidChannel(Channel))
         {
             Fail("channel", $"'{Channel}' is not a channel name");
+        }
+        if (!DeployNames.IsValidGroup(Group))
+        {
+            Fail("group", $"'{Group}' is not a group name ({DeployNames.GroupRule})");
         }
         if (RootKeys.Count == 0)
         {

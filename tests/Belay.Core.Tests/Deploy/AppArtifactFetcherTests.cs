@@ -120,4 +120,44 @@ public sealed class AppArtifactFetcherTests : IDisposable
         var fetched = await AppArtifactFetcher.FetchAsync(mirrors, "shop", document.Apps["shop"], "linux-x64", _downloads, CancellationToken.None);
         Assert.True(File.Exists(fetched.Path));
     }
+
+    /// <summary>A path-traversal archive, as a stolen deploy key could publish it (written straight into the feed).</summary>
+    private GroupDocument PublishTraversal(string entryName)
+    {
+        var document = _feed.Deploy("web", "shop", "1.0");
+        var archive = _feed.File(document.Apps["shop"].Artifacts["any"].Path);
+        using (var file = File.Create(archive))
+        using (var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Fastest))
+        using (var tar = new System.Formats.Tar.TarWriter(gzip, System.Formats.Tar.TarEntryFormat.Ustar))
+        {
+            tar.WriteEntry(new System.Formats.Tar.UstarTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "belay-app.conf") { DataStream = new MemoryStream("[app]\nexec = /bin/true\n"u8.ToArray()) });
+            tar.WriteEntry(new System.Formats.Tar.UstarTarEntry(System.Formats.Tar.TarEntryType.RegularFile, entryName) { DataStream = new MemoryStream("owned"u8.ToArray()) });
+        }
+        var entry = document.Apps["shop"].Artifacts["any"];
+        entry.Size = new FileInfo(archive).Length;
+        entry.Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(archive)));
+        _feed.WriteGroup(document, _feed.DeployKey);
+        return document;
+    }
+
+    [Theory]
+    [InlineData("../../escaped")]
+    [InlineData("/tmp/belay-absolute-escape")]
+    public async Task APathTraversalArchiveWhoseHashMatchesIsStillRefusedByTheExtractor(string entryName)
+    {
+        var document = PublishTraversal(entryName);
+        var fetched = await Fetch(document);
+        var release = _feed.Combine("releases", "shop", "1.0");
+        Directory.CreateDirectory(Path.GetDirectoryName(release)!);
+        var e = Assert.Throws<BelayException>(() => ArchiveExtractor.Extract(fetched.Path, release));
+        Assert.Equal(ExitCodes.TrustFailure, e.ExitCode);
+        Assert.False(Directory.Exists(release));
+        Assert.False(File.Exists(_feed.Combine("escaped")));
+        Assert.False(File.Exists("/tmp/belay-absolute-escape"));
+
+        // And the publisher refuses to publish such an archive in the first place.
+        var refused = Assert.Throws<BelayException>(() => _feed.Publisher.Deploy(new Belay.Core.Publishing.DeployRequest(_feed.Root, "staging", _feed.DeployKey, "shop", "1.0",
+            new Dictionary<string, string> { ["any"] = _feed.File(document.Apps["shop"].Artifacts["any"].Path) })));
+        Assert.Contains("would be refused by every host", refused.Message, StringComparison.Ordinal);
+    }
 }

@@ -80,9 +80,14 @@ internal sealed class DeployFeed : IDisposable
         System.IO.File.WriteAllBytes(path + ".minisig", key.Sign(json).ToFileBytes());
     }
 
-    public GroupFeedClient Client(string group = "web", IReadOnlyList<string>? feeds = null, string? watermarkFile = "", IReadOnlyList<MinisignPublicKey>? pinned = null)
+    public GroupFeedClient Client(string group = "web", IReadOnlyList<string>? feeds = null, string? watermarkFile = "", IReadOnlyList<MinisignPublicKey>? pinned = null,
+        TransferLimits? limits = null)
     {
         var sources = (feeds ?? [Root]).Select(f => FeedSource.Open(f)).ToList();
+        foreach (var source in sources)
+        {
+            source.Limits = limits ?? TransferLimits.Default;
+        }
         return new GroupFeedClient(sources, pinned ?? [RootKey.PublicKey], FeedLayout.DefaultProduct, group, TrustFile,
             watermarkFile == "" ? WatermarkFile : watermarkFile, Clock);
     }
