@@ -18,6 +18,7 @@ internal static class Program
             StatusCommand.Create(),
             DoctorCommand.Create(),
             LogsCommand.Create(),
+            AppsCommand.Create(),
             ProgramCommands.Start(),
             ProgramCommands.Stop(),
             ProgramCommands.Restart(),

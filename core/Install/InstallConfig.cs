@@ -18,6 +18,9 @@ public sealed class InstallConfig
     /// <summary>Feed URLs (or folders), tried in turn.</summary>
     public List<string> Feeds { get; set; } = [];
     public string Channel { get; set; } = FeedLayout.DefaultChannel;
+
+    /// <summary>The deployment group this host belongs to: the agent converges to groups/&lt;group&gt;.json.</summary>
+    public string Group { get; set; } = Deploy.DeployNames.DefaultGroup;
     public string Product { get; set; } = FeedLayout.DefaultProduct;
 
     /// <summary>The root keys this host trusts (pinned at install; changed only by a signed root rotation).</summary>
@@ -95,6 +98,10 @@ public sealed class InstallConfig
         {
             Fail("channel", $"'{Channel}' is not a channel name");
         }
+        if (!Deploy.DeployNames.IsValidGroup(Group))
+        {
+            Fail("group", $"'{Group}' is not a group name ({Deploy.DeployNames.GroupRule})");
+        }
         if (RootKeys.Count == 0)
         {
             Fail("rootKeys", "at least one root key is required");
@@ -154,6 +161,9 @@ public sealed class AgentStatus
 
     /// <summary>A version downloaded, verified and laid out, waiting for the keeper to switch to it.</summary>
     public string? Staged { get; set; }
+
+    /// <summary>The last poll of the group document (deployments).</summary>
+    public Deploy.GroupCheck? GroupCheck { get; set; }
 
     public static AgentStatus? TryLoad(string path)
     {
