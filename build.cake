@@ -96,9 +96,11 @@ Task("keys")
     .Does(() =>
 {
     if (!string.IsNullOrEmpty(rootKeyArg)) { Information("root key given on the command line; not using .keys/"); return; }
-    if (FileExists(keysDir.CombineWithFilePath("root.pub"))) return;
-    Information("generating the developer key pair in .keys/ (kept out of git)");
-    Run("dotnet", $"run --project packaging/Belay.Release.csproj -c {configuration} -p:PublishAot=false -- keygen --out \"{keysDir}\"");
+    // A .keys/ made before the deploy role gains just the deploy pair: the root and release keys stay.
+    var roles = FileExists(keysDir.CombineWithFilePath("root.pub")) ? (FileExists(keysDir.CombineWithFilePath("deploy.pub")) ? "" : " --role deploy") : null;
+    if (roles == "") return;
+    Information(roles == null ? "generating the developer key pairs in .keys/ (kept out of git)" : "generating the developer deploy key pair in .keys/");
+    Run("dotnet", $"run --project packaging/Belay.Release.csproj -c {configuration} -p:PublishAot=false -- keygen --out \"{keysDir}\"{roles}");
 });
 
 Task("build")
@@ -155,7 +157,7 @@ Task("feed")
     var version = Capture(ReleaseTool(), "--version");
     CleanDirectory(feedDir);
     var archive = packagesDir.CombineWithFilePath($"belay-agent-{version}-{rid}" + (rid.StartsWith("win-") ? ".zip" : ".tar.gz"));
-    Run(ReleaseTool(), $"init --feed \"{feedDir}\" --root-key \"{keysDir}/root.key\" --release-key \"{keysDir}/release.pub\"");
+    Run(ReleaseTool(), $"init --feed \"{feedDir}\" --root-key \"{keysDir}/root.key\" --release-key \"{keysDir}/release.pub\" --deploy-key \"{keysDir}/deploy.pub\"");
     Run(ReleaseTool(), $"publish --feed \"{feedDir}\" --channel stable --version {version} --artifact {rid}=\"{archive}\" --bootstrap {rid}=\"{publishDir}/belay{exe}\" --key \"{keysDir}/release.key\"");
     Run(ReleaseTool(), $"verify-feed --feed \"{feedDir}\" --root-key \"{keysDir}/root.pub\"");
     Information("");

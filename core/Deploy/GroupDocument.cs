@@ -269,9 +269,9 @@ public sealed class DesiredApp
             }
             else if (value.Age is { } armored)
             {
-                if (!armored.TrimStart().StartsWith(Secrets.AgeArmor.Begin, StringComparison.Ordinal))
+                if (!armored.TrimStart().StartsWith(Encryption.AgeArmor.Begin, StringComparison.Ordinal))
                 {
-                    yield return $"{at}.age: not an armored age file (it must start with {Secrets.AgeArmor.Begin}; make it with belay-release deploy --secret or age -a)";
+                    yield return $"{at}.age: not an armored age file (it must start with {Encryption.AgeArmor.Begin}; make it with belay-release deploy --secret or age -a)";
                 }
             }
             else if (value.Value is { } plain && plain.Contains('\0', StringComparison.Ordinal))
@@ -298,7 +298,7 @@ public enum AppDesiredState
 /// <summary>
 /// One environment value of a group document: a plain string (public, like the whole feed),
 /// or an age-encrypted secret <c>{ "age": ARMORED }</c> that only hosts holding the group
-/// identity can read (<see cref="Secrets.AppSecrets"/>). <see cref="ToString"/> never shows a value.
+/// identity can read (<see cref="AppSecrets"/>). <see cref="ToString"/> never shows a value.
 /// </summary>
 [JsonConverter(typeof(EnvValueConverter))]
 public sealed class EnvValue

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Belay.Core.Secrets;
+namespace Belay.Core.Encryption;
 
 /// <summary>
 /// age's ASCII armor (age -a): a strict subset of PEM. The begin line, the file in standard
@@ -53,7 +53,7 @@ public static class AgeArmor
         var body = lines[1..^1];
         if (body.Length == 0)
         {
-            throw Malformed("it holds no data");
+            return []; // an armor around nothing: the (empty) file then fails as an age header
         }
         for (var i = 0; i < body.Length; i++)
         {
@@ -71,7 +71,7 @@ public static class AgeArmor
         }
         catch (FormatException e)
         {
-            throw new AgeException(AgeFailure.Malformed, "the armored age file is not valid base64", e);
+            throw new AgeException(AgeFailure.Armor, "the armored age file is not valid base64", e);
         }
         // Canonical only: the same bytes must encode back to the same text (no stray padding or bits).
         if (Convert.ToBase64String(data) != joined)
@@ -81,5 +81,5 @@ public static class AgeArmor
         return data;
     }
 
-    private static AgeException Malformed(string why) => new(AgeFailure.Malformed, $"not an armored age file: {why}");
+    private static AgeException Malformed(string why) => new(AgeFailure.Armor, $"not an armored age file: {why}");
 }

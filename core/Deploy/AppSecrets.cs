@@ -1,7 +1,7 @@
 using System.Text;
-using Belay.Core.Deploy;
+using Belay.Core.Encryption;
 
-namespace Belay.Core.Secrets;
+namespace Belay.Core.Deploy;
 
 /// <summary>
 /// An app's environment with its secrets decrypted, for the agent to hand to the app and its
@@ -96,7 +96,7 @@ public static class AppSecrets
             }
             catch (DecoderFallbackException e)
             {
-                throw new SecretException(app, name, AgeFailure.Malformed, $"app {app}: secret {name} decrypts to bytes that are not UTF-8 text, which an environment variable cannot carry", e);
+                throw new SecretException(app, name, AgeFailure.Payload, $"app {app}: secret {name} decrypts to bytes that are not UTF-8 text, which an environment variable cannot carry", e);
             }
             finally
             {
@@ -104,7 +104,7 @@ public static class AppSecrets
             }
             if (environment[name].Contains('\0', StringComparison.Ordinal))
             {
-                throw new SecretException(app, name, AgeFailure.Malformed, $"app {app}: secret {name} holds a NUL character, which no environment can carry");
+                throw new SecretException(app, name, AgeFailure.Payload, $"app {app}: secret {name} holds a NUL character, which no environment can carry");
             }
         }
         return environment;

@@ -5,7 +5,7 @@ using BcChaCha20Poly1305 = Org.BouncyCastle.Crypto.Modes.ChaCha20Poly1305;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Math.EC.Rfc7748;
 
-namespace Belay.Core.Secrets;
+namespace Belay.Core.Encryption;
 
 /// <summary>
 /// The age file format, v1 (age-encryption.org/v1, C2SP), with X25519 recipients only: what
@@ -112,7 +112,7 @@ public static class Age
             var expected = HMACSHA256.HashData(HeaderKey(fileKey), file[..header.MacInputLength]);
             if (!CryptographicOperations.FixedTimeEquals(expected, header.Mac))
             {
-                throw new AgeException(AgeFailure.Tampered, "the age header's MAC does not match: the file was changed after it was encrypted");
+                throw new AgeException(AgeFailure.HeaderMac, "the age header's MAC does not match: the file was changed after it was encrypted");
             }
             return DecryptPayload(fileKey, file[header.Length..]);
         }
@@ -133,7 +133,7 @@ public static class Age
     {
         if (header.Stanzas.Any(s => s.Type == "scrypt"))
         {
-            throw new AgeException(header.Stanzas.Count > 1 ? AgeFailure.Malformed : AgeFailure.Unsupported,
+            throw new AgeException(header.Stanzas.Count > 1 ? AgeFailure.Header : AgeFailure.Unsupported,
                 header.Stanzas.Count > 1
                     ? "an scrypt stanza must be the only one in an age file"
                     : "this age file is passphrase-encrypted (scrypt), which Belay does not read: encrypt the secret to the group's age1… recipient");
@@ -142,23 +142,23 @@ public static class Age
         {
             if (stanza.Args.Count != 1)
             {
-                throw new AgeException(AgeFailure.Malformed, $"an X25519 stanza has {stanza.Args.Count} arguments, not 1");
+                throw new AgeException(AgeFailure.Header, $"an X25519 stanza has {stanza.Args.Count} arguments, not 1");
             }
             var share = DecodeRawBase64(stanza.Args[0], "the X25519 share");
             if (share.Length != X25519.PointSize)
             {
-                throw new AgeException(AgeFailure.Malformed, $"an X25519 share is {share.Length} bytes, not 32");
+                throw new AgeException(AgeFailure.Header, $"an X25519 share is {share.Length} bytes, not 32");
             }
             if (stanza.Body.Length != FileKeySize + TagSize)
             {
-                throw new AgeException(AgeFailure.Malformed, $"an X25519 stanza body is {stanza.Body.Length} bytes, not 32");
+                throw new AgeException(AgeFailure.Header, $"an X25519 stanza body is {stanza.Body.Length} bytes, not 32");
             }
             foreach (var identity in identities)
             {
                 var shared = new byte[X25519.PointSize];
                 if (!X25519.CalculateAgreement(identity.Secret.ToArray(), 0, share, 0, shared, 0))
                 {
-                    throw new AgeException(AgeFailure.Malformed, "an X25519 share is a low-order point (all-zero shared secret)");
+                    throw new AgeException(AgeFailure.Header, "an X25519 share is a low-order point (all-zero shared secret)");
                 }
                 var wrapKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, shared, 32, [.. share, .. identity.Recipient.PublicKey], Encoding.ASCII.GetBytes(X25519Label));
                 CryptographicOperations.ZeroMemory(shared);
@@ -171,10 +171,10 @@ public static class Age
             }
         }
         var types = header.Stanzas.Select(s => s.Type).Distinct(StringComparer.Ordinal).ToList();
-        if (!types.Contains("X25519") && types.Count > 0)
+        if (!types.Contains("X25519"))
         {
-            throw new AgeException(AgeFailure.Unsupported,
-                $"this age file is for recipients of type {string.Join(", ", types)}, which Belay does not read: encrypt the secret to the group's age1… recipient");
+            throw new AgeException(AgeFailure.NoMatchingIdentity,
+                $"this age file is only for recipients of type {string.Join(", ", types)}, which Belay does not read: encrypt the secret to the group's age1… recipient");
         }
         throw new AgeException(AgeFailure.NoMatchingIdentity,
             $"none of the {header.Stanzas.Count} recipient(s) of this age file is the identity this host holds ({string.Join(", ", identities.Select(i => i.Recipient))}): the secret was encrypted to another group's key");
@@ -184,7 +184,7 @@ public static class Age
     {
         if (payload.Length < NonceSize)
         {
-            throw new AgeException(AgeFailure.Malformed, "the age payload is shorter than its 16-byte nonce");
+            throw new AgeException(AgeFailure.Header, "the age payload is shorter than its 16-byte nonce");
         }
         var payloadKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, fileKey, 32, payload[..NonceSize].ToArray(), "payload"u8.ToArray());
         try
@@ -192,7 +192,7 @@ public static class Age
             var rest = payload[NonceSize..];
             if (rest.IsEmpty)
             {
-                throw new AgeException(AgeFailure.Tampered, "the age payload has no final chunk: the file is truncated");
+                throw new AgeException(AgeFailure.Payload, "the age payload has no final chunk: the file is truncated");
             }
             using var plaintext = new MemoryStream(rest.Length);
             long counter = 0;
@@ -202,15 +202,15 @@ public static class Age
                 var chunk = last ? rest : rest[..(ChunkSize + TagSize)];
                 if (chunk.Length < TagSize)
                 {
-                    throw new AgeException(AgeFailure.Tampered, "the age payload ends in a chunk shorter than its tag: the file is truncated");
+                    throw new AgeException(AgeFailure.Payload, "the age payload ends in a chunk shorter than its tag: the file is truncated");
                 }
                 var opened = TryOpen(payloadKey, ChunkNonce(counter, last), chunk)
-                    ?? throw new AgeException(AgeFailure.Tampered, last
+                    ?? throw new AgeException(AgeFailure.Payload, last
                         ? "the last chunk of the age payload does not decrypt: the file was truncated or changed"
                         : $"chunk {counter} of the age payload does not decrypt: the file was changed");
                 if (last && opened.Length == 0 && counter > 0)
                 {
-                    throw new AgeException(AgeFailure.Malformed, "the age payload ends in an empty chunk after full ones");
+                    throw new AgeException(AgeFailure.Payload, "the age payload ends in an empty chunk after full ones");
                 }
                 plaintext.Write(opened);
                 CryptographicOperations.ZeroMemory(opened);
@@ -292,7 +292,7 @@ public static class Age
     {
         if (text.Contains('=', StringComparison.Ordinal) || text.Length % 4 == 1 || text.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '+' or '/')))
         {
-            throw new AgeException(AgeFailure.Malformed, $"{what} is not unpadded base64");
+            throw new AgeException(AgeFailure.Header, $"{what} is not unpadded base64");
         }
         byte[] data;
         try
@@ -301,11 +301,11 @@ public static class Age
         }
         catch (FormatException e)
         {
-            throw new AgeException(AgeFailure.Malformed, $"{what} is not base64", e);
+            throw new AgeException(AgeFailure.Header, $"{what} is not base64", e);
         }
         if (RawBase64(data) != text)
         {
-            throw new AgeException(AgeFailure.Malformed, $"{what} is not canonical base64");
+            throw new AgeException(AgeFailure.Header, $"{what} is not canonical base64");
         }
         return data;
     }
@@ -319,7 +319,7 @@ public static class Age
             var intro = ReadLine(file, ref position) ?? throw Malformed("it does not start with the age-encryption.org/v1 line");
             if (intro != Intro)
             {
-                throw new AgeException(intro.StartsWith("age-encryption.org/", StringComparison.Ordinal) ? AgeFailure.Unsupported : AgeFailure.Malformed,
+                throw new AgeException(AgeFailure.Header,
                     intro.StartsWith("age-encryption.org/", StringComparison.Ordinal)
                         ? $"age format version '{intro}' is not supported (expected {Intro})"
                         : "not an age file: it does not start with age-encryption.org/v1");
@@ -398,7 +398,7 @@ public static class Age
             return Encoding.ASCII.GetString(line);
         }
 
-        private static AgeException Malformed(string why) => new(AgeFailure.Malformed, $"malformed age header: {why}");
+        private static AgeException Malformed(string why) => new(AgeFailure.Header, $"malformed age header: {why}");
     }
 
     private sealed record Stanza(string Type, IReadOnlyList<string> Args, byte[] Body);
@@ -407,20 +407,26 @@ public static class Age
 /// <summary>Why an age operation failed.</summary>
 public enum AgeFailure
 {
-    /// <summary>Not a well-formed age file (or armor).</summary>
-    Malformed,
+    /// <summary>The ASCII armor breaks a rule (line lengths, base64, begin and end lines).</summary>
+    Armor,
 
-    /// <summary>A recipient or identity string is not a valid X25519 key.</summary>
-    BadKey,
+    /// <summary>The header does not parse (or a stanza for this host's key type is malformed, or the version is not v1).</summary>
+    Header,
 
-    /// <summary>A recipient type or format version Belay does not read (scrypt, SSH, plugins).</summary>
-    Unsupported,
+    /// <summary>The header parses and a file key was unwrapped, but the header's MAC does not match: the header was changed.</summary>
+    HeaderMac,
+
+    /// <summary>The payload does not decrypt to its end: changed, truncated or extended.</summary>
+    Payload,
 
     /// <summary>The file is for other recipients: this host's identity opens none of its stanzas.</summary>
     NoMatchingIdentity,
 
-    /// <summary>The header MAC or a payload chunk does not verify: changed or truncated.</summary>
-    Tampered,
+    /// <summary>A passphrase-encrypted (scrypt) file, which Belay does not read.</summary>
+    Unsupported,
+
+    /// <summary>A recipient or identity string is not a valid X25519 key.</summary>
+    BadKey,
 }
 
 /// <summary>An age file that could not be read or written; the message never holds plaintext or key material.</summary>
@@ -433,17 +439,17 @@ public sealed class AgeException : BelayException
     }
 
     public AgeException()
-        : this(AgeFailure.Malformed, "age error")
+        : this(AgeFailure.Header, "age error")
     {
     }
 
     public AgeException(string message)
-        : this(AgeFailure.Malformed, message)
+        : this(AgeFailure.Header, message)
     {
     }
 
     public AgeException(string message, Exception inner)
-        : this(AgeFailure.Malformed, message, inner)
+        : this(AgeFailure.Header, message, inner)
     {
     }
 

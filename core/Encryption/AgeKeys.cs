@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Org.BouncyCastle.Math.EC.Rfc7748;
 
-namespace Belay.Core.Secrets;
+namespace Belay.Core.Encryption;
 
 /// <summary>
 /// An age X25519 recipient, <c>age1…</c> (bech32 of the 32-byte public key): what a secret is

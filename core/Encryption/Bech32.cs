@@ -1,4 +1,4 @@
-namespace Belay.Core.Secrets;
+namespace Belay.Core.Encryption;
 
 /// <summary>
 /// Bech32 (BIP 173, not bech32m), as age spells its keys: <c>age1…</c> recipients and
