@@ -71,7 +71,7 @@ public interface IArtifactSource
 /// <summary>Turns an app's published environment into values: plain ones as they are, secrets decrypted with the group identity.</summary>
 public interface ISecretResolver
 {
-    /// <exception cref="Secrets.SecretException">A secret that does not decrypt (names the app and the variable, never a value).</exception>
+    /// <exception cref="SecretException">A secret that does not decrypt (names the app and the variable, never a value).</exception>
     IReadOnlyDictionary<string, string> Resolve(string app, AppSettings settings);
 }
 

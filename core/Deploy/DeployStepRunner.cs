@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Belay.Core.Archives;
 using Belay.Core.IO;
-using Belay.Core.Secrets;
 
 namespace Belay.Core.Deploy;
 

@@ -1,4 +1,4 @@
-using Belay.Core.Secrets;
+using Belay.Core.Encryption;
 
 namespace Belay.Core.Deploy;
 

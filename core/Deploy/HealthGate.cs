@@ -100,6 +100,8 @@ public sealed class HealthGate(IAppProcess process, IHookRunner hooks, TimeProvi
     private async Task<string?> ProbeAsync(ResolvedRelease release, string? previous, CancellationToken cancellationToken)
     {
         var check = release.Config.Health;
+        var plain = release.Environment.Where(e => !release.SecretKeys.Contains(e.Key)).GroupBy(e => e.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
+        var target = AppConfig.Expand(check.Target, plain);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(check.Timeout);
         try
@@ -108,13 +110,16 @@ public sealed class HealthGate(IAppProcess process, IHookRunner hooks, TimeProvi
             {
                 case HealthKind.Http:
                     {
-                        using var response = await Http.GetAsync(new Uri(check.Target), HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+                        using var response = await Http.GetAsync(new Uri(target), HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
                         var code = (int)response.StatusCode;
-                        return code is >= 200 and < 300 ? null : $"{check.Target} answered {code} {response.ReasonPhrase}";
+                        return code is >= 200 and < 300 ? null : $"{target} answered {code} {response.ReasonPhrase}";
                     }
                 case HealthKind.Tcp:
                     {
-                        AppConfig.TrySplitEndpoint(check.Target, out var host, out var port);
+                        if (!AppConfig.TrySplitEndpoint(target, out var host, out var port))
+                        {
+                            return $"tcp {target} is not HOST:PORT (is the variable it names set?)";
+                        }
                         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
                         await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
                         return null;
@@ -136,11 +141,11 @@ public sealed class HealthGate(IAppProcess process, IHookRunner hooks, TimeProvi
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return $"{check.Describe()} did not answer within {Seconds(check.Timeout)}";
+            return $"{target} did not answer within {Seconds(check.Timeout)}";
         }
-        catch (Exception e) when (e is HttpRequestException or SocketException or IOException)
+        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or UriFormatException)
         {
-            return $"{check.Describe()}: {e.Message}";
+            return $"{(check.Kind == HealthKind.Command ? "the health command" : target)}: {e.Message}";
         }
     }
 

@@ -37,7 +37,7 @@ public sealed record ResolvedRelease
 
     /// <summary>Reads the release's config from <paramref name="directory"/> and resolves its environment.</summary>
     /// <exception cref="AppConfigException">belay-app.conf is missing or wrong.</exception>
-    /// <exception cref="Secrets.SecretException">A secret does not decrypt.</exception>
+    /// <exception cref="SecretException">A secret does not decrypt.</exception>
     public static ResolvedRelease Load(string app, string version, string directory, AppSettings settings, string group, ISecretResolver secrets)
     {
         ArgumentNullException.ThrowIfNull(settings);
