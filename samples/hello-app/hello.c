@@ -5,6 +5,8 @@
  *   GET /        200 "hello from $BELAY_APP $BELAY_VERSION: $MESSAGE"
  * CRASH=start makes it exit with code 3 at once (a release that crashes at start).
  * Single-threaded, one request per connection; SIGTERM ends it (the default action).
+ * `hello get PORT PATH` is a client instead: it prints the body 127.0.0.1:PORT answers to
+ * GET PATH (the demo needs no curl), and exits 1 when nothing answers or the status is not 200.
  * Built by the build with the C compiler NativeAOT already needs (cc -O2 -o hello hello.c).
  */
 #include <arpa/inet.h>
@@ -32,9 +34,44 @@ static void answer(int fd, int code, const char *reason, const char *body)
     }
 }
 
-int main(void)
+static int get(const char *port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {0};
+    address.sin_family = AF_INET;
+    address.sin_port = htons((unsigned short)atoi(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
+    {
+        printf("nothing answers on 127.0.0.1:%s\n", port);
+        return 1;
+    }
+    char request[512];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\n\r\n", path);
+    if (write(fd, request, (size_t)n) < 0)
+    {
+        return 1;
+    }
+    char response[4096] = {0};
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof response - 1 && (r = read(fd, response + got, sizeof response - 1 - got)) > 0)
+    {
+        got += (size_t)r;
+    }
+    close(fd);
+    char *body = strstr(response, "\r\n\r\n");
+    fputs(body != NULL ? body + 4 : response, stdout);
+    return strncmp(response, "HTTP/1.0 200", 12) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 4 && strcmp(argv[1], "get") == 0)
+    {
+        return get(argv[2], argv[3]);
+    }
     const char *app = env("BELAY_APP", "hello");
     const char *version = env("BELAY_VERSION", "?");
     if (strcmp(env("CRASH", ""), "start") == 0)
