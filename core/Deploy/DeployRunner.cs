@@ -183,7 +183,14 @@ public sealed class DeployRunner : IAsyncDisposable
         }
     }
 
-    private static void Post(Worker worker, DeployEvent e) => worker.Inbox.Writer.TryWrite(e);
+    private static void Post(Worker worker, DeployEvent e)
+    {
+        Interlocked.Increment(ref worker.Pending);
+        if (!worker.Inbox.Writer.TryWrite(e))
+        {
+            Interlocked.Decrement(ref worker.Pending);
+        }
+    }
 
     /// <summary>Completes with the first exception that escaped a worker or a step (a bug, or a test's crash): that app's worker has stopped.</summary>
     public Task<Exception> Failed => _failure.Task;
@@ -198,7 +205,14 @@ public sealed class DeployRunner : IAsyncDisposable
                 {
                     break;
                 }
-                await HandleAsync(worker, e).ConfigureAwait(false);
+                try
+                {
+                    await HandleAsync(worker, e).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref worker.Pending);
+                }
             }
         }
         catch (Exception x)
@@ -217,7 +231,40 @@ public sealed class DeployRunner : IAsyncDisposable
     {
         var app = worker.Journal.Name;
         var decision = _machine.Decide(worker.Journal, e, _clock.GetUtcNow());
-        foreach (var action in decision.Actions)
+        var persisted = worker.Journal;
+        {
+            foreach (var action in decision.Actions)
+            {
+                if (!await CarryOutAsync(worker, app, action).ConfigureAwait(false))
+                {
+                    // A journal write failed: the journal on disk is the last one written.
+                    worker.Journal = persisted;
+                    return;
+                }
+                if (action is PersistJournal p)
+                {
+                    persisted = p.Journal;
+                }
+            }
+            // Shown (belay apps, Deploying) once the decision's effects are carried out.
+            worker.Journal = decision.Journal;
+        }
+    }
+
+    /// <summary>True when no app has an event waiting, a decision being carried out, or a step running (for tests).</summary>
+    internal bool Idle
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _workers.Values.All(w => Volatile.Read(ref w.Pending) == 0 && w.Running.IsCompleted);
+            }
+        }
+    }
+
+    private async Task<bool> CarryOutAsync(Worker worker, string app, DeployAction action)
+    {
         {
             switch (action)
             {
@@ -230,9 +277,8 @@ public sealed class DeployRunner : IAsyncDisposable
                     {
                         _log.Write(app, $"cannot write {_paths.Journal(app)}: {x.Message}; trying again in {WriteRetry.TotalMinutes:0} minute(s)", true);
                         Schedule(worker, _clock.GetUtcNow() + WriteRetry);
-                        return;
+                        return false;
                     }
-                    worker.Journal = persist.Journal;
                     break;
                 case RunStep run:
                     StartStep(worker, run);
@@ -254,7 +300,7 @@ public sealed class DeployRunner : IAsyncDisposable
                     break;
             }
         }
-        worker.Journal = decision.Journal;
+        return true;
     }
 
     private void StartStep(Worker worker, RunStep run)
@@ -342,6 +388,8 @@ public sealed class DeployRunner : IAsyncDisposable
         public Channel<DeployEvent> Inbox { get; } = Channel.CreateUnbounded<DeployEvent>(new UnboundedChannelOptions { SingleReader = true });
         public Task Loop { get; set; } = Task.CompletedTask;
         public Task Running { get; set; } = Task.CompletedTask;
+        /// <summary>Events posted and not yet carried out.</summary>
+        public int Pending;
         public ITimer? Timer { get; set; }
     }
 }

@@ -80,7 +80,7 @@ public sealed class DeployCrashPointTests
         }
         var settled = await scenario.RestartAsync(Ct);
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"crash at {name}: settled on {settled?.Current ?? "nothing"} ({(settled?.Running == true ? "running" : "not running")}), last {settled?.History.LastOrDefault()?.Result}");
+            $"crash at {name}: settled on {settled?.Current ?? "nothing"} ({(settled?.Running == true ? "running" : "not running")}), last {(settled is { History.Count: > 0 } h ? h.History[^1].Result : "-")}");
     }
 
     [Fact]
@@ -111,7 +111,7 @@ public sealed class DeployCrashPointTests
         var journal = File.ReadAllBytes(scenario.Paths.Journal(DeployCrashScenario.App));
         disk.PowerLoss();
         Assert.Equal(journal, File.ReadAllBytes(scenario.Paths.Journal(DeployCrashScenario.App)));
-        var after = Deploy.AppJournalStore.TryLoad(scenario.Paths.Journal(DeployCrashScenario.App))!;
+        var after = Belay.Core.Deploy.AppJournalStore.TryLoad(scenario.Paths.Journal(DeployCrashScenario.App))!;
         Assert.Null(after.Current);
         Assert.Equal(["install", "install", "install", "stop", "remove"], after.History.Select(h => h.Kind));
         Assert.Equal(["ok", "ok", "rolled-back", "ok", "ok"], after.History.Select(h => h.Result));

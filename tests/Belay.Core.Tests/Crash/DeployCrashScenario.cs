@@ -102,7 +102,6 @@ internal sealed class DeployCrashScenario : IDisposable
     /// </summary>
     public async Task<AppJournal?> RestartAsync(CancellationToken ct)
     {
-        Apps.AgentDied();
         var before = AppJournalStore.TryLoad(Paths.Journal(App)); // parses, or the test fails here
         await using var runner = NewRunner();
         runner.Start();
@@ -113,9 +112,11 @@ internal sealed class DeployCrashScenario : IDisposable
             // Never neither: the release it names runs.
             Assert.Equal(Identity(current, settled.CurrentSettings!), Apps.RunningIdentity);
         }
-        await ConvergeAsync(runner, Target("1.1.0"), j => j.Current == "1.1.0" && j.Running, ct);
+        // Another revision than any before (a crash may have marked 1.1.0 with its first settings bad).
+        var after = Target("1.1.0") with { Settings = new AppSettings { Env = [new EnvEntry("MODE", "after-the-crash")] } };
+        await ConvergeAsync(runner, after, j => j.Current == "1.1.0" && j.Running, ct);
         AssertConsistent(AppJournalStore.TryLoad(Paths.Journal(App)));
-        Assert.Equal(Identity("1.1.0", Target("1.1.0").Settings), Apps.RunningIdentity);
+        Assert.Equal(Identity("1.1.0", after.Settings), Apps.RunningIdentity);
         _ = before;
         return settled;
     }
@@ -137,13 +138,13 @@ internal sealed class DeployCrashScenario : IDisposable
                 throw await runner.Failed;
             }
             var journals = runner.Journals();
-            var journal = journals.FirstOrDefault();
+            var journal = journals.Count > 0 ? journals[0] : null;
             if (journal is null && journals.Count == 0 && runner.Broken().Count == 0)
             {
                 // No journal: nothing was ever journaled for the app.
                 return null;
             }
-            if (journal is not null && done(journal))
+            if (journal is not null && done(journal) && runner.Idle)
             {
                 return journal;
             }
@@ -183,7 +184,8 @@ internal sealed class DeployCrashScenario : IDisposable
         Assert.True(Directory.Exists(dir), $"{dir} does not exist");
         var found = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(dir, f).Replace('\\', '/')).Order(StringComparer.Ordinal).ToList();
-        Assert.Equal(_packaged[version].Keys.Order(StringComparer.Ordinal), found);
+        Assert.True(_packaged[version].Keys.Order(StringComparer.Ordinal).SequenceEqual(found),
+            $"{dir} holds [{string.Join(", ", found)}], not the archive's [{string.Join(", ", _packaged[version].Keys.Order(StringComparer.Ordinal))}]");
         foreach (var (name, bytes) in _packaged[version])
         {
             Assert.True(bytes.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir, name))), $"{version}/{name} is not what the signed archive holds");
@@ -284,11 +286,6 @@ internal sealed class DeployCrashScenario : IDisposable
                 };
                 return Task.FromResult<AppProcessInfo?>(new AppProcessInfo(status, d.Hash));
             }
-        }
-
-        /// <summary>The agent died: its supervisor forgets nothing of a running app (the next one adopts it).</summary>
-        public void AgentDied()
-        {
         }
     }
 
