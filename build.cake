@@ -443,6 +443,7 @@ Task("crash-soak")
         ["BELAY_BIN_DIR"] = publishDir.FullPath,
         ["BELAY_KEYS_DIR"] = keysDir.FullPath,
         ["BELAY_CRASH_SOAK_ITERATIONS"] = Argument("iterations", "500"),
+        ["BELAY_DEPLOY_SOAK_ITERATIONS"] = Argument("deploy-iterations", "100"),
         ["BELAY_CRASH_SOAK_REPORT"] = report.FullPath,
     };
     var seed = Argument("seed", "");

@@ -37,6 +37,9 @@ internal sealed class AgentHost
     private readonly AgentLifetime _lifetime;
     private Deploy.Deployments? _deployments;
 
+    /// <summary>A channel manifest with an update put off while an app deployed, and the feed it came from.</summary>
+    private (ChannelManifest Manifest, FeedSource Source)? _waitingUpdate;
+
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
     {
         _lifetime = lifetime;
@@ -112,6 +115,14 @@ internal sealed class AgentHost
                     status.Sequence = manifest.Sequence;
                     status.ManifestExpires = manifest.Expires;
                     if (await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false))
+                    {
+                        check.Result = "update-staged";
+                    }
+                }
+                else if (_waitingUpdate is var (waiting, source) && !OperatingSystem.IsWindows() && _deployments is not { Deploying: true })
+                {
+                    // An update put off for a deploy: the manifest is unchanged (304), so take it up from memory.
+                    if (await ConsiderUpdateAsync(waiting, source, rid, hostId, status, stop).ConfigureAwait(false))
                     {
                         check.Result = "update-staged";
                     }
@@ -247,6 +258,8 @@ internal sealed class AgentHost
     private async Task<bool> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
         CancellationToken stop)
     {
+        var wasWaiting = _waitingUpdate is not null;
+        _waitingUpdate = null;
         // What the keeper runs is what counts, whatever this binary says it is.
         var state = InstallStateStore.Load(_layout.StateFile);
         var running = state.Trial?.Version ?? state.Current;
@@ -263,7 +276,11 @@ internal sealed class AgentHost
         if (!OperatingSystem.IsWindows() && _deployments is { Deploying: true })
         {
             // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it to end.
-            _log.Information("version {Version} is available; waiting for the deploy in progress to end", release.Version);
+            if (!wasWaiting)
+            {
+                _log.Information("version {Version} is available; waiting for the deploy in progress to end", release.Version);
+            }
+            _waitingUpdate = (manifest, source);
             return false;
         }
         _log.Information("version {Version} is available (running {Current}); staging it", release.Version, running);

@@ -41,7 +41,7 @@ public sealed class DeployCrashTests
                 var text = File.ReadAllText(conf);
                 text = hold == "start_timeout"
                     ? text.Replace("start_timeout = 1s", "start_timeout = 6s", StringComparison.Ordinal)
-                    : text.Replace("healthy_for = 2s", "healthy_for = 6s", StringComparison.Ordinal).Replace("deadline = 10s", "deadline = 30s", StringComparison.Ordinal);
+                    : text.Replace("healthy_for = 500ms", "healthy_for = 6s", StringComparison.Ordinal).Replace("deadline = 10s", "deadline = 30s", StringComparison.Ordinal);
                 File.WriteAllText(conf, text);
             });
         }

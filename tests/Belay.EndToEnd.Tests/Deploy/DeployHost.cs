@@ -63,10 +63,15 @@ public sealed class DeployHost : IDisposable
     public string Journal => Path.Combine(Prefix, "var", "apps", App + ".json");
     public string DeployLog => Path.Combine(Prefix, "log", "apps", App + ".deploy.log");
 
-    /// <summary>The demo app's release folder for <paramref name="version"/>, changed by <paramref name="edit"/>, packaged with belay-release app package.</summary>
+    /// <summary>The demo app's release folder for <paramref name="version"/> (health gate shortened), changed by <paramref name="edit"/>, packaged with belay-release app package.</summary>
     public string Package(string version, Action<string>? edit = null)
     {
         var folder = HelloApp.Release(Path.Combine(Workspace.Root, "app-src", version));
+        // A quicker health gate than the demo's (healthy for 500 ms, probed every 100 ms): tests take seconds.
+        var conf = Path.Combine(folder, "belay-app.conf");
+        File.WriteAllText(conf, File.ReadAllText(conf)
+            .Replace("healthy_for = 2s", "healthy_for = 500ms", StringComparison.Ordinal)
+            .Replace("interval = 500ms", "interval = 100ms", StringComparison.Ordinal));
         edit?.Invoke(folder);
         var output = Path.Combine(Workspace.Root, "app-packages");
         var result = ReleaseWorkspace.Release("app", "package", folder, "--name", App, "--version", version, "--rid", "linux-x64", "--out", output);
