@@ -16,6 +16,7 @@ internal static class Program
         {
             InstallCommand.Create(),
             StatusCommand.Create(),
+            ConfigCommand.Create(),
             DoctorCommand.Create(),
             LogsCommand.Create(),
             AppsCommand.Create(),

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
 using Belay.Core.Cli;
+using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.Minisign;
 
@@ -28,9 +29,11 @@ internal static class InstallCommand
         var poll = new Option<string>("--poll-interval") { Description = "How often the agent checks the feed.", DefaultValueFactory = _ => "10s" };
         var trial = new Option<string>("--trial-deadline") { Description = "How long a new version has to report ready.", DefaultValueFactory = _ => "60s" };
         var wait = new Option<string>("--wait") { Description = "How long to wait for the agent to report ready.", DefaultValueFactory = _ => "60s" };
+        var group = new Option<string?>("--group") { Description = "The group whose apps this host runs (groups/GROUP.json in the feed). Default: default; a re-install keeps the host's group." };
+        var groupIdentity = new Option<string?>("--group-identity") { Description = "The group's age identity file (age-keygen), copied owner-only: what decrypts the secrets of the group's apps." };
         var command = new Command("install", "Install the agent from a feed, register it and start it.")
         {
-            feed, channel, version, serviceManager, rootKeys, noStart, insecure, poll, trial, wait,
+            feed, channel, version, serviceManager, rootKeys, noStart, insecure, poll, trial, wait, group, groupIdentity,
         };
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
@@ -52,9 +55,16 @@ internal static class InstallCommand
                 result.GetValue(insecure),
                 result.GetRequiredValue(poll),
                 result.GetRequiredValue(trial),
-                Durations.Parse(result.GetRequiredValue(wait)));
+                Durations.Parse(result.GetRequiredValue(wait)),
+                ParseGroup(result.GetValue(group)),
+                result.GetValue(groupIdentity));
             return await new Installer(Console.WriteLine).InstallAsync(request, cancel).ConfigureAwait(false);
         });
         return command;
     }
+
+    private static string? ParseGroup(string? group) =>
+        group is null || DeployNames.IsValidGroup(group)
+            ? group
+            : throw new BelayException(ExitCodes.Usage, $"--group '{group}' is not a group name ({DeployNames.GroupRule})");
 }

@@ -22,9 +22,11 @@ internal static class MsiCommand
         var channel = new Option<string>("--channel") { Description = "CHANNEL (empty: keep).", DefaultValueFactory = _ => "" };
         var token = new Option<string>("--token") { Description = "TOKEN (empty: keep).", DefaultValueFactory = _ => "" };
         var rootKey = new Option<string>("--root-key") { Description = "ROOTKEY (empty: keep, else the compiled-in key).", DefaultValueFactory = _ => "" };
+        var group = new Option<string>("--group") { Description = "GROUP (empty: keep, default for a new install).", DefaultValueFactory = _ => "" };
+        var groupIdentity = new Option<string>("--group-identity") { Description = "GROUP_IDENTITY: the group's age identity file (empty: keep).", DefaultValueFactory = _ => "" };
         var configure = new Command("configure", "Write config.json and state.json from the MSI's properties and set the service's recovery actions and delayed start.")
         {
-            version, feed, channel, token, rootKey,
+            version, feed, channel, token, rootKey, group, groupIdentity,
         };
         configure.SetAction(result =>
         {
@@ -34,7 +36,8 @@ internal static class MsiCommand
             IReadOnlyList<MinisignPublicKey> keys = key.Length > 0 ? [VerifyCommand.LoadPublicKey(key)]
                 : File.Exists(layout.ConfigFile) ? [] : RootKeysCommand.Parse(BuildInfo.RootKeys);
             var settings = new MsiSettings(result.GetRequiredValue(version), result.GetRequiredValue(feed).Trim(),
-                result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys);
+                result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys,
+                result.GetRequiredValue(group).Trim(), result.GetRequiredValue(groupIdentity).Trim());
             MsiSetup.Configure(layout, settings, TimeProvider.System, Console.WriteLine);
             if (OperatingSystem.IsWindows())
             {

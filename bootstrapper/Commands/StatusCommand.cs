@@ -83,6 +83,7 @@ internal static class StatusCommand
                 ? [.. Directory.EnumerateDirectories(layout.VersionsDir).Select(Path.GetFileName).OfType<string>().Where(n => !n.StartsWith('.')).Order(StringComparer.Ordinal)]
                 : [],
             Channel = config.Channel,
+            Group = config.Group,
             Feed = config.Feeds.FirstOrDefault() ?? "",
             Feeds = config.Feeds,
             Sequence = agent?.Sequence ?? 0,
@@ -108,6 +109,7 @@ internal static class StatusCommand
         Console.WriteLine($"bad versions:     {(r.Bad.Count == 0 ? "-" : string.Join(", ", r.Bad))}");
         Console.WriteLine($"installed:        {string.Join(", ", r.Installed)}");
         Console.WriteLine($"channel:          {r.Channel} at {string.Join(", ", r.Feeds)} (sequence {r.Sequence}{(r.ManifestExpires is { } e ? $", expires {e:u}" : "")})");
+        Console.WriteLine($"group:            {r.Group}");
         Console.WriteLine($"last check:       {(r.LastCheck is { } c ? $"{c.At:u} {c.Result}{(c.Error is null ? "" : ": " + c.Error)}" : "never")}");
         Console.WriteLine($"keeper:           {(r.Keeper is { } k ? $"running, pid {k.Pid}" : "not running")} (service manager {r.ServiceManager}, {r.Scope} scope)");
         Console.WriteLine($"service:          {r.Service.Manager}: {r.Service.State}{(r.Service.Detail.Length > 0 ? $" ({r.Service.Detail})" : "")}");
@@ -132,6 +134,9 @@ internal sealed class StatusReport
     public List<string> Bad { get; set; } = [];
     public List<string> Installed { get; set; } = [];
     public string Channel { get; set; } = "";
+
+    /// <summary>The group whose apps this host runs (config.json).</summary>
+    public string Group { get; set; } = "";
     public string Feed { get; set; } = "";
     public List<string> Feeds { get; set; } = [];
     public long Sequence { get; set; }

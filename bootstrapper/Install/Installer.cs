@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Belay.Core;
+using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.Install;
 using Belay.Core.IO;
@@ -23,7 +24,9 @@ internal sealed record InstallRequest(
     bool AllowInsecureHttp,
     string PollInterval,
     string TrialDeadline,
-    TimeSpan ReadyTimeout);
+    TimeSpan ReadyTimeout,
+    string? Group = null,
+    string? GroupIdentity = null);
 
 /// <summary>
 /// `belay install`, in this order, so that a failure at any step leaves nothing half-made:
@@ -57,6 +60,8 @@ internal sealed class Installer
         {
             throw new BelayException(ExitCodes.Usage, "no root key: this build has none compiled in, so give the feed's root public key with --root-key");
         }
+        // The group identity is read and checked before anything else: a file that is not one stops the install here.
+        var identity = request.GroupIdentity is { } identityFile ? GroupIdentityFile.Read(identityFile, _say) : null;
         var layout = InstallLayout.For(request.Scope, request.Prefix);
         var existing = File.Exists(layout.ConfigFile) && File.Exists(layout.StateFile) ? InstallConfig.Load(layout.ConfigFile) : null;
         var existingState = existing is null ? null : InstallStateStore.Load(layout.StateFile);
@@ -71,6 +76,8 @@ internal sealed class Installer
         {
             Feeds = [.. request.Feeds.Select(AbsoluteFeed)],
             Channel = request.Channel,
+            // A re-install without --group keeps the host in its group; a first install joins "default".
+            Group = request.Group ?? existing?.Group ?? DeployNames.DefaultGroup,
             RootKeys = [.. request.RootKeys.Select(k => k.ToBase64())],
             PinnedVersion = request.Version,
             Scope = request.Scope == InstallScope.System ? "system" : "user",
@@ -103,6 +110,10 @@ internal sealed class Installer
 
         if (existing is not null && existingState is not null)
         {
+            if (identity is not null)
+            {
+                GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
+            }
             return await ReinstallAsync(request, layout, existing, existingState, config, release, check, cancellationToken).ConfigureAwait(false);
         }
 
@@ -111,6 +122,10 @@ internal sealed class Installer
         try
         {
             created.AddRange(InstallWriter.CreateFolders(layout));
+            if (identity is not null)
+            {
+                GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
+            }
             var state = InstallState.ForInstall(release.Version, _clock.GetUtcNow());
             state.Bad = [.. knownBad.Where(v => v != release.Version)];
             var files = new InstallFiles(SelfPath(), hostId, new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }, config, state);
@@ -118,6 +133,10 @@ internal sealed class Installer
         }
         catch
         {
+            if (identity is not null)
+            {
+                File.Delete(layout.GroupIdentityFile);
+            }
             foreach (var dir in Enumerable.Reverse(created))
             {
                 try
@@ -159,6 +178,10 @@ internal sealed class Installer
             }
             File.Delete(layout.ConfigFile);
             File.Delete(layout.StateFile);
+            if (identity is not null)
+            {
+                File.Delete(layout.GroupIdentityFile);
+            }
             foreach (var dir in Enumerable.Reverse(created))
             {
                 try
@@ -284,7 +307,7 @@ internal sealed class Installer
     }
 
     private static bool SameOptions(InstallConfig a, InstallConfig b) =>
-        a.Feeds.SequenceEqual(b.Feeds) && a.Channel == b.Channel && a.RootKeys.SequenceEqual(b.RootKeys) && a.PinnedVersion == b.PinnedVersion &&
+        a.Feeds.SequenceEqual(b.Feeds) && a.Channel == b.Channel && a.Group == b.Group && a.RootKeys.SequenceEqual(b.RootKeys) && a.PinnedVersion == b.PinnedVersion &&
         a.PollInterval == b.PollInterval && a.TrialDeadline == b.TrialDeadline && a.AllowInsecureHttp == b.AllowInsecureHttp &&
         a.ServiceManager == b.ServiceManager;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.IO;
 using Belay.Core.Minisign;
@@ -19,8 +20,8 @@ public sealed class InstallConfig
     public List<string> Feeds { get; set; } = [];
     public string Channel { get; set; } = FeedLayout.DefaultChannel;
 
-    /// <summary>The deployment group this host belongs to: the agent converges to groups/&lt;group&gt;.json.</summary>
-    public string Group { get; set; } = Deploy.DeployNames.DefaultGroup;
+    /// <summary>The group whose desired state (groups/&lt;group&gt;.json) the agent converges this host to (belay install --group, belay config set group).</summary>
+    public string Group { get; set; } = DeployNames.DefaultGroup;
     public string Product { get; set; } = FeedLayout.DefaultProduct;
 
     /// <summary>The root keys this host trusts (pinned at install; changed only by a signed root rotation).</summary>
@@ -98,9 +99,9 @@ public sealed class InstallConfig
         {
             Fail("channel", $"'{Channel}' is not a channel name");
         }
-        if (!Deploy.DeployNames.IsValidGroup(Group))
+        if (!DeployNames.IsValidGroup(Group))
         {
-            Fail("group", $"'{Group}' is not a group name ({Deploy.DeployNames.GroupRule})");
+            Fail("group", $"'{Group}' is not a group name ({DeployNames.GroupRule})");
         }
         if (RootKeys.Count == 0)
         {

@@ -77,6 +77,34 @@ public static class AppArchive
         }
     }
 
+    /// <summary>
+    /// Unpacks the archive into a scratch folder with the extractor every host uses (and its
+    /// default caps), then removes it: an archive a host would refuse (a path that leaves the
+    /// folder, a link, a device, a bomb) is refused before it is published.
+    /// </summary>
+    public static void RequireExtractable(string archive)
+    {
+        var scratch = Directory.CreateTempSubdirectory("belay-release-check-").FullName;
+        try
+        {
+            Archives.ArchiveExtractor.Extract(archive, Path.Combine(scratch, "release"));
+        }
+        catch (BelayException e) when (e.ExitCode == ExitCodes.TrustFailure)
+        {
+            throw new BelayException(ExitCodes.Usage, $"{archive} would be refused by every host: {e.Message}; make the archive with belay-release app package", e);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(scratch, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
     private static string? ReadConfig(string archive)
     {
         try

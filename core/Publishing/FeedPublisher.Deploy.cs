@@ -43,8 +43,8 @@ public sealed partial class FeedPublisher
     /// Sets one app of a group's desired state and signs the document (docs/deployments.md, "Publishing"):
     /// <list type="number">
     /// <item>check everything first, writing nothing: root, the key's role (a deploy key), names, the
-    /// previous document (its signature, so a tampered one is never re-signed), each archive (its extension and
-    /// its belay-app.conf at the top), and that an archive already published for this app, version and RID
+    /// previous document (its signature, so a tampered one is never re-signed), each archive (its extension,
+    /// its belay-app.conf at the top, and that the hosts' defensive extractor takes it), and that an archive already published for this app, version and RID
     /// has the same bytes (a published archive is immutable: caches and hosts may hold it);</item>
     /// <item>copy each new archive to apps/&lt;app&gt;/&lt;version&gt;/ and sign it with the deploy key;</item>
     /// <item>write groups/&lt;group&gt;.json with sequence + 1 and a new expiry, signature first, then the JSON.</item>
@@ -286,6 +286,7 @@ public sealed partial class FeedPublisher
             throw new BelayException(ExitCodes.Usage, $"archive for {rid} not found: {source}");
         }
         AppArchive.RequireConfig(source, app, version);
+        AppArchive.RequireExtractable(source);
         var target = Path.Combine(feed, relative);
         if (_files.Exists(target) && !SameContent(source, target))
         {
