@@ -109,7 +109,6 @@ internal static class StatusCommand
         Console.WriteLine($"bad versions:     {(r.Bad.Count == 0 ? "-" : string.Join(", ", r.Bad))}");
         Console.WriteLine($"installed:        {string.Join(", ", r.Installed)}");
         Console.WriteLine($"channel:          {r.Channel} at {string.Join(", ", r.Feeds)} (sequence {r.Sequence}{(r.ManifestExpires is { } e ? $", expires {e:u}" : "")})");
-        Console.WriteLine($"group:            {r.Group}");
         Console.WriteLine($"last check:       {(r.LastCheck is { } c ? $"{c.At:u} {c.Result}{(c.Error is null ? "" : ": " + c.Error)}" : "never")}");
         Console.WriteLine($"keeper:           {(r.Keeper is { } k ? $"running, pid {k.Pid}" : "not running")} (service manager {r.ServiceManager}, {r.Scope} scope)");
         Console.WriteLine($"service:          {r.Service.Manager}: {r.Service.State}{(r.Service.Detail.Length > 0 ? $" ({r.Service.Detail})" : "")}");
@@ -157,9 +156,6 @@ internal sealed class StatusReport
 
     /// <summary>Supervised programs: name, state, pid, restarts (DESIGN.md), and more; secret environment values masked.</summary>
     public List<Belay.Core.Programs.ProgramStatus> Programs { get; set; } = [];
-
-    /// <summary>The deployment group this host belongs to.</summary>
-    public string Group { get; set; } = "";
 
     /// <summary>The last poll of the group document.</summary>
     public Belay.Core.Deploy.GroupCheck? GroupCheck { get; set; }
