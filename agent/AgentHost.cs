@@ -35,6 +35,10 @@ internal sealed class AgentHost
     private readonly string? _keeperSocket;
     private readonly string _version;
     private readonly AgentLifetime _lifetime;
+    private Deploy.Deployments? _deployments;
+
+    /// <summary>A channel manifest with an update put off while an app deployed, and the feed it came from.</summary>
+    private (ChannelManifest Manifest, FeedSource Source)? _waitingUpdate;
 
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
     {
@@ -82,6 +86,7 @@ internal sealed class AgentHost
         }
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
+        var deployments = supervision is null || OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, hostId, rid);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
@@ -114,6 +119,14 @@ internal sealed class AgentHost
                         check.Result = "update-staged";
                     }
                 }
+                else if (_waitingUpdate is var (waiting, source) && !OperatingSystem.IsWindows() && _deployments is not { Deploying: true })
+                {
+                    // An update put off for a deploy: the manifest is unchanged (304), so take it up from memory.
+                    if (await ConsiderUpdateAsync(waiting, source, rid, hostId, status, stop).ConfigureAwait(false))
+                    {
+                        check.Result = "update-staged";
+                    }
+                }
                 errors = 0;
                 if (!status.Ready)
                 {
@@ -134,6 +147,22 @@ internal sealed class AgentHost
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 break;
+            }
+            if (deployments is not null && !OperatingSystem.IsWindows())
+            {
+                try
+                {
+                    var group = await deployments.PollAsync(stop).ConfigureAwait(false);
+                    if (status.GroupCheck?.Result != group.Result || status.GroupCheck?.Error != group.Error || status.GroupCheck?.Sequence != group.Sequence)
+                    {
+                        savedAt = DateTimeOffset.MinValue;
+                    }
+                    status.GroupCheck = group;
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    break;
+                }
             }
             // agent.json is flushed to disk when something changed, else at most once a minute:
             // an unchanged 304 every ten seconds need not cost an fsync on every host.
@@ -168,6 +197,11 @@ internal sealed class AgentHost
         status.Ready = false;
         status.Save(_layout.AgentStatusFile);
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
+        if (deployments is not null && !OperatingSystem.IsWindows())
+        {
+            // Steps stop first (a running hook's group is killed; its journal names the step for the next agent).
+            await deployments.DisposeAsync().ConfigureAwait(false);
+        }
         if (supervision is { } s && !OperatingSystem.IsWindows())
         {
             await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
@@ -207,12 +241,25 @@ internal sealed class AgentHost
                 _log.Error("the agent's control channel {Socket} failed: {Error}", paths.AgentSocket, e.Message);
             }
         }, TaskScheduler.Default);
-        return new Supervision.Supervision(supervisor, channel, serving);
+        return new Supervision.Supervision(supervisor, channel, serving, control);
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string hostId, string rid)
+    {
+        var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
+        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, hostId, rid);
+        _deployments = deployments;
+        supervision.Control.Apps = async () => (await deployments.ReportAsync().ConfigureAwait(false)).ToJson().ReplaceLineEndings(" ");
+        _log.Information("deploying group {Group}", deployments.Group);
+        return deployments;
     }
 
     private async Task<bool> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
         CancellationToken stop)
     {
+        var wasWaiting = _waitingUpdate is not null;
+        _waitingUpdate = null;
         // What the keeper runs is what counts, whatever this binary says it is.
         var state = InstallStateStore.Load(_layout.StateFile);
         var running = state.Trial?.Version ?? state.Current;
@@ -224,6 +271,16 @@ internal sealed class AgentHost
         if (state.Trial is not null)
         {
             _log.Information("version {Version} is available; waiting for the trial of {Trial} to end", release.Version, state.Trial.Version);
+            return false;
+        }
+        if (!OperatingSystem.IsWindows() && _deployments is { Deploying: true })
+        {
+            // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it to end.
+            if (!wasWaiting)
+            {
+                _log.Information("version {Version} is available; waiting for the deploy in progress to end", release.Version);
+            }
+            _waitingUpdate = (manifest, source);
             return false;
         }
         _log.Information("version {Version} is available (running {Current}); staging it", release.Version, running);

@@ -24,6 +24,7 @@ internal static class Program
             ConfigCommand.Create(),
             DoctorCommand.Create(),
             LogsCommand.Create(),
+            AppsCommand.Create(),
             ProgramCommands.Start(),
             ProgramCommands.Stop(),
             ProgramCommands.Restart(),

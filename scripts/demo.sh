@@ -6,8 +6,11 @@
 # In a temporary folder, as an ordinary user: make a local feed signed with the developer
 # keys in .keys/, serve it with `belay-release serve`, install the agent from it in user
 # scope, publish the next version and watch the agent move to it by itself, publish a
-# release that crashes at start and watch the keeper roll back and mark it bad. Everything
-# is stopped and removed at the end, also on failure or Ctrl-C.
+# release that crashes at start and watch the keeper roll back and mark it bad. Then deploy
+# an app (samples/hello-app, a tiny HTTP server the build makes) to the host with a secret,
+# update it, ship a release of it whose health check fails and watch the host go back by
+# itself, with the reason, and show the secret in the app's environment and nowhere else.
+# Everything is stopped and removed at the end, also on failure or Ctrl-C.
 #
 # POSIX sh; no jq, no network beyond 127.0.0.1. BELAY_DEMO_KEEP=1 keeps the work folder
 # (with a copy of the logs in host-log/; the installation itself is still removed).
@@ -153,6 +156,147 @@ wait_for_version() {
     done
 }
 
+# --- the app -------------------------------------------------------------------------------------
+
+app_field() {
+    # The value of the first "KEY": line of `belay apps --json` (one app deployed: its own keys
+    # come before its lastDeploy's), when it is a string or a number; empty when null.
+    awk -v key="\"$2\":" '$1 == key { v = $0; sub(/^[^:]*: */, "", v); sub(/,$/, "", v); gsub(/"/, "", v); if (v != "null") print v; exit }' "$1"
+}
+
+make_app() {
+    # $1 version, $2 a line to add under [app] (or empty): the release folder, packaged.
+    d=$W/app-src/$1
+    mkdir -p "$d/bin" "$d/hooks"
+    cp "$APP" "$d/bin/hello"
+    cp "$REPO/samples/hello-app/hooks/record.sh" "$d/hooks/record.sh"
+    chmod 755 "$d/bin/hello" "$d/hooks/record.sh"
+    awk -v line="$2" '{ print } /^\[app\]$/ && line != "" { print line }' "$REPO/samples/hello-app/belay-app.conf" >"$d/belay-app.conf"
+    "$BIN/belay-release" app package "$d" --name hello --version "$1" --rid "$RID" --out "$W/app-packages" >"$W/app-package-$1.log" 2>&1 ||
+        { cat "$W/app-package-$1.log"; fail "packaging hello $1 failed"; }
+}
+
+deploy_app() {
+    # $1 version, $2 message; the rest of the group document's settings stay as they were.
+    run "$BIN/belay-release" deploy --feed "$FEED" --group default --app hello --version "$1" \
+        --artifact "$RID=$W/app-packages/hello-$1-$RID.tar.gz" --env "MESSAGE=$2" --key "$KEYS/deploy.key"
+}
+
+wait_for_app() {
+    # $1 version that must run, $2 result the last deploy must have (ok or rolled-back), $3 timeout in seconds.
+    deadline=$(($(now) + $3 * 1000))
+    seen=
+    while :; do
+        if "$BIN/belay" apps --prefix "$HOST" --json >"$W/apps.json" 2>"$W/apps.err"; then
+            state=$(app_field "$W/apps.json" state)
+            running=$(app_field "$W/apps.json" running)
+            step=$(app_field "$W/apps.json" step)
+            result=$(app_field "$W/apps.json" result)
+            line="hello: ${state:-not deployed}, running ${running:-nothing}${step:+, step $step}${result:+, last deploy $result}"
+            if [ "$line" != "$seen" ]; then
+                printf '   %s  %s\n' "$(date +%H:%M:%S)" "$line"
+                seen=$line
+            fi
+            [ -z "$step" ] && [ "$running" = "$1" ] && [ "$result" = "$2" ] && return 0
+        fi
+        [ "$(now)" -lt "$deadline" ] || return 1
+        sleep 0.3
+    done
+}
+
+show_hooks() {
+    say "$1"
+    sed -e 's/ dir=.*//' "$W/hooks.log" | sed 's/^/     /'
+    : >"$W/hooks.log"
+}
+
+first_app() {
+    step "Deploy an app: hello 1.0.0, a tiny HTTP server, with a secret"
+    say "Now the agent's main job: the apps of its group. hello (samples/hello-app) is a tiny HTTP
+server in C the build made; its belay-app.conf names its exec, a hook for each step (each
+appends a line to a file so that we can watch them), and a health check on
+http://127.0.0.1:\${PORT}/health. belay-release app package checks that file and writes the
+archive; belay-release deploy signs groups/default.json with the deploy key: hello 1.0.0,
+running, PORT, where the hooks write, and DB_PASSWORD as an age secret for the group's
+identity. Plain values are public (the feed is static files); the secret is not."
+    t=$(now)
+    make_app 1.0.0 ""
+    SECRET="demo-$(date +%s)-$$-secret"
+    printf '%s\n' "$SECRET" >"$W/db-password"
+    chmod 600 "$W/db-password"
+    : >"$W/hooks.log"
+    chmod 666 "$W/hooks.log"
+    run "$BIN/belay-release" deploy --feed "$FEED" --group default --app hello --version 1.0.0 \
+        --artifact "$RID=$W/app-packages/hello-1.0.0-$RID.tar.gz" --env "PORT=$APP_PORT" --env "HOOK_LOG=$W/hooks.log" \
+        --env "MESSAGE=first release" --secret "DB_PASSWORD=@$W/db-password" --recipient "$RECIPIENT" --key "$KEYS/deploy.key"
+    say "The agent polls the group document with its channel every second; watching belay apps --json:"
+    wait_for_app 1.0.0 ok 60 || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.0.0 was not deployed within 60 s"; }
+    record "deployed hello 1.0.0 (hooks, health gate)" "running 1.0.0" "$(elapsed_since "$t")"
+    show_hooks "Its hooks ran in this order (what each wrote into the file; BELAY_* tell a hook where it is):"
+    say "And the app answers:"
+    run "$APP" get "$APP_PORT" /
+}
+
+update_app() {
+    step "Update the app to 1.1.0"
+    say "Now hello 1.1.0: installed beside 1.0.0 while 1.0.0 still serves, then 1.0.0's pre_stop,
+the stop, its post_stop, and 1.1.0's start, its health gate, and the commit."
+    t=$(now)
+    make_app 1.1.0 ""
+    deploy_app 1.1.0 "second release"
+    wait_for_app 1.1.0 ok 60 || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.1.0 was not deployed within 60 s"; }
+    record "updated hello to 1.1.0" "running 1.1.0" "$(elapsed_since "$t")"
+    show_hooks "The hooks of the update (note pre_stop and post_stop of 1.0.0 between):"
+    run "$APP" get "$APP_PORT" /
+}
+
+bad_app() {
+    step "Ship hello 1.2.0, whose health check never passes; the host goes back by itself"
+    say "1.2.0's belay-app.conf sets HEALTH=fail, so its /health answers 503. It installs and
+starts like the others, but the health gate gives it 10 s to be healthy for 2 s; when the
+deadline passes, the agent stops 1.2.0, starts 1.1.0 again, marks 1.2.0 bad (never tried
+again until the group document names another version) and reports why."
+    t=$(now)
+    make_app 1.2.0 "environment = HEALTH=fail"
+    deploy_app 1.2.0 "third release"
+    wait_for_app 1.1.0 rolled-back 90 || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "the host did not go back to hello 1.1.0 within 90 s"; }
+    record "broken hello 1.2.0; host went back to 1.1.0" "on 1.1.0, 1.2.0 bad" "$(elapsed_since "$t")"
+    say "belay apps shows what happened, the reason and the end of the deploy's output:"
+    run "$BIN/belay" apps --prefix "$HOST"
+    run "$APP" get "$APP_PORT" /
+}
+
+secret_app() {
+    step "The secret reached the app's environment, and nothing else"
+    t=$(now)
+    pid=$(app_field "$W/apps.json" pid)
+    if [ -n "$pid" ] && [ -r "/proc/$pid/environ" ]; then
+        value=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^DB_PASSWORD=//p')
+        [ "$value" = "$SECRET" ] || fail "DB_PASSWORD in the environment of hello (pid $pid) is not the secret"
+        say "In the environment of the app's process (pid $pid, read from /proc/$pid/environ):
+DB_PASSWORD=$(printf '%s' "$value" | cut -c1-5)… (${#value} characters, the value deployed; shown cut here)."
+    else
+        say "(No /proc here to read the app's environment from; skipping that part.)"
+    fi
+    say "The group document carries only its age ciphertext:"
+    grep -A1 '"DB_PASSWORD"' "$FEED/groups/default.json" | sed 's/^/     /' | cut -c1-100
+    say "And a grep for the value over every file of the installation (logs, journals, state,
+config; the group identity left out) and of the feed finds it nowhere:"
+    if found=$(grep -rlF -D skip --exclude=group-identity -- "$SECRET" "$HOST" "$FEED"); then
+        fail "the secret is in: $found"
+    fi
+    # shellcheck disable=SC2016 # the command as typed
+    printf '     $ grep -rlF -D skip --exclude=group-identity -- "$SECRET" $W/host $W/feed\n     (nothing)\n'
+    for out in "status --json" "apps --json" "logs hello --deploy -n 1000"; do
+        # shellcheck disable=SC2086 # the command's words
+        if "$BIN/belay" $out --prefix "$HOST" 2>&1 | grep -qF -- "$SECRET"; then
+            fail "belay $out shows the secret"
+        fi
+    done
+    say "Nor do belay status --json, belay apps --json or the deploy log show it."
+    record "secret in the app's environment, nowhere else" "grep: nothing" "$(elapsed_since "$t")"
+}
+
 # --- cleanup ------------------------------------------------------------------------------------
 
 cleanup() {
@@ -189,9 +333,10 @@ check_inputs() {
     for f in belay belay-agent belay-release; do
         [ -x "$BIN/$f" ] || { echo "demo: $BIN/$f is missing; run ./build.sh publish first" >&2; exit 2; }
     done
-    for f in root.key release.key release.pub; do
+    for f in root.key release.key release.pub deploy.key deploy.pub; do
         [ -f "$KEYS/$f" ] || { echo "demo: $KEYS/$f is missing; ./build.sh publish makes the developer keys" >&2; exit 2; }
     done
+    command -v age-keygen >/dev/null 2>&1 || { echo "demo: age-keygen is missing (Debian package age; scripts/install-deps.sh installs it)" >&2; exit 2; }
 }
 
 make_feed() {
@@ -201,7 +346,7 @@ make_feed() {
 key). The binaries built here trust the developer root key in .keys/, so no key has to be
 given at install."
     t=$(now)
-    run "$BIN/belay-release" init --feed "$FEED" --root-key "$KEYS/root.key" --release-key "$KEYS/release.pub"
+    run "$BIN/belay-release" init --feed "$FEED" --root-key "$KEYS/root.key" --release-key "$KEYS/release.pub" --deploy-key "$KEYS/deploy.pub"
     mkdir "$W/agent-$A"
     cp "$BIN/belay-agent" "$W/agent-$A/belay-agent"
     say "Now we package the agent that was just built as version $A and publish it on the stable channel."
@@ -217,9 +362,14 @@ install_agent() {
     say "belay install checks root.json and the channel against the compiled-in root key,
 downloads the archive for $RID, checks its size and SHA-256, unpacks it into versions/$A,
 starts the keeper and waits until the agent reports ready. The agent polls every second
-here (the default is 10 s) and a new version gets 10 s to report ready."
+here (the default is 10 s) and a new version gets 10 s to report ready. The host joins the
+deployment group default and holds the group's age identity (made here with age-keygen), which
+decrypts the secrets of the group's apps; install copies it owner-only."
     t=$(now)
-    run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline 10s
+    age-keygen -o "$W/group.identity" 2>/dev/null || fail "age-keygen failed"
+    RECIPIENT=$(age-keygen -y "$W/group.identity")
+    run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline 10s \
+        --group default --group-identity "$W/group.identity"
     record "installed $A (user scope, no root)" "ready" "$(elapsed_since "$t")"
     say "What belay status says:"
     run "$BIN/belay" status --prefix "$HOST"
@@ -290,14 +440,24 @@ main() {
     A=${A%%[[:space:]]*}
     B=$(next_patch "$A")
     C=$(next_patch "$B")
-    mkdir "$W/agent-$B" "$W/agent-$C" "$W/packages"
+    mkdir "$W/agent-$B" "$W/agent-$C" "$W/packages" "$W/app-packages"
     rid_of_host
-    say "Belay demo: install, update by itself, roll back by itself. Agent $A, then $B, then a
-broken $C. The work folder \$W is $W (removed at the end); the binaries come from $BIN."
+    APP=$REPO/artifacts/demo-app/$RID/hello
+    [ -x "$APP" ] || fail "$APP is missing; ./build.sh demo-app builds it (./build.sh demo does)"
+    APP_PORT=$((20000 + $$ % 20000))
+    while "$APP" get "$APP_PORT" / >/dev/null 2>&1; do APP_PORT=$((APP_PORT + 1)); done
+    say "Belay demo: install, update by itself, roll back by itself; then deploy an app, update
+it, roll a bad release of it back by itself, and deliver a secret. Agent $A, then $B, then a
+broken $C; app hello 1.0.0, 1.1.0, then a broken 1.2.0. The work folder \$W is $W (removed
+at the end); the binaries come from $BIN."
     make_feed
     install_agent
     update_by_itself
     rollback_by_itself
+    first_app
+    update_app
+    bad_app
+    secret_app
     step "Summary"
     printf '  %-46s %-22s %8s\n' "what happened" "result" "time"
     printf '%s' "$SUMMARY"

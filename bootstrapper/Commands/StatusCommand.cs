@@ -14,7 +14,7 @@ namespace Belay.Bootstrapper.Commands;
 /// <summary>
 /// `belay status [--json]`. The JSON keys are an interface for automation (DESIGN.md):
 /// version, previous, trial, bad, channel, feed, lastCheck, keeper, agent, host,
-/// serviceManager, service; more may be added, none renamed.
+/// serviceManager, service, programs, group, apps; more may be added, none renamed.
 /// </summary>
 internal static class StatusCommand
 {
@@ -98,7 +98,7 @@ internal static class StatusCommand
             Config = configPath,
             Token = config.Token is null ? null : Belay.Core.Programs.Secrets.Mask,
             Programs = await ProgramsStatus.ReadAsync(layout, cancellationToken).ConfigureAwait(false),
-        };
+        }.WithApps(await AppsStatus.ReadAsync(config, cancellationToken).ConfigureAwait(false));
     }
 
     private static void Print(StatusReport r)
@@ -109,12 +109,12 @@ internal static class StatusCommand
         Console.WriteLine($"bad versions:     {(r.Bad.Count == 0 ? "-" : string.Join(", ", r.Bad))}");
         Console.WriteLine($"installed:        {string.Join(", ", r.Installed)}");
         Console.WriteLine($"channel:          {r.Channel} at {string.Join(", ", r.Feeds)} (sequence {r.Sequence}{(r.ManifestExpires is { } e ? $", expires {e:u}" : "")})");
-        Console.WriteLine($"group:            {r.Group}");
         Console.WriteLine($"last check:       {(r.LastCheck is { } c ? $"{c.At:u} {c.Result}{(c.Error is null ? "" : ": " + c.Error)}" : "never")}");
         Console.WriteLine($"keeper:           {(r.Keeper is { } k ? $"running, pid {k.Pid}" : "not running")} (service manager {r.ServiceManager}, {r.Scope} scope)");
         Console.WriteLine($"service:          {r.Service.Manager}: {r.Service.State}{(r.Service.Detail.Length > 0 ? $" ({r.Service.Detail})" : "")}");
         Console.WriteLine($"agent:            {(r.Agent.Pid is { } p ? $"pid {p}, {(r.Agent.Ready ? "ready" : "not ready")}" : "not running")}");
         ProgramsStatus.Print(r.Programs);
+        AppsStatus.PrintSummary(new Belay.Core.Deploy.AppsReport { Group = r.Group, GroupCheck = r.GroupCheck, Apps = r.Apps });
         Console.WriteLine($"host:             {r.Host.Hostname} ({r.Host.Os}, {r.Host.Arch}, {r.Host.Rid}), id {r.Host.Id}");
         Console.WriteLine($"mac addresses:    {(r.Host.Macs.Count == 0 ? "-" : string.Join(", ", r.Host.Macs))}");
         Console.WriteLine($"config:           {r.Config}");
@@ -156,6 +156,20 @@ internal sealed class StatusReport
 
     /// <summary>Supervised programs: name, state, pid, restarts (DESIGN.md), and more; secret environment values masked.</summary>
     public List<Belay.Core.Programs.ProgramStatus> Programs { get; set; } = [];
+
+    /// <summary>The last poll of the group document.</summary>
+    public Belay.Core.Deploy.GroupCheck? GroupCheck { get; set; }
+
+    /// <summary>Deployed apps: name, desired, running, state, step, bad, lastDeploy (DESIGN.md), and more.</summary>
+    public List<Belay.Core.Deploy.AppStatus> Apps { get; set; } = [];
+
+    public StatusReport WithApps(Belay.Core.Deploy.AppsReport apps)
+    {
+        Group = apps.Group;
+        GroupCheck = apps.GroupCheck;
+        Apps = apps.Apps;
+        return this;
+    }
 }
 
 internal sealed class ServiceReport

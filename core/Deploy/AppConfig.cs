@@ -87,7 +87,7 @@ public sealed record HealthCheck
 /// post_install_timeout = 10m
 ///
 /// [health]
-/// http = http://127.0.0.1:8080/health
+/// http = http://127.0.0.1:${PORT}/health     # ${NAME}: a plain variable of the app's environment
 /// healthy_for = 10s
 /// deadline = 2m
 /// </code>
@@ -97,7 +97,7 @@ public sealed record HealthCheck
 /// group document's `user` wins over <see cref="User"/>, and its `env` over
 /// <see cref="Environment"/> key by key.
 /// </summary>
-public sealed record AppConfig
+public sealed partial record AppConfig
 {
     public const string FileName = "belay-app.conf";
 
@@ -457,7 +457,7 @@ public sealed record AppConfig
         }
         if (s.Get("http") is { } url)
         {
-            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
+            if (!Uri.TryCreate(ExpandForCheck(url), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
             {
                 throw s.Fail(source, "http", $"'{url}' is not an http:// or https:// URL");
             }
@@ -465,7 +465,7 @@ public sealed record AppConfig
         }
         if (s.Get("tcp") is { } endpoint)
         {
-            if (!TrySplitEndpoint(endpoint, out _, out _))
+            if (!TrySplitEndpoint(ExpandForCheck(endpoint), out _, out _))
             {
                 throw s.Fail(source, "tcp", $"'{endpoint}' is not HOST:PORT (a port from 1 to 65535; [::1]:8080 for IPv6)");
             }
@@ -482,6 +482,23 @@ public sealed record AppConfig
         }
         return check;
     }
+
+    /// <summary>
+    /// An http or tcp target with <c>${NAME}</c> replaced by the app's environment (plain values only:
+    /// a target is logged and reported, so a secret never goes into one); an unknown name stays as it is.
+    /// </summary>
+    public static string Expand(string target, IReadOnlyDictionary<string, string> plain)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(plain);
+        return VariablePattern().Replace(target, m => plain.TryGetValue(m.Groups[1].Value, out var v) ? v : m.Value);
+    }
+
+    /// <summary>The target as it is checked at parse time: every variable stands for 1.</summary>
+    private static string ExpandForCheck(string target) => VariablePattern().Replace(target, "1");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
+    private static partial System.Text.RegularExpressions.Regex VariablePattern();
 
     /// <summary>Splits HOST:PORT ([v6]:PORT for IPv6).</summary>
     public static bool TrySplitEndpoint(string text, out string host, out int port)

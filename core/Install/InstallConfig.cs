@@ -163,6 +163,9 @@ public sealed class AgentStatus
     /// <summary>A version downloaded, verified and laid out, waiting for the keeper to switch to it.</summary>
     public string? Staged { get; set; }
 
+    /// <summary>The last poll of the group document (deployments).</summary>
+    public Deploy.GroupCheck? GroupCheck { get; set; }
+
     public static AgentStatus? TryLoad(string path)
     {
         try

@@ -21,10 +21,13 @@ public sealed record ProgramPaths(string ConfigFile, string StateDir, string Log
             Path.Combine(layout.LogDir, "programs"), Path.Combine(layout.StateDir, "agent.sock"));
     }
 
+    /// <summary>Where deployed apps' logs go (logs/apps/): the supervisor's unit "@APP" logs to APP.log there.</summary>
+    public string AppLogDir { get; init; } = Path.Combine(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(LogDir)) ?? LogDir, "apps");
+
     public string StateFile => Path.Combine(StateDir, "state.json");
     public string Fifo(string name) => Path.Combine(StateDir, name + ".fifo");
     public string ExitRecord(string name) => Path.Combine(StateDir, name + ".exit");
-    public string Log(string name) => Path.Combine(LogDir, name + ".log");
+    public string Log(string name) => Belay.Core.Deploy.AppPaths.IsUnit(name) ? Path.Combine(AppLogDir, name[1..] + ".log") : Path.Combine(LogDir, name + ".log");
     public string ErrFifo(string name) => Fifo(name + ProgramsConfig.StderrSuffix);
     public string ErrLog(string name) => Log(name + ProgramsConfig.StderrSuffix);
 }
@@ -137,8 +140,8 @@ public static class Secrets
     public static bool LooksSecret(string name) =>
         Words.Any(w => name.Contains(w, StringComparison.OrdinalIgnoreCase));
 
-    public static Dictionary<string, string> MaskEnvironment(IEnumerable<KeyValuePair<string, string>> environment) =>
-        environment.ToDictionary(e => e.Key, e => LooksSecret(e.Key) ? Mask : e.Value, StringComparer.Ordinal);
+    public static Dictionary<string, string> MaskEnvironment(IEnumerable<KeyValuePair<string, string>> environment, IReadOnlySet<string>? secretKeys = null) =>
+        environment.ToDictionary(e => e.Key, e => LooksSecret(e.Key) || secretKeys?.Contains(e.Key) == true ? Mask : e.Value, StringComparer.Ordinal);
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]

@@ -14,7 +14,7 @@ public sealed class SecretsTests
     [InlineData("QUEUE", false)]
     public void KeysThatLookSecretAreMasked(string key, bool secret)
     {
-        var masked = Belay.Core.Programs.Secrets.MaskEnvironment([new(key, "value")]);
+        var masked = Secrets.MaskEnvironment([new(key, "value")]);
         Assert.Equal(secret ? "***" : "value", masked[key]);
     }
 

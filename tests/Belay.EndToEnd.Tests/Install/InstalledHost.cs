@@ -21,9 +21,16 @@ public sealed class InstalledHost : IDisposable
     private string? _package;
 
     public InstalledHost()
+        : this(deploy: false)
+    {
+    }
+
+    /// <param name="deploy">The feed's root also lists the workspace's deploy key (for group documents).</param>
+    public InstalledHost(bool deploy)
     {
         Prefix = Path.Combine(_ws.Root, "host");
-        Assert.Equal(0, _ws.Init().ExitCode);
+        var init = deploy ? _ws.InitWithDeploy() : _ws.Init();
+        Assert.True(init.ExitCode == 0, init.ToString());
     }
 
     public ReleaseWorkspace Workspace => _ws;
