@@ -201,19 +201,38 @@ internal sealed class Installer
             File.Delete(layout.StateFile);
             RemoveFolders([.. created, .. missing]);
         }
+        // Registering and waiting for the first ready run side by side: a service manager that waits for
+        // readiness itself (systemd, Type=notify) would otherwise keep install waiting out its own start
+        // timeout for an agent that crashes at once, which the keeper's count of exits tells in seconds.
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var registering = Task.Run(() => backend.Install(definition, start: !request.NoStart), CancellationToken.None);
+        var ready = request.NoStart ? null : WaitReadyAsync(layout, request.ReadyTimeout, giveUp.Token);
         try
         {
-            backend.Install(definition, start: !request.NoStart);
+            if (ready is not null && await Task.WhenAny(registering, ready).ConfigureAwait(false) == ready && ready.IsFaulted)
+            {
+                await ready.ConfigureAwait(false); // the agent failed first: the catch below undoes (which ends the registering too)
+            }
+            await registering.ConfigureAwait(false);
         }
-        catch (BelayException e)
+        catch (BelayException e) when (e is not AgentNotReadyException)
         {
+            await giveUp.CancelAsync().ConfigureAwait(false);
             _say($"registering with {manager} failed; undoing the install");
-            var tail = LogTail(layout);
+            var tail = LogTail(layout, manager, request.Scope);
             Undo();
             throw new BelayException(e.ExitCode, e.Message + "\nNothing was installed." + tail, e);
         }
+        catch (AgentNotReadyException e)
+        {
+            var tail = LogTail(layout, manager, request.Scope);
+            Undo();
+            await Quietly(registering).ConfigureAwait(false);
+            throw new BelayException(
+                $"{e.Message}. The install is undone: nothing of it runs or stays installed. {Suggest(manifest.Channel, others)}{tail}", e);
+        }
         SayRegistered(backend, layout, definition);
-        if (request.NoStart)
+        if (ready is null)
         {
             _say(manager == "none"
                 ? $"not started (--no-start); start the keeper with: {layout.BelayExe} run --config {layout.ConfigFile} --detach --log {layout.KeeperLog} &"
@@ -222,35 +241,46 @@ internal sealed class Installer
         }
         try
         {
-            return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+            return await ready.ConfigureAwait(false);
         }
         catch (AgentNotReadyException e)
         {
-            var tail = LogTail(layout);
+            var tail = LogTail(layout, manager, request.Scope);
             Undo();
             throw new BelayException(
                 $"{e.Message}. The install is undone: nothing of it runs or stays installed. {Suggest(manifest.Channel, others)}{tail}", e);
         }
     }
 
+    /// <summary>Waits for a task whose outcome no longer matters (a registration the undo just ended).</summary>
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (BelayException)
+        {
+        }
+    }
+
     /// <summary>The existing installation's config and state, either null when missing or (the state) rebuilt when damaged.</summary>
     private (InstallConfig? Config, InstallState? State) ReadExisting(InstallLayout layout)
     {
-        if (!File.Exists(layout.StateFile))
+        // Without config.json there is no installation (an uninstall that kept the state, or none yet): a fresh
+        // install, which reads only the bad versions of a state left behind.
+        if (!File.Exists(layout.StateFile) || !File.Exists(layout.ConfigFile))
         {
             return (null, null);
         }
         InstallConfig? config = null;
-        if (File.Exists(layout.ConfigFile))
+        try
         {
-            try
-            {
-                config = InstallConfig.Load(layout.ConfigFile);
-            }
-            catch (JsonFileException e)
-            {
-                _say($"warning: {e.File}: {(e.Field is null ? "" : $"field {e.Field}: ")}{e.Problem}; rewriting it from the options given now");
-            }
+            config = InstallConfig.Load(layout.ConfigFile);
+        }
+        catch (JsonFileException e)
+        {
+            _say($"warning: {e.File}: {(e.Field is null ? "" : $"field {e.Field}: ")}{e.Problem}; rewriting it from the options given now");
         }
         InstallState state;
         try
@@ -271,13 +301,15 @@ internal sealed class Installer
             ? $"Channel {channel} has no other release for {RuntimeInformation.RuntimeIdentifier}: ask its publisher for a fix."
             : $"Install another release with --version {others[0]}{(others.Count > 1 ? $" (channel {channel} also has {string.Join(", ", others.Skip(1).Take(4))}{(others.Count > 5 ? ", ..." : "")})" : "")}, or ask the publisher for a fix.";
 
-    private static string LogTail(InstallLayout layout)
+    private static string LogTail(InstallLayout layout, string? manager = null, InstallScope scope = InstallScope.System)
     {
         try
         {
             return File.Exists(layout.KeeperLog)
                 ? $"\nLast lines of {layout.KeeperLog}:\n  {string.Join("\n  ", File.ReadLines(layout.KeeperLog).TakeLast(8))}"
-                : "";
+                : manager == "systemd"
+                    ? $"\nThe keeper's and the agent's output is in the journal: journalctl{(scope == InstallScope.User ? " --user" : "")} -u {SystemdUnit.UnitName}"
+                    : "";
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -351,6 +383,7 @@ internal sealed class Installer
             {
                 backend.Stop(definition);
             }
+            InstallWriter.CreateFolders(layout);
             CopySelf(layout.BelayExe);
             config.Save(layout.ConfigFile);
             _say($"updated {layout.ConfigFile}");

@@ -17,8 +17,13 @@ namespace Belay.Core.Install;
 public sealed class InstallLock : IDisposable
 {
     private readonly FileStream _file;
+    private readonly string _pidFile;
 
-    private InstallLock(FileStream file) => _file = file;
+    private InstallLock(FileStream file, string pidFile)
+    {
+        _file = file;
+        _pidFile = pidFile;
+    }
 
     public static string PathOf(InstallLayout layout)
     {
@@ -61,7 +66,11 @@ public sealed class InstallLock : IDisposable
         }
         catch (IOException) when (File.Exists(path))
         {
-            holder = ReadHolder(layout);
+            // The holder writes its pid just after it takes the lock: give it a moment to.
+            for (var i = 0; i < 20 && (holder = ReadHolder(layout)) is null; i++)
+            {
+                Thread.Sleep(50);
+            }
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -77,7 +86,7 @@ public sealed class InstallLock : IDisposable
         {
             // The pid is only for the message of whoever comes second; the lock holds without it.
         }
-        return new InstallLock(file);
+        return new InstallLock(file, PidFile(layout));
     }
 
     private static string PidFile(InstallLayout layout) => Path.Combine(layout.StateDir, "install.pid");
@@ -96,5 +105,19 @@ public sealed class InstallLock : IDisposable
         }
     }
 
-    public void Dispose() => _file.Dispose();
+    /// <summary>Lets go: install.pid goes first (a later holder writes its own), then the lock.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            if (File.Exists(_pidFile) && File.ReadAllText(_pidFile).Trim() == Environment.ProcessId.ToString(CultureInfo.InvariantCulture))
+            {
+                File.Delete(_pidFile);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        _file.Dispose();
+    }
 }

@@ -20,6 +20,9 @@ public sealed class ConcurrentCommandsTests : IDisposable
         _host.PublishAgent("1.0.0");
         var results = Together(() => _host.Install(), () => _host.Install());
         AssertOneWonAndTheOtherWasToldWhy(results);
+        // One of them installed; the other was refused, or came after it and found nothing to do.
+        var all = string.Join("\n", results.Select(r => r.ToString()));
+        Assert.True(results.Count(r => r.StdOut.Contains("installed version 1.0.0 for", StringComparison.Ordinal)) == 1, all);
         Assert.True(InstalledHost.On(_host.Status(), "1.0.0"));
     }
 
