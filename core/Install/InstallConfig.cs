@@ -130,9 +130,6 @@ public sealed class InstallConfig
         {
             Fail("group", Group is null ? "null is not allowed" : $"'{Group}' is not a group name ({DeployNames.GroupRule})");
         }
-        {
-            Fail("channel", Channel is null ? "null is not allowed" : $"'{Channel}' is not a channel name");
-        }
         if (string.IsNullOrWhiteSpace(Product))
         {
             Fail("product", Product is null ? "null is not allowed" : "an empty string is not allowed");
