@@ -78,7 +78,7 @@ internal static class OrphanReaper
                 }
                 catch (IOException e)
                 {
-                    log($"cannot record the exit of {program.Name} (pid {pid}): {e.Message}");
+                    log($"cannot record the exit of {program.Name} (pid {pid}): {SystemErrors.Describe(e)}");
                 }
                 log($"program {program.Name} (pid {pid}) ended while no agent was its parent: {PosixProcess.DescribeWaitStatus(status)}");
             }

@@ -1,5 +1,6 @@
 using Belay.Core.Feed;
 using Belay.Core.Minisign;
+using Belay.Core.IO;
 
 namespace Belay.Core.Install;
 
@@ -216,7 +217,8 @@ public sealed class FeedClient : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException($"cannot write {_trustFile}: {e.Message}", e);
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                $"cannot write {_trustFile}: {SystemErrors.Describe(e)}{(e is UnauthorizedAccessException ? "; run it as the installation's owner (sudo for a system-wide one)" : "")}", e);
         }
     }
 

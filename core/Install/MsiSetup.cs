@@ -165,7 +165,7 @@ public static class MsiSetup
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException or InvalidOperationException or PlatformNotSupportedException or System.Security.AccessControl.PrivilegeNotHeldException)
         {
-            return $" (could not restrict {dir} to SYSTEM and Administrators: {e.Message})";
+            return $" (could not restrict {dir} to SYSTEM and Administrators: {SystemErrors.Describe(e)})";
         }
     }
 }

@@ -103,7 +103,7 @@ public static class InstallStateStore
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException($"could not read the state file {path}: {e.Message}", e);
+            throw new BelayException($"could not read the state file {path}: {SystemErrors.Describe(e)}", e);
         }
         return Parse(bytes, path);
     }
@@ -144,7 +144,7 @@ public static class InstallStateStore
         }
         catch (JsonException e)
         {
-            throw Corrupt(source, e.Message, e);
+            throw Corrupt(source, SystemErrors.Describe(e), e);
         }
         if (state is null)
         {
