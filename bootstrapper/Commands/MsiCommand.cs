@@ -31,7 +31,7 @@ internal static class MsiCommand
             RequireWindows();
             var layout = InstallLayout.For(InstallScope.System, null);
             var key = result.GetRequiredValue(rootKey);
-            IReadOnlyList<MinisignPublicKey> keys = key.Length > 0 ? [VerifyCommand.LoadPublicKey(key)]
+            IReadOnlyList<MinisignPublicKey> keys = key.Length > 0 ? [VerifyCommand.LoadPublicKey(key, "--root-key")]
                 : File.Exists(layout.ConfigFile) ? [] : RootKeysCommand.Parse(BuildInfo.RootKeys);
             var settings = new MsiSettings(result.GetRequiredValue(version), result.GetRequiredValue(feed).Trim(),
                 result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys);

@@ -59,6 +59,15 @@ public sealed class InstallConfig
         {
             throw new BelayException($"Belay is not installed here: {path} not found. Install it with belay install --feed URL, or give --prefix/--scope of the installation", e);
         }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new BelayException(ExitCodes.NeedsPrivileges,
+                $"{path} is readable by its owner only (it may hold a token): run it with sudo, or as the user who installed Belay", e);
+        }
+        catch (IOException e)
+        {
+            throw new BelayException($"cannot read {path}: {SystemErrors.Describe(e)}", e);
+        }
         try
         {
             var config = JsonSerializer.Deserialize(bytes, InstallJsonContext.Default.InstallConfig)
@@ -68,7 +77,7 @@ public sealed class InstallConfig
         }
         catch (JsonException e)
         {
-            throw new BelayException($"{path} is not valid JSON ({e.Message}); fix it or re-run belay install", e);
+            throw new BelayException($"{path} is {SystemErrors.Describe(e)}; fix it or re-run belay install", e);
         }
     }
 
@@ -122,6 +131,10 @@ public sealed class InstallConfig
         {
             Fail("paths", "bin, config, state and log are all required");
         }
+        if (Paths.Link is { } link && (link.Length == 0 || !Path.IsPathFullyQualified(link)))
+        {
+            Fail("paths.link", $"'{link}' is not an absolute path (the link to belay that uninstall removes)");
+        }
     }
 }
 
@@ -131,6 +144,10 @@ public sealed class ConfigPaths
     public string Config { get; set; } = "";
     public string State { get; set; } = "";
     public string Log { get; set; } = "";
+
+    /// <summary>The link to bin/belay that install made on PATH (/usr/local/bin/belay), or null; uninstall removes it if it is still Belay's.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Link { get; set; }
 
     public static ConfigPaths From(InstallLayout layout)
     {

@@ -14,8 +14,9 @@ namespace Belay.Core.Install;
 public static class Stager
 {
     /// <summary>Stages <paramref name="release"/> unless it is already there; returns the agent executable's path.</summary>
+    /// <param name="progress">Told the bytes downloaded so far and the artifact's size (a progress bar on a terminal).</param>
     public static async Task<string> StageAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, Action<string> log,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Action<long, long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(release);
@@ -48,14 +49,16 @@ public static class Stager
             Durability.DeleteDirectory(versionDir);
         }
         log($"downloading {source.Describe(artifact.Path)} ({artifact.Size} bytes)");
-        var download = await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken).ConfigureAwait(false);
+        var download = await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken,
+            progress is null ? null : bytes => progress(bytes, artifact.Size)).ConfigureAwait(false);
         Durability.Reach(CrashPoint.StageDownloaded);
         try
         {
             var archive = download + FeedLayout.ArchiveExtension(rid);
             Durability.MoveFile(download, archive);
             download = archive;
-            ArchiveExtractor.Extract(archive, versionDir);
+            // A refusal names what the user knows: the URL and version, not the private temporary file.
+            ArchiveExtractor.Extract(archive, versionDir, displayName: $"{source.Describe(artifact.Path)} (version {release.Version} for {rid})");
         }
         finally
         {
