@@ -41,10 +41,10 @@ internal static class PackageCommand
             {
                 files = ArchiveBuilder.Create(from, path, r, ArchiveBuilder.EntryTime(epoch));
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
             {
-                throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
-                    $"cannot package {from} into {path}: {SystemErrors.Describe(e)}", e);
+                throw new BelayException(failure is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                    $"cannot package {from} into {path}: {SystemErrors.Describe(failure)}", failure);
             }
             Console.WriteLine($"wrote {path} ({new FileInfo(path).Length} bytes: {string.Join(", ", files)})");
             return ExitCodes.Ok;
