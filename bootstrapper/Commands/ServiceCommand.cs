@@ -3,6 +3,7 @@ using Belay.Bootstrapper.Install;
 using Belay.Core;
 using Belay.Core.Cli;
 using Belay.Core.Install;
+using Belay.Core.IO;
 using Belay.Core.Services;
 using Belay.Core.Services.Windows;
 
@@ -57,7 +58,7 @@ internal static class ServiceCommand
             }
             catch (ArgumentException e)
             {
-                throw new BelayException(ExitCodes.Usage, $"cannot render a {name} definition for this installation: {e.Message}", e);
+                throw new BelayException(ExitCodes.Usage, $"cannot render a {name} definition for this installation: {SystemErrors.OwnText(e)}", e);
             }
             return ExitCodes.Ok;
         });

@@ -115,20 +115,28 @@ public static class CliOptions
     }
 
     /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, parsed here rather than by the runtime's converter.</summary>
-    public static Option<int> WholeNumber(string name, string description, int defaultValue, int min, int max, params string[] aliases)
+    public static Option<int> WholeNumber(string name, string description, int defaultValue, int min, int max, params string[] aliases) =>
+        WholeNumber(name, description, (int?)defaultValue, min, max, aliases);
+
+    /// <summary>The same, required when <paramref name="defaultValue"/> is null.</summary>
+    public static Option<int> WholeNumber(string name, string description, int? defaultValue, int min, int max, params string[] aliases)
     {
-        var option = new Option<int>(name, aliases) { Description = description, DefaultValueFactory = _ => defaultValue };
+        var option = new Option<int>(name, aliases) { Description = description, Required = defaultValue is null };
+        if (defaultValue is { } given)
+        {
+            option.DefaultValueFactory = _ => given;
+        }
         option.CustomParser = result =>
         {
             if (result.Tokens.Count == 0)
             {
-                return defaultValue;
+                return defaultValue ?? 0;
             }
             var text = result.Tokens[^1].Value;
             if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
             {
                 result.AddError($"{Name(result)} '{text}' is not a whole number from {min} to {max}");
-                return defaultValue;
+                return defaultValue ?? 0;
             }
             return value;
         };
@@ -168,6 +176,11 @@ public static class CliOptions
                 if (File.Exists(token.Value))
                 {
                     result.AddError($"{Name(result)} '{token.Value}' is a file; give a folder");
+                }
+                else if (token.Value.Any(char.IsControl))
+                {
+                    // It ends up in service definitions and command lines, where a control character cannot go.
+                    result.AddError($"{Name(result)}: the path has a control character (a line break, a tab, ...); give a plain folder path");
                 }
             }
         });

@@ -110,7 +110,8 @@ public static class FeedJson
         }
         catch (JsonException e)
         {
-            throw BelayException.Trust($"{source} is not a valid {typeof(T).Name} document: {e.Message}", e);
+            var what = typeof(T) == typeof(RootDocument) ? "root document" : "channel manifest";
+            throw BelayException.Trust($"{source} is not a valid {what}: {Belay.Core.IO.SystemErrors.Describe(e)}", e);
         }
     }
 

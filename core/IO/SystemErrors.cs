@@ -46,9 +46,32 @@ public static class SystemErrors
             IOException => "input/output error",
             TimeoutException => "timed out",
             OperationCanceledException => "cancelled",
-            InvalidDataException => "the data is damaged or not in the expected format",
-            _ => e.GetType().Name,
+            InvalidDataException or FormatException => "the data is damaged or not in the expected format",
+            NotSupportedException => "something this reader does not support",
+            ArgumentException a => OwnText(a),
+            _ => "an unexpected error of kind " + e.GetType().Name.Replace("Exception", "", StringComparison.Ordinal),
         };
+    }
+
+    /// <summary>
+    /// The text of an ArgumentException that Belay's own code threw, without what the runtime adds
+    /// for its parameter (" (Parameter 'x')", or under NativeAOT the key " Arg_ParamName_Name, x").
+    /// </summary>
+    public static string OwnText(ArgumentException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        var text = e.Message;
+        if (e.ParamName is { } name)
+        {
+            foreach (var tail in new[] { $" (Parameter '{name}')", $" Arg_ParamName_Name, {name}" })
+            {
+                if (text.EndsWith(tail, StringComparison.Ordinal))
+                {
+                    return text[..^tail.Length];
+                }
+            }
+        }
+        return text;
     }
 
     /// <summary>True for the exceptions <see cref="Describe"/> has words for: what a user's input or machine can cause.</summary>

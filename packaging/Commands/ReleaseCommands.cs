@@ -38,8 +38,7 @@ internal static class ReleaseCommands
     public static Command Rollout()
     {
         var version = new Argument<string>("VERSION") { Description = "The release to change, like 1.4.2." }.SemanticVersion();
-        var percent = CliOptions.WholeNumber("--percent", "Percent of hosts admitted to it, 0 to 100 (raising it keeps the hosts already admitted).", -1, 0, 100);
-        percent.Required = true;
+        var percent = CliOptions.WholeNumber("--percent", "Percent of hosts admitted to it, 0 to 100 (raising it keeps the hosts already admitted).", null, 0, 100);
         var (feed, channel, key, passwordFile, expires) = ChangeOptions();
         var command = new Command("rollout", "Change how many hosts a published release is rolled out to.")
         {

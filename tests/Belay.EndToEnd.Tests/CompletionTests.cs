@@ -23,7 +23,7 @@ public sealed class CompletionTests : IDisposable
     }
 
     /// <summary>What bash offers for the words typed so far (the last one being completed).</summary>
-    private string Bash(string script, params string[] words)
+    private static string Bash(string script, params string[] words)
     {
         var bash = ExternalTool.Require("bash", "bash");
         var array = string.Join(' ', words.Select(w => "'" + w + "'"));
@@ -95,7 +95,9 @@ public sealed class CompletionTests : IDisposable
         var script = Script("pwsh");
         string Complete(string line)
         {
-            var run = Pwsh.Run($". {Pwsh.Quote(script)}; (TabExpansion2 -inputScript {Pwsh.Quote(line)} -cursorColumn {line.Length}).CompletionMatches.CompletionText");
+            // PowerShell asks a native completer only for a command it finds: belay must be on PATH.
+            var path = new Dictionary<string, string?> { ["PATH"] = BelayBinaries.Directory + Path.PathSeparator + Environment.GetEnvironmentVariable("PATH") };
+            var run = Pwsh.Run($". {Pwsh.Quote(script)}; (TabExpansion2 -inputScript {Pwsh.Quote(line)} -cursorColumn {line.Length}).CompletionMatches.CompletionText", path);
             Assert.True(run.ExitCode == 0, run.ToString());
             return run.StdOut;
         }
