@@ -17,7 +17,7 @@ public sealed class CompletionTests : IDisposable
     {
         var result = BelayBinaries.Run(Path.Combine(BelayBinaries.Directory, program), "completion", shell);
         Assert.True(result.ExitCode == 0, result.ToString());
-        var path = _dir.Combine($"{program}.{shell}");
+        var path = _dir.Combine($"{program}.{(shell == "pwsh" ? "ps1" : shell)}"); // PowerShell dot-sources .ps1 files only
         File.WriteAllText(path, result.StdOut);
         return path;
     }
