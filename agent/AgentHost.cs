@@ -275,7 +275,7 @@ internal sealed class AgentHost
         {
             if (t.Exception?.InnerException is { } e)
             {
-                _log.Error("the agent's control channel {Socket} failed: {Error}", paths.AgentSocket, e.Message);
+                _log.Error("the agent's control channel {Socket} failed: {Error}", paths.AgentSocket, SystemErrors.Describe(e));
             }
         }, TaskScheduler.Default);
         return new Supervision.Supervision(supervisor, channel, serving);
