@@ -76,6 +76,9 @@ string Capture(string tool, string args)
 
 string ReleaseTool() => publishDir.CombineWithFilePath("belay-release" + exe).FullPath;
 
+// `--version` prints "0.1.0 (commit ..., date, rid)": the version is its first word.
+string ProductVersion(string tool) => Capture(tool, "--version").Split(' ')[0];
+
 Task("clean")
     .Does(() =>
 {
@@ -142,7 +145,7 @@ Task("package")
     .IsDependentOn("publish")
     .Does(() =>
 {
-    var version = Capture(ReleaseTool(), "--version");
+    var version = ProductVersion(ReleaseTool());
     var staging = artifacts.Combine("staging").Combine(rid);
     CleanDirectory(staging);
     CopyFile(publishDir.CombineWithFilePath("belay-agent" + exe), staging.CombineWithFilePath("belay-agent" + exe));
@@ -156,7 +159,7 @@ Task("feed")
     .Does(() =>
 {
     if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the local feed is signed with the developer keys in .keys/; build it without --root-key");
-    var version = Capture(ReleaseTool(), "--version");
+    var version = ProductVersion(ReleaseTool());
     CleanDirectory(feedDir);
     var archive = packagesDir.CombineWithFilePath($"belay-agent-{version}-{rid}" + (rid.StartsWith("win-") ? ".zip" : ".tar.gz"));
     Run(ReleaseTool(), $"init --feed \"{feedDir}\" --root-key \"{keysDir}/root.key\" --release-key \"{keysDir}/release.pub\" --deploy-key \"{keysDir}/deploy.pub\"");
@@ -387,7 +390,7 @@ Task("msi")
         if (Run("sh", $"-c \"command -v {tool} >/dev/null\"", check: false) != 0)
             throw new CakeException($"{tool} is not installed: apt-get install wixl msitools");
     }
-    var version = string.IsNullOrEmpty(buildVersion) ? Capture(ReleaseTool(), "--version") : buildVersion;
+    var version = string.IsNullOrEmpty(buildVersion) ? ProductVersion(ReleaseTool()) : buildVersion;
     var win = artifacts.Combine("publish").Combine("win-x64");
     var output = artifacts.Combine("installers");
     EnsureDirectoryExists(output);

@@ -83,7 +83,7 @@ internal static class Program
             run,
             RootKeysCommand.Create(BuildInfo.RootKeys),
         };
-        return CliHost.Run(root, args, "belay-agent");
+        return CliHost.Run(root, args, "belay-agent", BuildInfo.Facts);
     }
 }
 

@@ -38,6 +38,7 @@ internal static class Program
             VerifyCommand.Create(),
             RootKeysCommand.Create(BuildInfo.RootKeys),
         };
-        return CliHost.Run(root, args, "belay");
+        root.Subcommands.Add(CompletionScripts.Command(root, "belay"));
+        return CliHost.Run(root, args, "belay", BuildInfo.Facts);
     }
 }

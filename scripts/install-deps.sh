@@ -37,6 +37,8 @@ need wget       has wget
 need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
+need zsh        has zsh         # belay completion zsh is loaded by a real zsh
+need fish       has fish        # belay completion fish is loaded by a real fish
 for mode in "$@"; do
     case $mode in
         cross)  # NativeAOT for linux-arm64 links with clang and the aarch64 binutils and libc; qemu runs the result

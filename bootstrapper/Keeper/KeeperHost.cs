@@ -95,7 +95,7 @@ internal sealed class KeeperHost : IDisposable
             {
                 if (t.Exception?.InnerException is { } e)
                 {
-                    Log($"the control channel {_layout.KeeperSocket} failed: {(e is System.Net.Sockets.SocketException se ? $"{se.SocketErrorCode} ({se.ErrorCode})" : e.Message)}; the agent cannot report readiness or ask for updates");
+                    Log($"the control channel {_layout.KeeperSocket} failed: {(e is System.Net.Sockets.SocketException se ? $"{se.SocketErrorCode} ({se.ErrorCode})" : SystemErrors.Describe(e))}; the agent cannot report readiness or ask for updates");
                 }
             }, TaskScheduler.Default);
             Log($"started (pid {Environment.ProcessId}, version {BuildInfo.Version}, config {_configPath}); current {_snapshot.State.Current}" +
@@ -260,7 +260,7 @@ internal sealed class KeeperHost : IDisposable
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
-            Log($"cannot start agent {version} ({exe}): {e.Message}");
+            Log($"cannot start agent {version} ({exe}): {SystemErrors.Describe(e)}");
             Post(new AgentExited(127), generation);
         }
     }

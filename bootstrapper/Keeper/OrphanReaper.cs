@@ -117,7 +117,7 @@ internal sealed class OrphanReaper(InstallLayout layout, Action<string> log)
                 }
                 catch (IOException e)
                 {
-                    log($"cannot record the exit of {program.Name} (pid {pid}): {e.Message}");
+                    log($"cannot record the exit of {program.Name} (pid {pid}): {SystemErrors.Describe(e)}");
                 }
                 log($"program {program.Name} (pid {pid}) ended while no agent was its parent: {PosixProcess.DescribeWaitStatus(status)}");
             }

@@ -165,7 +165,7 @@ public sealed class DeployStepRunner
         {
             try
             {
-                ArchiveExtractor.Extract(archive, incoming, extracted: CrashPoint.DeployExtracted);
+                ArchiveExtractor.Extract(archive, incoming, displayName: $"{artifact.Path} ({app} {d.Version})", extracted: CrashPoint.DeployExtracted);
             }
             catch (BelayException e) when (e.ExitCode == ExitCodes.TrustFailure)
             {

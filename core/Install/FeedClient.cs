@@ -1,6 +1,7 @@
 using Belay.Core.Feed;
 using Belay.Core.IO;
 using Belay.Core.Minisign;
+using Belay.Core.IO;
 
 namespace Belay.Core.Install;
 
@@ -230,7 +231,8 @@ public sealed class FeedClient : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException(IOErrors.DescribeWrite(e, _trustFile), e);
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                $"{IOErrors.DescribeWrite(e, _trustFile)}{(e is UnauthorizedAccessException ? "; run it as the installation's owner (sudo for a system-wide one)" : "")}", e);
         }
     }
 

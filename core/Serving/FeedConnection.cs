@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Belay.Core.IO;
 
 namespace Belay.Core.Serving;
 
@@ -116,7 +117,7 @@ internal sealed class FeedConnection(Socket socket, FeedResponder responder, Ser
         catch (IOException e)
         {
             // The file changed or failed under us; the client may retry.
-            response = FeedResponse.Error(500, request.Method == "HEAD", "read failed: " + e.Message);
+            response = FeedResponse.Error(500, request.Method == "HEAD", "read failed: " + SystemErrors.Describe(e));
             keepAlive = false;
         }
         using (response)
@@ -180,7 +181,7 @@ internal sealed class FeedConnection(Socket socket, FeedResponder responder, Ser
         {
             outcome = e is OperationCanceledException && !stoppingToken.IsCancellationRequested
                 ? " aborted: send timeout"
-                : " aborted: " + (e.InnerException ?? e).Message;
+                : " aborted: " + SystemErrors.Describe(e.InnerException ?? e);
             throw;
         }
         finally

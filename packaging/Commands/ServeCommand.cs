@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Belay.Core;
+using Belay.Core.IO;
 using Belay.Core.Serving;
 
 namespace Belay.Release.Commands;
@@ -34,7 +36,21 @@ internal static class ServeCommand
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStop);
             await using var server = new StaticFeedServer(dir.FullName, endpoint, Console.WriteLine);
-            await server.StartAsync(stop.Token).ConfigureAwait(false);
+            try
+            {
+                await server.StartAsync(stop.Token).ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                throw e.SocketErrorCode switch
+                {
+                    SocketError.AddressAlreadyInUse => new BelayException($"cannot listen on {endpoint}: another program already listens there; pick a free port with --listen (127.0.0.1:0 picks one)", e),
+                    SocketError.AccessDenied when endpoint.Port < 1024 => new BelayException(ExitCodes.NeedsPrivileges,
+                        $"cannot listen on {endpoint}: ports below 1024 need root (or CAP_NET_BIND_SERVICE); use a port above 1023, like --listen 127.0.0.1:8080", e),
+                    SocketError.AddressNotAvailable => new BelayException(ExitCodes.Usage, $"cannot listen on {endpoint}: that address is not one of this host's", e),
+                    _ => new BelayException($"cannot listen on {endpoint}: {SystemErrors.Describe(e)}", e),
+                };
+            }
             Console.WriteLine($"serving {dir.FullName} at http://{server.LocalEndPoint}/ (Ctrl-C to stop)");
             try
             {
