@@ -149,7 +149,7 @@ wait_for_version() {
             fi
         fi
         [ "$(now)" -lt "$deadline" ] || return 1
-        sleep 0.5
+        sleep "$POLL_SLEEP"
     done
 }
 
@@ -275,8 +275,10 @@ rid_of_host() {
 emulation() {
     # Binaries for another CPU than this machine's (linux-arm64 on x86_64) run under emulation
     # (qemu-user through binfmt_misc; docs/platforms.md), many times slower than natively: a new
-    # version gets longer to report ready, and the waits are longer.
+    # version gets longer to report ready, the waits are longer, and belay status (a second of
+    # CPU under emulation) is asked every 2 s instead of every 0.5 s.
     TRIAL=10
+    POLL_SLEEP=0.5
     INSTALL_WAIT=
     WAIT_UPDATE=60
     WAIT_ROLLBACK=90
@@ -290,6 +292,7 @@ emulation() {
         *-"$cpu") return 0 ;;
     esac
     TRIAL=60
+    POLL_SLEEP=2
     INSTALL_WAIT=240s
     WAIT_UPDATE=240
     WAIT_ROLLBACK=300

@@ -71,7 +71,7 @@ setup_binfmt() {
             return 1
         fi
         if ! err=$($sudo mount -t binfmt_misc binfmt_misc "$BINFMT" 2>&1); then
-            echo "deps: WARNING: cannot mount binfmt_misc on $BINFMT ($err): the kernel or the container refuses it (a container needs to be privileged, or the host must register qemu-aarch64 with the flags PF itself, as below). The linux-arm64 end-to-end tests skip (and fail with BELAY_REQUIRE_TOOLS=1)" >&2
+            echo "deps: WARNING: cannot mount binfmt_misc on $BINFMT ($err): the kernel or the container refuses it (a container must be allowed to mount binfmt_misc, or the host must register qemu-aarch64 with the flags PF itself, as below). The linux-arm64 end-to-end tests skip (and fail with BELAY_REQUIRE_TOOLS=1)" >&2
             printf 'deps: on the host: mount -t binfmt_misc binfmt_misc %s; echo '"'"'%s'"'"' > %s/register\n' "$BINFMT" ":qemu-aarch64:M::$BINFMT_MAGIC:$BINFMT_MASK:$qemu:PF" "$BINFMT" >&2
             return 1
         fi

@@ -118,11 +118,11 @@ public static class Arm64Emulation
         }
         if (!File.Exists("/proc/sys/fs/binfmt_misc/status"))
         {
-            return "binfmt_misc is not mounted on /proc/sys/fs/binfmt_misc (sh scripts/install-deps.sh cross mounts it as root; a container must be privileged, or the host must register qemu-aarch64 with the F flag)";
+            return "binfmt_misc is not mounted on /proc/sys/fs/binfmt_misc (sh scripts/install-deps.sh cross mounts it as root; a container must be allowed to mount it, or the host must register qemu-aarch64 with the flags PF)";
         }
         if (!File.Exists(BinfmtEntry))
         {
-            return $"no qemu-aarch64 entry in binfmt_misc ({BinfmtEntry}): arm64 executables do not run as plain programs here (sh scripts/install-deps.sh cross registers qemu-user's qemu-aarch64 with the F flag)";
+            return $"no qemu-aarch64 entry in binfmt_misc ({BinfmtEntry}): arm64 executables do not run as plain programs here (sh scripts/install-deps.sh cross registers qemu-user's qemu-aarch64 with the flags PF)";
         }
         var entry = File.ReadAllLines(BinfmtEntry);
         if (entry.FirstOrDefault() != "enabled")

@@ -60,7 +60,7 @@ public sealed class ProgramsHost : IDisposable
         JsonElement program = default;
         while (watch.Elapsed < timeout)
         {
-            program = Program(name);
+            program = Program(_host.Poll(), name);
             if (program.ValueKind == JsonValueKind.Object && done(program))
             {
                 return program;
