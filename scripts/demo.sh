@@ -155,7 +155,7 @@ wait_for_version() {
             fi
         fi
         [ "$(now)" -lt "$deadline" ] || return 1
-        sleep 0.5
+        sleep "$POLL_SLEEP"
     done
 }
 
@@ -203,7 +203,7 @@ wait_for_app() {
             [ -z "$step" ] && [ "$running" = "$1" ] && [ "$result" = "$2" ] && return 0
         fi
         [ "$(now)" -lt "$deadline" ] || return 1
-        sleep 0.3
+        sleep "$POLL_SLEEP"
     done
 }
 
@@ -233,7 +233,7 @@ identity. Plain values are public (the feed is static files); the secret is not.
         --artifact "$RID=$W/app-packages/hello-1.0.0-$RID.tar.gz" --env "PORT=$APP_PORT" --env "HOOK_LOG=$W/hooks.log" \
         --env "MESSAGE=first release" --secret "DB_PASSWORD=@$W/db-password" --recipient "$RECIPIENT" --key "$KEYS/deploy.key"
     say "The agent polls the group document with its channel every second; watching belay apps --json:"
-    wait_for_app 1.0.0 ok 60 || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.0.0 was not deployed within 60 s"; }
+    wait_for_app 1.0.0 ok "$WAIT_APP" || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.0.0 was not deployed within $WAIT_APP s"; }
     record "deployed hello 1.0.0 (hooks, health gate)" "running 1.0.0" "$(elapsed_since "$t")"
     show_hooks "Its hooks ran in this order (what each wrote into the file; BELAY_* tell a hook where it is):"
     say "And the app answers:"
@@ -247,7 +247,7 @@ the stop, its post_stop, and 1.1.0's start, its health gate, and the commit."
     t=$(now)
     make_app 1.1.0 ""
     deploy_app 1.1.0 "second release"
-    wait_for_app 1.1.0 ok 60 || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.1.0 was not deployed within 60 s"; }
+    wait_for_app 1.1.0 ok "$WAIT_APP" || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.1.0 was not deployed within $WAIT_APP s"; }
     record "updated hello to 1.1.0" "running 1.1.0" "$(elapsed_since "$t")"
     show_hooks "The hooks of the update (note pre_stop and post_stop of 1.0.0 between):"
     run "$APP" get "$APP_PORT" /
@@ -262,7 +262,7 @@ again until the group document names another version) and reports why."
     t=$(now)
     make_app 1.2.0 "environment = HEALTH=fail"
     deploy_app 1.2.0 "third release"
-    wait_for_app 1.1.0 rolled-back 90 || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "the host did not go back to hello 1.1.0 within 90 s"; }
+    wait_for_app 1.1.0 rolled-back "$WAIT_APP_BACK" || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "the host did not go back to hello 1.1.0 within $WAIT_APP_BACK s"; }
     record "broken hello 1.2.0; host went back to 1.1.0" "on 1.1.0, 1.2.0 bad" "$(elapsed_since "$t")"
     say "belay apps shows what happened, the reason and the end of the deploy's output:"
     run "$BIN/belay" apps --prefix "$HOST"
@@ -365,14 +365,14 @@ install_agent() {
     say "belay install checks root.json and the channel against the compiled-in root key,
 downloads the archive for $RID, checks its size and SHA-256, unpacks it into versions/$A,
 starts the keeper and waits until the agent reports ready. The agent polls every second
-here (the default is 10 s) and a new version gets 10 s to report ready. The host joins the
+here (the default is 10 s) and a new version gets $TRIAL s to report ready. The host joins the
 deployment group default and holds the group's age identity (made here with age-keygen), which
 decrypts the secrets of the group's apps; install copies it owner-only."
     t=$(now)
     age-keygen -o "$W/group.identity" 2>/dev/null || fail "age-keygen failed"
     RECIPIENT=$(age-keygen -y "$W/group.identity")
-    run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline 10s \
-        --group default --group-identity "$W/group.identity"
+    run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline "${TRIAL}s" \
+        ${INSTALL_WAIT:+--wait "$INSTALL_WAIT"} --group default --group-identity "$W/group.identity"
     record "installed $A (user scope, no root)" "ready" "$(elapsed_since "$t")"
     say "What belay status says:"
     run "$BIN/belay" status --prefix "$HOST"
@@ -387,8 +387,8 @@ the keeper starts it on trial and commits it once it reports ready. Nobody logs 
     cp "$BIN/belay-agent" "$W/agent-$B/belay-agent"
     t=$(now)
     package_and_publish "$B" "$W/agent-$B"
-    say "Watching belay status --json (up to 60 s):"
-    wait_for_version "$B" "" 60 || { tail -n 20 "$HOST/log/keeper.log" >&2; fail "the agent did not move to $B within 60 s"; }
+    say "Watching belay status --json (up to $WAIT_UPDATE s):"
+    wait_for_version "$B" "" "$WAIT_UPDATE" || { tail -n 20 "$HOST/log/keeper.log" >&2; fail "the agent did not move to $B within $WAIT_UPDATE s"; }
     record "published $B; agent moved to it by itself" "on $B" "$(elapsed_since "$t")"
     say "The agent is on $B, committed after its trial. What the agent and the keeper wrote
 about it (keeper.log holds both; the agent also writes agent.log):"
@@ -406,8 +406,8 @@ to $B by itself and lists $C as bad, never to be tried again."
     chmod 755 "$W/agent-$C/belay-agent"
     t=$(now)
     package_and_publish "$C" "$W/agent-$C"
-    say "Watching belay status --json (up to 90 s):"
-    wait_for_version "$B" "$C" 90 || { tail -n 30 "$HOST/log/keeper.log" >&2; fail "the keeper did not roll back from $C within 90 s"; }
+    say "Watching belay status --json (up to $WAIT_ROLLBACK s):"
+    wait_for_version "$B" "$C" "$WAIT_ROLLBACK" || { tail -n 30 "$HOST/log/keeper.log" >&2; fail "the keeper did not roll back from $C within $WAIT_ROLLBACK s"; }
     record "published broken $C; keeper rolled back" "on $B, $C bad" "$(elapsed_since "$t")"
     say "What the keeper wrote about the trial and the rollback ($HOST/log/keeper.log, shortened):"
     grep -E "switching|trial|try|committed|rolling back|marked bad|crash|exit" "$HOST/log/keeper.log" |
@@ -423,6 +423,39 @@ rid_of_host() {
         linux-* | osx-* | freebsd-* | illumos-* | solaris-*) ;;
         *) fail "cannot tell the RID from $BIN; expected artifacts/publish/<rid>" ;;
     esac
+}
+
+emulation() {
+    # Binaries for another CPU than this machine's (linux-arm64 on x86_64) run under emulation
+    # (qemu-user through binfmt_misc; docs/platforms.md), many times slower than natively: a new
+    # version gets longer to report ready, the waits are longer, and belay status (a second of
+    # CPU under emulation) is asked every 2 s instead of every 0.5 s.
+    TRIAL=10
+    POLL_SLEEP=0.5
+    INSTALL_WAIT=
+    WAIT_UPDATE=60
+    WAIT_ROLLBACK=90
+    WAIT_APP=60
+    WAIT_APP_BACK=90
+    machine=$(uname -m)
+    case $machine in
+        x86_64 | amd64) cpu=x64 ;;
+        aarch64 | arm64) cpu=arm64 ;;
+        *) cpu=$machine ;;
+    esac
+    case $RID in
+        *-"$cpu") return 0 ;;
+    esac
+    TRIAL=60
+    POLL_SLEEP=2
+    INSTALL_WAIT=240s
+    WAIT_UPDATE=240
+    WAIT_ROLLBACK=300
+    WAIT_APP=240
+    WAIT_APP_BACK=300
+    say "The binaries are for $RID and this machine is $machine: they run under emulation,
+many times slower than natively, so a new version gets $TRIAL s to report ready instead of
+10 s, and the waits below are longer."
 }
 
 main() {
@@ -446,13 +479,19 @@ main() {
     mkdir "$W/agent-$B" "$W/agent-$C" "$W/packages" "$W/app-packages"
     rid_of_host
     APP=$REPO/artifacts/demo-app/$RID/hello
-    [ -x "$APP" ] || fail "$APP is missing; ./build.sh demo-app builds it (./build.sh demo does)"
+    if [ ! -x "$APP" ]; then
+        # Binaries for another CPU (under emulation) still run a demo app built for this machine's.
+        command -v cc >/dev/null 2>&1 || fail "$APP is missing and there is no cc to build it; ./build.sh demo-app builds it (./build.sh demo does)"
+        APP=$W/hello-native
+        cc -O2 -o "$APP" "$REPO/samples/hello-app/hello.c" || fail "cc could not build samples/hello-app/hello.c"
+    fi
     APP_PORT=$((20000 + $$ % 20000))
     while "$APP" get "$APP_PORT" / >/dev/null 2>&1; do APP_PORT=$((APP_PORT + 1)); done
     say "Belay demo: install, update by itself, roll back by itself; then deploy an app, update
 it, roll a bad release of it back by itself, and deliver a secret. Agent $A, then $B, then a
 broken $C; app hello 1.0.0, 1.1.0, then a broken 1.2.0. The work folder \$W is $W (removed
 at the end); the binaries come from $BIN."
+    emulation
     make_feed
     install_agent
     update_by_itself

@@ -445,7 +445,7 @@ internal sealed class Installer
             }
             InstallWriter.CreateFolders(layout);
             CopySelf(layout.BelayExe);
-            if (existing.Paths.Link != config.Paths.Link && PathLink.Remove(existing.Paths.Link, layout.BelayExe, _say))
+            if (existing is not null && existing.Paths.Link != config.Paths.Link && PathLink.Remove(existing.Paths.Link, layout.BelayExe, _say))
             {
                 _say($"removed the link {existing.Paths.Link}");
             }

@@ -1,7 +1,6 @@
 using Belay.Core.Feed;
 using Belay.Core.IO;
 using Belay.Core.Minisign;
-using Belay.Core.IO;
 
 namespace Belay.Core.Install;
 

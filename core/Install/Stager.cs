@@ -23,7 +23,7 @@ public static class Stager
         ArgumentNullException.ThrowIfNull(layout);
         try
         {
-            return await StageLockedAsync(source, release, rid, layout, log, cancellationToken).ConfigureAwait(false);
+            return await StageLockedAsync(source, release, rid, layout, log, progress, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -32,7 +32,7 @@ public static class Stager
     }
 
     private static async Task<string> StageLockedAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, Action<string> log,
-        CancellationToken cancellationToken)
+        Action<long, long>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(release);
