@@ -56,7 +56,7 @@ public sealed class MsiSetupGroupTests : IDisposable
     [Fact]
     public void ABadGroupOrIdentityFailsTheInstallBeforeAnythingIsWritten()
     {
-        var bad = Assert.Throws<BelayException>(() => Configure(group: "Web Prod"));
+        var bad = Assert.ThrowsAny<BelayException>(() => Configure(group: "Web Prod"));
         Assert.Contains("group: 'Web Prod' is not a group name", bad.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(_layout.ConfigFile));
 
