@@ -162,9 +162,10 @@ wait_for_version() {
 # --- the app -------------------------------------------------------------------------------------
 
 app_field() {
-    # The value of the first "KEY": line of `belay apps --json` (one app deployed: its own keys
-    # come before its lastDeploy's), when it is a string or a number; empty when null.
-    awk -v key="\"$2\":" '$1 == key { v = $0; sub(/^[^:]*: */, "", v); sub(/,$/, "", v); gsub(/"/, "", v); if (v != "null") print v; exit }' "$1"
+    # The value of the first "KEY": line of the apps list of `belay apps --json` (one app deployed:
+    # its own keys come before its lastDeploy's; the group check before the list is skipped), when
+    # it is a string or a number; empty when null.
+    awk -v key="\"$2\":" '$1 == "\"apps\":" { apps = 1 } apps && $1 == key { v = $0; sub(/^[^:]*: */, "", v); sub(/,$/, "", v); gsub(/"/, "", v); if (v != "null") print v; exit }' "$1"
 }
 
 make_app() {
