@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Belay.Core;
-using Belay.Core.Serving;
+using Belay.Serving;
 
 namespace Belay.Release.Commands;
 
@@ -13,7 +14,7 @@ internal static class ServeCommand
     {
         var feed = new Option<DirectoryInfo>("--feed") { Description = "The feed folder to serve (read-only).", Required = true };
         var listen = new Option<string>("--listen") { Description = "Address and port; loopback unless you say otherwise. Port 0 picks a free one.", DefaultValueFactory = _ => "127.0.0.1:8080" };
-        var command = new Command("serve", "Serve a feed folder over HTTP with ETag and If-None-Match, until interrupted.") { feed, listen };
+        var command = new Command("serve", "Serve a feed folder over HTTP with ETag, If-None-Match and Range, until interrupted.") { feed, listen };
         command.SetAction(async (result, cancel) =>
         {
             var dir = result.GetRequiredValue(feed);
@@ -26,15 +27,23 @@ internal static class ServeCommand
             {
                 throw new BelayException(ExitCodes.Usage, $"--listen '{text}' is not ADDRESS:PORT, like 127.0.0.1:8080 or [::1]:8080");
             }
-            if (!StaticFeedServer.IsLoopback(endpoint))
+            if (!FeedServer.IsLoopback(endpoint))
             {
                 Console.Error.WriteLine($"belay-release: warning: serving on {endpoint}, reachable from other hosts; the feed is signed, but use TLS (nginx) in production");
             }
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStop);
-            await using var server = new StaticFeedServer(dir.FullName, endpoint, Console.WriteLine);
-            await server.StartAsync(stop.Token).ConfigureAwait(false);
+            await using var server = new FeedServer(dir.FullName, endpoint, Console.WriteLine);
+            try
+            {
+                await server.StartAsync(stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException)
+            {
+                // In use (Kestrel's IOException around the socket's), not a local address, not permitted.
+                throw new BelayException(ExitCodes.Error, $"cannot listen on {endpoint}: {(e.InnerException ?? e).Message}; choose another address or port with --listen");
+            }
             Console.WriteLine($"serving {dir.FullName} at http://{server.LocalEndPoint}/ (Ctrl-C to stop)");
             try
             {
