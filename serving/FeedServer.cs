@@ -92,9 +92,10 @@ public sealed class FeedServer : IAsyncDisposable
             k.RequestHeadersTimeout = limits.RequestHeadersTimeout;
             k.KeepAliveTimeout = limits.KeepAliveTimeout;
             k.MinResponseDataRate = new MinDataRate(limits.MinResponseBytesPerSecond, TimeSpan.FromSeconds(5));
-            // No request has a body worth reading: one that announces a body is answered
-            // (405, or the file), and the connection closed rather than the body drained.
-            k.MaxRequestBodySize = 0;
+            // The feed reads no request body. After the answer Kestrel drains an unread body of
+            // up to this size to keep the connection (at MinRequestBodyDataRate, or it is cut);
+            // a larger one closes the connection instead.
+            k.MaxRequestBodySize = 1024 * 1024;
             kestrel.Listen(listen, options =>
             {
                 options.Protocols = HttpProtocols.Http1;
