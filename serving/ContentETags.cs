@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 
-namespace Belay.Core.Serving;
+namespace Belay.Serving;
 
 /// <summary>
 /// Strong entity-tags from content: the SHA-256 of the file, in hex, quoted. For an artifact

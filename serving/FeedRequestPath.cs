@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Belay.Core.Serving;
+namespace Belay.Serving;
 
 /// <summary>
 /// Turns a request-target into the path of a file inside the feed, or refuses it. Pure.
@@ -11,14 +11,21 @@ namespace Belay.Core.Serving;
 /// anything but origin-form or absolute-form. Answered with 404: the root and any path ending
 /// in "/" (no directory listing), and hidden names (a segment starting with "."), which is
 /// where publishers keep temporary files while they write a feed.
+///
+/// The target is the raw request-target as the client sent it (Kestrel's
+/// <c>IHttpRequestFeature.RawTarget</c>), not <c>HttpRequest.Path</c>, which Kestrel has
+/// already percent-decoded and stripped of dot segments: these rules must see the spelling.
 /// </summary>
 internal static class FeedRequestPath
 {
     /// <summary>Parses <paramref name="target"/>; on success <see cref="RequestPathResult.Segments"/>
-    /// holds the decoded, checked path segments (at least one).</summary>
-    public static RequestPathResult Parse(string target)
+    /// holds the decoded, checked path segments (at least one). <paramref name="prefix"/>
+    /// ("" or like "/feed", no trailing slash) is where the feed is mounted: the path must start
+    /// with it, spelled exactly so, and the segments are what follows it.</summary>
+    public static RequestPathResult Parse(string target, string prefix = "")
     {
         ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(prefix);
         var path = target;
 
         // absolute-form (RFC 9112 §3.2.2): a server must accept it; the authority is ignored.
@@ -43,6 +50,14 @@ internal static class FeedRequestPath
         if (path.Contains('#', StringComparison.Ordinal))
         {
             return RequestPathResult.Fail(400, "fragment in request-target");
+        }
+        if (prefix.Length > 0)
+        {
+            if (!path.StartsWith(prefix, StringComparison.Ordinal) || (path.Length > prefix.Length && path[prefix.Length] != '/'))
+            {
+                return RequestPathResult.Fail(404, "outside the feed's prefix");
+            }
+            path = path.Length == prefix.Length ? "/" : path[prefix.Length..];
         }
 
         var segments = path[1..].Split('/');

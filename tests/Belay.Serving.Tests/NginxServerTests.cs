@@ -1,7 +1,7 @@
 using System.Net;
 using Belay.TestSupport;
 
-namespace Belay.Core.Tests.Serving;
+namespace Belay.Serving.Tests;
 
 /// <summary>The nginx fixture that end-to-end tests serve feeds with, and its agreement with
 /// the configuration docs/feed.md recommends.</summary>

@@ -1,8 +1,7 @@
 using System.Security.Cryptography;
-using Belay.Core.Serving;
 using Belay.TestSupport;
 
-namespace Belay.Core.Tests.Serving;
+namespace Belay.Serving.Tests;
 
 public sealed class ContentETagsTests
 {

@@ -2,18 +2,17 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Belay.Core.Serving;
 using Belay.TestSupport;
 
-namespace Belay.Core.Tests.Serving;
+namespace Belay.Serving.Tests;
 
-/// <summary>A <see cref="StaticFeedServer"/> on 127.0.0.1:0 over a fresh temp feed, with an
+/// <summary>A <see cref="FeedServer"/> on 127.0.0.1:0 over a fresh temp feed, with an
 /// HttpClient and a raw-socket client pointed at it.</summary>
 internal sealed class RunningFeedServer : IAsyncDisposable
 {
     private readonly TempDir temp;
 
-    private RunningFeedServer(TempDir temp, StaticFeedServer server, ConcurrentQueue<string> log)
+    private RunningFeedServer(TempDir temp, FeedServer server, ConcurrentQueue<string> log)
     {
         this.temp = temp;
         Server = server;
@@ -26,7 +25,7 @@ internal sealed class RunningFeedServer : IAsyncDisposable
         };
     }
 
-    public StaticFeedServer Server { get; }
+    public FeedServer Server { get; }
 
     public Uri BaseUri { get; }
 
@@ -40,13 +39,13 @@ internal sealed class RunningFeedServer : IAsyncDisposable
 
     public string Outside(string name) => temp.Combine(name);
 
-    public static async Task<RunningFeedServer> StartAsync(ServerLimits? limits = null)
+    public static async Task<RunningFeedServer> StartAsync(FeedServerLimits? limits = null)
     {
         var temp = new TempDir();
         Directory.CreateDirectory(temp.Combine("feed"));
         var log = new ConcurrentQueue<string>();
-        var server = new StaticFeedServer(temp.Combine("feed"), new IPEndPoint(IPAddress.Loopback, 0), log.Enqueue,
-            limits ?? new ServerLimits(), TimeProvider.System);
+        var server = new FeedServer(temp.Combine("feed"), new IPEndPoint(IPAddress.Loopback, 0), log.Enqueue,
+            limits ?? new FeedServerLimits(), TimeProvider.System);
         await server.StartAsync(TestContext.Current.CancellationToken);
         return new RunningFeedServer(temp, server, log);
     }
@@ -70,13 +69,22 @@ internal sealed class RunningFeedServer : IAsyncDisposable
         return tcp;
     }
 
-    /// <summary>Sends <paramref name="request"/> byte for byte and reads until the server closes.</summary>
-    public async Task<string> RawAsync(string request)
+    /// <summary>Sends <paramref name="request"/> byte for byte and reads until the server closes.
+    /// With <paramref name="tolerateReset"/>, a connection the server resets or closes before the
+    /// request is even written reads as "" (what a client of a full server sees).</summary>
+    public async Task<string> RawAsync(string request, bool tolerateReset = false)
     {
         using var tcp = Connect();
         var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.Latin1.GetBytes(request), TestContext.Current.CancellationToken);
-        return await ReadToCloseAsync(stream);
+        try
+        {
+            await stream.WriteAsync(Encoding.Latin1.GetBytes(request), TestContext.Current.CancellationToken);
+            return await ReadToCloseAsync(stream);
+        }
+        catch (IOException) when (tolerateReset)
+        {
+            return "";
+        }
     }
 
     public static async Task<string> ReadToCloseAsync(Stream stream)

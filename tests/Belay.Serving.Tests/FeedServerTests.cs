@@ -3,12 +3,11 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
-using Belay.Core.Serving;
 
-namespace Belay.Core.Tests.Serving;
+namespace Belay.Serving.Tests;
 
 /// <summary>The HTTP semantics of the feed server, seen through HttpClient.</summary>
-public sealed class StaticFeedServerTests
+public sealed class FeedServerTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -131,6 +130,142 @@ public sealed class StaticFeedServerTests
 
         Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
         Assert.Equal(HttpStatusCode.OK, full.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("\"x\", \"a,b\", {0}", HttpStatusCode.NotModified)] // a comma inside a quoted tag
+    [InlineData("{0}, \"x\"", HttpStatusCode.NotModified)]
+    [InlineData("W/{0}, *", HttpStatusCode.NotModified)]
+    [InlineData("{1}", HttpStatusCode.OK)] // entity-tags compare case-sensitively
+    [InlineData("\"x\" {0}", HttpStatusCode.NotModified)] // no comma: read leniently, and the client does hold the tag
+    [InlineData("{0}x", HttpStatusCode.OK)]
+    [InlineData("", HttpStatusCode.OK)]
+    public async Task If_None_Match_gets_304_only_for_a_tag_the_client_holds(string field, HttpStatusCode expected)
+    {
+        await using var feed = await RunningFeedServer.StartAsync();
+        feed.Write("root.json", "{}");
+        using var first = await feed.Client.GetAsync("root.json", Ct);
+        var etag = first.Headers.ETag!.Tag;
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "root.json");
+        request.Headers.TryAddWithoutValidation("If-None-Match",
+            string.Format(System.Globalization.CultureInfo.InvariantCulture, field, etag, etag.ToUpperInvariant()));
+        using var response = await feed.Client.SendAsync(request, Ct);
+
+        Assert.Equal(expected, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("{0:r}", HttpStatusCode.NotModified)] // IMF-fixdate: the Last-Modified the client saw
+    [InlineData("{1:r}", HttpStatusCode.NotModified)] // a second later
+    [InlineData("{2:r}", HttpStatusCode.OK)] // a second earlier
+    [InlineData("{0:dddd, dd-MMM-yy HH:mm:ss} GMT", HttpStatusCode.NotModified)] // RFC 850
+    [InlineData("{0:ddd MMM d HH:mm:ss yyyy}", HttpStatusCode.NotModified)] // asctime
+    [InlineData("yesterday", HttpStatusCode.OK)]
+    public async Task If_Modified_Since_compares_whole_seconds_in_every_date_form(string field, HttpStatusCode expected)
+    {
+        await using var feed = await RunningFeedServer.StartAsync();
+        var path = feed.Write("install.sh", "#!/bin/sh\n");
+        var hourAgo = DateTime.UtcNow.AddHours(-1); // If-Modified-Since in the future is ignored
+        var second = hourAgo.AddTicks(-(hourAgo.Ticks % TimeSpan.TicksPerSecond));
+        File.SetLastWriteTimeUtc(path, second.AddMilliseconds(500)); // half a second past
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "install.sh");
+        request.Headers.TryAddWithoutValidation("If-Modified-Since", string.Format(System.Globalization.CultureInfo.InvariantCulture,
+            field, second, second.AddSeconds(1), second.AddSeconds(-1)));
+        using var response = await feed.Client.SendAsync(request, Ct);
+
+        Assert.Equal(expected, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_failed_If_Match_gets_412_and_nothing_cacheable()
+    {
+        await using var feed = await RunningFeedServer.StartAsync();
+        feed.Write("agent/1.0.0/a.tar.gz", "content");
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "agent/1.0.0/a.tar.gz");
+        request.Headers.IfMatch.Add(new EntityTagHeaderValue("\"stale\""));
+        using var response = await feed.Client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.PreconditionFailed, response.StatusCode);
+        Assert.True(response.Headers.CacheControl?.NoStore);
+    }
+
+    [Theory]
+    [InlineData("bytes=0-3", "0123", "bytes 0-3/10")]
+    [InlineData("bytes=6-", "6789", "bytes 6-9/10")]
+    [InlineData("bytes=-2", "89", "bytes 8-9/10")]
+    [InlineData("bytes=8-100", "89", "bytes 8-9/10")]
+    public async Task A_byte_range_gets_206_with_that_part_only(string range, string body, string contentRange)
+    {
+        await using var feed = await RunningFeedServer.StartAsync();
+        feed.Write("agent/1.0.0/a.tar.gz", "0123456789");
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "agent/1.0.0/a.tar.gz");
+        request.Headers.TryAddWithoutValidation("Range", range);
+        using var response = await feed.Client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.Equal(body, await response.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(contentRange, response.Content.Headers.ContentRange?.ToString());
+        Assert.Equal(["bytes"], response.Headers.AcceptRanges);
+        Assert.Equal(FeedContentPolicy.Immutable, response.Headers.CacheControl?.ToString());
+    }
+
+    [Fact]
+    public async Task A_range_past_the_end_gets_416_with_the_length()
+    {
+        await using var feed = await RunningFeedServer.StartAsync();
+        feed.Write("agent/1.0.0/a.tar.gz", "0123456789");
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "agent/1.0.0/a.tar.gz");
+        request.Headers.TryAddWithoutValidation("Range", "bytes=10-");
+        using var response = await feed.Client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, response.StatusCode);
+        Assert.Equal("bytes */10", response.Content.Headers.ContentRange?.ToString());
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync(Ct));
+        Assert.True(response.Headers.CacheControl?.NoStore);
+    }
+
+    [Fact]
+    public async Task If_Range_with_the_current_ETag_resumes_and_with_an_old_one_sends_the_whole_file()
+    {
+        // A download resumed after a publish must not splice two versions together.
+        await using var feed = await RunningFeedServer.StartAsync();
+        feed.Write("install.sh", "0123456789");
+        using var first = await feed.Client.GetAsync("install.sh", Ct);
+        var etag = first.Headers.ETag!;
+
+        using var resume = new HttpRequestMessage(HttpMethod.Get, "install.sh");
+        resume.Headers.TryAddWithoutValidation("Range", "bytes=5-");
+        resume.Headers.IfRange = new RangeConditionHeaderValue(etag);
+        using var resumed = await feed.Client.SendAsync(resume, Ct);
+        feed.Write("install.sh", "abcdefghij");
+        using var stale = new HttpRequestMessage(HttpMethod.Get, "install.sh");
+        stale.Headers.TryAddWithoutValidation("Range", "bytes=5-");
+        stale.Headers.IfRange = new RangeConditionHeaderValue(etag);
+        using var whole = await feed.Client.SendAsync(stale, Ct);
+
+        Assert.Equal(HttpStatusCode.PartialContent, resumed.StatusCode);
+        Assert.Equal("56789", await resumed.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(HttpStatusCode.OK, whole.StatusCode);
+        Assert.Equal("abcdefghij", await whole.Content.ReadAsStringAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Head_with_a_range_announces_the_part_and_sends_nothing()
+    {
+        await using var feed = await RunningFeedServer.StartAsync();
+        feed.Write("agent/1.0.0/a.tar.gz", "0123456789");
+
+        var raw = await feed.RawAsync("HEAD /agent/1.0.0/a.tar.gz HTTP/1.1\r\nHost: x\r\nRange: bytes=2-5\r\nConnection: close\r\n\r\n");
+
+        Assert.Equal(206, RunningFeedServer.StatusOf(raw));
+        Assert.Contains("Content-Length: 4\r\n", raw);
+        Assert.Contains("Content-Range: bytes 2-5/10\r\n", raw);
+        Assert.EndsWith("\r\n\r\n", raw);
     }
 
     [Fact]
@@ -260,14 +395,14 @@ public sealed class StaticFeedServerTests
     [InlineData("192.168.1.10", false)]
     public void IsLoopback_is_true_only_for_loopback_addresses(string address, bool expected)
     {
-        Assert.Equal(expected, StaticFeedServer.IsLoopback(new IPEndPoint(IPAddress.Parse(address), 8080)));
+        Assert.Equal(expected, FeedServer.IsLoopback(new IPEndPoint(IPAddress.Parse(address), 8080)));
     }
 
     [Fact]
     public async Task Starting_over_a_missing_directory_fails_before_binding()
     {
         using var temp = new Belay.TestSupport.TempDir();
-        await using var server = new StaticFeedServer(temp.Combine("absent"), new IPEndPoint(IPAddress.Loopback, 0));
+        await using var server = new FeedServer(temp.Combine("absent"), new IPEndPoint(IPAddress.Loopback, 0));
 
         await Assert.ThrowsAsync<DirectoryNotFoundException>(() => server.StartAsync(Ct));
         Assert.Throws<InvalidOperationException>(() => server.LocalEndPoint);

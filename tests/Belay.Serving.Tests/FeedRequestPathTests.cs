@@ -1,6 +1,4 @@
-using Belay.Core.Serving;
-
-namespace Belay.Core.Tests.Serving;
+namespace Belay.Serving.Tests;
 
 public sealed class FeedRequestPathTests
 {
@@ -53,6 +51,34 @@ public sealed class FeedRequestPathTests
     public void A_path_that_could_leave_or_list_the_feed_is_refused(string target, int status)
     {
         var result = FeedRequestPath.Parse(target);
+
+        Assert.Null(result.Segments);
+        Assert.Equal(status, result.ErrorStatus);
+    }
+
+    [Theory]
+    [InlineData("/feed/root.json", "root.json")]
+    [InlineData("/feed/agent/1.0.0/a.tar.gz?x=1", "agent/1.0.0/a.tar.gz")]
+    [InlineData("http://hub.example/feed/root.json", "root.json")]
+    public void Under_a_prefix_the_segments_are_what_follows_it(string target, string expected)
+    {
+        var result = FeedRequestPath.Parse(target, "/feed");
+
+        Assert.Equal(0, result.ErrorStatus);
+        Assert.Equal(expected, result.RelativePath);
+    }
+
+    [Theory]
+    [InlineData("/feed", 404)] // the feed's root: a directory
+    [InlineData("/feed/", 404)]
+    [InlineData("/feedx/root.json", 404)]
+    [InlineData("/%66eed/root.json", 404)] // the prefix spelled otherwise is not the prefix
+    [InlineData("/other/root.json", 404)]
+    [InlineData("/feed/../root.json", 400)]
+    [InlineData("/feed/.hidden", 404)]
+    public void Under_a_prefix_anything_else_is_refused(string target, int status)
+    {
+        var result = FeedRequestPath.Parse(target, "/feed");
 
         Assert.Null(result.Segments);
         Assert.Equal(status, result.ErrorStatus);

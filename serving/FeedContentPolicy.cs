@@ -1,4 +1,4 @@
-namespace Belay.Core.Serving;
+namespace Belay.Serving;
 
 /// <summary>
 /// Content-Type and Cache-Control for a path in a feed. Pure. docs/feed.md gives the same

@@ -1,4 +1,4 @@
-namespace Belay.Core.Serving;
+namespace Belay.Serving;
 
 /// <summary>
 /// The feed directory, and the one place that maps checked request segments to a file on
