@@ -9,7 +9,7 @@ using Belay.Core.IO;
 using Belay.Core.Services;
 using Belay.Core.Update;
 
-namespace Belay.Bootstrapper.Keeper;
+namespace Belay.Keeper;
 
 /// <summary>
 /// `belay run`, the keeper: the thin shell around <see cref="KeeperMachine"/>. It feeds the
@@ -35,6 +35,7 @@ internal sealed class KeeperHost : IDisposable
     private readonly Channel<(KeeperEvent Event, int Generation)> _events = Channel.CreateUnbounded<(KeeperEvent, int)>();
     private readonly SystemdNotify _notify = new();
     private bool _readyNotified;
+    private bool _startupPagesReleased;
 
     /// <summary>A stop of the service (SIGTERM, uninstall) was asked: the agent stops its programs. Any other
     /// stop of the agent (switch, trial, rollback) is a handover: the programs keep running.</summary>
@@ -108,6 +109,12 @@ internal sealed class KeeperHost : IDisposable
                     var decision = _machine.Decide(_snapshot, e, _clock.GetUtcNow());
                     _snapshot = decision.Snapshot;
                     ReportToServiceManager(e);
+                    if (e is AgentReady && !_startupPagesReleased)
+                    {
+                        // Start-up is over: the executable's pages that only start-up used go back (StartupPages).
+                        _startupPagesReleased = true;
+                        StartupPages.Release();
+                    }
                     if (await CarryOutAsync(decision.Actions).ConfigureAwait(false))
                     {
                         break;
