@@ -21,11 +21,17 @@ internal static class Program
             --config CONFIG  the installation's config.json
             --detach         start a new session first (no service manager runs the keeper)
             --log FILE       write the keeper's and the agent's output to FILE, rotated by size
+          belay-keeper agent-exec AGENT ARGS...   what the keeper starts an agent with (not for people)
           belay-keeper --version
         """;
 
     public static int Main(string[] args)
     {
+        // How the keeper starts an agent: before anything else, it becomes the agent (see AgentExec).
+        if (args.Length > 0 && args[0] == AgentExec.Verb)
+        {
+            return AgentExec.Run(args[1..]);
+        }
         string? config = null;
         string? log = null;
         var detach = false;

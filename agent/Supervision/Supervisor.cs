@@ -112,6 +112,15 @@ internal sealed class Supervisor : IDisposable
         var waits = await Invoke(() =>
         {
             _shuttingDown = true;
+            // A stop of the service is not an operator's stop: what runs now (and every autostart program the
+            // operator did not stop) starts again with the service. Recorded before the first stop signal, so
+            // that an agent killed in the middle of this still leaves the record.
+            foreach (var m in _programs.Values)
+            {
+                m.ResumeWithService = !m.OperatorStopped && !m.Removed
+                    && (m.Definition.Autostart || m.Pid > 0 || m.PendingStart || m.State is ProgramState.Starting or ProgramState.Running or ProgramState.Backoff);
+            }
+            Persist();
             var now = Now;
             return _programs.Values.OrderByDescending(m => m.Definition.Priority).Select(m => Stop(m, now)).ToList();
         }).ConfigureAwait(false);
@@ -324,6 +333,19 @@ internal sealed class Supervisor : IDisposable
             };
             _programs[m.Name] = m;
             var recorded = RestartDecider.ParseState(record.State);
+            // Stopped by a stop of the service (not by the operator): it starts again now, as after a reboot.
+            var resume = record.ResumeWithService && !alive && ProgramsConfig.IsValidName(record.Name);
+            if (resume)
+            {
+                _log.Information("{Program} was stopped with the service; starting it again", m.Name);
+                m.Failures.Clear();
+                if (record.Pid > 0)
+                {
+                    File.Delete(_paths.ExitRecord(m.Name));
+                }
+                toStart.Add(m);
+                continue;
+            }
             if (alive)
             {
                 AdoptRunning(m, record);
@@ -336,6 +358,8 @@ internal sealed class Supervisor : IDisposable
                 }
                 else if (recorded == ProgramState.Stopping)
                 {
+                    // A stop that an earlier agent began; one the service began ends in a start.
+                    m.PendingStart = record.ResumeWithService;
                     _ = Stop(m, now);
                 }
             }
@@ -659,8 +683,8 @@ internal sealed class Supervisor : IDisposable
                 Programs = [.. _programs.Values.Select(m => new ProgramRecord
                 {
                     Name = m.Name,
-                    // A program stopped only because the service stops starts again with the service.
-                    State = RestartDecider.Describe(_shuttingDown && m.Pid <= 0 && m.State == ProgramState.Stopped && !m.OperatorStopped ? ProgramState.Exited : m.State),
+                    State = RestartDecider.Describe(m.State),
+                    ResumeWithService = m.ResumeWithService,
                     Pid = m.Pid,
                     StartTime = m.StartTime,
                     StartedAt = m.StartedAt,
@@ -774,6 +798,9 @@ internal sealed class Supervisor : IDisposable
         public bool PendingStart { get; set; }
         public bool Removed { get; set; }
         public bool Adopted { get; set; }
+
+        /// <summary>Stopped by a stop of the service, not by the operator: the next agent's start starts it again.</summary>
+        public bool ResumeWithService { get; set; }
 
         /// <summary>Whether the process (the running one, else the next to start) has its own stderr FIFO.</summary>
         public bool SeparateStderr { get; set; } = !definition.RedirectStderr;

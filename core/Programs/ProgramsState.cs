@@ -74,6 +74,13 @@ public sealed class ProgramRecord
     public int Restarts { get; set; }
     public string? LastExit { get; set; }
     public List<DateTimeOffset> Failures { get; set; } = [];
+
+    /// <summary>
+    /// Stopped because the service stopped (SIGTERM to the keeper: a service manager's stop, a reboot, an
+    /// uninstall), not by the operator: the next agent to start starts it again. Set when the stop of the
+    /// service begins, before any stop signal, so it holds even if that agent is killed in the middle.
+    /// </summary>
+    public bool ResumeWithService { get; set; }
 }
 
 /// <summary>state/programs/NAME.exit: the keeper reaped an orphaned program (Linux, as child subreaper).</summary>
