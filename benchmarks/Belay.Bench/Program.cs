@@ -38,7 +38,7 @@ try
         {
             return run();
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or FormatException)
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or FormatException or AggregateException)
         {
             BenchContext.Say($"{name} FAILED: {e.Message}");
             lock (failures)
