@@ -164,6 +164,7 @@ for mode in "$@"; do
             need supervisor has supervisord  # the footprint benchmark's side-by-side supervisor
             need xz-utils   has xz           # the size benchmark's xz -9 column
             need openssl    has openssl      # the CA and certificate for the benchmark's HTTPS feed
+            need wrk        has wrk          # benchmarks/serve.sh: the HTTP load of the feed server comparison
             ;;
         *)
             echo "deps: unknown mode '$mode' (known: cross, bench)" >&2
