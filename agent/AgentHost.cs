@@ -56,14 +56,7 @@ internal sealed class AgentHost
         _version = version;
     }
 
-    /// <summary>
-    /// Runs on the calling thread (the agent's main thread) until <paramref name="stop"/>: the polling loop
-    /// waits and reads the manifest on it with blocking calls (FeedClient.Blocking), so that an idle agent's
-    /// poll wakes this one thread and its socket, not the runtime's timer thread, I/O thread, thread-pool
-    /// workers and the pool's gate thread each time (that was most of its CPU per poll; docs/architecture.md,
-    /// "Footprint"). What else runs (supervision, the control channel, a download) stays asynchronous.
-    /// </summary>
-    public int Run(CancellationToken stop)
+    public async Task<int> RunAsync(CancellationToken stop)
     {
         // An agent whose keeper died must not linger: a restarted keeper starts a new one,
         // and two agents would race. Linux tells us (SIGTERM on the parent's death); on
@@ -95,16 +88,13 @@ internal sealed class AgentHost
         _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
             _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
 
-        using var supervision = OperatingSystem.IsWindows() ? null : StartSupervisionAsync(stop).GetAwaiter().GetResult();
+        using var supervision = OperatingSystem.IsWindows() ? null : await StartSupervisionAsync(stop).ConfigureAwait(false);
         if (OperatingSystem.IsWindows() && File.Exists(ProgramPaths.For(_layout).ConfigFile))
         {
             _log.Error("{Config}: supervising programs is not supported on Windows yet; no program is started", ProgramPaths.For(_layout).ConfigFile);
         }
 
-        using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile)
-        {
-            Blocking = true,
-        };
+        using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
@@ -123,7 +113,7 @@ internal sealed class AgentHost
             try
             {
                 hostId ??= HostId.Load(_layout.HostIdFile);
-                var result = client.CheckAsync(status.Sequence, status.ManifestETag, stop).GetAwaiter().GetResult();
+                var result = await client.CheckAsync(status.Sequence, status.ManifestETag, stop).ConfigureAwait(false);
                 if (client.TrustFileProblem != trustProblem)
                 {
                     trustProblem = client.TrustFileProblem;
@@ -143,7 +133,7 @@ internal sealed class AgentHost
                     }
                     status.Sequence = manifest.Sequence;
                     status.ManifestExpires = manifest.Expires;
-                    var outcome = ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).GetAwaiter().GetResult();
+                    var outcome = await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false);
                     if (outcome == UpdateOutcome.Staged)
                     {
                         check.Result = "update-staged";
@@ -160,7 +150,7 @@ internal sealed class AgentHost
                     status.Ready = true;
                     status.LastCheck = check;
                     SaveStatus(status);
-                    TellKeeperAsync($"READY {_version}", stop).GetAwaiter().GetResult();
+                    await TellKeeperAsync($"READY {_version}", stop).ConfigureAwait(false);
                     _log.Information("ready");
                     // Start-up is over: the executable's pages that only it used go back (StartupPages).
                     _log.Debug("gave back {Kb} kB of start-up pages", StartupPages.Release());
@@ -209,9 +199,12 @@ internal sealed class AgentHost
                 GC.WaitForPendingFinalizers();
                 collectedAt = check.At;
             }
-            // A plain wait on this thread (one futex with a timeout), not a timer: see Run's summary.
             var delay = PollSchedule.NextDelay(_config.PollIntervalValue, errors, Random.Shared.NextDouble());
-            if (stop.WaitHandle.WaitOne(delay))
+            try
+            {
+                await Task.Delay(delay, _clock, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
             {
                 break;
             }
@@ -221,7 +214,7 @@ internal sealed class AgentHost
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
         if (supervision is { } s && !OperatingSystem.IsWindows())
         {
-            s.EndAsync(_lifetime.HandOver).GetAwaiter().GetResult();
+            await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
     }

@@ -39,8 +39,8 @@ internal static class Program
         {
             return args switch
             {
-                ["run", "--config", var config] => Run(config),
-                ["run", var option] when option.StartsWith("--config=", StringComparison.Ordinal) => Run(option["--config=".Length..]),
+                ["run", "--config", var config] => RunAsync(config).GetAwaiter().GetResult(),
+                ["run", var option] when option.StartsWith("--config=", StringComparison.Ordinal) => RunAsync(option["--config=".Length..]).GetAwaiter().GetResult(),
                 ["run", ..] => UsageError("run needs --config CONFIG (the installation's config.json)"),
                 ["root-keys"] => RootKeys(),
                 ["--version" or "version"] => Print(BuildInfo.Facts.ToLine()),
@@ -96,7 +96,7 @@ internal static class Program
         return ExitCodes.Ok;
     }
 
-    private static int Run(string configFile)
+    private static async Task<int> RunAsync(string configFile)
     {
         var path = Path.GetFullPath(configFile);
         var settings = InstallConfig.Load(path);
@@ -124,7 +124,7 @@ internal static class Program
             Environment.GetEnvironmentVariable(KeeperChannel.VersionVariable) is { Length: > 0 } v ? v : BuildInfo.Version, lifetime);
         try
         {
-            return host.Run(stop.Token);
+            return await host.RunAsync(stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -259,9 +259,8 @@ public sealed class HttpFeedSource : FeedSource
     /// replacing a healthy connection every few minutes costs a TLS handshake, a chain build
     /// against the whole system root store and the native memory that goes with them, each
     /// time (docs/architecture.md, "Footprint"). A server that closes the connection (an idle
-    /// timeout, a request cap, a new address behind the name) gets a new one at the next request:
-    /// the pool looks at a kept connection before it reuses it, and retries a request that failed
-    /// on a reused connection before any answer came on a new one.
+    /// timeout, a request cap, a new address behind the name) gets a new one at the next request.
+    /// A connection idle longer than <see cref="IdleTimeout"/> is closed by the client.
     /// </summary>
     public static HttpClient CreateDefaultClient() => new(CreateHandler())
     {
@@ -269,28 +268,19 @@ public sealed class HttpFeedSource : FeedSource
         DefaultRequestHeaders = { { "User-Agent", "belay" } },
     };
 
+    /// <summary>How long a pooled connection may sit idle before the client closes it.</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(2);
+
     /// <summary>The handler behind <see cref="CreateDefaultClient"/>: one per process is enough, and whatever
-    /// else talks to the same origin (the hub connection) can share its connection through it.
-    /// No idle timeout on the client's side either: with one, the pool runs a scavenging timer
-    /// (every quarter of the timeout) that wakes the agent's timer thread, a thread-pool worker and the
-    /// pool's gate thread between polls; the server's own keep-alive timeout closes what is idle.</summary>
+    /// else talks to the same origin (the hub connection) can share its connection through it.</summary>
     public static SocketsHttpHandler CreateHandler() => new()
     {
         AutomaticDecompression = DecompressionMethods.None,
         ConnectTimeout = TimeSpan.FromSeconds(15),
         PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-        PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        PooledConnectionIdleTimeout = IdleTimeout,
         MaxAutomaticRedirections = 5,
     };
-
-    /// <summary>
-    /// When set, <see cref="FetchAsync"/> sends its request and reads the answer's headers on the
-    /// calling thread with blocking socket calls (HttpClient.Send, HTTP/1.1), so that a check answered
-    /// "not modified" completes without the runtime's I/O thread, thread pool or timer: the agent polls
-    /// from a thread of its own and this is where most of its CPU per poll went (docs/architecture.md,
-    /// "Footprint"). The deadlines and size caps are the same. Only with the client this source made.
-    /// </summary>
-    public bool Blocking { get; set; }
 
     public override Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken) =>
         CopyAsync(relativePath, destination, maxBytes, Limits.DeadlineFor(maxBytes), cancellationToken);
@@ -301,7 +291,7 @@ public sealed class HttpFeedSource : FeedSource
     private async Task<long> CopyAsync(string relativePath, Stream destination, long maxBytes, TimeSpan deadline, CancellationToken cancellationToken)
     {
         using var guard = new TransferGuard(Limits, deadline, Describe(relativePath), cancellationToken);
-        var (url, response) = await SendAsync(relativePath, null, guard, blocking: false, cancellationToken).ConfigureAwait(false);
+        var (url, response) = await SendAsync(relativePath, null, guard, cancellationToken).ConfigureAwait(false);
         using (response)
         {
             return await ReadBodyAsync(url, response, destination, maxBytes, guard, cancellationToken).ConfigureAwait(false);
@@ -311,7 +301,7 @@ public sealed class HttpFeedSource : FeedSource
     public override async Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken)
     {
         using var guard = new TransferGuard(Limits, Limits.DeadlineFor(maxBytes), Describe(relativePath), cancellationToken);
-        var (url, response) = await SendAsync(relativePath, etag, guard, Blocking && _ownsClient, cancellationToken).ConfigureAwait(false);
+        var (url, response) = await SendAsync(relativePath, etag, guard, cancellationToken).ConfigureAwait(false);
         using (response)
         {
             if (response.StatusCode == HttpStatusCode.NotModified)
@@ -328,15 +318,14 @@ public sealed class HttpFeedSource : FeedSource
     public async Task<DateTimeOffset?> ServerDateAsync(CancellationToken cancellationToken)
     {
         using var guard = new TransferGuard(Limits, Limits.MetadataDeadline, Describe(FeedLayout.RootFile), cancellationToken);
-        var (_, response) = await SendAsync(FeedLayout.RootFile, null, guard, blocking: false, cancellationToken).ConfigureAwait(false);
+        var (_, response) = await SendAsync(FeedLayout.RootFile, null, guard, cancellationToken).ConfigureAwait(false);
         using (response)
         {
             return response.Headers.Date;
         }
     }
 
-    private async Task<(Uri Url, HttpResponseMessage Response)> SendAsync(string relativePath, string? etag, TransferGuard guard, bool blocking,
-        CancellationToken cancellationToken)
+    private async Task<(Uri Url, HttpResponseMessage Response)> SendAsync(string relativePath, string? etag, TransferGuard guard, CancellationToken cancellationToken)
     {
         if (!FeedLayout.IsSafeRelativePath(relativePath))
         {
@@ -350,9 +339,7 @@ public sealed class HttpFeedSource : FeedSource
         }
         try
         {
-            var response = blocking
-                ? _http.Send(request, HttpCompletionOption.ResponseHeadersRead, guard.BeginWait())
-                : await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, guard.BeginWait()).ConfigureAwait(false);
+            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, guard.BeginWait()).ConfigureAwait(false);
             try
             {
                 guard.Progress(0);

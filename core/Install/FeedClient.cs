@@ -71,22 +71,6 @@ public sealed class FeedClient : IDisposable
         _trustFile = trustFile;
     }
 
-    /// <summary>
-    /// The channel manifest's conditional read blocks the calling thread (<see cref="HttpFeedSource.Blocking"/>) instead of
-    /// going through the runtime's I/O thread and thread pool: for the agent, which checks from a thread of its own.
-    /// </summary>
-    public bool Blocking
-    {
-        get => _sources.OfType<HttpFeedSource>().Any(s => s.Blocking);
-        init
-        {
-            foreach (var source in _sources.OfType<HttpFeedSource>())
-            {
-                source.Blocking = value;
-            }
-        }
-    }
-
     /// <summary>How many root rotations one check follows; a host further behind catches up over several checks.</summary>
     public int MaxRotations { get; init; } = RootTrust.DefaultMaxRotations;
 
