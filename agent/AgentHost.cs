@@ -165,6 +165,10 @@ internal sealed class AgentHost
             }
             _poll = new PollSnapshot(status.Ready, check, status.Sequence, status.ManifestExpires);
             hub.Client?.StateMayHaveChanged();
+            if (hub.Client is null && File.Exists(HubSettings.PathIn(_layout)))
+            {
+                hub = StartHub(hostId, supervision, stop); // enrolled by a later `belay install --hub`
+            }
             var delay = PollSchedule.NextDelay(_config.PollIntervalValue, errors, Random.Shared.NextDouble());
             try
             {

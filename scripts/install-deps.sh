@@ -22,6 +22,7 @@ has() { command -v "$1" || [ -x "/usr/sbin/$1" ]; }
 
 need clang      sh -c 'command -v clang || command -v gcc'
 need zlib1g-dev test -e /usr/include/zlib.h
+need libsqlite3-dev test -e /usr/include/sqlite3.h  # belay-hub links SQLite's static archive into its NativeAOT binary
 need minisign   has minisign
 need nginx-light has nginx
 need procps     has pkill    # pgrep, pkill, kill: the end-to-end tests handle processes
@@ -36,6 +37,8 @@ need wget       has wget
 need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
+need chromium   has chromium        # the hub's browser tests (headless) and the demo's screenshots
+need chromium-driver has chromedriver  # Selenium drives chromium through it
 for mode in "$@"; do
     case $mode in
         cross)  # NativeAOT for linux-arm64 links with clang and the aarch64 binutils and libc; qemu runs the result

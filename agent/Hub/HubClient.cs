@@ -154,6 +154,7 @@ internal sealed class HubClient
             }
         }
         _log.Information("hub {Url}: connected as host {HostId}", settings.Url, settings.HostId);
+        var settingsStamp = Stamp(_settingsPath);
         Connected = true;
         _queue.Clear();
         var tails = new TailStreams(_resolveLog, _queue, _clock, m => _log.Information("hub: {Message}", m));
@@ -163,7 +164,7 @@ internal sealed class HubClient
             _queue.EnqueueControl(HubMessages.Serialize(_hello(), HubJsonContext.Default.Hello));
             var sending = SendLoopAsync(socket, session);
             var receiving = ReceiveLoopAsync(socket, tails, session);
-            var reporting = StateLoopAsync(tails, session.Token);
+            var reporting = StateLoopAsync(tails, () => Stamp(_settingsPath) != settingsStamp, session);
             await Task.WhenAny(sending, receiving).ConfigureAwait(false);
             await session.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(Quietly(sending), Quietly(receiving), Quietly(reporting)).ConfigureAwait(false);
@@ -172,7 +173,8 @@ internal sealed class HubClient
             {
                 _log.Warning("hub {Url}: {Reason}", settings.Url, reason);
             }
-            return socket.CloseStatus == (WebSocketCloseStatus)HubCloseCodes.Revoked ? Outcome.Refused : Outcome.Ended;
+            // Even after a 4001 (revoked) it asks once more, soon: the hub's 401 is what makes it wait the whole cap.
+            return Outcome.Ended;
         }
         finally
         {
@@ -262,11 +264,19 @@ internal sealed class HubClient
         }
     }
 
-    private async Task StateLoopAsync(TailStreams tails, CancellationToken cancellationToken)
+    private async Task StateLoopAsync(TailStreams tails, Func<bool> settingsChanged, CancellationTokenSource session)
     {
         byte[]? sent = null;
+        var cancellationToken = session.Token;
         while (!cancellationToken.IsCancellationRequested)
         {
+            if (settingsChanged())
+            {
+                // Re-enrolled (or moved to another hub) by belay install: reconnect with the new settings.
+                _log.Information("hub: {File} changed; reconnecting", _settingsPath);
+                await session.CancelAsync().ConfigureAwait(false);
+                return;
+            }
             try
             {
                 var state = await _state().ConfigureAwait(false);
@@ -290,6 +300,12 @@ internal sealed class HubClient
                 return;
             }
         }
+    }
+
+    private static (DateTime, long) Stamp(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
     }
 
     private static async Task Quietly(Task task)

@@ -23,7 +23,8 @@ internal sealed record InstallRequest(
     bool AllowInsecureHttp,
     string PollInterval,
     string TrialDeadline,
-    TimeSpan ReadyTimeout);
+    TimeSpan ReadyTimeout,
+    HubRequest? Hub = null);
 
 /// <summary>
 /// `belay install`, in this order, so that a failure at any step leaves nothing half-made:
@@ -101,8 +102,12 @@ internal sealed class Installer
             throw new BelayException(reason ?? $"no release on channel {manifest.Channel} can be installed on {rid}");
         }
 
+        // The hub (when asked): enrolled before anything is written, so a refused token changes nothing.
+        var hub = await HubInstall.EnrollAsync(request.Hub, layout, hostId, config.SecretScope, _say, cancellationToken).ConfigureAwait(false);
+
         if (existing is not null && existingState is not null)
         {
+            HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, existing, existingState, config, release, check, cancellationToken).ConfigureAwait(false);
         }
 
@@ -115,6 +120,7 @@ internal sealed class Installer
             state.Bad = [.. knownBad.Where(v => v != release.Version)];
             var files = new InstallFiles(SelfPath(), hostId, new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }, config, state);
             await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, _say, cancellationToken).ConfigureAwait(false);
+            HubInstall.Save(hub, layout, config.SecretScope);
         }
         catch
         {

@@ -9,10 +9,12 @@ public readonly record struct TailPiece(bool IsSkip, long Offset, int Start, lon
 /// to drop, so that a slow reader never blocks a program or its log pump: the log is read from
 /// its file whatever the reader does, and what there is no credit for is dropped here.
 /// <list type="bullet">
-/// <item>Whole lines are sent while they fit in the credit; the first line that does not fit is
-/// dropped, and so is every line after it until credit returns: the reader never sees half a
-/// line followed by another line's end. A line longer than the whole initial window is sent in
-/// window-sized pieces (there would never be credit for it otherwise).</item>
+/// <item>What was read is sent while it fits in the credit (a last line without its line break
+/// too: a prompt or a progress bar must show at once). When it does not fit, the whole lines that
+/// fit are sent and the first line that does not is dropped, and so is every line after it until
+/// credit returns: after a gap the reader always resumes at the start of a line. A line longer than
+/// the whole initial window is sent in window-sized pieces (there would never be credit for it
+/// otherwise).</item>
 /// <item>Offsets count every byte of the stream, sent or dropped, so a reader can tell where a
 /// gap is and resume at a byte offset.</item>
 /// <item>Drops are reported as one skip per run, just before the next data (or when

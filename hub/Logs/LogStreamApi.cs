@@ -14,7 +14,7 @@ namespace Belay.Hub.Logs;
 
 /// <summary>
 /// The live log as Server-Sent Events: <c>GET /api/v1/hosts/{id}/logs/{program}?stream=stdout|stderr&amp;lines=N</c>.
-/// Events: <c>open</c> (the tail's id), <c>data</c> (<c>{"o": offset, "t": text}</c>), <c>skip</c>
+/// Events: <c>tail</c> (the tail's id, first), <c>data</c> (<c>{"o": offset, "t": text}</c>), <c>skip</c>
 /// (<c>{"o": offset, "n": bytes}</c>: dropped because the reader was slow), <c>end</c>
 /// (<c>{"reason": …}</c>). Each data or skip event's id is the byte offset after it, so a browser
 /// that reconnects with <c>Last-Event-ID</c> resumes where it was, from the hub's buffer, as long as
@@ -78,7 +78,7 @@ internal static class LogStreamApi
         }
         try
         {
-            await WriteEventAsync(response, "open", null, Open(session!, host.Hostname, resumed), cancel).ConfigureAwait(false);
+            await WriteEventAsync(response, "tail", null, Open(session!, host.Hostname, resumed), cancel).ConfigureAwait(false);
             await PumpAsync(session!, resumeFrom ?? 0, response, cancel).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
