@@ -231,7 +231,18 @@ internal sealed class AgentHost
             Host = new HelloHost { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Macs = [.. facts.Macs] },
         };
         var client = new HubClient(settingsPath, Hello, builder.BuildAsync, Poke, (program, stream) => HubLogs.Resolve(_layout, paths, program, stream), _log, _clock, _version);
-        return (client, Task.Run(() => client.RunAsync(stop), CancellationToken.None));
+        return (client, Task.Run(async () =>
+        {
+            try
+            {
+                await client.RunAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The hub is optional: whatever goes wrong with it must not take the agent down.
+                _log.Error("hub: the connection task ended: {Error}", e.Message);
+            }
+        }, CancellationToken.None));
 
         void Poke() => _poked.Set();
     }

@@ -82,7 +82,17 @@ internal sealed class HubClient
                 return;
             }
             var started = _clock.GetUtcNow();
-            var outcome = await ConnectOnceAsync(settings, stop).ConfigureAwait(false);
+            Outcome outcome;
+            try
+            {
+                outcome = await ConnectOnceAsync(settings, stop).ConfigureAwait(false);
+            }
+            catch (Core.BelayException e)
+            {
+                // hub.json that cannot be used (a credential this OS cannot read, a CA that does not load).
+                _log.Error("hub {Url}: {Error}", settings.Url, e.Message);
+                outcome = Outcome.Refused;
+            }
             if (stop.IsCancellationRequested)
             {
                 break;

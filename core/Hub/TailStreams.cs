@@ -194,6 +194,9 @@ public sealed class TailStreams
     private void End(long id, string reason) =>
         _queue.EnqueueControl(HubMessages.Serialize(new TailEnd { Id = id, Reason = reason }, HubJsonContext.Default.TailEnd));
 
+    /// <summary>The most text in one tail.data frame: 8 KiB, six times that still fits the hub's frame limit.</summary>
+    public const int MaxFrameText = 8 * 1024;
+
     /// <summary>The sink <see cref="LogFollower"/> writes into: never blocks, drops what has no credit.</summary>
     private sealed class TailStream : Stream
     {
@@ -260,7 +263,23 @@ public sealed class TailStreams
                 _first = false;
                 foreach (var piece in pieces)
                 {
-                    send.Add((piece, piece.IsSkip ? null : Encoding.UTF8.GetString(clean, piece.Start, (int)piece.Length)));
+                    if (piece.IsSkip)
+                    {
+                        send.Add((piece, null));
+                        continue;
+                    }
+                    // Frames stay well under the hub's 64 KiB limit however the text escapes in JSON
+                    // (a control character takes 6 bytes as \u0001): at most MaxFrameText bytes of text each.
+                    for (var at = 0; at < piece.Length;)
+                    {
+                        var length = (int)Math.Min(MaxFrameText, piece.Length - at);
+                        if (at + length < piece.Length)
+                        {
+                            length = Math.Max(1, HubMessages.CompleteUtf8Length(clean.AsSpan(piece.Start + at, length)));
+                        }
+                        send.Add((new TailPiece(false, piece.Offset + at, piece.Start + at, length), Encoding.UTF8.GetString(clean, piece.Start + at, length)));
+                        at += length;
+                    }
                 }
             }
             foreach (var (piece, text) in send)

@@ -129,7 +129,9 @@ internal sealed class AgentConnection : IDisposable
             using var bye = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             try
             {
-                await _socket.CloseOutputAsync((WebSocketCloseStatus)_closeCode, _closeReason.Length > 120 ? _closeReason[..120] : _closeReason, bye.Token)
+                // CloseAsync waits for the agent's answering close frame (at most 2 s), so that the close
+                // status reaches the agent before the connection is torn down.
+                await _socket.CloseAsync((WebSocketCloseStatus)_closeCode, _closeReason.Length > 120 ? _closeReason[..120] : _closeReason, bye.Token)
                     .ConfigureAwait(false);
             }
             catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
