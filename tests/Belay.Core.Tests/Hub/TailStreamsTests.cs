@@ -50,6 +50,14 @@ public sealed class TailStreamsTests : IDisposable
         string.Concat(frames.Where(f => HubMessages.TypeOf(Encoding.UTF8.GetBytes(f)) == HubMessages.TailDataType)
             .Select(f => HubMessages.Parse(Encoding.UTF8.GetBytes(f), HubJsonContext.Default.TailData).Text));
 
+    /// <summary>Opens stream 1 on a log with one line and waits for that line: from then on the tail follows (however loaded the machine).</summary>
+    private void OpenFollowing(string program)
+    {
+        File.WriteAllText(Log(program), "ready\n");
+        _tails.Open(new TailOpen { Id = 1, Program = program, Lines = 1 });
+        WaitFrames(f => Data(f) == "ready\n");
+    }
+
     [Fact]
     public void ATailSendsTheLastLinesThenEachNewLine()
     {
@@ -97,10 +105,9 @@ public sealed class TailStreamsTests : IDisposable
     [Fact]
     public void WithoutCreditTheTailDropsAndReportsItAndTheFileIsReadOnAnyway()
     {
-        _tails.Open(new TailOpen { Id = 1, Program = "web", Lines = 0 });
-        Thread.Sleep(300);
+        OpenFollowing("web");
         var line = new string('x', 99) + "\n";
-        File.WriteAllText(Log("web"), string.Concat(Enumerable.Repeat(line, 2000))); // 200 KB, three times the credit
+        File.AppendAllText(Log("web"), string.Concat(Enumerable.Repeat(line, 2000))); // 200 KB, three times the credit
         var frames = WaitFrames(f => Data(f).Length >= 60_000);
         Thread.Sleep(300);
         frames.AddRange(Frames());
@@ -117,6 +124,61 @@ public sealed class TailStreamsTests : IDisposable
         _tails.Credit(new TailCredit { Id = 1, Bytes = 64 * 1024 });
         File.AppendAllText(Log("web"), "after\n");
         WaitFrames(f => Data(f).Contains("after\n", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void EveryFrameFitsTheHubsLimitHoweverTheTextEscapes()
+    {
+        OpenFollowing("web");
+        // Control characters take six bytes each in JSON: 64 KiB of them would be a 384 KiB frame in one piece.
+        using (var file = new FileStream(Log("web"), FileMode.Append))
+        {
+            file.Write([.. Enumerable.Repeat((byte)1, 60 * 1024), (byte)'\n']);
+        }
+        var frames = new List<byte[]>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        long text = 0;
+        while (text < 60 * 1024 && DateTime.UtcNow < deadline)
+        {
+            while (_outbox.TryDequeue() is { } frame)
+            {
+                frames.Add(frame);
+                if (HubMessages.TypeOf(frame) == HubMessages.TailDataType)
+                {
+                    text += HubMessages.Parse(frame, HubJsonContext.Default.TailData).Text.Length;
+                }
+            }
+            Thread.Sleep(20);
+        }
+        Assert.Equal(60 * 1024 + 1, text);
+        Assert.All(frames, f => Assert.True(f.Length <= HubMessages.MaxFrameBytes, $"a frame of {f.Length} bytes"));
+    }
+
+    [Fact]
+    public void ATailFollowsTheLogAcrossItsRotations()
+    {
+        // The agent's own writer: files of 2,000 bytes, so the tail below sees several rotations.
+        using var log = new Belay.Core.Programs.RotatingLog(Log("web"), 2000, 20);
+        log.Write("before\n"u8);
+        log.FlushPending();
+        _tails.Open(new TailOpen { Id = 1, Program = "web", Lines = 1 });
+        WaitFrames(f => Data(f) == "before\n");
+        var expected = new StringBuilder();
+        for (var i = 0; i < 200; i++)
+        {
+            var line = $"line {i:000} after the tail opened\n";
+            log.Write(Encoding.ASCII.GetBytes(line));
+            log.FlushPending();
+            expected.Append(line);
+            if (i % 20 == 0)
+            {
+                Thread.Sleep(30);
+            }
+        }
+        Assert.True(File.Exists(Log("web") + ".2"), "the log did not rotate");
+        var frames = WaitFrames(f => Data(f).Length >= expected.Length);
+        Assert.Equal(expected.ToString(), Data(frames));
+        Assert.DoesNotContain(frames, f => f.Contains("tail.skip", StringComparison.Ordinal) || f.Contains("tail.end", StringComparison.Ordinal));
     }
 
     public void Dispose()
