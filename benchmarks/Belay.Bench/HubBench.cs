@@ -15,7 +15,10 @@ internal sealed record HubResult(
     AgentMemory? Without, AgentMemory? With, double WindowSeconds,
     int Agents, double HubIdlePssMb, double HubLoadedPssMb, double HubIdleRssMb, double HubLoadedRssMb, double ConnectSeconds, double HubCpuPercent,
     int Lines, double LatencyP50Ms, double LatencyP99Ms, double LatencyMaxMs, double LineIntervalMs,
-    string? Error);
+    BrowserFigures? Browser, string? Error);
+
+/// <summary>The write-to-browser latency (headless Chromium on the hub's live-log page), or why it was not measured.</summary>
+internal sealed record BrowserFigures(int Lines, double P50Ms, double P99Ms, double MaxMs, string? NotMeasured);
 
 /// <summary>
 /// The hub, side by side in one run:
@@ -25,9 +28,10 @@ internal sealed record HubResult(
 /// <item>the hub's memory per connected agent: its PSS with no agent, then with N simulated agents
 /// connected (each enrolled through the API, from its own 127.x address as hosts would, then one
 /// WebSocket with a hello and a state of the size a real agent sends);</item>
-/// <item>the latency from a program's write to an SSE reader of the hub's live log, over 1,000
-/// lines: the program stamps each line with the time it wrote it, the reader takes the time it
-/// read it (an HTTP client on loopback stands in for the browser, which adds its rendering).</item>
+/// <item>the latency from a program's write to a reader of the hub's live log, over 1,000 lines:
+/// the program stamps each line with the time it wrote it; an HTTP client reading the SSE stream
+/// takes the time each line arrives, and then headless Chromium on the live-log page takes the
+/// time each line is complete in the page (<see cref="BrowserLatency"/>).</item>
 /// </list>
 /// </summary>
 internal static class HubBench
@@ -52,7 +56,7 @@ internal static class HubBench
         try
         {
             var url = WaitForUrl(Path.Combine(dir, "hub.log"), hub);
-            Admin(hubExe, data, "user", "add", "bench", "--role", "admin");
+            var password = Admin(hubExe, data, "user", "add", "bench", "--role", "admin").Trim();
             var apiToken = Admin(hubExe, data, "user", "token", "bench", "--name", "bench").Trim();
             BenchContext.Say($"hub: belay-hub serving at {url}");
 
@@ -84,6 +88,8 @@ internal static class HubBench
             // 3. Latency, write to reader, over 1,000 lines (before the simulated agents, on a quiet hub).
             BenchContext.Say("hub: write-to-reader latency over 1,000 lines of a live log");
             var latencies = Latency(http, hubHostId, 1000);
+            BenchContext.Say("hub: write-to-browser latency over 1,000 lines, headless Chromium on the live-log page");
+            var browser = Browser(dir, url, password, hubHostId, 1000);
 
             // 2. The hub's memory per connected agent.
             var hubPid = hub.Id;
@@ -111,12 +117,12 @@ internal static class HubBench
             var loaded = (Pss: Stats.Median(samples.Select(s => s.Pss)), Rss: Stats.Median(samples.Select(s => s.Rss)));
             BenchContext.Say($"hub: {loaded.Pss:F1} MB PSS with {agents + 1} agents: {(loaded.Pss - idle.Pss) * 1024 / agents:F1} kB each");
             return new HubResult(without, with, window.TotalSeconds, agents, idle.Pss, loaded.Pss, idle.Rss, loaded.Rss, connectSeconds, cpu,
-                latencies.Count, Stats.Percentile(latencies, 50), Stats.Percentile(latencies, 99), latencies.Count == 0 ? double.NaN : latencies.Max(), 20, null);
+                latencies.Count, Stats.Percentile(latencies, 50), Stats.Percentile(latencies, 99), latencies.Count == 0 ? double.NaN : latencies.Max(), 20, browser, null);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or WebSocketException or AggregateException or JsonException)
         {
             BenchContext.Say($"hub FAILED: {e.Message}");
-            return new HubResult(null, null, 0, agents, 0, 0, 0, 0, 0, 0, 0, double.NaN, double.NaN, double.NaN, 0, e.Message.Split('\n')[0]);
+            return new HubResult(null, null, 0, agents, 0, 0, 0, 0, 0, 0, 0, double.NaN, double.NaN, double.NaN, 0, null, e.Message.Split('\n')[0]);
         }
         finally
         {
@@ -268,6 +274,26 @@ internal static class HubBench
             }
         }
         return result;
+    }
+
+    private static BrowserFigures Browser(string dir, string url, string password, string hostId, int lines)
+    {
+        try
+        {
+            var (latencies, missing) = BrowserLatency.Measure(dir, url, "bench", password, hostId, "clock", lines);
+            if (latencies is null)
+            {
+                BenchContext.Say($"hub: no browser latency: {missing}");
+                return new BrowserFigures(0, double.NaN, double.NaN, double.NaN, missing);
+            }
+            return new BrowserFigures(latencies.Count, Stats.Percentile(latencies, 50), Stats.Percentile(latencies, 99),
+                latencies.Count == 0 ? double.NaN : latencies.Max(), latencies.Count < lines ? $"only {latencies.Count} of {lines} lines reached the page within 3 minutes" : null);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or TaskCanceledException or JsonException)
+        {
+            BenchContext.Say($"hub: the browser latency FAILED: {e.Message}");
+            return new BrowserFigures(0, double.NaN, double.NaN, double.NaN, "failed: " + e.Message.Split('\n')[0]);
+        }
     }
 
     private static (double Pss, double Rss) Memory(int pid) =>
