@@ -40,6 +40,8 @@ internal sealed class AgentHost
     private readonly AgentLifetime _lifetime;
     private readonly AsyncSignal _poked = new();
     private volatile PollSnapshot _poll = new(false, null, 0, null);
+    private AgentStatus? _status;
+    private string? _statusWriteError;
 
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
     {
@@ -70,12 +72,17 @@ internal sealed class AgentHost
         {
             return ExitCodes.Error;
         }
-        var status = AgentStatus.TryLoad(_layout.AgentStatusFile) ?? new AgentStatus();
+        var status = AgentStatus.TryLoad(_layout.AgentStatusFile, out var statusProblem) ?? new AgentStatus();
+        if (statusProblem is not null)
+        {
+            _log.Warning("{Problem}", statusProblem);
+            status.ManifestETag = null; // nothing in it is trusted: fetch the manifest afresh
+        }
         status.Pid = Environment.ProcessId;
         status.Version = _version;
         status.Ready = false;
-        status.Save(_layout.AgentStatusFile);
-        var hostId = File.ReadAllText(_layout.HostIdFile).Trim();
+        _status = status;
+        SaveStatus(status);
         var rid = RuntimeInformation.RuntimeIdentifier;
         _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
             _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
@@ -87,13 +94,16 @@ internal sealed class AgentHost
         }
 
         // The hub, when this host was enrolled with one (hub.json): its own task, never awaited by the loop below.
-        var hub = StartHub(hostId, supervision, stop);
+        // A host id that does not load now is reported by the first feed check; the hub then starts after it.
+        var hub = HostId.TryLoad(_layout.HostIdFile, out _) is { } knownHostId ? StartHub(knownHostId, supervision, stop) : (null, Task.CompletedTask);
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
         var savedSequence = status.Sequence;
+        string? hostId = null;
+        string? trustProblem = null;
         while (!stop.IsCancellationRequested)
         {
             if (KeeperGone())
@@ -105,9 +115,18 @@ internal sealed class AgentHost
             var check = new LastCheck { At = _clock.GetUtcNow() };
             try
             {
+                hostId ??= HostId.Load(_layout.HostIdFile);
                 var result = await client.CheckAsync(status.Sequence, status.ManifestETag, stop).ConfigureAwait(false);
+                if (client.TrustFileProblem != trustProblem)
+                {
+                    trustProblem = client.TrustFileProblem;
+                    if (trustProblem is not null)
+                    {
+                        _log.Warning("{Problem}", trustProblem);
+                    }
+                }
                 check.Result = result.NotModified ? "not-modified" : "ok";
-                status.ManifestETag = result.ETag;
+                var actedOn = true;
                 if (result.Manifest is { } manifest)
                 {
                     if (manifest.Sequence != status.Sequence)
@@ -117,17 +136,23 @@ internal sealed class AgentHost
                     }
                     status.Sequence = manifest.Sequence;
                     status.ManifestExpires = manifest.Expires;
-                    if (await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false))
+                    var outcome = await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false);
+                    if (outcome == UpdateOutcome.Staged)
                     {
                         check.Result = "update-staged";
                     }
+                    actedOn = outcome != UpdateOutcome.Deferred;
                 }
+                // The ETag says "you have seen this manifest": kept only once what it describes was acted on, so that
+                // an update that could not happen now (a full disk, a trial running, a busy lock) is tried again at
+                // the next check instead of being answered "not modified" until the next publish.
+                status.ManifestETag = actedOn ? result.ETag : null;
                 errors = 0;
                 if (!status.Ready)
                 {
                     status.Ready = true;
                     status.LastCheck = check;
-                    status.Save(_layout.AgentStatusFile);
+                    SaveStatus(status);
                     await TellKeeperAsync($"READY {_version}", stop).ConfigureAwait(false);
                     _log.Information("ready");
                 }
@@ -137,7 +162,17 @@ internal sealed class AgentHost
                 errors++;
                 check.Result = e is StaleMetadataException ? "stale" : "error";
                 check.Error = e.Message;
+                status.ManifestETag = null;
                 _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, e.Message);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A full disk, most of all: one line, the programs keep running, and the next check tries again.
+                errors++;
+                check.Result = "error";
+                check.Error = $"{IOErrors.DescribeWrite(e, IOErrors.PathIn(e) ?? _layout.StateDir)}; trying again at the next check";
+                status.ManifestETag = null;
+                _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, check.Error);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -150,9 +185,11 @@ internal sealed class AgentHost
             if (previous is null || previous.Result != check.Result || previous.Error != check.Error || status.Sequence != savedSequence
                 || check.At - savedAt >= TimeSpan.FromMinutes(1))
             {
-                status.Save(_layout.AgentStatusFile);
-                savedAt = check.At;
-                savedSequence = status.Sequence;
+                if (SaveStatus(status))
+                {
+                    savedAt = check.At;
+                    savedSequence = status.Sequence;
+                }
             }
             // Native memory behind finalizable handles (TLS, X509: the runtime reloads the system
             // root store every five minutes) is freed only when a collection finalizes them, and
@@ -165,7 +202,7 @@ internal sealed class AgentHost
             }
             _poll = new PollSnapshot(status.Ready, check, status.Sequence, status.ManifestExpires);
             hub.Client?.StateMayHaveChanged();
-            if (hub.Client is null && File.Exists(HubSettings.PathIn(_layout)))
+            if (hub.Client is null && hostId is not null && File.Exists(HubSettings.PathIn(_layout)))
             {
                 hub = StartHub(hostId, supervision, stop); // enrolled by a later `belay install --hub`
             }
@@ -181,7 +218,7 @@ internal sealed class AgentHost
         }
         await hub.Run.ConfigureAwait(false);
         status.Ready = false;
-        status.Save(_layout.AgentStatusFile);
+        SaveStatus(status);
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
         if (supervision is { } s && !OperatingSystem.IsWindows())
         {
@@ -247,6 +284,41 @@ internal sealed class AgentHost
         void Poke() => _poked.Set();
     }
 
+    /// <summary>
+    /// Writes agent.json; a failure (a full disk) is said once, not at every check, and the agent goes on with the
+    /// status in memory, which `belay status` reads from it over agent.sock. True when written.
+    /// </summary>
+    private bool SaveStatus(AgentStatus status)
+    {
+        try
+        {
+            status.Save(_layout.AgentStatusFile);
+            if (_statusWriteError is not null)
+            {
+                _log.Information("{File} is written again", _layout.AgentStatusFile);
+                _statusWriteError = null;
+            }
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var problem = IOErrors.DescribeWrite(e, _layout.AgentStatusFile);
+            if (problem != _statusWriteError)
+            {
+                _log.Error("{Problem}; the agent keeps its status in memory and its programs running, and writes it again when it can", problem);
+                _statusWriteError = problem;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>The live status, for `belay status` over agent.sock (CHECK): the file may be out of date when the disk is full.</summary>
+    private string StatusJson()
+    {
+        var status = _status;
+        return status is null ? "{}" : System.Text.Encoding.UTF8.GetString(status.ToJson());
+    }
+
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private async Task<Supervision.Supervision> StartSupervisionAsync(CancellationToken stop)
     {
@@ -271,18 +343,31 @@ internal sealed class AgentHost
         }
         _lifetime.Reload = () => _ = ReloadAsync();
         var serving = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var control = new AgentControl(supervisor, ReloadAsync);
+        var control = new AgentControl(supervisor, ReloadAsync, StatusJson);
         var channel = KeeperChannel.ServeAsync(paths.AgentSocket, control.HandleAsync, m => _log.Debug("{Message}", m), serving.Token).ContinueWith(t =>
         {
             if (t.Exception?.InnerException is { } e)
             {
-                _log.Error("the agent's control channel {Socket} failed: {Error}", paths.AgentSocket, e.Message);
+                _log.Error("the agent's control channel {Socket} failed: {Error}", paths.AgentSocket, SystemErrors.Describe(e));
             }
         }, TaskScheduler.Default);
         return new Supervision.Supervision(supervisor, channel, serving);
     }
 
-    private async Task<bool> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
+    /// <summary>What a check did about the manifest it read.</summary>
+    private enum UpdateOutcome
+    {
+        /// <summary>No update for this host: nothing to do until the manifest changes.</summary>
+        None,
+
+        /// <summary>An update was staged and the keeper asked to switch.</summary>
+        Staged,
+
+        /// <summary>An update is there but could not be taken now (a trial runs, the lock is held, no keeper answered): try again next check.</summary>
+        Deferred,
+    }
+
+    private async Task<UpdateOutcome> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
         CancellationToken stop)
     {
         // What the keeper runs is what counts, whatever this binary says it is.
@@ -291,20 +376,29 @@ internal sealed class AgentHost
         var release = UpdatePolicy.ChooseUpdate(manifest, rid, hostId, running, state.Bad, _config.PinnedVersion);
         if (release is null)
         {
-            return false;
+            return UpdateOutcome.None;
         }
         if (state.Trial is not null)
         {
             _log.Information("version {Version} is available; waiting for the trial of {Trial} to end", release.Version, state.Trial.Version);
-            return false;
+            return UpdateOutcome.Deferred;
         }
-        _log.Information("version {Version} is available (running {Current}); staging it", release.Version, running);
-        await Stager.StageAsync(source, release, rid, _layout, m => _log.Information("{Message}", m), stop).ConfigureAwait(false);
+        using (var held = InstallLock.TryAcquire(_layout, out var holder))
+        {
+            if (held is null)
+            {
+                _log.Information("version {Version} is available; another belay install/update is running (pid {Pid}): trying again at the next check",
+                    release.Version, holder?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown");
+                return UpdateOutcome.Deferred;
+            }
+            _log.Information("version {Version} is available (running {Current}); staging it", release.Version, running);
+            await Stager.StageAsync(source, release, rid, _layout, m => _log.Information("{Message}", m), stop).ConfigureAwait(false);
+        }
         status.Staged = release.Version;
-        status.Save(_layout.AgentStatusFile);
+        SaveStatus(status);
         var reply = await TellKeeperAsync($"SWITCH {release.Version}", stop).ConfigureAwait(false);
         _log.Information("asked the keeper to switch to {Version}: {Reply}", release.Version, reply ?? "no keeper");
-        return true;
+        return reply is null && !string.IsNullOrEmpty(_keeperSocket) ? UpdateOutcome.Deferred : UpdateOutcome.Staged;
     }
 
     private async Task<string?> TellKeeperAsync(string message, CancellationToken stop)

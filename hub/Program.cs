@@ -21,6 +21,6 @@ internal static class Program
             AdminCommands.User(),
             AdminCommands.Audit(),
         };
-        return CliHost.Run(root, args, "belay-hub");
+        return CliHost.Run(root, args, "belay-hub", BuildInfo.Facts);
     }
 }

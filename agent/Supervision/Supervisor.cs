@@ -112,6 +112,15 @@ internal sealed class Supervisor : IDisposable
         var waits = await Invoke(() =>
         {
             _shuttingDown = true;
+            // A stop of the service is not an operator's stop: what runs now (and every autostart program the
+            // operator did not stop) starts again with the service. Recorded before the first stop signal, so
+            // that an agent killed in the middle of this still leaves the record.
+            foreach (var m in _programs.Values)
+            {
+                m.ResumeWithService = !m.OperatorStopped && !m.Removed
+                    && (m.Definition.Autostart || m.Pid > 0 || m.PendingStart || m.State is ProgramState.Starting or ProgramState.Running or ProgramState.Backoff);
+            }
+            Persist();
             var now = Now;
             return _programs.Values.OrderByDescending(m => m.Definition.Priority).Select(m => Stop(m, now)).ToList();
         }).ConfigureAwait(false);
@@ -197,7 +206,7 @@ internal sealed class Supervisor : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
             {
-                _log.Error("supervisor: {Error}", e.Message);
+                _log.Error("supervisor: {Error}", SystemErrors.Describe(e));
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _clock).ConfigureAwait(false);
             }
         }
@@ -290,7 +299,11 @@ internal sealed class Supervisor : IDisposable
     private string Adopt(IReadOnlyList<ProgramDefinition> definitions)
     {
         var now = Now;
-        var state = ProgramsStateFile.TryLoad(_paths.StateFile);
+        var state = ProgramsStateFile.TryLoad(_paths.StateFile, out var damaged);
+        foreach (var problem in damaged)
+        {
+            _log.Error("{Problem}", problem);
+        }
         var byName = definitions.ToDictionary(d => d.Name, StringComparer.Ordinal);
         var toStart = new List<Managed>();
         foreach (var record in state?.Programs ?? [])
@@ -324,6 +337,19 @@ internal sealed class Supervisor : IDisposable
             };
             _programs[m.Name] = m;
             var recorded = RestartDecider.ParseState(record.State);
+            // Stopped by a stop of the service (not by the operator): it starts again now, as after a reboot.
+            var resume = record.ResumeWithService && !alive && ProgramsConfig.IsValidName(record.Name);
+            if (resume)
+            {
+                _log.Information("{Program} was stopped with the service; starting it again", m.Name);
+                m.Failures.Clear();
+                if (record.Pid > 0)
+                {
+                    File.Delete(_paths.ExitRecord(m.Name));
+                }
+                toStart.Add(m);
+                continue;
+            }
             if (alive)
             {
                 AdoptRunning(m, record);
@@ -336,6 +362,8 @@ internal sealed class Supervisor : IDisposable
                 }
                 else if (recorded == ProgramState.Stopping)
                 {
+                    // A stop that an earlier agent began; one the service began ends in a start.
+                    m.PendingStart = record.ResumeWithService;
                     _ = Stop(m, now);
                 }
             }
@@ -397,6 +425,7 @@ internal sealed class Supervisor : IDisposable
         var restarted = new List<string>();
         var stopped = new List<string>();
         var unchanged = new List<string>();
+        var failed = new List<string>();
         foreach (var m in _programs.Values.Where(m => !byName.ContainsKey(m.Name)).ToList())
         {
             m.Removed = true;
@@ -421,7 +450,7 @@ internal sealed class Supervisor : IDisposable
                 if (definition.Autostart)
                 {
                     Start(m, now);
-                    started.Add(m.Name);
+                    (SpawnFailed(m) ? failed : started).Add(m.Name);
                 }
                 continue;
             }
@@ -443,7 +472,7 @@ internal sealed class Supervisor : IDisposable
             {
                 m.Failures.Clear();
                 Start(m, now);
-                (changed ? restarted : started).Add(m.Name);
+                (SpawnFailed(m) ? failed : changed ? restarted : started).Add(m.Name);
             }
             else
             {
@@ -454,8 +483,17 @@ internal sealed class Supervisor : IDisposable
         static string List(List<string> names) => names.Count == 0 ? "-" : string.Join(",", names);
         var summary = $"started {List(started)}; restarted {List(restarted)}; stopped {List(stopped)}; unchanged {List(unchanged)}";
         _log.Information("programs reloaded: {Summary}", summary);
+        if (failed.Count > 0)
+        {
+            // The config is applied (the rest runs); what could not start is an error the operator must see.
+            var why = string.Join("; ", failed.Select(n => $"{n}: {_programs[n].LastExit}"));
+            return $"ERR programs.conf applied, but {string.Join(", ", failed)} could not start: {why} ({summary})";
+        }
         return "OK " + summary;
     }
+
+    private static bool SpawnFailed(Managed m) =>
+        m.Pid <= 0 && m.State == ProgramState.Fatal && m.LastExit?.StartsWith("spawn error", StringComparison.Ordinal) == true;
 
     private string Command(string name, Func<Managed, string> action) =>
         _programs.TryGetValue(name, out var m) && !m.Removed ? action(m) : $"ERR no program '{name}' (belay status lists them)";
@@ -473,6 +511,20 @@ internal sealed class Supervisor : IDisposable
         m.KillAt = null;
         m.GoneSince = null;
         File.Delete(_paths.ExitRecord(m.Name));
+        // A command that cannot be started is not spawned to exit 127 and back off until fatal:
+        // it is fatal at once, with the reason in status and in the reply to start or reload.
+        var searchPath = d.Environment.Where(kv => kv.Key == "PATH").Select(kv => kv.Value).LastOrDefault() ?? Environment.GetEnvironmentVariable("PATH");
+        if (CommandLookup.Problem(d.Command[0], d.Directory, searchPath) is { } spawnError)
+        {
+            _log.Error("cannot start {Program}: {Error}; it is fatal until that is fixed and belay start {Program} (or a reload)", m.Name, spawnError, m.Name);
+            m.Pid = 0;
+            m.Child = null;
+            m.LastExit = spawnError;
+            m.State = ProgramState.Fatal;
+            m.Failures.Clear();
+            Persist();
+            return;
+        }
         if (m.EverStarted)
         {
             m.Restarts++;
@@ -532,9 +584,9 @@ internal sealed class Supervisor : IDisposable
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
-            _log.Error("cannot start {Program}: {Error}", m.Name, e.Message);
+            _log.Error("cannot start {Program}: {Error}", m.Name, SystemErrors.Describe(e));
             m.Pid = 0;
-            OnExit(m, now, false, $"cannot start: {e.Message}");
+            OnExit(m, now, false, $"spawn error: {SystemErrors.Describe(e)}");
             return;
         }
         Persist();
@@ -659,8 +711,8 @@ internal sealed class Supervisor : IDisposable
                 Programs = [.. _programs.Values.Select(m => new ProgramRecord
                 {
                     Name = m.Name,
-                    // A program stopped only because the service stops starts again with the service.
-                    State = RestartDecider.Describe(_shuttingDown && m.Pid <= 0 && m.State == ProgramState.Stopped && !m.OperatorStopped ? ProgramState.Exited : m.State),
+                    State = RestartDecider.Describe(m.State),
+                    ResumeWithService = m.ResumeWithService,
                     Pid = m.Pid,
                     StartTime = m.StartTime,
                     StartedAt = m.StartedAt,
@@ -674,7 +726,7 @@ internal sealed class Supervisor : IDisposable
         }
         catch (IOException e)
         {
-            _log.Error("cannot write {File}: {Error}", _paths.StateFile, e.Message);
+            _log.Error("cannot write {File}: {Error}", _paths.StateFile, SystemErrors.Describe(e));
         }
     }
 
@@ -728,7 +780,7 @@ internal sealed class Supervisor : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _log.Warning("cannot delete {File}: {Error}", path, e.Message);
+            _log.Warning("cannot delete {File}: {Error}", path, SystemErrors.Describe(e));
         }
     }
 
@@ -774,6 +826,9 @@ internal sealed class Supervisor : IDisposable
         public bool PendingStart { get; set; }
         public bool Removed { get; set; }
         public bool Adopted { get; set; }
+
+        /// <summary>Stopped by a stop of the service, not by the operator: the next agent's start starts it again.</summary>
+        public bool ResumeWithService { get; set; }
 
         /// <summary>Whether the process (the running one, else the next to start) has its own stderr FIFO.</summary>
         public bool SeparateStderr { get; set; } = !definition.RedirectStderr;

@@ -14,7 +14,9 @@ namespace Belay.Bootstrapper.Commands;
 /// <summary>
 /// `belay status [--json]`. The JSON keys are an interface for automation (DESIGN.md):
 /// version, previous, trial, bad, channel, feed, lastCheck, keeper, agent, host,
-/// serviceManager, service; more may be added, none renamed.
+/// serviceManager, service; more may be added, none renamed. Exit 0 while the keeper and
+/// an agent run, 1 when either is down (or nothing is installed), 5 when the installation
+/// is not readable by this user.
 /// </summary>
 internal static class StatusCommand
 {
@@ -36,7 +38,16 @@ internal static class StatusCommand
             {
                 Print(report);
             }
-            return ExitCodes.Ok;
+            // For scripts and monitoring: 0 only while the keeper and an agent run (ready or
+            // starting); the report is printed either way, and what is down is said on stderr.
+            if (IsUp(report))
+            {
+                return ExitCodes.Ok;
+            }
+            Console.Error.WriteLine(report.Keeper is null
+                ? $"belay: the keeper is not running; start it with: belay service start{Args(result, installation)}"
+                : $"belay: the keeper runs but no agent does (it restarts the agent with a backoff); see belay logs keeper{Args(result, installation)}");
+            return ExitCodes.Error;
         });
         return command;
     }
@@ -45,7 +56,17 @@ internal static class StatusCommand
     {
         var layout = config.Layout;
         var state = InstallStateStore.Load(layout.StateFile);
-        var agent = AgentStatus.TryLoad(layout.AgentStatusFile);
+        var problems = new List<string>();
+        // The agent's own view first: agent.json lags behind it when the disk is full.
+        var agent = await LiveAgentStatusAsync(layout, cancellationToken).ConfigureAwait(false);
+        if (agent is null)
+        {
+            agent = AgentStatus.TryLoad(layout.AgentStatusFile, out var agentProblem);
+            if (agentProblem is not null)
+            {
+                problems.Add(agentProblem);
+            }
+        }
         KeeperStatus? keeper = null;
         if (Installer.KeeperIsRunning(layout))
         {
@@ -59,8 +80,12 @@ internal static class StatusCommand
                 keeper = new KeeperStatus { Pid = Installer.ReadPid(layout.KeeperPidFile) ?? 0 };
             }
         }
-        var hostId = File.Exists(layout.HostIdFile) ? (await File.ReadAllTextAsync(layout.HostIdFile, cancellationToken).ConfigureAwait(false)).Trim() : "";
-        var facts = HostFacts.Read(hostId);
+        var hostId = HostId.TryLoad(layout.HostIdFile, out var hostProblem);
+        if (hostProblem is not null)
+        {
+            problems.Add(hostProblem);
+        }
+        var facts = HostFacts.Read(hostId ?? "");
         ServiceReport service;
         try
         {
@@ -96,9 +121,33 @@ internal static class StatusCommand
             Scope = config.Scope,
             Config = configPath,
             Token = config.Token is null ? null : Belay.Core.Programs.Secrets.Mask,
-            Programs = await ProgramsStatus.ReadAsync(layout, cancellationToken).ConfigureAwait(false),
+            Programs = await ProgramsStatus.ReadAsync(layout, problems, cancellationToken).ConfigureAwait(false),
+            Problems = problems,
         };
     }
+
+    /// <summary>The agent's answer to CHECK on agent.sock, or null when it does not answer (then agent.json is read).</summary>
+    private static async Task<AgentStatus?> LiveAgentStatusAsync(InstallLayout layout, CancellationToken cancellationToken)
+    {
+        var paths = Belay.Core.Programs.ProgramPaths.For(layout);
+        if (OperatingSystem.IsWindows() || !File.Exists(paths.AgentSocket))
+        {
+            return null;
+        }
+        try
+        {
+            var reply = await Belay.Core.Programs.AgentClient.SendAsync(paths, "CHECK", TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            return reply.StartsWith('{') && reply.Length > 2 ? AgentStatus.Parse(System.Text.Encoding.UTF8.GetBytes(reply), $"{paths.AgentSocket} (CHECK)") : null;
+        }
+        catch (BelayException)
+        {
+            return null; // an agent before CHECK, or none: agent.json says what it last wrote
+        }
+    }
+    private static string Args(ParseResult result, Installation installation) =>
+        (result.GetValue(installation.Scope) is { } scope ? $" --scope {scope}" : "") + (result.GetValue(installation.Prefix) is { } prefix ? $" --prefix {prefix.FullName}" : "");
+
+    public static bool IsUp(StatusReport report) => report.Keeper is not null && report.Agent.Pid is not null;
 
     private static void Print(StatusReport r)
     {
@@ -116,6 +165,10 @@ internal static class StatusCommand
         Console.WriteLine($"host:             {r.Host.Hostname} ({r.Host.Os}, {r.Host.Arch}, {r.Host.Rid}), id {r.Host.Id}");
         Console.WriteLine($"mac addresses:    {(r.Host.Macs.Count == 0 ? "-" : string.Join(", ", r.Host.Macs))}");
         Console.WriteLine($"config:           {r.Config}");
+        foreach (var problem in r.Problems)
+        {
+            Console.Error.WriteLine($"belay: warning: {problem}");
+        }
     }
 }
 
@@ -151,6 +204,9 @@ internal sealed class StatusReport
 
     /// <summary>Supervised programs: name, state, pid, restarts (DESIGN.md), and more; secret environment values masked.</summary>
     public List<Belay.Core.Programs.ProgramStatus> Programs { get; set; } = [];
+
+    /// <summary>Files that could not be read as they must be ("FILE: field F: …; what to do"); belay doctor --repair fixes most.</summary>
+    public List<string> Problems { get; set; } = [];
 }
 
 internal sealed class ServiceReport

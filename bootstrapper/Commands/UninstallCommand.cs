@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
+using Belay.Core.Install;
+using Belay.Core.IO;
 using Belay.Core.Services;
 
 namespace Belay.Bootstrapper.Commands;
@@ -18,6 +20,8 @@ internal static class UninstallCommand
         {
             var (config, _) = installation.Locate(result);
             var layout = config.Layout;
+            // Not while an install or update writes into it; the lock's file goes with the state folder on --purge.
+            using var installLock = InstallLock.Acquire(layout, "uninstall");
             var definition = ServiceDefinition.For(layout, Installation.ParseScope(config.Scope));
             var backend = ServiceBackends.Create(config.ServiceManager, layout, Console.WriteLine);
             if (backend.Uninstall(definition) && backend.Name != "none")
@@ -26,6 +30,10 @@ internal static class UninstallCommand
             }
             // Whatever the manager, no keeper of this installation may outlive it.
             new DetachedKeeper(layout, Console.WriteLine).Stop(definition);
+            if (PathLink.Remove(config.Paths.Link, layout.BelayExe, Console.WriteLine))
+            {
+                Console.WriteLine($"removed the link {config.Paths.Link}");
+            }
             // The binaries: versions and bin/. BinRoot itself may hold config and state (with --prefix).
             Remove(layout.VersionsDir);
             Remove(Path.GetDirectoryName(layout.BelayExe)!);
@@ -52,9 +60,17 @@ internal static class UninstallCommand
 
     private static void Remove(string dir)
     {
-        if (Directory.Exists(dir))
+        try
         {
-            Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                $"cannot remove {dir}: {SystemErrors.Describe(e)}{(e is UnauthorizedAccessException ? "; run it as the installation's owner (sudo for a system-wide one)" : "")}. The keeper is stopped; run belay uninstall again once that is fixed", e);
         }
     }
 

@@ -1,12 +1,15 @@
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
+using System.Text.Json;
+using Belay.Bootstrapper.Keeper;
 using Belay.Core;
+using Belay.Core.Cli;
 using Belay.Core.Feed;
 using Belay.Core.Install;
 using Belay.Core.IO;
 using Belay.Core.Minisign;
 using Belay.Core.Services;
 using Belay.Core.Update;
+using Belay.Core.Versioning;
 
 namespace Belay.Bootstrapper.Install;
 
@@ -24,6 +27,7 @@ internal sealed record InstallRequest(
     string PollInterval,
     string TrialDeadline,
     TimeSpan ReadyTimeout,
+    string? LinkDir = null,
     HubRequest? Hub = null);
 
 /// <summary>
@@ -34,7 +38,8 @@ internal sealed record InstallRequest(
 /// <item>stage it: download (capped at the signed size, SHA-256 checked), extract defensively, rename into versions/&lt;v&gt;;</item>
 /// <item>copy belay itself to bin/, write the host id, agent.json and config.json (0600), and state.json last:
 ///   state.json existing is what "installed" means;</item>
-/// <item>start the keeper and wait until the agent reports ready.</item>
+/// <item>start the keeper and wait until the agent reports ready;</item>
+/// <item>put belay on PATH (a link in /usr/local/bin for a system install, see <see cref="PathLink"/>) and say how to run it.</item>
 /// </list>
 /// Re-running is safe: the same version and options do nothing and say so; other options
 /// update the config (and restart the keeper); another version is staged and switched to
@@ -53,19 +58,71 @@ internal sealed class Installer
 
     public async Task<int> InstallAsync(InstallRequest request, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        var code = await InstallCoreAsync(request, cancellationToken).ConfigureAwait(false);
+        if (code == ExitCodes.Ok)
+        {
+            var layout = InstallLayout.For(request.Scope, request.Prefix);
+            var link = PathLink.For(request.LinkDir, request.Scope, request.Prefix);
+            var linked = link is not null && PathLink.Ensure(link, layout.BelayExe, _say) ? link : null;
+            foreach (var line in PathLink.HowToRun(layout.BelayExe, linked, Environment.GetEnvironmentVariable("PATH"), request.Prefix is { } p ? $" --prefix {p}" : ""))
+            {
+                _say(line);
+            }
+        }
+        return code;
+    }
+
+    private async Task<int> InstallCoreAsync(InstallRequest request, CancellationToken cancellationToken)
+    {
         CheckPrivileges(request.Scope);
         if (request.RootKeys.Count == 0)
         {
             throw new BelayException(ExitCodes.Usage, "no root key: this build has none compiled in, so give the feed's root public key with --root-key");
         }
         var layout = InstallLayout.For(request.Scope, request.Prefix);
-        var existing = File.Exists(layout.ConfigFile) && File.Exists(layout.StateFile) ? InstallConfig.Load(layout.ConfigFile) : null;
-        var existingState = existing is null ? null : InstallStateStore.Load(layout.StateFile);
+        // Before anything is written: no link planted in the folders Belay writes into, and one command at a time.
+        LayoutGuard.Check(layout);
+        var missing = new[] { layout.BinRoot, layout.ConfigDir, layout.StateDir, layout.LogDir }.Where(d => !Directory.Exists(d)).ToList();
+        InstallLock installLock;
+        try
+        {
+            installLock = InstallLock.Acquire(layout, "install");
+        }
+        catch (BelayException)
+        {
+            RemoveFolders(missing.Where(d => d != layout.StateDir && !IsInside(layout.StateDir, d)).ToList());
+            throw;
+        }
+        using (installLock)
+        {
+            try
+            {
+                return await InstallLockedAsync(request, layout, missing, cancellationToken).ConfigureAwait(false);
+            }
+            catch when (!File.Exists(layout.StateFile) && !File.Exists(layout.ConfigFile))
+            {
+                // Not installed, before or now: leave no folder this install made (the lock's included).
+                RemoveFolders(missing);
+                throw;
+            }
+        }
+    }
+
+    private async Task<int> InstallLockedAsync(InstallRequest request, InstallLayout layout, List<string> missing, CancellationToken cancellationToken)
+    {
+        var (existing, existingState) = ReadExisting(layout);
         // Re-running install without --service-manager keeps the installation's manager; auto detects for a new one.
+        string? detected = null;
         var manager = request.ServiceManager == "auto" && existing is not null
             ? existing.ServiceManager
-            : ServiceBackends.Resolve(request.ServiceManager, request.Scope, _say);
-        var hostId = File.Exists(layout.HostIdFile) ? (await File.ReadAllTextAsync(layout.HostIdFile, cancellationToken).ConfigureAwait(false)).Trim() : NewHostId();
+            : ServiceBackends.Resolve(request.ServiceManager, request.Scope, out detected);
+        var hostId = HostId.TryLoad(layout.HostIdFile, out var hostIdProblem);
+        if (hostId is null && File.Exists(layout.HostIdFile))
+        {
+            _say($"warning: {hostIdProblem}; writing a new one");
+        }
+        hostId ??= HostId.New();
         var rid = RuntimeInformation.RuntimeIdentifier;
 
         var config = new InstallConfig
@@ -79,9 +136,11 @@ internal sealed class Installer
             PollInterval = request.PollInterval,
             TrialDeadline = request.TrialDeadline,
             AllowInsecureHttp = request.AllowInsecureHttp,
+            Token = existing?.Token,
             Paths = ConfigPaths.From(layout),
         };
-        config.Validate("the install options");
+        config.Paths.Link = PathLink.For(request.LinkDir, request.Scope, request.Prefix);
+        config.Validate("the install options", "check the options given to belay install");
 
         // 1-2. Read the feed as the agent will, and choose.
         var watermark = AgentStatus.TryLoad(layout.AgentStatusFile)?.Sequence ?? 0;
@@ -101,6 +160,11 @@ internal sealed class Installer
         {
             throw new BelayException(reason ?? $"no release on channel {manifest.Channel} can be installed on {rid}");
         }
+        var others = manifest.Releases
+            .Where(r => r.Version != release.Version && r.Artifacts.ContainsKey(rid) && SemVersion.TryParse(r.Version, out _, out _))
+            .Select(r => r.Version)
+            .OrderByDescending(SemVersion.Parse)
+            .ToList();
 
         // The hub (when asked): enrolled before anything is written, so a refused token changes nothing.
         var hub = await HubInstall.EnrollAsync(request.Hub, layout, hostId, config.SecretScope, _say, cancellationToken).ConfigureAwait(false);
@@ -108,7 +172,13 @@ internal sealed class Installer
         if (existing is not null && existingState is not null)
         {
             HubInstall.Save(hub, layout, config.SecretScope);
-            return await ReinstallAsync(request, layout, existing, existingState, config, release, check, cancellationToken).ConfigureAwait(false);
+            return await ReinstallAsync(request, layout, existing, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
+        }
+        if (existingState is not null)
+        {
+            // state.json is there and config.json is not usable: the options given now rewrite it.
+            HubInstall.Save(hub, layout, config.SecretScope);
+            return await ReinstallAsync(request, layout, null, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
 
         // 3-4. Lay it out; undo everything on failure.
@@ -119,21 +189,15 @@ internal sealed class Installer
             var state = InstallState.ForInstall(release.Version, _clock.GetUtcNow());
             state.Bad = [.. knownBad.Where(v => v != release.Version)];
             var files = new InstallFiles(SelfPath(), hostId, new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }, config, state);
-            await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, _say, cancellationToken).ConfigureAwait(false);
+            using var bar = TerminalProgress.OnStandardError();
+            await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, Say(bar), cancellationToken, bar is null ? null : bar.Report).ConfigureAwait(false);
             HubInstall.Save(hub, layout, config.SecretScope);
         }
         catch
         {
-            foreach (var dir in Enumerable.Reverse(created))
-            {
-                try
-                {
-                    Directory.Delete(dir, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            File.Delete(layout.ConfigFile);
+            File.Delete(layout.StateFile);
+            RemoveFolders([.. created, .. missing]);
             throw;
         }
         _say($"installed version {release.Version} for {rid} in {layout.BinRoot} (config {layout.ConfigFile})");
@@ -145,17 +209,17 @@ internal sealed class Installer
             _say($"warning: {problem.Detail}{(problem.Fix is { } fix ? $" (fix: {fix})" : "")}");
         }
 
-        // 5. Register with the service manager (and start). If that fails, nothing is left
-        //    registered and the files go too: a host is either installed or as it was.
+        // 5. Register with the service manager (and start). If that fails, or the agent never gets
+        //    ready, nothing is left registered or running and the files go too: a host is either
+        //    installed and running, or as it was.
+        if (detected is not null)
+        {
+            _say($"service manager: {manager} ({detected})");
+        }
         var backend = ServiceBackends.Create(manager, layout, _say);
         var definition = ServiceDefinition.For(layout, request.Scope);
-        try
+        void Undo()
         {
-            backend.Install(definition, start: !request.NoStart);
-        }
-        catch (BelayException e)
-        {
-            _say($"registering with {manager} failed; undoing the install");
             try
             {
                 backend.Uninstall(definition);
@@ -163,30 +227,155 @@ internal sealed class Installer
             catch (BelayException)
             {
             }
+            if (!OperatingSystem.IsWindows())
+            {
+                new DetachedKeeper(layout, _ => { }).Stop(definition);
+            }
             File.Delete(layout.ConfigFile);
             File.Delete(layout.StateFile);
-            foreach (var dir in Enumerable.Reverse(created))
+            RemoveFolders([.. created, .. missing]);
+        }
+        // Registering and waiting for the first ready run side by side: a service manager that waits for
+        // readiness itself (systemd, Type=notify) would otherwise keep install waiting out its own start
+        // timeout for an agent that crashes at once, which the keeper's count of exits tells in seconds.
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var registering = Task.Run(() => backend.Install(definition, start: !request.NoStart), CancellationToken.None);
+        var ready = request.NoStart ? null : WaitReadyAsync(layout, request.ReadyTimeout, giveUp.Token);
+        try
+        {
+            if (ready is not null && await Task.WhenAny(registering, ready).ConfigureAwait(false) == ready && ready.IsFaulted)
             {
-                try
-                {
-                    Directory.Delete(dir, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
+                await ready.ConfigureAwait(false); // the agent failed first: the catch below undoes (which ends the registering too)
             }
-            throw new BelayException(e.ExitCode, e.Message + "\nNothing was installed.", e);
+            await registering.ConfigureAwait(false);
+        }
+        catch (BelayException e) when (e is not AgentNotReadyException)
+        {
+            await giveUp.CancelAsync().ConfigureAwait(false);
+            _say($"registering with {manager} failed; undoing the install");
+            var tail = LogTail(layout, manager, request.Scope);
+            Undo();
+            throw new BelayException(e.ExitCode, e.Message + "\nNothing was installed." + tail, e);
+        }
+        catch (AgentNotReadyException e)
+        {
+            var tail = LogTail(layout, manager, request.Scope);
+            Undo();
+            await Quietly(registering).ConfigureAwait(false);
+            throw new BelayException(
+                $"{e.Message}. The install is undone: nothing of it runs or stays installed. {Suggest(manifest.Channel, others)}{tail}", e);
         }
         SayRegistered(backend, layout, definition);
-        if (request.NoStart)
+        if (ready is null)
         {
             _say(manager == "none"
                 ? $"not started (--no-start); start the keeper with: {layout.BelayExe} run --config {layout.ConfigFile} --detach --log {layout.KeeperLog} &"
                 : $"not started (--no-start); {manager} starts it at boot, or now with: belay service start{ScopeArgs(request)}");
             return ExitCodes.Ok;
         }
-        return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ready.ConfigureAwait(false);
+        }
+        catch (AgentNotReadyException e)
+        {
+            var tail = LogTail(layout, manager, request.Scope);
+            Undo();
+            throw new BelayException(
+                $"{e.Message}. The install is undone: nothing of it runs or stays installed. {Suggest(manifest.Channel, others)}{tail}", e);
+        }
     }
+
+    /// <summary>Waits for a task whose outcome no longer matters (a registration the undo just ended).</summary>
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (BelayException)
+        {
+        }
+    }
+
+    /// <summary>The existing installation's config and state, either null when missing or (the state) rebuilt when damaged.</summary>
+    private (InstallConfig? Config, InstallState? State) ReadExisting(InstallLayout layout)
+    {
+        // Without config.json there is no installation (an uninstall that kept the state, or none yet): a fresh
+        // install, which reads only the bad versions of a state left behind.
+        if (!File.Exists(layout.StateFile) || !File.Exists(layout.ConfigFile))
+        {
+            return (null, null);
+        }
+        InstallConfig? config = null;
+        try
+        {
+            config = InstallConfig.Load(layout.ConfigFile);
+        }
+        catch (JsonFileException e)
+        {
+            _say($"warning: {e.File}: {(e.Field is null ? "" : $"field {e.Field}: ")}{e.Problem}; rewriting it from the options given now");
+        }
+        InstallState state;
+        try
+        {
+            state = InstallStateStore.Load(layout.StateFile);
+        }
+        catch (JsonFileException e)
+        {
+            _say($"warning: {e.File}: {(e.Field is null ? "" : $"field {e.Field}: ")}{e.Problem}; rebuilding it");
+            _say(InstallFileChecks.RepairState(layout, _clock.GetUtcNow()));
+            state = InstallStateStore.Load(layout.StateFile);
+        }
+        return (config, state);
+    }
+
+    private static string Suggest(string channel, IReadOnlyList<string> others) =>
+        others.Count == 0
+            ? $"Channel {channel} has no other release for {RuntimeInformation.RuntimeIdentifier}: ask its publisher for a fix."
+            : $"Install another release with --version {others[0]}{(others.Count > 1 ? $" (channel {channel} also has {string.Join(", ", others.Skip(1).Take(4))}{(others.Count > 5 ? ", ..." : "")})" : "")}, or ask the publisher for a fix.";
+
+    private static string LogTail(InstallLayout layout, string? manager = null, InstallScope scope = InstallScope.System)
+    {
+        try
+        {
+            return File.Exists(layout.KeeperLog)
+                ? $"\nLast lines of {layout.KeeperLog}:\n  {string.Join("\n  ", File.ReadLines(layout.KeeperLog).TakeLast(8))}"
+                : manager == "systemd"
+                    ? $"\nThe keeper's and the agent's output is in the journal: journalctl{(scope == InstallScope.User ? " --user" : "")} -u {SystemdUnit.UnitName}"
+                    : "";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    private static void RemoveFolders(IEnumerable<string> folders)
+    {
+        foreach (var dir in folders.Distinct(StringComparer.Ordinal).OrderByDescending(d => d.Length))
+        {
+            try
+            {
+                if (Directory.Exists(dir))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private static bool IsInside(string path, string folder) =>
+        Path.GetFullPath(path).StartsWith(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    /// <summary>Says a line, erasing a progress bar first so that the line starts clean.</summary>
+    private Action<string> Say(TerminalProgress? bar) => bar is null ? _say : line =>
+    {
+        bar.Dispose();
+        _say(line);
+    };
 
     private void SayRegistered(IServiceBackend backend, InstallLayout layout, ServiceDefinition definition)
     {
@@ -201,10 +390,10 @@ internal sealed class Installer
     private static string ScopeArgs(InstallRequest request) =>
         (request.Scope == InstallScope.User ? " --scope user" : "") + (request.Prefix is { } p ? $" --prefix {p}" : "");
 
-    private async Task<int> ReinstallAsync(InstallRequest request, InstallLayout layout, InstallConfig existing, InstallState state, InstallConfig config,
-        ReleaseEntry release, FeedCheck check, CancellationToken cancellationToken)
+    private async Task<int> ReinstallAsync(InstallRequest request, InstallLayout layout, InstallConfig? existing, InstallState state, InstallConfig config,
+        ReleaseEntry release, FeedCheck check, IReadOnlyList<string> others, CancellationToken cancellationToken)
     {
-        var sameOptions = SameOptions(existing, config);
+        var sameOptions = existing is not null && SameOptions(existing, config);
         var sameVersion = request.Version is null || request.Version == state.Current;
         var definition = ServiceDefinition.For(layout, request.Scope);
         var backend = ServiceBackends.Create(config.ServiceManager, layout, _say);
@@ -215,13 +404,13 @@ internal sealed class Installer
             if (!running && !request.NoStart)
             {
                 backend.Install(definition, start: true);
-                return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                return await WaitReadyOrSayAsync(request, layout, check, others, cancellationToken).ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }
         if (!sameOptions)
         {
-            if (existing.ServiceManager != config.ServiceManager)
+            if (existing is not null && existing.ServiceManager != config.ServiceManager)
             {
                 // Moving to another manager: the old one lets go first, so that one keeper runs.
                 var old = ServiceBackends.Create(existing.ServiceManager, layout, _say);
@@ -234,14 +423,20 @@ internal sealed class Installer
             {
                 backend.Stop(definition);
             }
+            InstallWriter.CreateFolders(layout);
             CopySelf(layout.BelayExe);
+            if (existing is not null && existing.Paths.Link != config.Paths.Link && PathLink.Remove(existing.Paths.Link, layout.BelayExe, _say))
+            {
+                _say($"removed the link {existing.Paths.Link}");
+            }
             config.Save(layout.ConfigFile);
             _say($"updated {layout.ConfigFile}");
             DetachedKeeper.WaitGone(layout, TimeSpan.FromSeconds(15));
         }
         if (!sameVersion && release.Version != state.Current)
         {
-            await Stager.StageAsync(check.Source, release, RuntimeInformation.RuntimeIdentifier, layout, _say, cancellationToken).ConfigureAwait(false);
+            using var bar = TerminalProgress.OnStandardError();
+            await Stager.StageAsync(check.Source, release, RuntimeInformation.RuntimeIdentifier, layout, Say(bar), cancellationToken, bar is null ? null : bar.Report).ConfigureAwait(false);
             if (KeeperIsRunning(layout))
             {
                 var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, $"SWITCH {release.Version}", TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
@@ -264,7 +459,23 @@ internal sealed class Installer
         {
             return ExitCodes.Ok;
         }
-        return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        return await WaitReadyOrSayAsync(request, layout, check, others, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A re-install's wait: on failure the installation stays as it is (it was installed before), and the message says so.</summary>
+    private async Task<int> WaitReadyOrSayAsync(InstallRequest request, InstallLayout layout, FeedCheck check, IReadOnlyList<string> others,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentNotReadyException e)
+        {
+            throw new BelayException(
+                $"{e.Message}. The installation stays as it is and its keeper keeps trying, with a growing delay (belay status shows it). " +
+                $"{Suggest(check.Manifest?.Channel ?? request.Channel, others)}{LogTail(layout)}", e);
+        }
     }
 
     private static List<string> LoadBadVersions(InstallLayout layout)
@@ -292,13 +503,17 @@ internal sealed class Installer
     private static bool SameOptions(InstallConfig a, InstallConfig b) =>
         a.Feeds.SequenceEqual(b.Feeds) && a.Channel == b.Channel && a.RootKeys.SequenceEqual(b.RootKeys) && a.PinnedVersion == b.PinnedVersion &&
         a.PollInterval == b.PollInterval && a.TrialDeadline == b.TrialDeadline && a.AllowInsecureHttp == b.AllowInsecureHttp &&
-        a.ServiceManager == b.ServiceManager;
+        a.ServiceManager == b.ServiceManager && a.Paths.Link == b.Paths.Link;
 
-    /// <summary>Waits until the keeper (started by the service manager, or detached) reports the agent ready.</summary>
+    /// <summary>
+    /// Waits until the keeper (started by the service manager, or detached) reports the agent ready. Gives up
+    /// early, with an <see cref="AgentNotReadyException"/> saying how, when the agent keeps exiting (three exits
+    /// in a row, each soon after its start); at the timeout, says whether the keeper runs and the agent hangs.
+    /// </summary>
     public async Task<int> WaitReadyAsync(InstallLayout layout, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = _clock.GetUtcNow() + timeout;
-        string? last = null;
+        KeeperStatus? last = null;
         while (_clock.GetUtcNow() < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
@@ -308,21 +523,67 @@ internal sealed class Installer
             }
             try
             {
-                last = await KeeperChannel.SendAsync(layout.KeeperSocket, "STATUS", TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-                if (last.Contains("\"agentReady\":true", StringComparison.Ordinal))
-                {
-                    var state = InstallStateStore.Load(layout.StateFile);
-                    _say($"agent {state.Current} is running and ready (keeper pid {ReadPid(layout.KeeperPidFile)}); see belay status");
-                    return ExitCodes.Ok;
-                }
+                var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, "STATUS", TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                last = JsonSerializer.Deserialize(reply, KeeperJsonContext.Default.KeeperStatus) ?? last;
             }
-            catch (BelayException)
+            catch (Exception e) when (e is BelayException or JsonException)
             {
+                continue;
+            }
+            if (last is { AgentReady: true })
+            {
+                var state = InstallStateStore.Load(layout.StateFile);
+                _say($"agent {state.Current} is running and ready (keeper pid {ReadPid(layout.KeeperPidFile)}); see belay status");
+                return ExitCodes.Ok;
+            }
+            if (last is { AgentExits: >= GiveUpAfterExits } failing)
+            {
+                throw new AgentNotReadyException(failing.Starting ?? "?",
+                    $"version {failing.Starting} does not run on this host: its agent {DescribeExit(failing.LastExitCode)} {Times(failing.AgentExits)} in a row without reporting ready");
             }
         }
-        var tail = File.Exists(layout.KeeperLog) ? string.Join("\n  ", File.ReadLines(layout.KeeperLog).TakeLast(15)) : "(no log)";
-        throw new BelayException($"the agent did not report ready within {timeout.TotalSeconds:0} s (keeper said: {last ?? "nothing"}). Last lines of {layout.KeeperLog}:\n  {tail}");
+        var version = last?.Starting ?? TryCurrent(layout) ?? "?";
+        throw new AgentNotReadyException(version, !KeeperIsRunning(layout)
+            ? $"the keeper did not start, or stopped, so version {version} never ran (see {layout.KeeperLog})"
+            : last?.AgentPid is { } pid
+                ? $"version {version} did not report ready within {timeout.TotalSeconds:0} s: its agent (pid {pid}) runs but hangs, or cannot reach the feed or the keeper"
+                : $"version {version} did not report ready within {timeout.TotalSeconds:0} s: its agent is not running{(last?.LastExitCode is { } code ? $" (it {DescribeExit(code)})" : "")}");
     }
+
+    /// <summary>Exits in a row after which the install stops waiting for a ready that will not come.</summary>
+    private const int GiveUpAfterExits = 3;
+
+    private static string? TryCurrent(InstallLayout layout)
+    {
+        try
+        {
+            return InstallStateStore.Load(layout.StateFile).Current;
+        }
+        catch (BelayException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>"exited with code 1", "was killed by signal 11", "could not be run (exit 127: not found)".</summary>
+    public static string DescribeExit(int? code) => code switch
+    {
+        null => "exited",
+        127 => "could not be started (exit 127: not found)",
+        126 => "could not be run (exit 126: not executable)",
+        > 128 and < 160 => $"was killed by signal {code - 128}",
+        _ => $"exited with code {code}",
+    };
+
+    private static string Times(int n) => n switch
+    {
+        1 => "once",
+        2 => "twice",
+        3 => "three times",
+        4 => "four times",
+        5 => "five times",
+        _ => $"{n} times",
+    };
 
     public static bool KeeperIsRunning(InstallLayout layout) => DetachedKeeper.IsRunning(layout);
 
@@ -343,5 +604,10 @@ internal sealed class Installer
     /// <summary>A feed folder given relative to here must still be found by the keeper, which runs elsewhere.</summary>
     private static string AbsoluteFeed(string feed) => feed.Contains("://", StringComparison.Ordinal) ? feed : Path.GetFullPath(feed);
 
-    private static string NewHostId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+}
+
+/// <summary>The agent of the version just installed or started never reported ready: which version, and how it failed.</summary>
+internal sealed class AgentNotReadyException(string version, string message) : BelayException(message)
+{
+    public string Version { get; } = version;
 }

@@ -39,8 +39,10 @@ internal sealed class KeeperHost : IDisposable
     /// <summary>A stop of the service (SIGTERM, uninstall) was asked: the agent stops its programs. Any other
     /// stop of the agent (switch, trial, rollback) is a handover: the programs keep running.</summary>
     private bool _stopRequested;
-    private Process? _agent;
+    private AgentRun? _agent;
     private int _generation;
+    private readonly string? _selfExe = Environment.ProcessPath;
+    private readonly OrphanReaper? _reaper;
     private KeeperSnapshot _snapshot;
 
     public KeeperHost(InstallConfig config, string configPath, TimeProvider clock)
@@ -51,6 +53,10 @@ internal sealed class KeeperHost : IDisposable
         _clock = clock;
         _machine = new KeeperMachine(new KeeperPolicy { TrialDeadline = config.TrialDeadlineValue, MaxTries = config.MaxTries });
         _snapshot = KeeperSnapshot.Starting(InstallStateStore.Load(_layout.StateFile));
+        if (!OperatingSystem.IsWindows())
+        {
+            _reaper = new OrphanReaper(_layout, Log);
+        }
     }
 
     public void Dispose() => _notify.Dispose();
@@ -67,6 +73,7 @@ internal sealed class KeeperHost : IDisposable
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_layout.StateDir);
+        var exitCode = ExitCodes.Ok;
         FileStream keeperLock;
         try
         {
@@ -88,14 +95,14 @@ internal sealed class KeeperHost : IDisposable
             {
                 if (t.Exception?.InnerException is { } e)
                 {
-                    Log($"the control channel {_layout.KeeperSocket} failed: {(e is System.Net.Sockets.SocketException se ? $"{se.SocketErrorCode} ({se.ErrorCode})" : e.Message)}; the agent cannot report readiness or ask for updates");
+                    Log($"the control channel {_layout.KeeperSocket} failed: {(e is System.Net.Sockets.SocketException se ? $"{se.SocketErrorCode} ({se.ErrorCode})" : SystemErrors.Describe(e))}; the agent cannot report readiness or ask for updates");
                 }
             }, TaskScheduler.Default);
             Log($"started (pid {Environment.ProcessId}, version {BuildInfo.Version}, config {_configPath}); current {_snapshot.State.Current}" +
                 (_snapshot.State.Trial is { } t ? $", trial of {t.Version} pending ({t.Tries}/{t.MaxTries} tries used)" : ""));
             Post(new Boot());
             var watchdog = _notify.WatchdogInterval is { } every ? PingWatchdogAsync(every, stop.Token) : Task.CompletedTask;
-            var reaper = OperatingSystem.IsWindows() ? Task.CompletedTask : OrphanReaper.RunAsync(_layout, Log, stop.Token);
+            var reaper = _reaper is null || OperatingSystem.IsWindows() ? Task.CompletedTask : _reaper.RunAsync(stop.Token);
             try
             {
                 await foreach (var (e, generation) in _events.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
@@ -108,8 +115,19 @@ internal sealed class KeeperHost : IDisposable
                     var decision = _machine.Decide(_snapshot, e, _clock.GetUtcNow());
                     _snapshot = decision.Snapshot;
                     ReportToServiceManager(e);
-                    if (await CarryOutAsync(decision.Actions).ConfigureAwait(false))
+                    try
                     {
+                        if (await CarryOutAsync(decision.Actions).ConfigureAwait(false))
+                        {
+                            break;
+                        }
+                    }
+                    catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
+                    {
+                        // A state that cannot be written (a full disk) is never acted on: the keeper stops here, and
+                        // starts again from the state on disk (the service manager restarts it), as KeeperAction says.
+                        Log($"{IOErrors.DescribeWrite(failed, IOErrors.PathIn(failed) ?? _layout.StateFile)}; stopping, to start again from the state on disk");
+                        exitCode = ExitCodes.Error;
                         break;
                     }
                 }
@@ -126,7 +144,7 @@ internal sealed class KeeperHost : IDisposable
                 Log("stopped");
             }
         }
-        return ExitCodes.Ok;
+        return exitCode;
 
         void OnSignal(PosixSignalContext context)
         {
@@ -218,7 +236,16 @@ internal sealed class KeeperHost : IDisposable
     {
         var exe = _layout.AgentExe(version);
         var generation = ++_generation;
-        var psi = new ProcessStartInfo(exe) { UseShellExecute = false, WorkingDirectory = _layout.VersionDir(version) };
+        _agent?.Process.Dispose(); // the run before, whose exit was seen
+        _agent = null;
+        // On Unix through `belay agent-exec`, so that the agent leads a process group of its own (AgentExec).
+        var viaHelper = !OperatingSystem.IsWindows() && _selfExe is not null;
+        var psi = new ProcessStartInfo(viaHelper ? _selfExe! : exe) { UseShellExecute = false, WorkingDirectory = _layout.VersionDir(version) };
+        if (viaHelper)
+        {
+            psi.ArgumentList.Add(AgentExec.Verb);
+            psi.ArgumentList.Add(exe);
+        }
         psi.ArgumentList.Add("run");
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(_configPath);
@@ -227,64 +254,78 @@ internal sealed class KeeperHost : IDisposable
         try
         {
             var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
-            _agent = process;
-            Log($"started agent {version} (pid {process.Id})");
-            _ = process.WaitForExitAsync().ContinueWith(_ =>
-            {
-                var code = process.ExitCode;
-                Post(new AgentExited(code), generation);
-            }, TaskScheduler.Default);
+            var pid = process.Id;
+            _agent = new AgentRun(process, pid, WatchAsync(process, pid, version, viaHelper, generation));
+            Log($"started agent {version} (pid {pid})");
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
-            Log($"cannot start agent {version} ({exe}): {e.Message}");
-            _agent = null;
+            Log($"cannot start agent {version} ({exe}): {SystemErrors.Describe(e)}");
             Post(new AgentExited(127), generation);
         }
     }
 
+    /// <summary>Waits for the agent's exit, ends its process group, and reports the exit (ignored when the
+    /// keeper stopped it on purpose: the generation moved on). Completes with the exit code.</summary>
+    private async Task<int> WatchAsync(Process process, int pid, string version, bool ownGroup, int generation)
+    {
+        await process.WaitForExitAsync().ConfigureAwait(false);
+        var code = process.ExitCode;
+        if (ownGroup && !OperatingSystem.IsWindows())
+        {
+            _reaper?.EndAgentGroup(pid, version);
+        }
+        Post(new AgentExited(code), generation);
+        return code;
+    }
+
     private async Task StopAgentAsync(bool kill)
     {
-        var agent = _agent;
+        var run = _agent;
         _agent = null;
         _generation++; // whatever it does now is not news
-        if (agent is null)
+        if (run is null)
         {
             return;
         }
-        using (agent)
+        using var process = run.Process;
+        if (run.Exited.IsCompleted)
         {
-            if (agent.HasExited)
+            return;
+        }
+        var handOver = !_stopRequested;
+        if (!kill && !OperatingSystem.IsWindows())
+        {
+            // SIGUSR2: hand over (exit, leave the programs running); SIGTERM: stop the programs, then exit.
+            Posix.SendSignal(run.Pid, handOver ? PosixProcess.SigUsr2 : Posix.SigTerm);
+            var timeout = handOver ? StopTimeout : StopAllTimeout;
+            if (await Task.WhenAny(run.Exited, Task.Delay(timeout, _clock)).ConfigureAwait(false) == run.Exited)
             {
+                Log($"agent (pid {run.Pid}) stopped, exit {run.Exited.Result}");
                 return;
             }
-            var handOver = !_stopRequested;
-            if (!kill && !OperatingSystem.IsWindows())
-            {
-                // SIGUSR2: hand over (exit, leave the programs running); SIGTERM: stop the programs, then exit.
-                Posix.SendSignal(agent.Id, handOver ? PosixProcess.SigUsr2 : Posix.SigTerm);
-                using var timeout = new CancellationTokenSource(handOver ? StopTimeout : StopAllTimeout);
-                try
-                {
-                    await agent.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-                    Log($"agent (pid {agent.Id}) stopped, exit {agent.ExitCode}");
-                    return;
-                }
-                catch (OperationCanceledException)
-                {
-                    Log($"agent (pid {agent.Id}) did not stop within {(handOver ? StopTimeout : StopAllTimeout).TotalSeconds:0} s; killing it");
-                }
-            }
-            // A handover kills the agent alone: its programs are its descendants and must survive it.
-            agent.Kill(entireProcessTree: !handOver);
-            await agent.WaitForExitAsync().ConfigureAwait(false);
-            Log($"agent (pid {agent.Id}) killed");
-            if (!handOver && !OperatingSystem.IsWindows())
-            {
-                OrphanReaper.KillPrograms(_layout, Log);
-            }
+            Log($"agent (pid {run.Pid}) did not stop within {timeout.TotalSeconds:0} s; killing it");
+        }
+        // A handover kills the agent alone: its programs are its descendants and must survive it (what
+        // else it started goes with its process group once its exit is seen).
+        try
+        {
+            process.Kill(entireProcessTree: !handOver);
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // It exited meanwhile.
+        }
+        await run.Exited.ConfigureAwait(false);
+        Log($"agent (pid {run.Pid}) killed");
+        if (!handOver && !OperatingSystem.IsWindows())
+        {
+            OrphanReaper.KillPrograms(_layout, Log);
         }
     }
+
+    /// <summary>One start of an agent: its process (disposed once the keeper is done with it) and the task of its exit.</summary>
+    private sealed record AgentRun(Process Process, int Pid, Task<int> Exited);
 
     private Task<string> HandleRequestAsync(string request)
     {
@@ -311,9 +352,12 @@ internal sealed class KeeperHost : IDisposable
                 {
                     Pid = Environment.ProcessId,
                     Version = BuildInfo.Version,
-                    AgentPid = _agent is { HasExited: false } a ? a.Id : null,
+                    AgentPid = _agent is { Exited.IsCompleted: false } a ? a.Pid : null,
                     AgentVersion = s.Runtime.AgentVersion,
                     AgentReady = s.Runtime.AgentReady,
+                    AgentExits = s.Runtime.ConsecutiveFailures,
+                    LastExitCode = s.Runtime.LastExitCode,
+                    Starting = s.State.Trial?.Version ?? s.State.Current,
                 };
                 return Task.FromResult(JsonSerializer.Serialize(status, KeeperJsonContext.Default.KeeperStatus));
             default:

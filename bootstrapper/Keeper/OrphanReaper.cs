@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
+using System.Threading.Channels;
 using Belay.Core.Install;
 using Belay.Core.IO;
 using Belay.Core.Programs;
@@ -13,18 +15,43 @@ namespace Belay.Bootstrapper.Keeper;
 /// to the keeper, not to PID 1, and the keeper can tell the next agent how it ended.
 /// On each SIGCHLD (and once a minute) it reaps its dead children that are not its agent, and writes
 /// state/programs/NAME.exit for those that were programs.
+/// It also ends what an agent left behind: when an agent's run ends, <see cref="EndAgentGroup"/>
+/// kills the process group the agent led (AgentExec), and the reaper reaps those processes.
 /// Hazard: never waitpid(-1): that would also reap the agent and steal its exit status
-/// from .NET's Process. A child is reaped only when it is a zombie in another process
-/// group than the keeper's: every program leads its own session (belay-agent exec does
-/// setsid), while an agent always stays in the keeper's group, so an agent is never taken.
+/// from .NET's Process. A zombie child is reaped only when it is in another session than the
+/// keeper's (every program leads its own session: belay-agent exec does setsid), or in the
+/// group of an agent whose exit .NET has already taken. A running agent is neither: it stays
+/// in the keeper's session and leads a group that is not marked ended until its exit is seen,
+/// so an agent is never taken.
 /// Elsewhere (macOS, illumos) there is no subreaper: orphans go to init, and the exit
 /// status of a program that ends while no agent runs is lost (the next agent sees only
 /// that it is gone).
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-internal static class OrphanReaper
+internal sealed class OrphanReaper(InstallLayout layout, Action<string> log)
 {
-    public static async Task RunAsync(InstallLayout layout, Action<string> log, CancellationToken cancellationToken)
+    /// <summary>Groups of agents whose run ended: their leftovers may be reaped.</summary>
+    private readonly ConcurrentDictionary<int, byte> _endedGroups = new();
+
+    /// <summary>
+    /// The agent that led <paramref name="group"/> has exited and .NET has its exit status: kill whatever
+    /// is left in its group (SIGKILL), and let the reaper take those processes. Nothing of a finished
+    /// agent outlives its run, whichever way it ended.
+    /// </summary>
+    public void EndAgentGroup(int group, string version)
+    {
+        if (group <= 1)
+        {
+            return;
+        }
+        _endedGroups[group] = 0;
+        if (PosixProcess.SignalGroup(group, PosixProcess.SigKill))
+        {
+            log($"killed what agent {version} (pid {group}) left running in its process group");
+        }
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
     {
         if (!PosixProcess.BecomeChildSubreaper())
         {
@@ -32,24 +59,35 @@ internal static class OrphanReaper
         }
         log("child subreaper: programs an agent leaves running are reparented to the keeper");
         var paths = ProgramPaths.For(layout);
-        var ownGroup = GroupOf(Environment.ProcessId);
+        var ownSession = SessionOf(Environment.ProcessId);
         var buffer = new byte[4096];
         // A child that dies sends SIGCHLD: look then, not on a clock (an idle keeper then does not
         // wake at all). The runtime still does its own SIGCHLD work for the agent's Process. A
         // signal is a wake-up, not a count (two deaths can make one signal), so each wake reaps
         // every zombie there is, and a slow scan every minute covers a signal that was missed.
-        using var childDied = new SemaphoreSlim(0);
-        using var sigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => childDied.Release());
+        // The wake-up is a channel of one slot, never disposed: the runtime runs a signal handler
+        // on a thread of its own, and one can still run after the registration is disposed; a
+        // disposed SemaphoreSlim there threw ObjectDisposedException and killed the keeper as it stopped.
+        var childDied = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+        using var sigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => childDied.Writer.TryWrite(true));
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                await childDied.WaitAsync(FallbackScan, cancellationToken).ConfigureAwait(false);
-                while (childDied.CurrentCount > 0)
+                using (var scan = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
-                    childDied.Wait(0, CancellationToken.None);
+                    scan.CancelAfter(FallbackScan);
+                    try
+                    {
+                        await childDied.Reader.WaitToReadAsync(scan.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The minute's scan.
+                    }
                 }
-                ReapOnce(paths, ownGroup, log, ref buffer);
+                childDied.Reader.TryRead(out _);
+                ReapOnce(paths, ownSession, ref buffer);
             }
         }
         catch (OperationCanceledException)
@@ -60,12 +98,13 @@ internal static class OrphanReaper
     /// <summary>How often the keeper looks for zombies without a SIGCHLD telling it to.</summary>
     private static readonly TimeSpan FallbackScan = TimeSpan.FromMinutes(1);
 
-    private static void ReapOnce(ProgramPaths paths, int ownGroup, Action<string> log, ref byte[] buffer)
+    private void ReapOnce(ProgramPaths paths, int ownSession, ref byte[] buffer)
     {
         List<ProgramRecord>? programs = null;
         foreach (var pid in Children(ref buffer))
         {
-            if (!IsZombie(pid, ref buffer, out var group) || group == ownGroup || group <= 0 || PosixProcess.TryReap(pid) is not { } status)
+            if (!Stat(pid, ref buffer, out var state, out var group, out var session) || state != 'Z' || group <= 0
+                || (session == ownSession && !_endedGroups.ContainsKey(group)) || PosixProcess.TryReap(pid) is not { } status)
             {
                 continue;
             }
@@ -78,9 +117,19 @@ internal static class OrphanReaper
                 }
                 catch (IOException e)
                 {
-                    log($"cannot record the exit of {program.Name} (pid {pid}): {e.Message}");
+                    log($"cannot record the exit of {program.Name} (pid {pid}): {SystemErrors.Describe(e)}");
                 }
                 log($"program {program.Name} (pid {pid}) ended while no agent was its parent: {PosixProcess.DescribeWaitStatus(status)}");
+            }
+        }
+        // A group with no process left is forgotten (signal 0 reaches zombies too, so not before they are
+        // reaped). Pids are handed out in increasing order, so a new agent does not get the id of a group
+        // that only just emptied.
+        foreach (var group in _endedGroups.Keys)
+        {
+            if (!PosixProcess.SignalGroup(group, 0))
+            {
+                _endedGroups.TryRemove(group, out _);
             }
         }
     }
@@ -140,23 +189,22 @@ internal static class OrphanReaper
         return pids;
     }
 
-    private static bool IsZombie(int pid, ref byte[] buffer, out int group) => Stat(pid, ref buffer, out var state, out group) && state == 'Z';
-
-    private static int GroupOf(int pid)
+    private static int SessionOf(int pid)
     {
         var buffer = new byte[512];
-        return Stat(pid, ref buffer, out _, out var group) ? group : -1;
+        return Stat(pid, ref buffer, out _, out _, out var session) ? session : -1;
     }
 
     /// <summary>
-    /// /proc/PID/stat after "(comm) ": the state letter and the process group (the third field).
+    /// /proc/PID/stat after "(comm) ": the state letter, the process group and the session (the third and fourth fields).
     /// Parsed from bytes in a buffer the caller reuses: when this ran every second, reading it (and
     /// the children lists) with File.ReadAllText made the keeper allocate ~90 KB/s, a gen0 GC every ~20 s.
     /// </summary>
-    private static bool Stat(int pid, ref byte[] buffer, out char state, out int group)
+    private static bool Stat(int pid, ref byte[] buffer, out char state, out int group, out int session)
     {
         state = '\0';
         group = 0;
+        session = 0;
         int length;
         try
         {
@@ -172,9 +220,9 @@ internal static class OrphanReaper
         {
             return false;
         }
-        // [0] state, [1] ppid, [2] pgrp, each followed by a space.
+        // [0] state, [1] ppid, [2] pgrp, [3] session, each followed by a space.
         ReadOnlySpan<byte> rest = text[(close + 2)..];
-        for (var field = 0; field < 3; field++)
+        for (var field = 0; field < 4; field++)
         {
             var space = rest.IndexOf((byte)' ');
             if (space < 0)
@@ -186,9 +234,13 @@ internal static class OrphanReaper
             {
                 state = value.Length == 1 ? (char)value[0] : '?';
             }
-            else if (field == 2)
+            else if (field == 2 && !int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out group))
             {
-                return int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out group);
+                return false;
+            }
+            else if (field == 3)
+            {
+                return int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out session);
             }
             rest = rest[(space + 1)..];
         }

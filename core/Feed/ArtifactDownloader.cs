@@ -22,12 +22,13 @@ public static class ArtifactDownloader
     /// truncated or has another hash; with <see cref="ExitCodes.FeedUnreachable"/> when the feed
     /// cannot be read; with <see cref="ExitCodes.Error"/> when the local file cannot be written.
     /// </exception>
-    public static async Task<string> DownloadAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct)
+    /// <param name="progress">Told the bytes received so far (from 0 again when a mirror is retried), for a progress bar.</param>
+    public static async Task<string> DownloadAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct, Action<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(feed);
         if (feed is not MirrorFeedSource { Members.Count: > 1 } mirrors)
         {
-            return await DownloadFromAsync(feed is MirrorFeedSource { Members: [var only] } ? only : feed, artifact, directory, ct).ConfigureAwait(false);
+            return await DownloadFromAsync(feed is MirrorFeedSource { Members: [var only] } ? only : feed, artifact, directory, progress, ct).ConfigureAwait(false);
         }
         // Mirrors in turn: one that is down, slow or serves other bytes costs a retry, never trust.
         var failures = new List<BelayException>();
@@ -35,7 +36,7 @@ public static class ArtifactDownloader
         {
             try
             {
-                return await DownloadFromAsync(member, artifact, directory, ct).ConfigureAwait(false);
+                return await DownloadFromAsync(member, artifact, directory, progress, ct).ConfigureAwait(false);
             }
             catch (BelayException e) when (e.ExitCode is ExitCodes.FeedUnreachable or ExitCodes.TrustFailure)
             {
@@ -46,7 +47,7 @@ public static class ArtifactDownloader
         throw new BelayException(worst.ExitCode, $"every mirror failed for {artifact.Path}: {string.Join("; ", failures.Select(f => f.Message))}", worst);
     }
 
-    private static async Task<string> DownloadFromAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct)
+    private static async Task<string> DownloadFromAsync(FeedSource feed, ArtifactEntry artifact, string directory, Action<long>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(artifact);
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -75,14 +76,14 @@ public static class ArtifactDownloader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException($"cannot create a file in {folder} to download {where} into: {e.Message}", e);
+            throw new BelayException($"cannot create a file in {folder} to download {where} into: {IOErrors.Describe(e)}{(IOErrors.IsDiskFull(e) ? $" ({IOErrors.FreeSpace(folder)})" : "")}", e);
         }
 
         try
         {
             await using (file.ConfigureAwait(false))
             {
-                using var sink = new VerifyingSink(file, temp, where, artifact.Size);
+                using var sink = new VerifyingSink(file, temp, where, artifact.Size, progress);
                 try
                 {
                     await feed.CopyArtifactAsync(artifact.Path, sink, artifact.Size, ct).ConfigureAwait(false);
@@ -108,7 +109,7 @@ public static class ArtifactDownloader
                 }
                 catch (IOException e)
                 {
-                    throw new BelayException($"cannot write {temp}: {e.Message}", e);
+                    throw new BelayException(IOErrors.DescribeWrite(e, temp), e);
                 }
             }
             return temp;
@@ -152,12 +153,16 @@ public static class ArtifactDownloader
         private readonly long _size;
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
-        public VerifyingSink(FileStream file, string path, string where, long size)
+        private readonly Action<long>? _progress;
+
+        public VerifyingSink(FileStream file, string path, string where, long size, Action<long>? progress)
         {
             _file = file;
             _path = path;
             _where = where;
             _size = size;
+            _progress = progress;
+            progress?.Invoke(0);
         }
 
         public long Written { get; private set; }
@@ -187,7 +192,7 @@ public static class ArtifactDownloader
             }
             catch (IOException e)
             {
-                throw new BelayException($"cannot write {_path}: {e.Message}", e);
+                throw new BelayException(IOErrors.DescribeWrite(e, _path), e);
             }
         }
 
@@ -204,7 +209,7 @@ public static class ArtifactDownloader
             catch (IOException e)
             {
                 // Not an IOException any more: an HTTP source would take it for a failed read.
-                throw new BelayException($"cannot write {_path}: {e.Message}", e);
+                throw new BelayException(IOErrors.DescribeWrite(e, _path), e);
             }
         }
 
@@ -217,6 +222,7 @@ public static class ArtifactDownloader
             }
             _hash.AppendData(buffer);
             Written += buffer.Length;
+            _progress?.Invoke(Written);
         }
 
         public override void Flush()

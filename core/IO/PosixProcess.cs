@@ -29,6 +29,12 @@ public static partial class PosixProcess
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint Write(int fd, byte* buffer, nuint count);
 
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    private static partial long LSeek(int fd, long offset, int whence);
+
+    [LibraryImport("libc", EntryPoint = "ftruncate", SetLastError = true)]
+    private static partial int FTruncate(int fd, long length);
+
     [LibraryImport("libc", EntryPoint = "pipe", SetLastError = true)]
     private static unsafe partial int Pipe(int* fds);
 
@@ -43,6 +49,9 @@ public static partial class PosixProcess
 
     [LibraryImport("libc", EntryPoint = "setsid", SetLastError = true)]
     private static partial int SetSid();
+
+    [LibraryImport("libc", EntryPoint = "setpgid", SetLastError = true)]
+    private static partial int SetPGid(int pid, int pgid);
 
     [LibraryImport("libc", EntryPoint = "chdir", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int ChDir(string path);
@@ -240,6 +249,45 @@ public static partial class PosixProcess
         return 0;
     }
 
+    /// <summary>
+    /// Appends one whole line to <paramref name="fd"/>, or nothing: when <paramref name="fd"/> is a regular file and the
+    /// write stops short (a full disk), the part written is cut off again (unless another writer appended after it
+    /// meanwhile), so the file never holds half a line that the next line would run into. Pipes, sockets and
+    /// terminals are written as they are (a line of up to PIPE_BUF bytes is atomic there). 0 or errno.
+    /// </summary>
+    public static unsafe int AppendLine(int fd, ReadOnlySpan<byte> line)
+    {
+        const int SeekEnd = 2;
+        var before = LSeek(fd, 0, SeekEnd);
+        if (before < 0)
+        {
+            return WriteAll(fd, line); // not a file: nothing to cut back
+        }
+        fixed (byte* start = line)
+        {
+            var written = 0;
+            while (written < line.Length)
+            {
+                var n = Write(fd, start + written, (nuint)(line.Length - written));
+                if (n < 0)
+                {
+                    var errno = LastError;
+                    if (errno == EIntr)
+                    {
+                        continue;
+                    }
+                    if (written > 0 && LSeek(fd, 0, SeekEnd) == before + written)
+                    {
+                        _ = FTruncate(fd, before);
+                    }
+                    return errno;
+                }
+                written += (int)n;
+            }
+        }
+        return 0;
+    }
+
     /// <summary>Waits until one of <paramref name="fds"/> is readable or the timeout passes
     /// (-1: forever); <paramref name="ready"/>[i] says which.</summary>
     public static unsafe int PollReadable(ReadOnlySpan<int> fds, Span<bool> ready, int timeoutMs)
@@ -345,6 +393,9 @@ public static partial class PosixProcess
     // What `belay-agent exec` does, in this order, before execvp. Each returns errno or 0.
 
     public static int NewSession() => SetSid() >= 0 ? 0 : LastError;
+
+    /// <summary>Makes this process the leader of a new process group in its session (setpgid(0, 0)); 0 or errno.</summary>
+    public static int NewProcessGroup() => SetPGid(0, 0) == 0 ? 0 : LastError;
 
     public static int Redirect(int from, int to) => Dup2(from, to) >= 0 ? 0 : LastError;
 

@@ -32,9 +32,30 @@ public static class InstallWriter
             (layout.ConfigDir, Public), (layout.StateDir, Private), (layout.LogDir, Public),
         })
         {
-            if (AtomicFile.CreateDirectoryDurably(dir, mode).Count > 0)
+            try
             {
-                created.Add(dir);
+                if (AtomicFile.CreateDirectoryDurably(dir, mode).Count > 0)
+                {
+                    created.Add(dir);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // What was made so far is the caller's to undo (it gets the list only on success): undo it here.
+                foreach (var made in Enumerable.Reverse(created))
+                {
+                    try
+                    {
+                        Directory.Delete(made, recursive: true);
+                    }
+                    catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+                    {
+                    }
+                }
+                throw e is UnauthorizedAccessException
+                    ? new BelayException(ExitCodes.NeedsPrivileges,
+                        $"cannot create {dir}: {SystemErrors.Describe(e)}; choose a --prefix you may write to, or run it with sudo", e)
+                    : new BelayException($"cannot create {dir}: {SystemErrors.Describe(e)}{(File.Exists(dir) ? " (a file is in the way)" : "")}", e);
             }
         }
         return created;
@@ -42,11 +63,11 @@ public static class InstallWriter
 
     /// <summary>Stages <paramref name="release"/> and writes the rest of a first install, state.json last.</summary>
     public static async Task WriteAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, InstallFiles files,
-        Action<string> log, CancellationToken cancellationToken)
+        Action<string> log, CancellationToken cancellationToken, Action<long, long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(files);
-        await Stager.StageAsync(source, release, rid, layout, log, cancellationToken).ConfigureAwait(false);
+        await Stager.StageAsync(source, release, rid, layout, log, cancellationToken, progress).ConfigureAwait(false);
         if (files.Bootstrapper is { } self && Path.GetFullPath(self) != Path.GetFullPath(layout.BelayExe))
         {
             AtomicFile.Copy(self, layout.BelayExe, Public);

@@ -225,6 +225,8 @@ public sealed class KeeperMachine
         }
         var uptime = now - (runtime.AgentStartedAt ?? now);
         step.Log($"agent {version} exited with code {x.ExitCode} after {Seconds(uptime)}");
+        step.Runtime = step.Runtime with { LastExitCode = x.ExitCode };
+        runtime = step.Runtime;
         if (step.State.Trial is { } trial && string.Equals(trial.Version, version, StringComparison.Ordinal))
         {
             FailTrialTry(step, now, kill: false);

@@ -41,6 +41,9 @@ public sealed record KeeperRuntime
 
     /// <summary>When the next start of the agent is due; null when no restart waits.</summary>
     public DateTimeOffset? RestartAt { get; init; }
+
+    /// <summary>The exit code of the last agent that exited on its own (not stopped by the keeper); null before one did.</summary>
+    public int? LastExitCode { get; init; }
 }
 
 /// <summary>The next state and runtime, and the actions to carry out in order.</summary>

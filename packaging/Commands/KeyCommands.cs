@@ -11,7 +11,7 @@ internal static class KeyCommands
 {
     public static Command Keygen()
     {
-        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Folder for root.key, root.pub, release.key and release.pub.", Required = true };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Folder for root.key, root.pub, release.key and release.pub.", Required = true }.NotAFile();
         var passwordFile = new Option<FileInfo?>("--password-file") { Description = "Encrypt the secret keys (scrypt, as minisign does) with the password in this file; BELAY_KEY_PASSWORD works too. Without either, keys are written unencrypted, readable by their owner only." };
         var command = new Command("keygen", "Make a root key pair and a release key pair (minisign format).") { output, passwordFile };
         command.SetAction(result =>
@@ -24,14 +24,32 @@ internal static class KeyCommands
             {
                 throw new BelayException($"refusing to overwrite existing keys: {string.Join(", ", existing)}. A lost root key cannot be recovered; move them away first if you really mean it");
             }
-            Directory.CreateDirectory(dir);
-            foreach (var name in names)
+            var written = new List<string>();
+            try
             {
-                var key = MinisignSecretKey.Generate();
-                // Secret first, readable by its owner alone from the moment it exists.
-                AtomicFile.WriteAllText(Path.Combine(dir, $"{name}.key"), key.ToFileText(string.IsNullOrEmpty(password) ? null : password), AtomicFile.OwnerOnly);
-                AtomicFile.WriteAllText(Path.Combine(dir, $"{name}.pub"), key.PublicKey.ToFileText());
-                Console.WriteLine($"{name,-8} key {key.PublicKey.KeyIdHex}  public {key.PublicKey.ToBase64()}");
+                Directory.CreateDirectory(dir);
+                foreach (var name in names)
+                {
+                    var key = MinisignSecretKey.Generate();
+                    // Secret first, readable by its owner alone from the moment it exists.
+                    var secretPath = Path.Combine(dir, $"{name}.key");
+                    AtomicFile.WriteAllText(secretPath, key.ToFileText(string.IsNullOrEmpty(password) ? null : password), AtomicFile.OwnerOnly);
+                    written.Add(secretPath);
+                    var publicPath = Path.Combine(dir, $"{name}.pub");
+                    AtomicFile.WriteAllText(publicPath, key.PublicKey.ToFileText());
+                    written.Add(publicPath);
+                    Console.WriteLine($"{name,-8} key {key.PublicKey.KeyIdHex}  public {key.PublicKey.ToBase64()}");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Half a key set is worse than none: a root key without its release key, or a pub without its key.
+                foreach (var path in written)
+                {
+                    File.Delete(path);
+                }
+                throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                    $"cannot write the keys into {dir}: {SystemErrors.Describe(e)}; give --out a folder you may write to{(written.Count > 0 ? " (nothing was kept)" : "")}", e);
             }
             Console.WriteLine($"wrote {dir}/{{root,release}}.{{key,pub}}{(string.IsNullOrEmpty(password) ? " (secret keys unencrypted, mode 0600: keep root.key offline)" : " (secret keys encrypted)")}");
             return ExitCodes.Ok;
@@ -56,8 +74,17 @@ internal static class KeyCommands
                 {
                     throw new BelayException($"{file.FullName} not found");
                 }
-                var sig = secret.SignFile(file.FullName, result.GetValue(comment), prehash: !result.GetValue(legacy));
-                AtomicFile.WriteAllBytes(file.FullName + ".minisig", sig.ToFileBytes());
+                MinisignSignature sig;
+                try
+                {
+                    sig = secret.SignFile(file.FullName, result.GetValue(comment), prehash: !result.GetValue(legacy));
+                    AtomicFile.WriteAllBytes(file.FullName + ".minisig", sig.ToFileBytes());
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                        $"cannot sign {file.FullName} (read it, write {file.Name}.minisig beside it): {SystemErrors.Describe(e)}", e);
+                }
                 Console.WriteLine($"signed {file.FullName} -> {file.Name}.minisig (key {secret.PublicKey.KeyIdHex})");
             }
             return ExitCodes.Ok;
@@ -71,9 +98,19 @@ internal static class KeyCommands
         {
             throw new BelayException(ExitCodes.Usage, $"secret key {file.FullName} not found (make one with belay-release keygen)");
         }
+        string text;
         try
         {
-            return MinisignSecretKey.Parse(File.ReadAllText(file.FullName), password);
+            text = File.ReadAllText(file.FullName);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                $"cannot read the secret key {file.FullName}: {SystemErrors.Describe(e)}; it is readable by its owner only: run this as that user", e);
+        }
+        try
+        {
+            return MinisignSecretKey.Parse(text, password);
         }
         catch (MinisignException e) when (e.Failure == MinisignFailure.PasswordRequired)
         {

@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using Belay.Core.Versioning;
 using Belay.TestSupport;
 
@@ -13,13 +16,52 @@ public sealed class ExecutablesTests
             .ToList();
         Assert.All(versions, r => Assert.Equal(0, r.ExitCode));
         var texts = versions.Select(r => r.StdOut.Trim()).Distinct().ToList();
-        var version = Assert.Single(texts);
+        var line = Assert.Single(texts);
+        var version = line.Split(' ')[0]; // the version first, for scripts: belay --version | cut -d' ' -f1
         Assert.True(SemVersion.TryParse(version, out _, out var error), error);
+        Assert.Matches($@"^{Regex.Escape(version)} \(commit ([0-9a-f]{{12}}|unknown), (\d{{4}}-\d{{2}}-\d{{2}}|unknown), {Regex.Escape(RuntimeInformation.RuntimeIdentifier)}\)$", line);
         var expected = Environment.GetEnvironmentVariable("BELAY_EXPECTED_VERSION");
         if (!string.IsNullOrEmpty(expected))
         {
             Assert.Equal(expected, version);
         }
+    }
+
+    [Theory]
+    [InlineData("belay")]
+    [InlineData("belay-agent")]
+    [InlineData("belay-release")]
+    public void VersionAsJsonHasTheProgramVersionCommitSourceDateAndRid(string program)
+    {
+        var exe = Path.Combine(BelayBinaries.Directory, program);
+        foreach (var args in new[] { new[] { "--version", "--json" }, ["version", "--json"] })
+        {
+            var result = BelayBinaries.Run(exe, args);
+            Assert.True(result.ExitCode == 0, result.ToString());
+            using var doc = JsonDocument.Parse(result.StdOut);
+            var root = doc.RootElement;
+            Assert.Equal(program, root.GetProperty("program").GetString());
+            Assert.Equal(BelayBinaries.Run(exe, "--version").StdOut.Split(' ')[0], root.GetProperty("version").GetString());
+            Assert.Matches("^([0-9a-f]{40}|unknown)$", root.GetProperty("commit").GetString());
+            Assert.Matches(@"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z|unknown)$", root.GetProperty("sourceDate").GetString());
+            Assert.Equal(RuntimeInformation.RuntimeIdentifier, root.GetProperty("rid").GetString());
+        }
+    }
+
+    [Fact]
+    public void TheCommitIsTheOneBuilt()
+    {
+        var git = ExternalTool.Find("git");
+        var head = git is null ? null : ExternalTool.Run(git, ["-C", BelayBinaries.RepoRoot, "rev-parse", "HEAD"]);
+        if (head is not { ExitCode: 0 })
+        {
+            Assert.Skip("not a git checkout");
+        }
+        using var doc = JsonDocument.Parse(BelayBinaries.Run(BelayBinaries.Belay, "version", "--json").StdOut);
+        // The binaries are built from the checkout; a commit made after the build is the only way they differ.
+        var built = doc.RootElement.GetProperty("commit").GetString()!;
+        var log = ExternalTool.Run(git!, ["-C", BelayBinaries.RepoRoot, "log", "--format=%H", "-20"]);
+        Assert.Contains(built, log.StdOut, StringComparison.Ordinal);
     }
 
     [Fact]
