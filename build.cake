@@ -9,7 +9,7 @@
 //   build-windows  compile the executables for win-x64 (part of test: Windows code is checked here too)
 //   publish-windows  belay.exe for win-x64 in artifacts/publish/win-x64/ (self-contained, trimmed, single
 //            file), what the Wine end-to-end test runs (part of test)
-//   publish  NativeAOT executables (belay, belay-agent, belay-release, belay-hub) for the host RID in
+//   publish  NativeAOT executables (belay-keeper, belay, belay-agent, belay-release, belay-hub) for the host RID in
 //            artifacts/publish/<rid>/ (trim and AOT warnings are errors); prints their sizes
 //   publish-rids  every RID the install scripts offer (linux-arm64 NativeAOT cross-compiled, win/osx single
 //            file) into artifacts/publish/<rid>/; see docs/platforms.md
@@ -18,7 +18,8 @@
 //   demo     publish, then scripts/demo.sh: install from a local feed into a temporary prefix,
 //            update by itself, roll back a broken release by itself, clean up
 //   bench    publish, then benchmarks/bench.sh: footprint, size, latency and fleet scale side by side;
-//            writes benchmarks/results/DATE[-quick].md (--quick: a short form, under 3 minutes)
+//            writes benchmarks/results/DATE[-quick|-long].md (--quick: a short form, under 3 minutes;
+//            --long: a 30-minute footprint window for the steady state; --only=footprint,size,... a subset)
 //   clean    remove build output (keeps .keys/)
 //
 // Options: --configuration=Release  --build-version=1.2.3  --root-key=<minisign base64>
@@ -43,8 +44,11 @@ var feedDir = artifacts.Combine("feed");
 var testResults = artifacts.Combine("test-results");
 var exe = OperatingSystem.IsWindows() ? ".exe" : "";
 
+// In build order: belay embeds the belay-keeper built just before it for the same RID (it lays it out
+// at install; `belay run` execs it on Unix). Windows runs the keeper inside belay.exe: no belay-keeper there.
 var executables = new (string Project, string Name)[]
 {
+    ("keeper/Belay.Keeper.csproj", "belay-keeper"),
     ("bootstrapper/Belay.Bootstrapper.csproj", "belay"),
     ("agent/Belay.Agent.csproj", "belay-agent"),
     ("packaging/Belay.Release.csproj", "belay-release"),
@@ -63,6 +67,13 @@ DotNetMSBuildSettings BuildProperties()
     if (!string.IsNullOrEmpty(rootKeyArg)) settings = settings.WithProperty("BelayRootKeys", rootKeyArg.Replace(";", "%3B"));
     return settings;
 }
+
+// belay is published with the keeper of the same RID embedded (see the executables above); the property
+// stays on a reused settings object, where the projects after belay ignore it.
+DotNetMSBuildSettings WithKeeper(DotNetMSBuildSettings settings, string name, string targetRid, DirectoryPath dir) =>
+    name == "belay" && !targetRid.StartsWith("win-")
+        ? settings.WithProperty("BelayKeeperBinary", dir.CombineWithFilePath("belay-keeper").FullPath)
+        : settings;
 
 int Run(string tool, string args, bool check = true, IDictionary<string, string> env = null)
 {
@@ -128,12 +139,13 @@ Task("publish")
     EnsureDirectoryExists(publishDir);
     foreach (var (project, name) in published)
     {
+        if (name == "belay-keeper" && OperatingSystem.IsWindows()) continue;
         DotNetPublish(project, new DotNetPublishSettings
         {
             Configuration = configuration,
             Runtime = rid,
             OutputDirectory = publishDir,
-            MSBuildSettings = BuildProperties().WithProperty("PublishAot", "true").WithProperty("TreatWarningsAsErrors", "true"),
+            MSBuildSettings = WithKeeper(BuildProperties().WithProperty("PublishAot", "true").WithProperty("TreatWarningsAsErrors", "true"), name, rid, publishDir),
         });
     }
     Information("");
@@ -191,6 +203,8 @@ Task("demo")
 // install-deps.sh's bench mode, then benchmarks/bench.sh on the binaries just published. Targets
 // are reported as PASS/MISS in the report; only a bench that cannot run fails the build.
 var quick = HasArgument("quick");
+var longBench = HasArgument("long");
+var onlyPhases = Argument("only", "");
 
 Task("bench")
     .Description("Publish, then benchmarks/bench.sh: footprint, size, latency and fleet scale; a report in benchmarks/results/.")
@@ -200,8 +214,9 @@ Task("bench")
     if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the bench signs its feeds with the developer keys in .keys/; build it without --root-key");
     if (!OperatingSystem.IsLinux()) throw new CakeException("the bench reads /proc and runs nginx and supervisord: run it on Linux");
     Run("sh", "scripts/install-deps.sh bench");
-    var command = "./build.sh bench" + (quick ? " --quick" : "");
-    Run("sh", $"benchmarks/bench.sh --bin \"{publishDir}\" --command \"{command}\"" + (quick ? " --quick" : ""));
+    var flags = (quick ? " --quick" : "") + (longBench ? " --long" : "") + (onlyPhases.Length > 0 ? $" --only {onlyPhases}" : "");
+    var command = "./build.sh bench" + flags.Replace(" --only ", " --only=", StringComparison.Ordinal);
+    Run("sh", $"benchmarks/bench.sh --bin \"{publishDir}\" --command \"{command}\"" + flags);
 });
 
 // Every RID the install scripts offer, each into artifacts/publish/<rid>/ (docs/platforms.md): the
@@ -251,15 +266,16 @@ string PublishFor(string target)
         settings = settings.WithProperty("PublishAot", "false").WithProperty("PublishTrimmed", "true").WithProperty("PublishSingleFile", "true");
         how = "self-contained, trimmed, single file";
     }
-    foreach (var (project, _) in executables)
+    foreach (var (project, name) in executables)
     {
+        if (name == "belay-keeper" && target.StartsWith("win-")) continue;
         DotNetPublish(project, new DotNetPublishSettings
         {
             Configuration = configuration,
             Runtime = target,
             SelfContained = true,
             OutputDirectory = dir,
-            MSBuildSettings = settings,
+            MSBuildSettings = WithKeeper(settings, name, target, dir),
         });
     }
     return how;
@@ -307,6 +323,7 @@ Task("publish-rids")
         var suffix = target.StartsWith("win-") ? ".exe" : "";
         foreach (var (_, name) in executables)
         {
+            if (name == "belay-keeper" && target.StartsWith("win-")) continue;
             var file = artifacts.Combine("publish").Combine(target).CombineWithFilePath(name + suffix);
             Information($"  {target,-12} {name + suffix,-18} {new FileInfo(file.FullPath).Length,12:N0} bytes");
         }

@@ -222,7 +222,7 @@ internal static class HubBench
                     {
                         agent += r.PssKb / 1024.0;
                     }
-                    if (comm is "belay-agent" or "belay")
+                    if (comm is "belay-agent" or "belay-keeper" or "belay")
                     {
                         tree += r.PssKb / 1024.0;
                     }

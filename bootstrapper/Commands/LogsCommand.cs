@@ -118,7 +118,8 @@ internal static class LogsCommand
         switch (target)
         {
             case "agent":
-                // Serilog rolls agent.log over to agent_001.log, agent_002.log, ...: the newest is the live one.
+                // The agent rolls agent.log over to agent.log.1, .2, ... (agents before 0.2 rolled it to
+                // agent_001.log, agent_002.log, ...): the newest *.log is the live one.
                 return () => Directory.Exists(layout.LogDir)
                     ? Directory.EnumerateFiles(layout.LogDir, "agent*.log").OrderByDescending(File.GetLastWriteTimeUtc).ThenByDescending(p => p, StringComparer.Ordinal).FirstOrDefault()
                     : null;

@@ -1,13 +1,13 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json;
 using Belay.Bootstrapper.Install;
-using Belay.Bootstrapper.Keeper;
 using Belay.Core;
 using Belay.Core.Hosting;
 using Belay.Core.Install;
 using Belay.Core.Services;
 using Belay.Core.Update;
+using Belay.Keeper;
 
 namespace Belay.Bootstrapper.Commands;
 

@@ -253,16 +253,33 @@ public sealed class HttpFeedSource : FeedSource
 
     public override string Describe(string relativePath) => new Uri(_base, relativePath).AbsoluteUri;
 
-    public static HttpClient CreateDefaultClient() => new(new SocketsHttpHandler
-    {
-        AutomaticDecompression = DecompressionMethods.None,
-        ConnectTimeout = TimeSpan.FromSeconds(15),
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        MaxAutomaticRedirections = 5,
-    })
+    /// <summary>
+    /// The client a feed is read with when the caller gives none. One kept connection per
+    /// server, for as long as the server keeps it: no pooled-connection lifetime, because
+    /// replacing a healthy connection every few minutes costs a TLS handshake, a chain build
+    /// against the whole system root store and the native memory that goes with them, each
+    /// time (docs/architecture.md, "Footprint"). A server that closes the connection (an idle
+    /// timeout, a request cap, a new address behind the name) gets a new one at the next request.
+    /// A connection idle longer than <see cref="IdleTimeout"/> is closed by the client.
+    /// </summary>
+    public static HttpClient CreateDefaultClient() => new(CreateHandler())
     {
         Timeout = TimeSpan.FromMinutes(10),
         DefaultRequestHeaders = { { "User-Agent", "belay" } },
+    };
+
+    /// <summary>How long a pooled connection may sit idle before the client closes it.</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>The handler behind <see cref="CreateDefaultClient"/>: one per process is enough, and whatever
+    /// else talks to the same origin (the hub connection) can share its connection through it.</summary>
+    public static SocketsHttpHandler CreateHandler() => new()
+    {
+        AutomaticDecompression = DecompressionMethods.None,
+        ConnectTimeout = TimeSpan.FromSeconds(15),
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        PooledConnectionIdleTimeout = IdleTimeout,
+        MaxAutomaticRedirections = 5,
     };
 
     public override Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken) =>

@@ -6,11 +6,15 @@ namespace Belay.Core.Install;
 
 /// <summary>What a first install writes besides the staged version.</summary>
 /// <param name="Bootstrapper">The belay executable to copy to bin/, or null when it already runs from there.</param>
-public sealed record InstallFiles(string? Bootstrapper, string HostId, AgentStatus Status, InstallConfig Config, InstallState State);
+public sealed record InstallFiles(string? Bootstrapper, string HostId, AgentStatus Status, InstallConfig Config, InstallState State)
+{
+    /// <summary>bin/belay-keeper's bytes (what `belay run` execs on Unix), or null where there is none (Windows).</summary>
+    public byte[]? Keeper { get; init; }
+}
 
 /// <summary>
 /// The persisted steps of `belay install`, in the order that makes a crash harmless: the
-/// folders (each flushed into its parent), the version staged, bin/belay, the host id,
+/// folders (each flushed into its parent), the version staged, bin/belay and bin/belay-keeper, the host id,
 /// agent.json, config.json, and state.json last, because state.json existing is what
 /// "installed" means: a crash before it leaves a host that is not installed yet and that
 /// a second install completes; a crash after it, a host that runs. Each step reaches its
@@ -71,6 +75,10 @@ public static class InstallWriter
         if (files.Bootstrapper is { } self && Path.GetFullPath(self) != Path.GetFullPath(layout.BelayExe))
         {
             AtomicFile.Copy(self, layout.BelayExe, Public);
+        }
+        if (files.Keeper is { } keeper)
+        {
+            AtomicFile.WriteAllBytes(layout.KeeperExe, keeper, Public);
         }
         Durability.Reach(CrashPoint.InstallBootstrapperCopied);
         AtomicFile.WriteAllText(layout.HostIdFile, files.HostId + "\n");

@@ -11,7 +11,7 @@ public sealed class ExecutablesTests
     [Fact]
     public void EachExecutablePrintsTheSameVersionSetByTheBuild()
     {
-        var versions = new[] { BelayBinaries.Belay, BelayBinaries.Agent, BelayBinaries.Release }
+        var versions = new[] { BelayBinaries.Belay, BelayBinaries.Keeper, BelayBinaries.Agent, BelayBinaries.Release }
             .Select(exe => BelayBinaries.Run(exe, "--version"))
             .ToList();
         Assert.All(versions, r => Assert.Equal(0, r.ExitCode));
@@ -79,9 +79,32 @@ public sealed class ExecutablesTests
     [Fact]
     public void AnUnknownOptionExitsWithTheUsageCode()
     {
-        var result = BelayBinaries.Run(BelayBinaries.Release, "publish", "--no-such-option");
-        Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--no-such-option", result.StdErr, StringComparison.Ordinal);
-        Assert.Contains("--help", result.StdErr, StringComparison.Ordinal);
+        // belay-release and belay parse with System.CommandLine; the keeper and the agent read their few words by hand.
+        foreach (var (exe, args) in new[]
+        {
+            (BelayBinaries.Release, new[] { "publish", "--no-such-option" }),
+            (BelayBinaries.Belay, ["status", "--no-such-option"]),
+            (BelayBinaries.Keeper, ["--config", "x.json", "--no-such-option"]),
+            (BelayBinaries.Agent, ["run", "--no-such-option"]),
+            (BelayBinaries.Agent, ["--no-such-option"]),
+        })
+        {
+            var result = BelayBinaries.Run(exe, args);
+            Assert.True(result.ExitCode == 2, $"{Path.GetFileName(exe)} {string.Join(' ', args)}: {result}");
+            Assert.Contains("--help", result.StdErr, StringComparison.Ordinal);
+            Assert.DoesNotContain(" at ", result.StdErr, StringComparison.Ordinal); // no stack trace
+        }
+    }
+
+    [Fact]
+    public void TheKeeperAndTheAgentSayWhatTheyAreWithHelp()
+    {
+        foreach (var exe in new[] { BelayBinaries.Keeper, BelayBinaries.Agent })
+        {
+            var result = BelayBinaries.Run(exe, "--help");
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Contains(Path.GetFileName(exe), result.StdOut, StringComparison.Ordinal);
+            Assert.Contains("--config", result.StdOut, StringComparison.Ordinal);
+        }
     }
 }

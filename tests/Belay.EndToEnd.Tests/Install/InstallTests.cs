@@ -22,7 +22,12 @@ public sealed class InstallTests : IDisposable
         var status = _host.Status();
         Assert.Equal("1.0.0", InstalledHost.Version(status));
         Assert.True(status.GetProperty("agent").GetProperty("ready").GetBoolean());
-        Assert.True(status.GetProperty("keeper").GetProperty("pid").GetInt32() > 0);
+        var keeperPid = status.GetProperty("keeper").GetProperty("pid").GetInt32();
+        Assert.True(keeperPid > 0);
+        // `belay run` execs the installation's bin/belay-keeper: the keeper is that executable, same pid.
+        var keeperExe = Path.Combine(_host.Prefix, "bin", "belay-keeper");
+        Assert.Equal(keeperExe, new FileInfo($"/proc/{keeperPid}/exe").LinkTarget);
+        Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(keeperExe));
         Assert.Equal("stable", status.GetProperty("channel").GetString());
         Assert.Equal("ok", status.GetProperty("lastCheck").GetProperty("result").GetString());
         var host = status.GetProperty("host");

@@ -9,7 +9,7 @@ using Belay.Core.IO;
 using Belay.Core.Services;
 using Belay.Core.Update;
 
-namespace Belay.Bootstrapper.Keeper;
+namespace Belay.Keeper;
 
 /// <summary>
 /// `belay run`, the keeper: the thin shell around <see cref="KeeperMachine"/>. It feeds the
@@ -35,6 +35,7 @@ internal sealed class KeeperHost : IDisposable
     private readonly Channel<(KeeperEvent Event, int Generation)> _events = Channel.CreateUnbounded<(KeeperEvent, int)>();
     private readonly SystemdNotify _notify = new();
     private bool _readyNotified;
+    private bool _startupPagesReleased;
 
     /// <summary>A stop of the service (SIGTERM, uninstall) was asked: the agent stops its programs. Any other
     /// stop of the agent (switch, trial, rollback) is a handover: the programs keep running.</summary>
@@ -115,6 +116,12 @@ internal sealed class KeeperHost : IDisposable
                     var decision = _machine.Decide(_snapshot, e, _clock.GetUtcNow());
                     _snapshot = decision.Snapshot;
                     ReportToServiceManager(e);
+                    if (e is AgentReady && !_startupPagesReleased)
+                    {
+                        // Start-up is over: the executable's pages that only start-up used go back (StartupPages).
+                        _startupPagesReleased = true;
+                        StartupPages.Release();
+                    }
                     try
                     {
                         if (await CarryOutAsync(decision.Actions).ConfigureAwait(false))
@@ -238,7 +245,7 @@ internal sealed class KeeperHost : IDisposable
         var generation = ++_generation;
         _agent?.Process.Dispose(); // the run before, whose exit was seen
         _agent = null;
-        // On Unix through `belay agent-exec`, so that the agent leads a process group of its own (AgentExec).
+        // On Unix through this executable's `agent-exec` mode, so that the agent leads a process group of its own (AgentExec).
         var viaHelper = !OperatingSystem.IsWindows() && _selfExe is not null;
         var psi = new ProcessStartInfo(viaHelper ? _selfExe! : exe) { UseShellExecute = false, WorkingDirectory = _layout.VersionDir(version) };
         if (viaHelper)

@@ -7,7 +7,7 @@ using Belay.Core.Install;
 using Belay.Core.IO;
 using Belay.Core.Programs;
 
-namespace Belay.Bootstrapper.Keeper;
+namespace Belay.Keeper;
 
 /// <summary>
 /// Programs outlive the agent that started them (an update hands them over), so on Linux

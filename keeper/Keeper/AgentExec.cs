@@ -1,9 +1,10 @@
 using Belay.Core.IO;
 
-namespace Belay.Bootstrapper.Keeper;
+namespace Belay.Keeper;
 
 /// <summary>
-/// `belay agent-exec AGENT ARGS…`: how the keeper starts an agent on Unix. .NET's Process.Start
+/// `belay-keeper agent-exec AGENT ARGS…` (and `belay agent-exec`, for a keeper that still runs
+/// inside belay): how the keeper starts an agent on Unix. .NET's Process.Start
 /// cannot put a child in a process group of its own, so the keeper starts its own executable in
 /// this mode, which makes itself the leader of a new process group (setpgid(0, 0)), resets the
 /// signal dispositions and mask the .NET runtime set, and execs the agent in place (same pid, no
@@ -27,7 +28,7 @@ internal static class AgentExec
         }
         if (args.Length == 0)
         {
-            return Fail(2, "no agent to run. Usage: belay agent-exec AGENT ARGS... (the keeper runs this, not people)");
+            return Fail(2, "no agent to run. Usage: belay-keeper agent-exec AGENT ARGS... (the keeper runs this, not people)");
         }
         if (PosixProcess.NewProcessGroup() is var group and not 0)
         {
@@ -40,7 +41,7 @@ internal static class AgentExec
 
     private static int Fail(int code, string message)
     {
-        Console.Error.WriteLine($"belay agent-exec: {message}");
+        Console.Error.WriteLine($"{Path.GetFileName(Environment.ProcessPath) ?? "belay-keeper"} agent-exec: {message}");
         Console.Error.Flush();
         return code;
     }

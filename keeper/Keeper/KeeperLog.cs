@@ -1,7 +1,7 @@
 using System.Text;
 using Belay.Core.IO;
 
-namespace Belay.Bootstrapper.Keeper;
+namespace Belay.Keeper;
 
 /// <summary>
 /// Where the keeper's lines go. By default its standard output (a service manager's journal

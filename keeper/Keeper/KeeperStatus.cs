@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Belay.Bootstrapper.Keeper;
+namespace Belay.Keeper;
 
 /// <summary>The keeper's answer to STATUS on its control channel.</summary>
 internal sealed class KeeperStatus
