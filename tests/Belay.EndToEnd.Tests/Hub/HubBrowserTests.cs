@@ -192,6 +192,44 @@ public sealed class HubBrowserTests : IClassFixture<HubBrowserTests.Fixture>
         Assert.False(browser.Find("#revoke").Displayed);
     }
 
+    [Fact]
+    public async Task OnceAHostReportsDeploysTheFleetAndTheHostPageShowTheirHistory()
+    {
+        // A hub of its own (the fixture's fleet is counted by the other tests), and an agent that reports an app's deploys
+        // in its state as DESIGN.md's Deployments have it (apps[].lastDeploy); the agent's side of deployments is not built yet.
+        using var hub = new HubProcess();
+        hub.Operator("admin", "admin", HubFleet.AdminPassword);
+        using var agent = await FakeAgent.ConnectAsync(hub.BaseUri, hub.EnrollToken("shop"), "shop-app-01");
+        using var browser = new Browser();
+        browser.LogIn(hub.BaseUri, "admin", HubFleet.AdminPassword);
+        browser.Until(d => d.FindElement(By.CssSelector($"#fleet tr[data-host='{agent.HostId}']")), TimeSpan.FromSeconds(20), "the host's row");
+        Assert.False(browser.Find("#deploys").Displayed, "a deploy history before any deploy");
+        await agent.SendStateAsync("""
+            {"version":"1.0.0","apps":[{"name":"shop","state":"running","desired":"2.7.1","running":"2.7.1",
+              "lastDeploy":{"at":"2026-12-06T10:00:00Z","version":"2.7.1","result":"ok","step":"commit","exitCode":0}}]}
+            """.ReplaceLineEndings(""));
+        // The fleet refreshes every 5 s; the deploy shows under it with its host, app, version and result.
+        var deploys = browser.Until(d => d.FindElement(By.Id("deploys")).Displayed ? d.FindElement(By.CssSelector("#deploy-table tbody")) : null,
+            TimeSpan.FromSeconds(30), "the recent deploys");
+        Assert.Contains("shop-app-01", deploys.Text, StringComparison.Ordinal);
+        Assert.Contains("2.7.1", deploys.Text, StringComparison.Ordinal);
+        Assert.Contains("ok", deploys.Text, StringComparison.Ordinal);
+        // A failed deploy of the next version: the host's page lists both, newest first.
+        await Task.Delay(1100, TestContext.Current.CancellationToken); // states are taken at most once a second
+        await agent.SendStateAsync("""
+            {"version":"1.0.0","apps":[{"name":"shop","state":"running","desired":"2.8.0","running":"2.7.1",
+              "lastDeploy":{"at":"2026-12-06T11:00:00Z","version":"2.8.0","result":"failed","step":"health","exitCode":3}}]}
+            """.ReplaceLineEndings(""));
+        browser.Go(hub.BaseUri, $"hosts/{agent.HostId}");
+        var rows = browser.Until(d => d.FindElement(By.Id("deploys-section")).Displayed && d.FindElements(By.CssSelector("#deploys tbody tr")).Count == 2
+            ? d.FindElements(By.CssSelector("#deploys tbody tr")) : null, TimeSpan.FromSeconds(30), "two deploys on the host's page");
+        Assert.Contains("2.8.0", rows[0].Text, StringComparison.Ordinal);
+        Assert.Contains("failed", rows[0].Text, StringComparison.Ordinal);
+        Assert.Contains("health", rows[0].Text, StringComparison.Ordinal);
+        Assert.Contains("2.7.1", rows[1].Text, StringComparison.Ordinal);
+        Assert.Contains("shop", browser.Find("#apps").Text, StringComparison.Ordinal);
+    }
+
     /// <summary>Picks an option of a select the way a user's click does (the change event fires).</summary>
     private static void Choose(Browser browser, string id, string value) => browser.Driver.ExecuteScript(
         "const s = document.getElementById(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change'));", id, value);

@@ -37,7 +37,11 @@ public sealed class HubFleet : IDisposable
     public string Scratch(string name) => Path.Combine(Prefix(name), "scratch");
 
     /// <summary>Writes the host's programs.conf (with $SCRATCH expanded) and installs it with the hub.</summary>
-    public ToolResult Install(string name, string programsConf, string? token = null, params string[] extra)
+    public ToolResult Install(string name, string programsConf, string? token = null, params string[] extra) =>
+        InstallWith(null, Hub.Url, name, programsConf, token, extra);
+
+    /// <summary>As <see cref="Install"/>, with the hub at <paramref name="hubUrl"/> and these environment variables (the keeper and its agent inherit them).</summary>
+    public ToolResult InstallWith(IDictionary<string, string?>? environment, string hubUrl, string name, string programsConf, string? token, params string[] extra)
     {
         var prefix = Prefix(name);
         Directory.CreateDirectory(Scratch(name));
@@ -49,8 +53,8 @@ public sealed class HubFleet : IDisposable
         {
             _prefixes.Add(prefix);
         }
-        string[] hub = token is null ? [] : ["--hub", Hub.Url, "--enroll-token", token];
-        return InstalledHost.Belay([
+        string[] hub = token is null ? [] : ["--hub", hubUrl, "--enroll-token", token];
+        return BelayBinaries.RunWith(environment ?? new Dictionary<string, string?>(), BelayBinaries.Belay, [
             "install", "--feed", FeedUrl, "--scope", "user", "--prefix", prefix, "--root-key", RootPub, "--service-manager", "none",
             "--poll-interval", InstalledHost.PollInterval, "--trial-deadline", InstalledHost.TrialDeadline, "--wait", "30s", .. hub, .. extra]);
     }
