@@ -210,7 +210,7 @@ public sealed class HubBrowserTests : IClassFixture<HubBrowserTests.Fixture>
             """.ReplaceLineEndings(""));
         // The fleet refreshes every 5 s; the deploy shows under it with its host, app, version and result.
         var deploys = browser.Until(d => d.FindElement(By.Id("deploys")).Displayed ? d.FindElement(By.CssSelector("#deploy-table tbody")) : null,
-            TimeSpan.FromSeconds(30), "the recent deploys");
+            TimeSpan.FromSeconds(30), "the recent deploys")!;
         Assert.Contains("shop-app-01", deploys.Text, StringComparison.Ordinal);
         Assert.Contains("2.7.1", deploys.Text, StringComparison.Ordinal);
         Assert.Contains("ok", deploys.Text, StringComparison.Ordinal);
@@ -222,7 +222,7 @@ public sealed class HubBrowserTests : IClassFixture<HubBrowserTests.Fixture>
             """.ReplaceLineEndings(""));
         browser.Go(hub.BaseUri, $"hosts/{agent.HostId}");
         var rows = browser.Until(d => d.FindElement(By.Id("deploys-section")).Displayed && d.FindElements(By.CssSelector("#deploys tbody tr")).Count == 2
-            ? d.FindElements(By.CssSelector("#deploys tbody tr")) : null, TimeSpan.FromSeconds(30), "two deploys on the host's page");
+            ? d.FindElements(By.CssSelector("#deploys tbody tr")) : null, TimeSpan.FromSeconds(30), "two deploys on the host's page")!;
         Assert.Contains("2.8.0", rows[0].Text, StringComparison.Ordinal);
         Assert.Contains("failed", rows[0].Text, StringComparison.Ordinal);
         Assert.Contains("health", rows[0].Text, StringComparison.Ordinal);
