@@ -6,6 +6,8 @@ namespace Belay.Agent.Supervision;
 [UnsupportedOSPlatform("windows")]
 internal sealed class Supervision(Supervisor supervisor, Task channel, CancellationTokenSource serving) : IDisposable
 {
+    public Supervisor Supervisor => supervisor;
+
     /// <summary>Stops every program, or (<paramref name="handOver"/>) leaves them running for the next agent.</summary>
     public async Task EndAsync(bool handOver)
     {

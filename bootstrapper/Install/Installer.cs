@@ -28,7 +28,8 @@ internal sealed record InstallRequest(
     string PollInterval,
     string TrialDeadline,
     TimeSpan ReadyTimeout,
-    string? LinkDir = null);
+    string? LinkDir = null,
+    HubRequest? Hub = null);
 
 /// <summary>
 /// `belay install`, in this order, so that a failure at any step leaves nothing half-made:
@@ -166,13 +167,18 @@ internal sealed class Installer
             .OrderByDescending(SemVersion.Parse)
             .ToList();
 
+        // The hub (when asked): enrolled before anything is written, so a refused token changes nothing.
+        var hub = await HubInstall.EnrollAsync(request.Hub, layout, hostId, config.SecretScope, _say, cancellationToken).ConfigureAwait(false);
+
         if (existing is not null && existingState is not null)
         {
+            HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, existing, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
         if (existingState is not null)
         {
             // state.json is there and config.json is not usable: the options given now rewrite it.
+            HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, null, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
 
@@ -189,6 +195,7 @@ internal sealed class Installer
             };
             using var bar = TerminalProgress.OnStandardError();
             await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, Say(bar), cancellationToken, bar is null ? null : bar.Report).ConfigureAwait(false);
+            HubInstall.Save(hub, layout, config.SecretScope);
         }
         catch
         {
