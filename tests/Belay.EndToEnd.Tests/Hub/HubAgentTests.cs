@@ -55,9 +55,11 @@ public sealed class HubAgentTests : IClassFixture<HubAgentTests.Fixture>
         Assert.Contains("enrolled with the hub", _f.Install.StdOut, StringComparison.Ordinal);
         _f.Fleet.WaitUntil(() =>
         {
+            // A program is "starting" for its first second, then "running": the agent sends a state on each change.
             var host = _f.Fleet.Host(_f.HubId).GetProperty("host");
-            return host.GetProperty("programs").GetArrayLength() == 2;
-        }, TimeSpan.FromSeconds(30), "reporting its two programs", "web1");
+            return host.GetProperty("programs").GetArrayLength() == 2
+                && host.GetProperty("programs").EnumerateArray().Any(p => p.GetProperty("name").GetString() == "ticker" && p.GetProperty("state").GetString() == "running");
+        }, TimeSpan.FromSeconds(30), "reporting its two programs, ticker running", "web1");
         var detail = _f.Fleet.Host(_f.HubId);
         var host = detail.GetProperty("host");
         Assert.True(host.GetProperty("connected").GetBoolean());
