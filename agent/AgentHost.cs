@@ -1,7 +1,10 @@
 using System.Runtime.InteropServices;
+using Belay.Agent.Hub;
 using Belay.Agent.Supervision;
 using Belay.Core;
 using Belay.Core.Feed;
+using Belay.Core.Hosting;
+using Belay.Core.Hub;
 using Belay.Core.Install;
 using Belay.Core.IO;
 using Belay.Core.Programs;
@@ -41,6 +44,8 @@ internal sealed class AgentHost
     private readonly string? _keeperSocket;
     private readonly string _version;
     private readonly AgentLifetime _lifetime;
+    private readonly AsyncSignal _poked = new();
+    private volatile PollSnapshot _poll = new(false, null, 0, null);
     private AgentStatus? _status;
     private string? _statusWriteError;
     private Deploy.Deployments? _deployments;
@@ -97,6 +102,10 @@ internal sealed class AgentHost
         {
             _log.Error("{Config}: supervising programs is not supported on Windows yet; no program is started", ProgramPaths.For(_layout).ConfigFile);
         }
+
+        // The hub, when this host was enrolled with one (hub.json): its own task, never awaited by the loop below.
+        // A host id that does not load now is reported by the first feed check; the hub then starts after it.
+        var hub = HostId.TryLoad(_layout.HostIdFile, out _) is { } knownHostId ? StartHub(knownHostId, supervision, stop) : (null, Task.CompletedTask);
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
         var deployments = supervision is null || OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, rid);
@@ -220,16 +229,23 @@ internal sealed class AgentHost
                 GC.WaitForPendingFinalizers();
                 collectedAt = check.At;
             }
+            _poll = new PollSnapshot(status.Ready, check, status.Sequence, status.ManifestExpires);
+            hub.Client?.StateMayHaveChanged();
+            if (hub.Client is null && hostId is not null && File.Exists(HubSettings.PathIn(_layout)))
+            {
+                hub = StartHub(hostId, supervision, stop); // enrolled by a later `belay install --hub`
+            }
             var delay = PollSchedule.NextDelay(_config.PollIntervalValue, errors, Random.Shared.NextDouble());
             try
             {
-                await Task.Delay(delay, _clock, stop).ConfigureAwait(false);
+                await WaitForNextCheckAsync(delay, check.At, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
         }
+        await hub.Run.ConfigureAwait(false);
         status.Ready = false;
         SaveStatus(status);
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
@@ -243,6 +259,63 @@ internal sealed class AgentHost
             await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The least time between two feed checks that a hub's pokes can cause: a hub cannot make the agent hammer the feed.</summary>
+    private static readonly TimeSpan PokeSpacing = TimeSpan.FromSeconds(5);
+
+    /// <summary>Waits for the next poll: the scheduled delay, or a hub's poke (but never sooner than <see cref="PokeSpacing"/> after the last check).</summary>
+    private async Task WaitForNextCheckAsync(TimeSpan delay, DateTimeOffset lastCheck, CancellationToken stop)
+    {
+        var due = lastCheck + delay;
+        while (true)
+        {
+            var left = due - _clock.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+            {
+                return;
+            }
+            if (!await _poked.WaitAsync(left, _clock, stop).ConfigureAwait(false))
+            {
+                return;
+            }
+            var earliest = lastCheck + PokeSpacing;
+            due = earliest < due ? earliest : due;
+        }
+    }
+
+    private (HubClient? Client, Task Run) StartHub(string hostId, Supervision.Supervision? supervision, CancellationToken stop)
+    {
+        var settingsPath = HubSettings.PathIn(_layout);
+        if (!File.Exists(settingsPath))
+        {
+            return (null, Task.CompletedTask);
+        }
+        var facts = HostFacts.Read(hostId);
+        var paths = ProgramPaths.For(_layout);
+        var builder = new HubStateBuilder(_config, _version, facts, () => _poll,
+            () => supervision is not null && !OperatingSystem.IsWindows() ? supervision.Supervisor.StatusAsync() : Task.FromResult(new List<ProgramStatus>()));
+        Hello Hello() => new()
+        {
+            Version = _version,
+            Rid = RuntimeInformation.RuntimeIdentifier,
+            Host = new HelloHost { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Macs = [.. facts.Macs] },
+        };
+        var client = new HubClient(settingsPath, Hello, builder.BuildAsync, Poke, (program, stream) => HubLogs.Resolve(_layout, paths, program, stream), _log, _clock, _version);
+        return (client, Task.Run(async () =>
+        {
+            try
+            {
+                await client.RunAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The hub is optional: whatever goes wrong with it must not take the agent down.
+                _log.Error("hub: the connection task ended: {Error}", e.Message);
+            }
+        }, CancellationToken.None));
+
+        void Poke() => _poked.Set();
     }
 
     /// <summary>

@@ -31,7 +31,8 @@ internal sealed record InstallRequest(
     TimeSpan ReadyTimeout,
     string? LinkDir = null,
     string? Group = null,
-    string? GroupIdentity = null);
+    string? GroupIdentity = null,
+    HubRequest? Hub = null);
 
 /// <summary>
 /// `belay install`, in this order, so that a failure at any step leaves nothing half-made:
@@ -173,12 +174,16 @@ internal sealed class Installer
             .OrderByDescending(SemVersion.Parse)
             .ToList();
 
+        // The hub (when asked): enrolled before anything is written, so a refused token changes nothing.
+        var hub = await HubInstall.EnrollAsync(request.Hub, layout, hostId, config.SecretScope, _say, cancellationToken).ConfigureAwait(false);
+
         if (existing is not null && existingState is not null)
         {
             if (identity is not null)
             {
                 GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
             }
+            HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, existing, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
         if (existingState is not null)
@@ -188,6 +193,7 @@ internal sealed class Installer
             {
                 GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
             }
+            HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, null, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
 
@@ -208,6 +214,7 @@ internal sealed class Installer
             };
             using var bar = TerminalProgress.OnStandardError();
             await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, Say(bar), cancellationToken, bar is null ? null : bar.Report).ConfigureAwait(false);
+            HubInstall.Save(hub, layout, config.SecretScope);
         }
         catch
         {
