@@ -5,6 +5,7 @@ using Belay.Core.Programs;
 namespace Belay.Core.Deploy;
 
 /// <summary>A hook of belay-app.conf's [hooks] section, in the order of an app's life.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Belay.Core.IO.EnumNameConverter<HookKind>))]
 public enum HookKind
 {
     PreInstall,
@@ -17,6 +18,7 @@ public enum HookKind
 }
 
 /// <summary>What the health gate asks of a new release besides its process staying up.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Belay.Core.IO.EnumNameConverter<HealthKind>))]
 public enum HealthKind
 {
     /// <summary>No probe: the process staying up for healthy_for is the gate.</summary>
