@@ -212,7 +212,11 @@ public static class MsiSetup
         }
         try
         {
-            File.Delete(marker);
+            // Gone already when the folder it is in was one of those created (a first install).
+            if (File.Exists(marker))
+            {
+                File.Delete(marker);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -174,6 +174,7 @@ public sealed class MsiSetupTests : IDisposable
         Assert.Equal(_layout.ConfigFile, removed[0]);
         Assert.False(Directory.Exists(_layout.StateDir)); // ProgramData\Belay did not exist before: all of it goes
         Assert.True(Directory.Exists(_layout.VersionDir("1.2.3"))); // what Windows Installer installed is its own to roll back
+        Assert.DoesNotContain(_said, line => line.Contains("cannot", StringComparison.Ordinal)); // the list went with its folder: nothing to complain of
     }
 
     [Fact]
