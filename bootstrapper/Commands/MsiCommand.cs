@@ -59,11 +59,12 @@ internal static class MsiCommand
                 {
                     // InstallServices registered it a moment ago, yet the service control manager this
                     // process reached does not know it. Seen under Wine when msiexec runs right after
-                    // wineboot -i: msiexec's start runs wineboot --init again while the first one's
-                    // services.exe still runs, and both answer (each connection reaches one or the other),
-                    // each with the list of services it read at its start. StartServices would then fail
-                    // (ERROR_SERVICE_DOES_NOT_EXIST) on whichever does not know it: register it with every
-                    // one a connection reaches, until several connections in a row find it known.
+                    // wineboot -i: a second services.exe starts as msiexec starts, while wineboot's still
+                    // runs, and both answer (each connection reaches one or the other), each with the list
+                    // of services it read at its start. StartServices would fail (ERROR_SERVICE_DOES_NOT_EXIST)
+                    // on whichever does not know it: register it with every one a connection reaches, until
+                    // several connections in a row find it known. (Under Wine 8 StartServices then still
+                    // fails with ERROR_SERVICE_DATABASE_LOCKED, and the install rolls back: docs/install.md.)
                     var registered = new WindowsServiceBackend(NativeServiceControlManager.Instance).RegisterWithEveryManager(definition);
                     Console.WriteLine($"the service control manager does not know the service {WindowsServiceBackend.ServiceName(definition)} that InstallServices registered (a second services.exe, as under Wine right after wineboot); registered it {registered} more time(s), until {WindowsServiceBackend.KnownInARow} connections in a row knew it");
                     unknown = [];
