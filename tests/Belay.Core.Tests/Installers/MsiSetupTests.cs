@@ -194,6 +194,25 @@ public sealed class MsiSetupTests : IDisposable
     }
 
     [Fact]
+    public void A_rollback_in_a_folder_an_uninstall_kept_takes_the_group_identity_and_the_hub_credential_too()
+    {
+        Directory.CreateDirectory(_layout.ConfigDir); // left by an uninstall without PURGE=1
+        var identityFile = _dir.Combine("group.key");
+        File.WriteAllText(identityFile, Belay.Core.Encryption.AgeIdentity.Generate().ToFileText(DateTimeOffset.UtcNow));
+        Bundle("1.2.3");
+        MsiSetup.Configure(_layout, new MsiSettings("1.2.3", "https://feed.example.com/", "stable", "s3cret", [_key], "web", identityFile), _clock, _said.Add);
+        File.WriteAllText(Belay.Core.Hub.HubSettings.PathIn(_layout), "{}"); // what enrollment writes after configure
+        Assert.True(File.Exists(_layout.GroupIdentityFile));
+
+        MsiSetup.Rollback(_layout, _said.Add);
+
+        Assert.False(File.Exists(_layout.ConfigFile));
+        Assert.False(File.Exists(_layout.GroupIdentityFile));
+        Assert.False(File.Exists(Belay.Core.Hub.HubSettings.PathIn(_layout)));
+        Assert.True(Directory.Exists(_layout.ConfigDir)); // the folder was there before
+    }
+
+    [Fact]
     public void An_upgrade_has_nothing_to_roll_back_and_a_commit_forgets_the_list()
     {
         Bundle("1.2.3");
