@@ -11,7 +11,8 @@ public sealed class TailSessionTests
     {
         var clock = new FakeClock();
         using var socket = WebSocket.CreateFromStream(new MemoryStream(), new WebSocketCreationOptions { IsServer = true });
-        var agent = new AgentConnection("h1", "127.0.0.1", socket, new TailSessions(clock), new StateWriter(null!), null!, Serilog.Core.Logger.None, clock);
+        var agent = new AgentConnection("h1", "127.0.0.1", socket, new TailSessions(clock, new Belay.Hub.Cluster.SingleNode()), new StateWriter(null!), null!, new Belay.Hub.Cluster.SingleNode(),
+            Serilog.Core.Logger.None, clock);
         return new TailSession(1, agent, "web", "stdout", "ann", "hash", clock.Now);
     }
 
