@@ -37,7 +37,8 @@ public sealed class HubResilienceTests
         // The agent tries again and is refused with 401, then waits the whole backoff cap.
         fleet.WaitUntil(() => fleet.ReadLogs("r1").Contains("refused this host's credential (HTTP 401)", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
             "the agent seeing 401", "r1");
-        Assert.Contains("refused an agent connection", fleet.Hub.Output, StringComparison.Ordinal);
+        // The hub logged it before it answered, but its output reaches this process through a pipe read on another thread.
+        fleet.WaitUntil(() => fleet.Hub.Output.Contains("refused an agent connection", StringComparison.Ordinal), TimeSpan.FromSeconds(10), "the hub logging the refusal");
         Assert.False(fleet.Hub.Get(fleet.AdminToken, $"api/v1/hosts/{id}").GetProperty("host").GetProperty("connected").GetBoolean());
         // The host itself goes on: its agent polls and supervises as before.
         var status = fleet.Belay("r1", "status", "--json");
