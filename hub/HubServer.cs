@@ -147,6 +147,11 @@ internal static class HubServer
         });
 
         var app = builder.Build();
+        if (store is PostgresHubStore shared)
+        {
+            PostgresKeyRepository.EnsureKey(app.Services.GetRequiredService<Microsoft.AspNetCore.DataProtection.KeyManagement.IKeyManager>(), shared.DataSource,
+                DateTimeOffset.UtcNow);
+        }
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), KeepAliveTimeout = TimeSpan.FromSeconds(15) });
         if (options.Tls)
         {

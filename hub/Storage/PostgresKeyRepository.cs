@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.Repositories;
 using Npgsql;
 
@@ -12,6 +13,31 @@ namespace Belay.Hub.Storage;
 /// </summary>
 internal sealed class PostgresKeyRepository(NpgsqlDataSource source) : IXmlRepository
 {
+    private const long KeyLock = 0x62656c6b6579; // "belkey"
+
+    /// <summary>
+    /// Makes sure there is a key before the node serves, one for all the nodes: nodes that start at
+    /// once on a new database would otherwise each make their own first key, active at once, and a
+    /// form from one would be refused by another until their key rings refresh (a day). Later keys are
+    /// made two days before they are needed, which leaves every node time to read them.
+    /// </summary>
+    public static void EnsureKey(IKeyManager keys, NpgsqlDataSource source, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(source);
+        using var connection = source.OpenConnection();
+        using var transaction = connection.BeginTransaction();
+        using (var command = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({KeyLock})", connection, transaction))
+        {
+            command.ExecuteNonQuery();
+        }
+        if (!keys.GetAllKeys().Any(k => !k.IsRevoked && k.ActivationDate <= now && k.ExpirationDate > now.AddDays(2)))
+        {
+            keys.CreateNewKey(now, now.AddDays(90));
+        }
+        transaction.Commit();
+    }
+
     public IReadOnlyCollection<XElement> GetAllElements()
     {
         using var connection = source.OpenConnection();

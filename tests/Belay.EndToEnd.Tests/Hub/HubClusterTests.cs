@@ -108,6 +108,8 @@ public sealed class HubClusterTests(PostgresServer postgres)
         browser.LogIn(nodeB.BaseUri, "admin", HubFleet.AdminPassword);
         browser.Go(nodeB.BaseUri, $"hosts/{hostId}/logs/api?stream=stdout");
         browser.Until(d => d.FindElement(By.Id("l-status")).Text == "live", TimeSpan.FromSeconds(30), "the live status through node B");
+        // The nodes share one data-protection key (the CSRF tokens of one are good on the other), made once.
+        Assert.Equal("1", postgres.Psql(database, "SELECT count(*) FROM protection_keys").StdOut.Trim());
         using var sse = new SseClient(nodeB.BaseUri, fleet.AdminToken, $"api/v1/hosts/{hostId}/logs/api?stream=stdout&lines=5");
         sse.WaitFor(events => events.Count(e => e.Type == "data") >= 5, TimeSpan.FromSeconds(30), "lines through node B");
         var before = LastRequest(browser);
