@@ -16,7 +16,9 @@
 //   package  per-RID agent archives in artifacts/packages/<rid>/ (.tar.gz; .zip on Windows)
 //   feed     a signed local feed in artifacts/feed/ from the packages, checked by verify-feed
 //   demo     publish, then scripts/demo.sh: install from a local feed into a temporary prefix,
-//            update by itself, roll back a broken release by itself, clean up
+//            update by itself, roll back a broken release by itself; deploy the demo app
+//            (demo-app: samples/hello-app built with cc), update it, roll back a release whose
+//            health check fails, deliver a secret; clean up
 //   bench    publish, then benchmarks/bench.sh: footprint, size, latency and fleet scale side by side;
 //            writes benchmarks/results/DATE[-quick|-long].md (--quick: a short form, under 3 minutes;
 //            --long: a 30-minute footprint window for the steady state; --only=footprint,size,... a subset)
@@ -119,9 +121,11 @@ Task("keys")
     .Does(() =>
 {
     if (!string.IsNullOrEmpty(rootKeyArg)) { Information("root key given on the command line; not using .keys/"); return; }
-    if (FileExists(keysDir.CombineWithFilePath("root.pub"))) return;
-    Information("generating the developer key pair in .keys/ (kept out of git)");
-    Run("dotnet", $"run --project packaging/Belay.Release.csproj -c {configuration} -p:PublishAot=false -- keygen --out \"{keysDir}\"");
+    // A .keys/ made before the deploy role gains just the deploy pair: the root and release keys stay.
+    var roles = FileExists(keysDir.CombineWithFilePath("root.pub")) ? (FileExists(keysDir.CombineWithFilePath("deploy.pub")) ? "" : " --role deploy") : null;
+    if (roles == "") return;
+    Information(roles == null ? "generating the developer key pairs in .keys/ (kept out of git)" : "generating the developer deploy key pair in .keys/");
+    Run("dotnet", $"run --project packaging/Belay.Release.csproj -c {configuration} -p:PublishAot=false -- keygen --out \"{keysDir}\"{roles}");
 });
 
 Task("build")
@@ -179,7 +183,7 @@ Task("feed")
     var version = ProductVersion(ReleaseTool());
     CleanDirectory(feedDir);
     var archive = packagesDir.CombineWithFilePath($"belay-agent-{version}-{rid}" + (rid.StartsWith("win-") ? ".zip" : ".tar.gz"));
-    Run(ReleaseTool(), $"init --feed \"{feedDir}\" --root-key \"{keysDir}/root.key\" --release-key \"{keysDir}/release.pub\"");
+    Run(ReleaseTool(), $"init --feed \"{feedDir}\" --root-key \"{keysDir}/root.key\" --release-key \"{keysDir}/release.pub\" --deploy-key \"{keysDir}/deploy.pub\"");
     Run(ReleaseTool(), $"publish --feed \"{feedDir}\" --channel stable --version {version} --artifact {rid}=\"{archive}\" --bootstrap {rid}=\"{publishDir}/belay{exe}\" --key \"{keysDir}/release.key\"");
     Run(ReleaseTool(), $"verify-feed --feed \"{feedDir}\" --root-key \"{keysDir}/root.pub\"");
     Information("");
@@ -189,9 +193,23 @@ Task("feed")
     Information($"Serve it locally: {ReleaseTool()} serve --feed {feedDir}");
 });
 
+// The demo app (samples/hello-app): a tiny HTTP server in C, built with the C compiler NativeAOT
+// needs anyway, that the demo deploys with its belay-app.conf and hooks.
+var demoAppDir = artifacts.Combine("demo-app").Combine(rid);
+Task("demo-app")
+    .Description("Build the demo app (samples/hello-app/hello.c) into artifacts/demo-app/<rid>/hello.")
+    .Does(() =>
+{
+    if (OperatingSystem.IsWindows()) throw new CakeException("the demo app is built with cc on Linux or macOS");
+    EnsureDirectoryExists(demoAppDir);
+    Run("cc", $"-O2 -Wall -Wextra -Werror -o \"{demoAppDir}/hello\" samples/hello-app/hello.c");
+    Information($"demo app: {demoAppDir}/hello");
+});
+
 Task("demo")
-    .Description("Publish, then install from a local feed, update and roll back by themselves, in a temporary folder (scripts/demo.sh).")
+    .Description("Publish, then install from a local feed, update and roll back by themselves, deploy an app, update it, roll back a bad release of it, deliver a secret, in a temporary folder (scripts/demo.sh).")
     .IsDependentOn("publish")
+    .IsDependentOn("demo-app")
     .Does(() =>
 {
     if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the demo signs its feed with the developer keys in .keys/; build it without --root-key");
@@ -518,6 +536,7 @@ Task("crash-soak")
         ["BELAY_BIN_DIR"] = publishDir.FullPath,
         ["BELAY_KEYS_DIR"] = keysDir.FullPath,
         ["BELAY_CRASH_SOAK_ITERATIONS"] = Argument("iterations", "500"),
+        ["BELAY_DEPLOY_SOAK_ITERATIONS"] = Argument("deploy-iterations", "100"),
         ["BELAY_CRASH_SOAK_REPORT"] = report.FullPath,
     };
     var seed = Argument("seed", "");

@@ -48,6 +48,10 @@ internal sealed class AgentHost
     private volatile PollSnapshot _poll = new(false, null, 0, null);
     private AgentStatus? _status;
     private string? _statusWriteError;
+    private Deploy.Deployments? _deployments;
+
+    /// <summary>An update is put off while an app deploys (said once in the log, not at every check).</summary>
+    private bool _updateWaitsForDeploy;
 
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
     {
@@ -104,6 +108,7 @@ internal sealed class AgentHost
         var hub = HostId.TryLoad(_layout.HostIdFile, out _) is { } knownHostId ? StartHub(knownHostId, supervision, stop) : (null, Task.CompletedTask);
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
+        var deployments = supervision is null || OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, rid);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
@@ -186,6 +191,22 @@ internal sealed class AgentHost
             {
                 break;
             }
+            if (deployments is not null && !OperatingSystem.IsWindows())
+            {
+                try
+                {
+                    var group = await deployments.PollAsync(stop).ConfigureAwait(false);
+                    if (status.GroupCheck?.Result != group.Result || status.GroupCheck?.Error != group.Error || status.GroupCheck?.Sequence != group.Sequence)
+                    {
+                        savedAt = DateTimeOffset.MinValue;
+                    }
+                    status.GroupCheck = group;
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
             // agent.json is flushed to disk when something changed, else at most once a minute:
             // an unchanged 304 every ten seconds need not cost an fsync on every host.
             var previous = status.LastCheck;
@@ -228,6 +249,11 @@ internal sealed class AgentHost
         status.Ready = false;
         SaveStatus(status);
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
+        if (deployments is not null && !OperatingSystem.IsWindows())
+        {
+            // Steps stop first (a running hook's group is killed; its journal names the step for the next agent).
+            await deployments.DisposeAsync().ConfigureAwait(false);
+        }
         if (supervision is { } s && !OperatingSystem.IsWindows())
         {
             await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
@@ -359,7 +385,18 @@ internal sealed class AgentHost
                 _log.Error("the agent's control channel {Socket} failed: {Error}", paths.AgentSocket, SystemErrors.Describe(e));
             }
         }, TaskScheduler.Default);
-        return new Supervision.Supervision(supervisor, channel, serving);
+        return new Supervision.Supervision(supervisor, channel, serving, control);
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string rid)
+    {
+        var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
+        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid);
+        _deployments = deployments;
+        supervision.Control.Apps = async () => (await deployments.ReportAsync().ConfigureAwait(false)).ToJson().ReplaceLineEndings(" ");
+        _log.Information("deploying group {Group}", deployments.Group);
+        return deployments;
     }
 
     /// <summary>What a check did about the manifest it read.</summary>
@@ -391,6 +428,18 @@ internal sealed class AgentHost
             _log.Information("version {Version} is available; waiting for the trial of {Trial} to end", release.Version, state.Trial.Version);
             return UpdateOutcome.Deferred;
         }
+        if (!OperatingSystem.IsWindows() && _deployments is { Deploying: true })
+        {
+            // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it
+            // to end. Deferred keeps the manifest's ETag unset, so the next check reads it again and takes it up.
+            if (!_updateWaitsForDeploy)
+            {
+                _log.Information("version {Version} is available; waiting for the deploy in progress to end", release.Version);
+            }
+            _updateWaitsForDeploy = true;
+            return UpdateOutcome.Deferred;
+        }
+        _updateWaitsForDeploy = false;
         using (var held = InstallLock.TryAcquire(_layout, out var holder))
         {
             if (held is null)

@@ -21,8 +21,10 @@ internal static class Program
         {
             InstallCommand.Create(),
             StatusCommand.Create(),
+            ConfigCommand.Create(),
             DoctorCommand.Create(),
             LogsCommand.Create(),
+            AppsCommand.Create(),
             ProgramCommands.Start(),
             ProgramCommands.Stop(),
             ProgramCommands.Restart(),

@@ -18,6 +18,8 @@
 [CmdletBinding()]
 param(
     [string] $Channel = '',
+    [string] $Group = '',
+    [string] $GroupIdentity = '',
     [string] $Version = '',
     [string] $Prefix = '',
     [switch] $NoStart,
@@ -87,6 +89,8 @@ param(
             "       & ([scriptblock]::Create((irm ${url}install.ps1))) [options]",
             '',
             "  -Channel NAME        the channel to follow (default: $($FeedInfo.Channel))",
+            '  -Group NAME          the group whose apps this host runs (default: default)',
+            "  -GroupIdentity FILE  the group's age identity (age-keygen), copied owner-only",
             '  -Version V           install version V and stay on it',
             '  -Prefix DIR          install everything under DIR (default: Program Files\Belay, ProgramData\Belay)',
             '  -NoStart             lay everything out and register the service, but do not start it',
@@ -101,8 +105,8 @@ param(
             "  -HubCa FILE          with -Hub: PEM of the CA that signed the hub's certificate",
             '  -Help                this help',
             '',
-            'Environment instead of options (for irm | iex): BELAY_CHANNEL, BELAY_VERSION, BELAY_PREFIX,',
-            'BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA,',
+            'Environment instead of options (for irm | iex): BELAY_CHANNEL, BELAY_GROUP, BELAY_GROUP_IDENTITY,',
+            'BELAY_VERSION, BELAY_PREFIX, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA,',
             'and =1 for BELAY_NO_START, BELAY_DRY_RUN, BELAY_UNINSTALL, BELAY_PURGE,',
             'BELAY_ALLOW_INSECURE_HTTP.',
             "Builds on this feed (bootstrapper $($FeedInfo.BootstrapVersion)): $rids"
@@ -121,6 +125,8 @@ param(
         }
         $o = @{
             Channel           = Pick $Given.Channel 'BELAY_CHANNEL'
+            Group             = Pick $Given.Group 'BELAY_GROUP'
+            GroupIdentity     = Pick $Given.GroupIdentity 'BELAY_GROUP_IDENTITY'
             Version           = Pick $Given.Version 'BELAY_VERSION'
             Prefix            = Pick $Given.Prefix 'BELAY_PREFIX'
             Rid               = Pick $Given.Rid 'BELAY_RID'
@@ -140,6 +146,16 @@ param(
         if (-not $o.Channel) { $o.Channel = $FeedInfo.Channel }
         if ($o.Channel -cnotmatch '^[a-z0-9_-][a-z0-9._-]*$') {
             throw (New-BelayFailure 2 "-Channel '$($o.Channel)': use lower-case letters, digits, '.', '-' and '_'")
+        }
+        if ($o.Group -and $o.Group -cnotmatch '^[a-z0-9][a-z0-9._-]{0,63}$') {
+            throw (New-BelayFailure 2 "-Group '$($o.Group)': use lower-case letters, digits, '.', '-' and '_', starting with a letter or digit")
+        }
+        if ($o.GroupIdentity) {
+            # belay.exe runs from a temporary folder: hand it the full path (from PowerShell's location, not the process's).
+            $o.GroupIdentity = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($o.GroupIdentity)
+            if (-not (Test-Path -LiteralPath $o.GroupIdentity -PathType Leaf)) {
+                throw (New-BelayFailure 2 "-GroupIdentity $($o.GroupIdentity): no such file (make one with age-keygen -o FILE)")
+            }
         }
         if ($o.Version -and $o.Version -notmatch '^[A-Za-z0-9.+-]+$') {
             throw (New-BelayFailure 2 "-Version '$($o.Version)' is not a version like 1.4.2")
@@ -336,6 +352,8 @@ param(
 
         $arguments = @('install', '--feed', $feedUrl.Url, '--channel', $Options.Channel, '--scope', 'system')
         foreach ($key in $FeedInfo.RootKeys) { $arguments += @('--root-key', $key) }
+        if ($Options.Group) { $arguments += @('--group', $Options.Group) }
+        if ($Options.GroupIdentity) { $arguments += @('--group-identity', $Options.GroupIdentity) }
         if ($Options.Version) { $arguments += @('--version', $Options.Version) }
         if ($Options.Prefix) { $arguments += @('--prefix', $Options.Prefix) }
         $arguments += @('--service-manager', 'windows')
@@ -418,5 +436,5 @@ param(
         if ($Code -ne 0) { throw "install.ps1 failed with exit code $Code (see the message above)" }
     }
 
-    Complete-BelayInstaller (Invoke-BelayInstaller @{ Channel = $Channel; Version = $Version; Prefix = $Prefix; NoStart = [bool] $NoStart; DryRun = [bool] $DryRun; Uninstall = [bool] $Uninstall; Purge = [bool] $Purge; Rid = $Rid; Feed = $Feed; AllowInsecureHttp = [bool] $AllowInsecureHttp; Hub = $Hub; EnrollToken = $EnrollToken; HubCa = $HubCa; Help = [bool] $Help }) ([bool] $PSCommandPath)
+    Complete-BelayInstaller (Invoke-BelayInstaller @{ Channel = $Channel; Group = $Group; GroupIdentity = $GroupIdentity; Version = $Version; Prefix = $Prefix; NoStart = [bool] $NoStart; DryRun = [bool] $DryRun; Uninstall = [bool] $Uninstall; Purge = [bool] $Purge; Rid = $Rid; Feed = $Feed; AllowInsecureHttp = [bool] $AllowInsecureHttp; Hub = $Hub; EnrollToken = $EnrollToken; HubCa = $HubCa; Help = [bool] $Help }) ([bool] $PSCommandPath)
 }

@@ -77,6 +77,8 @@ usage() {
         "usage: curl -fsSL ${BELAY_FEED_URL}install.sh | sh -s -- [options]" \
         "" \
         "  --channel NAME         the channel to follow (default: $BELAY_DEFAULT_CHANNEL)" \
+        "  --group NAME           the group whose apps this host runs (default: default)" \
+        "  --group-identity FILE  the group's age identity (age-keygen), copied owner-only" \
         "  --version V            install version V and stay on it" \
         "  --user                 install for this user only; needs no root" \
         "  --prefix DIR           install everything under DIR" \
@@ -93,8 +95,8 @@ usage() {
         "  --hub-ca FILE          with --hub: PEM of the CA that signed the hub's certificate" \
         "  -h, --help             this help" \
         "" \
-        "Environment instead of options: BELAY_CHANNEL, BELAY_VERSION, BELAY_PREFIX," \
-        "BELAY_SERVICE_MANAGER, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA," \
+        "Environment instead of options: BELAY_CHANNEL, BELAY_GROUP, BELAY_GROUP_IDENTITY, BELAY_VERSION," \
+        "BELAY_PREFIX, BELAY_SERVICE_MANAGER, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA," \
         "and =1 for BELAY_USER, BELAY_NO_START," \
         "BELAY_DRY_RUN, BELAY_UNINSTALL, BELAY_PURGE, BELAY_ALLOW_INSECURE_HTTP." \
         "Without --user and not root, belay runs through sudo." \
@@ -119,6 +121,8 @@ need_value() {
 
 parse_args() {
     opt_channel=${BELAY_CHANNEL:-}
+    opt_group=${BELAY_GROUP:-}
+    opt_group_identity=${BELAY_GROUP_IDENTITY:-}
     opt_version=${BELAY_VERSION:-}
     opt_prefix=${BELAY_PREFIX:-}
     opt_service_manager=${BELAY_SERVICE_MANAGER:-}
@@ -141,13 +145,15 @@ parse_args() {
     if is_true "${BELAY_ALLOW_INSECURE_HTTP:-}"; then opt_insecure=1; fi
     while [ $# -gt 0 ]; do
         case $1 in
-            --channel | --version | --prefix | --service-manager | --rid | --feed | --hub | --enroll-token | --hub-ca)
+            --channel | --group | --group-identity | --version | --prefix | --service-manager | --rid | --feed | --hub | --enroll-token | --hub-ca)
                 need_value "$1" $# "${2:-}"
                 case $1 in
                     --hub) opt_hub=$2 ;;
                     --enroll-token) opt_enroll_token=$2 ;;
                     --hub-ca) opt_hub_ca=$2 ;;
                     --channel) opt_channel=$2 ;;
+                    --group) opt_group=$2 ;;
+                    --group-identity) opt_group_identity=$2 ;;
                     --version) opt_version=$2 ;;
                     --prefix) opt_prefix=$2 ;;
                     --service-manager) opt_service_manager=$2 ;;
@@ -157,6 +163,8 @@ parse_args() {
                 shift 2
                 ;;
             --channel=*) opt_channel=${1#*=}; shift ;;
+            --group=*) opt_group=${1#*=}; shift ;;
+            --group-identity=*) opt_group_identity=${1#*=}; shift ;;
             --version=*) opt_version=${1#*=}; shift ;;
             --prefix=*) opt_prefix=${1#*=}; shift ;;
             --service-manager=*) opt_service_manager=${1#*=}; shift ;;
@@ -179,6 +187,23 @@ parse_args() {
     case $channel in
         '' | .* | *[!a-z0-9._-]*) usage_error "--channel '$channel': use lower-case letters, digits, '.', '-' and '_'" ;;
     esac
+    case $opt_group in
+        '' | [a-z0-9]*) ;;
+        *) usage_error "--group '$opt_group': use lower-case letters, digits, '.', '-' and '_', starting with a letter or digit" ;;
+    esac
+    case $opt_group in
+        *[!a-z0-9._-]*) usage_error "--group '$opt_group': use lower-case letters, digits, '.', '-' and '_', starting with a letter or digit" ;;
+    esac
+    if [ -n "$opt_group_identity" ]; then
+        # belay may run elsewhere (sudo): hand it an absolute path to a file that is there.
+        case $opt_group_identity in
+            /*) ;;
+            *) opt_group_identity=$(pwd)/$opt_group_identity ;;
+        esac
+        if [ ! -f "$opt_group_identity" ]; then
+            usage_error "--group-identity $opt_group_identity: no such file (make one with age-keygen -o FILE)"
+        fi
+    fi
     case $opt_version in
         *[!A-Za-z0-9.+-]*) usage_error "--version '$opt_version' is not a version like 1.4.2" ;;
     esac
@@ -513,6 +538,8 @@ install_belay() {
     for key in $BELAY_ROOT_KEYS; do
         set -- "$@" --root-key "$key"
     done
+    if [ -n "$opt_group" ]; then set -- "$@" --group "$opt_group"; fi
+    if [ -n "$opt_group_identity" ]; then set -- "$@" --group-identity "$opt_group_identity"; fi
     if [ -n "$opt_version" ]; then set -- "$@" --version "$opt_version"; fi
     if [ -n "$opt_prefix" ]; then set -- "$@" --prefix "$opt_prefix"; fi
     if [ -n "$opt_service_manager" ]; then set -- "$@" --service-manager "$opt_service_manager"; fi

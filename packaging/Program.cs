@@ -12,7 +12,7 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
-        var root = new RootCommand("belay-release: make keys, package and sign releases, write, verify and serve Belay feeds.")
+        var root = new RootCommand("belay-release: make keys, package and sign releases, deploy apps to groups, write, verify and serve Belay feeds.")
         {
             KeyCommands.Keygen(),
             FeedCommands.Init(),
@@ -27,6 +27,8 @@ internal static class Program
             FeedCommands.VerifyFeed(),
             ServeCommand.Create(),
             PackageCommand.Create(),
+            AppCommands.Create(),
+            DeployCommand.Create(),
             InstallersCommand.Create(),
             MsiCommand.Create(),
         };

@@ -9,8 +9,11 @@
 # hub, show the host in the hub's API and tail a program's log through the hub, take
 # screenshots of the hub's page with headless Chromium (kept in artifacts/demo/), publish the
 # next version and watch the agent move to it by itself, publish a release that crashes at
-# start and watch the keeper roll back and mark it bad. Everything is stopped and removed at
-# the end, also on failure or Ctrl-C; the screenshots stay.
+# start and watch the keeper roll back and mark it bad. Then deploy an app
+# (samples/hello-app, a tiny HTTP server the build makes) to the host with a secret, update
+# it, ship a release of it whose health check fails and watch the host go back by itself,
+# with the reason, and show the secret in the app's environment and nowhere else.
+# Everything is stopped and removed at the end, also on failure or Ctrl-C; the screenshots stay.
 #
 # POSIX sh; no jq, no network beyond 127.0.0.1. BELAY_DEMO_KEEP=1 keeps the work folder
 # (with a copy of the logs in host-log/; the installation itself is still removed).
@@ -159,6 +162,148 @@ wait_for_version() {
     done
 }
 
+# --- the app -------------------------------------------------------------------------------------
+
+app_field() {
+    # The value of the first "KEY": line of the apps list of `belay apps --json` (one app deployed:
+    # its own keys come before its lastDeploy's; the group check before the list is skipped), when
+    # it is a string or a number; empty when null.
+    awk -v key="\"$2\":" '$1 == "\"apps\":" { apps = 1 } apps && $1 == key { v = $0; sub(/^[^:]*: */, "", v); sub(/,$/, "", v); gsub(/"/, "", v); if (v != "null") print v; exit }' "$1"
+}
+
+make_app() {
+    # $1 version, $2 a line to add under [app] (or empty): the release folder, packaged.
+    d=$W/app-src/$1
+    mkdir -p "$d/bin" "$d/hooks"
+    cp "$APP" "$d/bin/hello"
+    cp "$REPO/samples/hello-app/hooks/record.sh" "$d/hooks/record.sh"
+    chmod 755 "$d/bin/hello" "$d/hooks/record.sh"
+    awk -v line="$2" '{ print } /^\[app\]$/ && line != "" { print line }' "$REPO/samples/hello-app/belay-app.conf" >"$d/belay-app.conf"
+    "$BIN/belay-release" app package "$d" --name hello --version "$1" --rid "$RID" --out "$W/app-packages" >"$W/app-package-$1.log" 2>&1 ||
+        { cat "$W/app-package-$1.log"; fail "packaging hello $1 failed"; }
+}
+
+deploy_app() {
+    # $1 version, $2 message; the rest of the group document's settings stay as they were.
+    run "$BIN/belay-release" deploy --feed "$FEED" --group default --app hello --version "$1" \
+        --artifact "$RID=$W/app-packages/hello-$1-$RID.tar.gz" --env "MESSAGE=$2" --key "$KEYS/deploy.key"
+}
+
+wait_for_app() {
+    # $1 version that must run, $2 result the last deploy must have (ok or rolled-back), $3 timeout in seconds.
+    deadline=$(($(now) + $3 * 1000))
+    seen=
+    while :; do
+        if "$BIN/belay" apps --prefix "$HOST" --json >"$W/apps.json" 2>"$W/apps.err"; then
+            state=$(app_field "$W/apps.json" state)
+            running=$(app_field "$W/apps.json" running)
+            step=$(app_field "$W/apps.json" step)
+            result=$(app_field "$W/apps.json" result)
+            line="hello: ${state:-not deployed}, running ${running:-nothing}${step:+, step $step}${result:+, last deploy $result}"
+            if [ "$line" != "$seen" ]; then
+                printf '   %s  %s\n' "$(date +%H:%M:%S)" "$line"
+                seen=$line
+            fi
+            [ -z "$step" ] && [ "$running" = "$1" ] && [ "$result" = "$2" ] && return 0
+        fi
+        [ "$(now)" -lt "$deadline" ] || return 1
+        sleep "$POLL_SLEEP"
+    done
+}
+
+show_hooks() {
+    say "$1"
+    sed -e 's/ dir=.*//' "$W/hooks.log" | sed 's/^/     /'
+    : >"$W/hooks.log"
+}
+
+first_app() {
+    step "Deploy an app: hello 1.0.0, a tiny HTTP server, with a secret"
+    say "Now the agent's main job: the apps of its group. hello (samples/hello-app) is a tiny HTTP
+server in C the build made; its belay-app.conf names its exec, a hook for each step (each
+appends a line to a file so that we can watch them), and a health check on
+http://127.0.0.1:\${PORT}/health. belay-release app package checks that file and writes the
+archive; belay-release deploy signs groups/default.json with the deploy key: hello 1.0.0,
+running, PORT, where the hooks write, and DB_PASSWORD as an age secret for the group's
+identity. Plain values are public (the feed is static files); the secret is not."
+    t=$(now)
+    make_app 1.0.0 ""
+    SECRET="demo-$(date +%s)-$$-secret"
+    printf '%s\n' "$SECRET" >"$W/db-password"
+    chmod 600 "$W/db-password"
+    : >"$W/hooks.log"
+    chmod 666 "$W/hooks.log"
+    run "$BIN/belay-release" deploy --feed "$FEED" --group default --app hello --version 1.0.0 \
+        --artifact "$RID=$W/app-packages/hello-1.0.0-$RID.tar.gz" --env "PORT=$APP_PORT" --env "HOOK_LOG=$W/hooks.log" \
+        --env "MESSAGE=first release" --secret "DB_PASSWORD=@$W/db-password" --recipient "$RECIPIENT" --key "$KEYS/deploy.key"
+    say "The agent polls the group document with its channel every second; watching belay apps --json:"
+    wait_for_app 1.0.0 ok "$WAIT_APP" || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.0.0 was not deployed within $WAIT_APP s"; }
+    record "deployed hello 1.0.0 (hooks, health gate)" "running 1.0.0" "$(elapsed_since "$t")"
+    show_hooks "Its hooks ran in this order (what each wrote into the file; BELAY_* tell a hook where it is):"
+    say "And the app answers:"
+    run "$APP" get "$APP_PORT" /
+}
+
+update_app() {
+    step "Update the app to 1.1.0"
+    say "Now hello 1.1.0: installed beside 1.0.0 while 1.0.0 still serves, then 1.0.0's pre_stop,
+the stop, its post_stop, and 1.1.0's start, its health gate, and the commit."
+    t=$(now)
+    make_app 1.1.0 ""
+    deploy_app 1.1.0 "second release"
+    wait_for_app 1.1.0 ok "$WAIT_APP" || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "hello 1.1.0 was not deployed within $WAIT_APP s"; }
+    record "updated hello to 1.1.0" "running 1.1.0" "$(elapsed_since "$t")"
+    show_hooks "The hooks of the update (note pre_stop and post_stop of 1.0.0 between):"
+    run "$APP" get "$APP_PORT" /
+}
+
+bad_app() {
+    step "Ship hello 1.2.0, whose health check never passes; the host goes back by itself"
+    say "1.2.0's belay-app.conf sets HEALTH=fail, so its /health answers 503. It installs and
+starts like the others, but the health gate gives it 10 s to be healthy for 2 s; when the
+deadline passes, the agent stops 1.2.0, starts 1.1.0 again, marks 1.2.0 bad (never tried
+again until the group document names another version) and reports why."
+    t=$(now)
+    make_app 1.2.0 "environment = HEALTH=fail"
+    deploy_app 1.2.0 "third release"
+    wait_for_app 1.1.0 rolled-back "$WAIT_APP_BACK" || { tail -n 30 "$HOST/log/apps/hello.deploy.log" >&2; fail "the host did not go back to hello 1.1.0 within $WAIT_APP_BACK s"; }
+    record "broken hello 1.2.0; host went back to 1.1.0" "on 1.1.0, 1.2.0 bad" "$(elapsed_since "$t")"
+    say "belay apps shows what happened, the reason and the end of the deploy's output:"
+    run "$BIN/belay" apps --prefix "$HOST"
+    run "$APP" get "$APP_PORT" /
+}
+
+secret_app() {
+    step "The secret reached the app's environment, and nothing else"
+    t=$(now)
+    pid=$(app_field "$W/apps.json" pid)
+    if [ -n "$pid" ] && [ -r "/proc/$pid/environ" ]; then
+        value=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^DB_PASSWORD=//p')
+        [ "$value" = "$SECRET" ] || fail "DB_PASSWORD in the environment of hello (pid $pid) is not the secret"
+        say "In the environment of the app's process (pid $pid, read from /proc/$pid/environ):
+DB_PASSWORD=$(printf '%s' "$value" | cut -c1-5)… (${#value} characters, the value deployed; shown cut here)."
+    else
+        say "(No /proc here to read the app's environment from; skipping that part.)"
+    fi
+    say "The group document carries only its age ciphertext:"
+    grep -A1 '"DB_PASSWORD"' "$FEED/groups/default.json" | sed 's/^/     /' | cut -c1-100
+    say "And a grep for the value over every file of the installation (logs, journals, state,
+config; the group identity left out) and of the feed finds it nowhere:"
+    if found=$(grep -rlF -D skip --exclude=group-identity -- "$SECRET" "$HOST" "$FEED"); then
+        fail "the secret is in: $found"
+    fi
+    # shellcheck disable=SC2016 # the command as typed
+    printf '     $ grep -rlF -D skip --exclude=group-identity -- "$SECRET" $W/host $W/feed\n     (nothing)\n'
+    for out in "status --json" "apps --json" "logs hello --deploy -n 1000"; do
+        # shellcheck disable=SC2086 # the command's words
+        if "$BIN/belay" $out --prefix "$HOST" 2>&1 | grep -qF -- "$SECRET"; then
+            fail "belay $out shows the secret"
+        fi
+    done
+    say "Nor do belay status --json, belay apps --json or the deploy log show it."
+    record "secret in the app's environment, nowhere else" "grep: nothing" "$(elapsed_since "$t")"
+}
+
 # --- cleanup ------------------------------------------------------------------------------------
 
 cleanup() {
@@ -195,9 +340,10 @@ check_inputs() {
     for f in belay belay-agent belay-release; do
         [ -x "$BIN/$f" ] || { echo "demo: $BIN/$f is missing; run ./build.sh publish first" >&2; exit 2; }
     done
-    for f in root.key release.key release.pub; do
+    for f in root.key release.key release.pub deploy.key deploy.pub; do
         [ -f "$KEYS/$f" ] || { echo "demo: $KEYS/$f is missing; ./build.sh publish makes the developer keys" >&2; exit 2; }
     done
+    command -v age-keygen >/dev/null 2>&1 || { echo "demo: age-keygen is missing (Debian package age; scripts/install-deps.sh installs it)" >&2; exit 2; }
 }
 
 make_feed() {
@@ -207,7 +353,7 @@ make_feed() {
 key). The binaries built here trust the developer root key in .keys/, so no key has to be
 given at install."
     t=$(now)
-    run "$BIN/belay-release" init --feed "$FEED" --root-key "$KEYS/root.key" --release-key "$KEYS/release.pub"
+    run "$BIN/belay-release" init --feed "$FEED" --root-key "$KEYS/root.key" --release-key "$KEYS/release.pub" --deploy-key "$KEYS/deploy.pub"
     mkdir "$W/agent-$A"
     cp "$BIN/belay-agent" "$W/agent-$A/belay-agent"
     say "Now we package the agent that was just built as version $A and publish it on the stable channel."
@@ -229,20 +375,25 @@ install_agent() {
 downloads the archive for $RID, checks its size and SHA-256, unpacks it into versions/$A,
 ${enroll}starts the keeper and waits until the agent reports ready. The agent polls every second
 here (the default is 10 s) and a new version gets $TRIAL s to report ready. It supervises one
-program, orders, which writes a line every half second."
+program, orders, which writes a line every half second. The host joins the deployment group
+default and holds the group's age identity (made here with age-keygen), which decrypts the
+secrets of the group's apps; install copies it owner-only."
     mkdir -p "$HOST/etc"
     cat >"$HOST/etc/programs.conf" <<'CONF'
 [program:orders]
 command = sh -c 'i=0; while :; do i=$((i+1)); echo "$(date -u +%H:%M:%S) order $i accepted"; sleep 0.5; done'
 CONF
     chmod 600 "$HOST/etc/programs.conf"
+    age-keygen -o "$W/group.identity" 2>/dev/null || fail "age-keygen failed"
+    RECIPIENT=$(age-keygen -y "$W/group.identity")
     t=$(now)
     if [ -n "$HUB_URL" ]; then
         run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline "${TRIAL}s" ${INSTALL_WAIT:+--wait "$INSTALL_WAIT"} \
-            --hub "$HUB_URL" --enroll-token "$ENROLL_TOKEN"
+            --group default --group-identity "$W/group.identity" --hub "$HUB_URL" --enroll-token "$ENROLL_TOKEN"
         record "installed $A (user scope, no root), enrolled" "ready" "$(elapsed_since "$t")"
     else
-        run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline "${TRIAL}s" ${INSTALL_WAIT:+--wait "$INSTALL_WAIT"}
+        run "$BIN/belay" install --feed "$URL" --scope user --prefix "$HOST" --service-manager none --poll-interval 1s --trial-deadline "${TRIAL}s" ${INSTALL_WAIT:+--wait "$INSTALL_WAIT"} \
+            --group default --group-identity "$W/group.identity"
         record "installed $A (user scope, no root)" "ready" "$(elapsed_since "$t")"
     fi
     say "What belay status says:"
@@ -444,6 +595,8 @@ emulation() {
     INSTALL_WAIT=
     WAIT_UPDATE=60
     WAIT_ROLLBACK=90
+    WAIT_APP=60
+    WAIT_APP_BACK=90
     machine=$(uname -m)
     case $machine in
         x86_64 | amd64) cpu=x64 ;;
@@ -459,6 +612,8 @@ emulation() {
     INSTALL_WAIT=240s
     WAIT_UPDATE=240
     WAIT_ROLLBACK=300
+    WAIT_APP=240
+    WAIT_APP_BACK=300
     say "The binaries are for $RID and this machine is $machine: they run under emulation,
 many times slower than natively, so a new version gets $TRIAL s to report ready instead of
 10 s, and the waits below are longer."
@@ -485,10 +640,21 @@ main() {
     A=${A%%[[:space:]]*}
     B=$(next_patch "$A")
     C=$(next_patch "$B")
-    mkdir "$W/agent-$B" "$W/agent-$C" "$W/packages"
+    mkdir "$W/agent-$B" "$W/agent-$C" "$W/packages" "$W/app-packages"
     rid_of_host
+    APP=$REPO/artifacts/demo-app/$RID/hello
+    if [ ! -x "$APP" ]; then
+        # Binaries for another CPU (under emulation) still run a demo app built for this machine's.
+        command -v cc >/dev/null 2>&1 || fail "$APP is missing and there is no cc to build it; ./build.sh demo-app builds it (./build.sh demo does)"
+        APP=$W/hello-native
+        cc -O2 -o "$APP" "$REPO/samples/hello-app/hello.c" || fail "cc could not build samples/hello-app/hello.c"
+    fi
+    APP_PORT=$((20000 + $$ % 20000))
+    while "$APP" get "$APP_PORT" / >/dev/null 2>&1; do APP_PORT=$((APP_PORT + 1)); done
     say "Belay demo: install (enrolled with a hub), watch it on the hub, update by itself, roll
-back by itself. Agent $A, then $B, then a broken $C. The work folder \$W is $W (removed at the end); the binaries come from $BIN."
+back by itself; then deploy an app, update it, roll a bad release of it back by itself, and
+deliver a secret. Agent $A, then $B, then a broken $C; app hello 1.0.0, 1.1.0, then a broken
+1.2.0. The work folder \$W is $W (removed at the end); the binaries come from $BIN."
     emulation
     HUB_URL=
     if [ -n "$EMULATED" ] && [ ! -x "$BIN/belay-hub" ]; then
@@ -509,6 +675,15 @@ this machine's libsqlite3.a), so the hub's part of the demo is left out of this 
     fi
     update_by_itself
     rollback_by_itself
+    if [ -n "$EMULATED" ]; then
+        say "Under emulation the app part (deploy, update, a rollback, a secret) is left out: it
+takes many minutes more there. The same binaries for this machine's CPU show it (./build.sh demo)."
+    else
+        first_app
+        update_app
+        bad_app
+        secret_app
+    fi
     step "Summary"
     printf '  %-46s %-22s %8s\n' "what happened" "result" "time"
     printf '%s' "$SUMMARY"

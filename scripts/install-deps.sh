@@ -130,6 +130,7 @@ need clang      sh -c 'command -v clang || command -v gcc'
 need zlib1g-dev test -e /usr/include/zlib.h
 need libsqlite3-dev test -e /usr/include/sqlite3.h  # belay-hub links SQLite's static archive into its NativeAOT binary
 need minisign   has minisign
+need age        has age         # secrets: interop both ways with the stock age CLI (age, age-keygen)
 need nginx-light has nginx
 need procps     has pkill    # pgrep, pkill, kill: the end-to-end tests handle processes
 need util-linux has setpriv  # the tests run commands as an unprivileged user

@@ -8,13 +8,16 @@ namespace Belay.Agent.Supervision;
 /// The agent's control channel, state/agent.sock (the same one-line protocol as the
 /// keeper's socket, mode 0700 in the 0700 state folder): STATUS (a JSON list of programs,
 /// secrets masked), CHECK (the agent's own status, as agent.json holds it, live: the file
-/// cannot be written while the disk is full), START name, STOP name, RESTART name, RELOAD
-/// (re-read programs.conf; a config with an error is refused and the running one stays).
-/// `belay status`, `belay start|stop|restart|reload` use it.
+/// cannot be written while the disk is full), APPS (the deployed apps, JSON), START name,
+/// STOP name, RESTART name, RELOAD (re-read programs.conf; a config with an error is refused
+/// and the running one stays). `belay status`, `belay apps`, `belay start|stop|restart|reload` use it.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
 internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> reload, Func<string> check)
 {
+    /// <summary>APPS: the deployed apps as JSON (set once deployments run).</summary>
+    public Func<Task<string>>? Apps { get; set; }
+
     public async Task<string> HandleAsync(string request)
     {
         var parts = request.Split(' ', 2, StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -28,6 +31,8 @@ internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> rel
                 return check();
             case "RELOAD":
                 return await reload().ConfigureAwait(false);
+            case "APPS":
+                return Apps is { } apps ? await apps().ConfigureAwait(false) : "ERR deployments are not running";
             case "START" when name.Length > 0:
                 return await supervisor.StartProgramAsync(name).ConfigureAwait(false);
             case "STOP" when name.Length > 0:
@@ -35,7 +40,7 @@ internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> rel
             case "RESTART" when name.Length > 0:
                 return await supervisor.RestartProgramAsync(name).ConfigureAwait(false);
             default:
-                return $"ERR unknown request '{request}' (STATUS, CHECK, RELOAD, START name, STOP name, RESTART name)";
+                return $"ERR unknown request '{request}' (STATUS, CHECK, APPS, RELOAD, START name, STOP name, RESTART name)";
         }
     }
 }

@@ -4,7 +4,8 @@ namespace Belay.Agent.Supervision;
 
 /// <summary>
 /// `belay-agent exec --log FIFO [--stderr FIFO] [--user U] [--group G] [--dir D] -- COMMAND ARGS...`: how
-/// the supervisor starts a program. .NET's Process.Start cannot start a new session,
+/// the supervisor starts a program (and, with `--stderr-to-stdout` instead of the FIFOs, how a
+/// deployed app's hook starts: stdout and stderr on the one pipe the agent reads). .NET's Process.Start cannot start a new session,
 /// change user or plumb a FIFO onto stdout, and fork() is unsafe inside the runtime; so
 /// the agent starts itself in this mode, which does exactly that, in this order, and then
 /// execs the program in place (same pid, no extra process left):
@@ -31,9 +32,15 @@ internal static class ExecHelper
             return 125;
         }
         string? log = null, stderr = null, user = null, group = null, dir = null;
+        var stderrToStdout = false;
         var i = 0;
         for (; i < args.Length && args[i] != "--"; i++)
         {
+            if (args[i] == "--stderr-to-stdout")
+            {
+                stderrToStdout = true;
+                continue;
+            }
             if (i + 1 >= args.Length)
             {
                 return Usage($"{args[i]} needs a value");
@@ -67,6 +74,11 @@ internal static class ExecHelper
         if (PosixProcess.NewSession() is var sid and not 0)
         {
             Console.Error.WriteLine($"belay-agent exec: setsid failed (errno {sid})");
+            return 125;
+        }
+        if (stderrToStdout && PosixProcess.Redirect(1, 2) is var dup and not 0)
+        {
+            Console.Error.WriteLine($"belay-agent exec: cannot put stdout on stderr (errno {dup})");
             return 125;
         }
         if (log is not null)
@@ -155,7 +167,7 @@ internal static class ExecHelper
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"belay-agent exec: {problem}. Usage: belay-agent exec --log FIFO [--stderr FIFO] [--user U] [--group G] [--dir D] -- COMMAND ARGS...");
+        Console.Error.WriteLine($"belay-agent exec: {problem}. Usage: belay-agent exec [--log FIFO [--stderr FIFO] | --stderr-to-stdout] [--user U] [--group G] [--dir D] -- COMMAND ARGS...");
         return 2;
     }
 

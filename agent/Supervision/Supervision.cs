@@ -4,9 +4,12 @@ namespace Belay.Agent.Supervision;
 
 /// <summary>The running supervisor and its control channel, ended together.</summary>
 [UnsupportedOSPlatform("windows")]
-internal sealed class Supervision(Supervisor supervisor, Task channel, CancellationTokenSource serving) : IDisposable
+internal sealed class Supervision(Supervisor supervisor, Task channel, CancellationTokenSource serving, AgentControl control) : IDisposable
 {
     public Supervisor Supervisor => supervisor;
+
+    /// <summary>The control channel's handler (deployments add the APPS request to it).</summary>
+    public AgentControl Control => control;
 
     /// <summary>Stops every program, or (<paramref name="handOver"/>) leaves them running for the next agent.</summary>
     public async Task EndAsync(bool handOver)

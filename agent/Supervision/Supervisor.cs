@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Versioning;
 using System.Threading.Channels;
+using Belay.Core.Deploy;
 using Belay.Core.IO;
 using Belay.Core.Programs;
 using Serilog;
@@ -103,6 +104,97 @@ internal sealed class Supervisor : IDisposable
         })).ConfigureAwait(false);
         var result = await wait.ConfigureAwait(false);
         return await Invoke(() => _programs.TryGetValue(name, out var m) && m.Pid > 0 ? $"OK restarted {name} (pid {m.Pid})" : result).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deployments: make the app unit <paramref name="definition"/> names ("@APP") run that definition
+    /// (a process that already runs it, adopted or not, is left alone; one of another release or
+    /// environment is stopped first with this definition's stop signal and timeout), or, when not
+    /// <paramref name="run"/>, stop it and keep it stopped. Completes once it is started or stopped.
+    /// </summary>
+    public async Task<string> ApplyAppAsync(ProgramDefinition definition, bool run)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        var wait = await Invoke(() => ApplyApp(definition, run)).ConfigureAwait(false);
+        return await wait.ConfigureAwait(false);
+    }
+
+    /// <summary>Deployments: stop the app unit (if it runs) and forget it, its FIFOs included; its logs stay.</summary>
+    public async Task<string> RemoveAppAsync(string unit)
+    {
+        var wait = await Invoke(() =>
+        {
+            if (!_programs.TryGetValue(unit, out var m) || !m.IsApp)
+            {
+                return Task.FromResult($"OK {unit} is not supervised");
+            }
+            m.Removed = true;
+            m.PendingStart = false;
+            if (m.Pid > 0)
+            {
+                return Stop(m, Now);
+            }
+            _programs.Remove(unit);
+            Forget(unit);
+            Persist();
+            return Task.FromResult($"OK {unit} removed");
+        }).ConfigureAwait(false);
+        return await wait.ConfigureAwait(false);
+    }
+
+    /// <summary>The app unit as `belay status` would show a program, or null when it is not supervised.</summary>
+    public Task<AppProcessInfo?> AppStatusAsync(string unit) =>
+        Invoke(() => _programs.TryGetValue(unit, out var m) && m.IsApp && !m.Removed ? new AppProcessInfo(Describe(m, Now), m.Definition.Hash) : null);
+
+    private Task<string> ApplyApp(ProgramDefinition d, bool run)
+    {
+        if (!AppPaths.IsUnit(d.Name))
+        {
+            throw new ArgumentException($"{d.Name} is not an app unit", nameof(d));
+        }
+        var now = Now;
+        if (!_programs.TryGetValue(d.Name, out var m))
+        {
+            m = new Managed(d) { State = ProgramState.Stopped, OperatorStopped = !run };
+            _programs[m.Name] = m;
+            if (!run)
+            {
+                Persist();
+                return Task.FromResult($"OK {m.Name} is stopped");
+            }
+            Start(m, now);
+            return Task.FromResult(m.Pid > 0 ? $"OK started {m.Name} (pid {m.Pid})" : $"ERR {m.Name} did not start: {m.LastExit}");
+        }
+        var same = m.Definition.Hash == d.Hash;
+        m.Removed = false;
+        m.Definition = d;
+        if (!same)
+        {
+            // Another release (or environment) starts its own count.
+            m.Restarts = 0;
+            m.EverStarted = false;
+        }
+        if (!run)
+        {
+            m.PendingStart = false;
+            m.OperatorStopped = true;
+            return Stop(m, now);
+        }
+        m.OperatorStopped = false;
+        if (m.Pid > 0 && same && m.State != ProgramState.Stopping)
+        {
+            PumpLogs(m);
+            Persist();
+            return Task.FromResult($"OK {m.Name} runs (pid {m.Pid})");
+        }
+        m.Failures.Clear();
+        if (m.Pid > 0)
+        {
+            m.PendingStart = true;
+            return Stop(m, now);
+        }
+        Start(m, now);
+        return Task.FromResult(m.Pid > 0 ? $"OK started {m.Name} (pid {m.Pid})" : $"ERR {m.Name} did not start: {m.LastExit}");
     }
 
     /// <summary>Service stop or uninstall: stop every program (stop signals in reverse priority order, then SIGKILL to
@@ -309,6 +401,11 @@ internal sealed class Supervisor : IDisposable
         foreach (var record in state?.Programs ?? [])
         {
             var alive = record.Pid > 0 && PosixProcess.IsSameProcessAlive(record.Pid, record.StartTime);
+            if (AppPaths.IsUnit(record.Name) && !byName.ContainsKey(record.Name))
+            {
+                AdoptApp(record, alive);
+                continue;
+            }
             if (!byName.TryGetValue(record.Name, out var definition))
             {
                 if (alive && ProgramsConfig.IsValidName(record.Name))
@@ -403,6 +500,39 @@ internal sealed class Supervisor : IDisposable
         return $"{_programs.Count} program(s)";
     }
 
+    /// <summary>
+    /// A deployed app from the state file. Its definition (release, environment with secrets) is the
+    /// deploy runner's to give, right after this: until then a running app is adopted as it is under
+    /// a stand-in that keeps its identity and never restarts it, and one that ended stays down.
+    /// </summary>
+    private void AdoptApp(ProgramRecord record, bool alive)
+    {
+        var m = new Managed(new ProgramDefinition { Name = record.Name, Command = ["(deployed app)"], Restart = RestartPolicy.Never, Identity = record.Hash })
+        {
+            Restarts = record.Restarts,
+            LastExit = record.LastExit,
+            EverStarted = record.StartedAt is not null,
+            StartedAt = record.StartedAt,
+            SeparateStderr = record.SeparateStderr,
+        };
+        _programs[m.Name] = m;
+        if (alive)
+        {
+            AdoptRunning(m, record);
+            _log.Information("adopted app {App} (pid {Pid}); its deploy state decides what runs", m.Name[1..], m.Pid);
+            return;
+        }
+        if (record.Pid > 0)
+        {
+            var exit = ExitRecord.TryLoad(_paths.ExitRecord(m.Name)) is { } r && r.Pid == record.Pid ? r : null;
+            File.Delete(_paths.ExitRecord(m.Name));
+            m.LastExit = exit is null ? "exit unknown (ended while no agent ran)" : PosixProcess.DescribeWaitStatus(exit.Status);
+            _log.Information("app {App} (pid {Pid}) ended while no agent ran: {Exit}", m.Name[1..], record.Pid, m.LastExit);
+        }
+        m.State = RestartDecider.ParseState(record.State) == ProgramState.Stopped ? ProgramState.Stopped : ProgramState.Exited;
+        m.OperatorStopped = m.State == ProgramState.Stopped;
+    }
+
     private void AdoptRunning(Managed m, ProgramRecord record)
     {
         _programs[m.Name] = m;
@@ -426,7 +556,7 @@ internal sealed class Supervisor : IDisposable
         var stopped = new List<string>();
         var unchanged = new List<string>();
         var failed = new List<string>();
-        foreach (var m in _programs.Values.Where(m => !byName.ContainsKey(m.Name)).ToList())
+        foreach (var m in _programs.Values.Where(m => !m.IsApp && !byName.ContainsKey(m.Name)).ToList())
         {
             m.Removed = true;
             m.PendingStart = false;
@@ -496,10 +626,10 @@ internal sealed class Supervisor : IDisposable
         m.Pid <= 0 && m.State == ProgramState.Fatal && m.LastExit?.StartsWith("spawn error", StringComparison.Ordinal) == true;
 
     private string Command(string name, Func<Managed, string> action) =>
-        _programs.TryGetValue(name, out var m) && !m.Removed ? action(m) : $"ERR no program '{name}' (belay status lists them)";
+        _programs.TryGetValue(name, out var m) && !m.Removed && !m.IsApp ? action(m) : $"ERR no program '{name}' (belay status lists them)";
 
     private Task<string> CommandAsync(string name, Func<Managed, Task<string>> action) =>
-        _programs.TryGetValue(name, out var m) && !m.Removed ? action(m) : Task.FromResult($"ERR no program '{name}' (belay status lists them)");
+        _programs.TryGetValue(name, out var m) && !m.Removed && !m.IsApp ? action(m) : Task.FromResult($"ERR no program '{name}' (belay status lists them)");
 
     private void Start(Managed m, DateTimeOffset now)
     {
@@ -685,21 +815,23 @@ internal sealed class Supervisor : IDisposable
     private List<ProgramStatus> Status()
     {
         var now = Now;
-        return [.. _programs.Values.OrderBy(m => m.Definition.Priority).ThenBy(m => m.Name, StringComparer.Ordinal).Select(m => new ProgramStatus
-        {
-            Name = m.Name,
-            State = RestartDecider.Describe(m.State),
-            Pid = m.Pid > 0 ? m.Pid : null,
-            StartedAt = m.Pid > 0 ? m.StartedAt : null,
-            UptimeSeconds = m.Pid > 0 && m.StartedAt is { } s ? Math.Round((now - s).TotalSeconds, 1) : null,
-            Restarts = m.Restarts,
-            LastExit = m.LastExit,
-            Command = [.. m.Definition.Command],
-            Environment = Secrets.MaskEnvironment(m.Definition.Environment),
-            User = m.Definition.User,
-            Detail = m.State == ProgramState.Backoff && m.RestartAt is { } at ? $"restart in {Math.Max(0, (at - now).TotalSeconds):0.0} s" : null,
-        })];
+        return [.. _programs.Values.Where(m => !m.IsApp).OrderBy(m => m.Definition.Priority).ThenBy(m => m.Name, StringComparer.Ordinal).Select(m => Describe(m, now))];
     }
+
+    private static ProgramStatus Describe(Managed m, DateTimeOffset now) => new()
+    {
+        Name = m.Name,
+        State = RestartDecider.Describe(m.State),
+        Pid = m.Pid > 0 ? m.Pid : null,
+        StartedAt = m.Pid > 0 ? m.StartedAt : null,
+        UptimeSeconds = m.Pid > 0 && m.StartedAt is { } s ? Math.Round((now - s).TotalSeconds, 1) : null,
+        Restarts = m.Restarts,
+        LastExit = m.LastExit,
+        Command = [.. m.Definition.Command],
+        Environment = Secrets.MaskEnvironment(m.Definition.Environment, m.Definition.SecretKeys),
+        User = m.Definition.User,
+        Detail = m.State == ProgramState.Backoff && m.RestartAt is { } at ? $"restart in {Math.Max(0, (at - now).TotalSeconds):0.0} s" : null,
+    };
 
     private void Persist()
     {
@@ -809,6 +941,9 @@ internal sealed class Supervisor : IDisposable
         private readonly List<TaskCompletionSource<string>> _waiters = [];
 
         public string Name => Definition.Name;
+
+        /// <summary>A deployed app ("@APP"): driven by the deploy runner, never by programs.conf or belay start/stop.</summary>
+        public bool IsApp => AppPaths.IsUnit(Name);
         public ProgramDefinition Definition { get; set; } = definition;
         public ProgramState State { get; set; } = ProgramState.Stopped;
         public int Pid { get; set; }

@@ -81,6 +81,11 @@ internal sealed class BelayHost
     public static bool RolledBack(JsonElement s, string version, string bad) =>
         On(s, version) && s.TryGetProperty("bad", out var list) && list.EnumerateArray().Any(e => e.GetString() == bad);
 
+    /// <summary>The bench app converged on <paramref name="version"/> (installed, running, through its health gate).</summary>
+    public static bool AppOn(JsonElement s, string version) =>
+        s.TryGetProperty("apps", out var apps) && apps.ValueKind == JsonValueKind.Array && apps.EnumerateArray().Any(a =>
+            Str(a, "name") == BenchFeed.App && Str(a, "state") == "converged" && Str(a, "running") == version);
+
     public static bool Ready(JsonElement s) =>
         s.TryGetProperty("agent", out var a) && a.TryGetProperty("ready", out var r) && r.ValueKind == JsonValueKind.True;
 

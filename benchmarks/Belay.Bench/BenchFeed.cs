@@ -20,7 +20,39 @@ internal sealed class BenchFeed
         _work = Path.Combine(dir, "publisher");
         Directory.CreateDirectory(_work);
         Shell.Check(ctx.Release, ["init", "--feed", Dir, "--root-key", Path.Combine(ctx.KeysDir, "root.key"),
-            "--release-key", Path.Combine(ctx.KeysDir, "release.pub")]);
+            "--release-key", Path.Combine(ctx.KeysDir, "release.pub"), "--deploy-key", Path.Combine(ctx.KeysDir, "deploy.pub")]);
+    }
+
+    /// <summary>The app the benches deploy to group default.</summary>
+    public const string App = "bench";
+
+    /// <summary>
+    /// Deploys <paramref name="version"/> of the bench app to group default (belay-release app package, then
+    /// deploy with the deploy key): a process that sleeps, a pre_start and a post_start hook, and a health
+    /// command, healthy for 1 s (probed every 200 ms). Every host of a group gets the same environment, so
+    /// the app listens on nothing: several hosts on one machine cannot share a port. Returns how long the
+    /// deploy command took.
+    /// </summary>
+    public TimeSpan DeployApp(string version)
+    {
+        var folder = Path.Combine(_work, $"app-{version}");
+        Directory.CreateDirectory(Path.Combine(folder, "bin"));
+        Directory.CreateDirectory(Path.Combine(folder, "hooks"));
+        File.WriteAllText(Path.Combine(folder, "belay-app.conf"),
+            "[app]\nexec = bin/app\nstop_timeout = 5s\n[hooks]\npre_start = hooks/ok.sh\npost_start = hooks/ok.sh\n" +
+            "[health]\ncommand = hooks/ok.sh\ninterval = 200ms\nhealthy_for = 1s\ndeadline = 60s\n");
+        foreach (var (name, text) in new[] { ("bin/app", "#!/bin/sh\nexec sleep 100000\n"), ("hooks/ok.sh", "#!/bin/sh\nexit 0\n") })
+        {
+            var path = Path.Combine(folder, name);
+            File.WriteAllText(path, text);
+            File.SetUnixFileMode(path, (UnixFileMode)0b111_101_101);
+        }
+        var packages = Path.Combine(_work, "app-packages");
+        Shell.Check(_ctx.Release, ["app", "package", folder, "--name", App, "--version", version, "--rid", _ctx.Rid, "--out", packages]);
+        var watch = Stopwatch.StartNew();
+        Shell.Check(_ctx.Release, ["deploy", "--feed", Dir, "--group", "default", "--app", App, "--version", version,
+            "--artifact", $"{_ctx.Rid}={Path.Combine(packages, $"{App}-{version}-{_ctx.Rid}.tar.gz")}", "--key", Path.Combine(_ctx.KeysDir, "deploy.key")]);
+        return watch.Elapsed;
     }
 
     public string Dir { get; }

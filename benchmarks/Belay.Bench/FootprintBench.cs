@@ -33,7 +33,8 @@ internal sealed record FootprintResult(IReadOnlyList<Subject> Subjects, double W
 
 /// <summary>
 /// Footprint, side by side in one window: Belay (keeper + agent, installed from an HTTPS feed on
-/// loopback with the product's default 10 s poll, supervising one program), Debian's
+/// loopback with the product's default 10 s poll, supervising one program and one deployed app,
+/// whose group document it polls too), Debian's
 /// supervisord supervising the same program, and a shell loop polling the same URL with curl
 /// every 10 s. Each second, each tree's RSS, PSS and private memory (smaps_rollup, summed over
 /// the tree); over the window, each tree's CPU time (utime + stime, children included) and, from
@@ -56,7 +57,7 @@ internal static class FootprintBench
         var belay = new BelayHost(ctx, Path.Combine(dir, "belay"));
         Process? supervisord = null;
         Process? loop = null;
-        var belaySubject = new Subject("Belay", "keeper + agent + program (belay run, which execs belay-keeper; belay-agent run; sleep)");
+        var belaySubject = new Subject("Belay", "keeper + agent + program + deployed app (belay run, which execs belay-keeper; belay-agent run; sleep; the app's sleep)");
         var supSubject = new Subject("supervisord", "Debian's supervisord + program (python3, sleep)") { Polling = false };
         var curlSubject = new Subject("curl loop", "sh loop: curl the manifest, sleep 10 (sh, curl, sleep)");
         try
@@ -74,6 +75,12 @@ internal static class FootprintBench
             if (!belay.WaitFor(s => ProgramRunning(s, "sleeper"), TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(500)))
             {
                 throw new InvalidOperationException("the agent did not report the program running within 30 s");
+            }
+            // And one deployed app (group default), so that the figures include what deployments cost at rest.
+            feed.DeployApp("1.0.0");
+            if (!belay.WaitFor(s => BelayHost.AppOn(s, "1.0.0"), TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(500)))
+            {
+                throw new InvalidOperationException("the agent did not report the deployed app converged within 90 s");
             }
             belaySubject.RootPid = belay.KeeperPid() ?? throw new InvalidOperationException("belay status has no keeper pid");
 

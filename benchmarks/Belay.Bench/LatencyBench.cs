@@ -12,6 +12,7 @@ internal sealed record LatencyResult(
     IReadOnlyList<Timed> Floor,
     IReadOnlyList<Timed> Update,
     IReadOnlyList<Timed> Rollback,
+    IReadOnlyList<Timed> AppDeploy,
     IReadOnlyList<double> PublishSeconds,
     int Agents,
     long DownloadBytes,
@@ -28,7 +29,9 @@ internal sealed record LatencyResult(
 /// <item>a publish (belay-release publish of the next version) until every one of several
 /// installed agents runs it, committed and ready;</item>
 /// <item>a bad release (an agent that exits at once) until every agent is back on the good
-/// version with the bad one marked bad.</item>
+/// version with the bad one marked bad;</item>
+/// <item>an app release (belay-release deploy to the agents' group) until every agent runs it,
+/// through its hooks and its health gate.</item>
 /// </list>
 /// Agents run the product's defaults: poll every 10 s (±10% jitter), trial deadline 60 s, 3 tries.
 /// </summary>
@@ -55,6 +58,7 @@ internal static class LatencyBench
         var floor = new List<Timed>();
         var update = new List<Timed>();
         var rollback = new List<Timed>();
+        var appDeploy = new List<Timed>();
         var publishTimes = new List<double>();
         var requests = new List<(string, double)>();
         var hosts = new List<BelayHost>();
@@ -109,12 +113,26 @@ internal static class LatencyBench
                     break;
                 }
             }
-            return new LatencyResult(oneLiner, floor, update, rollback, publishTimes, hosts.Count, downloadBytes, requests, null);
+
+            for (var round = 1; round <= o.LatencyRuns; round++)
+            {
+                var app = $"1.{round}.0";
+                BenchContext.Say($"latency: round {round}/{o.LatencyRuns}: deploy app {BenchFeed.App} {app}, wait until it is healthy on {hosts.Count} agents");
+                var watch = Stopwatch.StartNew();
+                feed.DeployApp(app);
+                var took = WaitAll(hosts, s => BelayHost.AppOn(s, app), watch, TimeSpan.FromSeconds(120));
+                appDeploy.Add(took);
+                if (double.IsNaN(took.Seconds))
+                {
+                    break;
+                }
+            }
+            return new LatencyResult(oneLiner, floor, update, rollback, appDeploy, publishTimes, hosts.Count, downloadBytes, requests, null);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException)
         {
             BenchContext.Say($"latency FAILED: {e.Message}");
-            return new LatencyResult(oneLiner, floor, update, rollback, publishTimes, hosts.Count, downloadBytes, requests, e.Message);
+            return new LatencyResult(oneLiner, floor, update, rollback, appDeploy, publishTimes, hosts.Count, downloadBytes, requests, e.Message);
         }
         finally
         {

@@ -83,7 +83,7 @@ internal static class Report
             var sup = f.Subjects[1];
             var curl = f.Subjects[2];
             var (what, pss, supPss) = MemoryFigure(f, r.Options);
-            rows.Add([$"Memory: keeper + agent + 1 program, PSS ({what})", $"{F(pss)} MB",
+            rows.Add([$"Memory: keeper + agent + 1 program + 1 deployed app, PSS ({what})", $"{F(pss)} MB",
                 $"supervisord + program {F(supPss)} MB", $"≤ {PssTargetMb:0} MB (done line ≤ {PssDoneLineMb:0} MB)",
                 $"{Verdict(pss <= PssTargetMb)} (≤ {PssDoneLineMb:0}: {Verdict(pss <= PssDoneLineMb)})"]);
             var cpu = CpuPercent(belay, f.WindowSeconds);
@@ -100,6 +100,7 @@ internal static class Report
             rows.Add([$"One-liner (install.sh) to a ready agent, median of {l.OneLiner.Count}", $"{F(Med(l.OneLiner))} s",
                 $"curl + tar of the same bytes {F(Med(l.Floor))} s", "", ""]);
             rows.Add([$"Release on all {l.Agents} agents / bad release rolled back on all (median, 10 s poll)", $"{F(Med(l.Update))} s / {F(Med(l.Rollback))} s", "", "", ""]);
+            rows.Add([$"Publish → app healthy on all {l.Agents} hosts (median of {l.AppDeploy.Count}, 10 s poll)", $"{F(Med(l.AppDeploy))} s", "", "", ""]);
         }
         if (r.Fleet is { } fl && fl.Phases.FirstOrDefault(p => p.Percent == 100) is { } full)
         {
@@ -197,7 +198,7 @@ internal static class Report
         }
         L($"Three process trees side by side over the same {F(f.WindowSeconds, 0)} s window (after {r.Options.FootprintWarmup.TotalSeconds:0} s of warm-up), sampled every second:");
         L($"Belay installed by `belay install --scope user --service-manager none` from an HTTPS feed (nginx on loopback, a CA made for the run) at {f.FeedUrl}, " +
-          $"with the product's default poll interval (10 s) and one program in programs.conf (`{f.Program}`); Debian's supervisord " +
+          $"with the product's default poll interval (10 s), one program in programs.conf (`{f.Program}`) and one app deployed to its group (a process that sleeps, its hooks, a health command; the agent polls the group document every 10 s beside its channel); Debian's supervisord " +
           $"(Debian's config layout: unix socket + RPC interface) running the same program; and `while :; do curl -s -o /dev/null URL/channels/stable.json; sleep 10; done`.");
         L("Memory is /proc/PID/smaps_rollup summed over each tree (Private = Private_Clean + Private_Dirty); CPU is utime + stime of the tree, children that exited included (cutime + cstime), over the window; polls are the tree's requests for channels/stable.json in nginx's access log over the window, and the connections they came on (as many connections as polls means a TLS handshake per poll).");
         L();
@@ -300,6 +301,7 @@ internal static class Report
             Row($"floor: curl the same {Stats.Bytes(l.DownloadBytes)} (install.sh, the bootstrapper, the agent archive) and `tar -xzf` the archive", l.Floor),
             Row($"publish the next version until all {l.Agents} agents run it, committed and ready", l.Update),
             Row($"publish a bad version (its agent exits at once) until all {l.Agents} agents are back on the good one with it marked bad", l.Rollback),
+            Row($"`belay-release deploy` of the next app release to the agents' group until `belay status --json` shows it converged on all {l.Agents} (fetched, unpacked, old stopped, new started, its hooks run, healthy for 1 s by its health command)", l.AppDeploy),
         ]);
         L();
         L($"`belay-release publish` itself took {F(Median(l.PublishSeconds), 2)} s (median). With a 10 s poll a host notices a release 0–11 s after it is published (5.5 s on average); " +
@@ -311,7 +313,7 @@ internal static class Report
             L();
             Table(b, ["request (status)", "per agent"], [.. l.RequestsPerUpdate.Select(x => new[] { $"`GET {x.Path}`", F(x.PerAgent, 1) })]);
         }
-        var failures = l.OneLiner.Concat(l.Floor).Concat(l.Update).Concat(l.Rollback).Where(t => t.Failure is not null).Select(t => t.Failure!).Distinct().ToList();
+        var failures = l.OneLiner.Concat(l.Floor).Concat(l.Update).Concat(l.Rollback).Concat(l.AppDeploy).Where(t => t.Failure is not null).Select(t => t.Failure!).Distinct().ToList();
         if (failures.Count > 0)
         {
             L();

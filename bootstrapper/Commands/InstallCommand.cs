@@ -2,6 +2,7 @@ using System.CommandLine;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
 using Belay.Core.Cli;
+using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.Minisign;
 using Belay.Core.Services;
@@ -36,9 +37,11 @@ internal static class InstallCommand
         var enrollToken = new Option<string?>("--enroll-token") { Description = "The enrollment token from belay-hub token create, exchanged once for this host's own credential." };
         var hubCa = new Option<FileInfo?>("--hub-ca") { Description = "PEM file of the CA that signed the hub's certificate, when the system store does not know it." };
         var wait = new Option<string>("--wait") { Description = "How long to wait for the agent to report ready, like 60s.", DefaultValueFactory = _ => "60s" }.Duration();
+        var group = new Option<string?>("--group") { Description = "The group whose apps this host runs (groups/GROUP.json in the feed). Default: default; a re-install keeps the host's group." };
+        var groupIdentity = new Option<string?>("--group-identity") { Description = "The group's age identity file (age-keygen), copied owner-only: what decrypts the secrets of the group's apps." };
         var command = new Command("install", "Install the agent from a feed, register it and start it.")
         {
-            feed, channel, version, serviceManager, rootKeys, noStart, insecure, poll, trial, wait, linkDir, hub, enrollToken, hubCa,
+            feed, channel, version, serviceManager, rootKeys, noStart, insecure, poll, trial, wait, linkDir, group, groupIdentity, hub, enrollToken, hubCa,
         };
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
@@ -62,11 +65,18 @@ internal static class InstallCommand
                 result.GetRequiredValue(trial),
                 Durations.Parse(result.GetRequiredValue(wait)),
                 result.GetValue(linkDir),
+                ParseGroup(result.GetValue(group)),
+                result.GetValue(groupIdentity),
                 HubOptions(result.GetValue(hub), result.GetValue(enrollToken), result.GetValue(hubCa), result.GetValue(insecure)));
             return await new Installer(Console.WriteLine).InstallAsync(request, cancel).ConfigureAwait(false);
         });
         return command;
     }
+
+    private static string? ParseGroup(string? group) =>
+        group is null || DeployNames.IsValidGroup(group)
+            ? group
+            : throw new BelayException(ExitCodes.Usage, $"--group '{group}' is not a group name ({DeployNames.GroupRule})");
 
     private static HubRequest? HubOptions(string? url, string? token, FileInfo? ca, bool insecure)
     {

@@ -23,12 +23,14 @@ internal static class MsiCommand
         var channel = new Option<string>("--channel") { Description = "CHANNEL (empty: keep).", DefaultValueFactory = _ => "" };
         var token = new Option<string>("--token") { Description = "TOKEN (empty: keep).", DefaultValueFactory = _ => "" };
         var rootKey = new Option<string>("--root-key") { Description = "ROOTKEY (empty: keep, else the compiled-in key).", DefaultValueFactory = _ => "" };
+        var group = new Option<string>("--group") { Description = "GROUP (empty: keep, default for a new install).", DefaultValueFactory = _ => "" };
+        var groupIdentity = new Option<string>("--group-identity") { Description = "GROUP_IDENTITY: the group's age identity file (empty: keep).", DefaultValueFactory = _ => "" };
         var hub = new Option<string>("--hub") { Description = "HUB (empty: no hub, or keep the one enrolled).", DefaultValueFactory = _ => "" };
         var enrollToken = new Option<string>("--enroll-token") { Description = "ENROLL_TOKEN, with HUB.", DefaultValueFactory = _ => "" };
         var hubCa = new Option<string>("--hub-ca") { Description = "HUB_CA: a PEM file, with HUB.", DefaultValueFactory = _ => "" };
         var configure = new Command("configure", "Write config.json and state.json from the MSI's properties and set the service's recovery actions and delayed start.")
         {
-            version, feed, channel, token, rootKey, hub, enrollToken, hubCa,
+            version, feed, channel, token, rootKey, group, groupIdentity, hub, enrollToken, hubCa,
         };
         configure.SetAction(async (result, cancel) =>
         {
@@ -38,7 +40,8 @@ internal static class MsiCommand
             IReadOnlyList<MinisignPublicKey> keys = key.Length > 0 ? [VerifyCommand.LoadPublicKey(key, "--root-key")]
                 : File.Exists(layout.ConfigFile) ? [] : RootKeysCommand.Parse(BuildInfo.RootKeys);
             var settings = new MsiSettings(result.GetRequiredValue(version), result.GetRequiredValue(feed).Trim(),
-                result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys);
+                result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys,
+                result.GetRequiredValue(group).Trim(), result.GetRequiredValue(groupIdentity).Trim());
             // The hub first: a refused enrollment token fails the install (exit 3) before config.json is written.
             var hubRequest = result.GetRequiredValue(hub).Trim() is { Length: > 0 } hubUrl
                 ? new HubRequest(hubUrl, result.GetRequiredValue(enrollToken).Trim() is { Length: > 0 } t ? t : null, ReadCa(result.GetRequiredValue(hubCa).Trim()), false)

@@ -29,7 +29,7 @@ internal static class ProgramsStatus
         }
         var state = ProgramsStateFile.TryLoad(paths.StateFile, out var damaged);
         problems.AddRange(damaged);
-        return [.. (state?.Programs ?? []).Select(p => new ProgramStatus
+        return [.. (state?.Programs ?? []).Where(p => !Belay.Core.Deploy.AppPaths.IsUnit(p.Name)).Select(p => new ProgramStatus
         {
             Name = p.Name,
             State = p.State,

@@ -14,9 +14,9 @@ namespace Belay.Bootstrapper.Commands;
 /// <summary>
 /// `belay status [--json]`. The JSON keys are an interface for automation (DESIGN.md):
 /// version, previous, trial, bad, channel, feed, lastCheck, keeper, agent, host,
-/// serviceManager, service; more may be added, none renamed. Exit 0 while the keeper and
-/// an agent run, 1 when either is down (or nothing is installed), 5 when the installation
-/// is not readable by this user.
+/// serviceManager, service, programs, group, apps; more may be added, none renamed. Exit 0
+/// while the keeper and an agent run, 1 when either is down (or nothing is installed), 5 when
+/// the installation is not readable by this user.
 /// </summary>
 internal static class StatusCommand
 {
@@ -108,6 +108,7 @@ internal static class StatusCommand
                 ? [.. Directory.EnumerateDirectories(layout.VersionsDir).Select(Path.GetFileName).OfType<string>().Where(n => !n.StartsWith('.')).Order(StringComparer.Ordinal)]
                 : [],
             Channel = config.Channel,
+            Group = config.Group,
             Feed = config.Feeds.FirstOrDefault() ?? "",
             Feeds = config.Feeds,
             Sequence = agent?.Sequence ?? 0,
@@ -123,7 +124,7 @@ internal static class StatusCommand
             Token = config.Token is null ? null : Belay.Core.Programs.Secrets.Mask,
             Programs = await ProgramsStatus.ReadAsync(layout, problems, cancellationToken).ConfigureAwait(false),
             Problems = problems,
-        };
+        }.WithApps(await AppsStatus.ReadAsync(config, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>The agent's answer to CHECK on agent.sock, or null when it does not answer (then agent.json is read).</summary>
@@ -162,6 +163,7 @@ internal static class StatusCommand
         Console.WriteLine($"service:          {r.Service.Manager}: {r.Service.State}{(r.Service.Detail.Length > 0 ? $" ({r.Service.Detail})" : "")}");
         Console.WriteLine($"agent:            {(r.Agent.Pid is { } p ? $"pid {p}, {(r.Agent.Ready ? "ready" : "not ready")}" : "not running")}");
         ProgramsStatus.Print(r.Programs);
+        AppsStatus.PrintSummary(new Belay.Core.Deploy.AppsReport { Group = r.Group, GroupCheck = r.GroupCheck, Apps = r.Apps });
         Console.WriteLine($"host:             {r.Host.Hostname} ({r.Host.Os}, {r.Host.Arch}, {r.Host.Rid}), id {r.Host.Id}");
         Console.WriteLine($"mac addresses:    {(r.Host.Macs.Count == 0 ? "-" : string.Join(", ", r.Host.Macs))}");
         Console.WriteLine($"config:           {r.Config}");
@@ -184,6 +186,9 @@ internal sealed class StatusReport
     public List<string> Bad { get; set; } = [];
     public List<string> Installed { get; set; } = [];
     public string Channel { get; set; } = "";
+
+    /// <summary>The group whose apps this host runs (config.json).</summary>
+    public string Group { get; set; } = "";
     public string Feed { get; set; } = "";
     public List<string> Feeds { get; set; } = [];
     public long Sequence { get; set; }
@@ -204,6 +209,20 @@ internal sealed class StatusReport
 
     /// <summary>Supervised programs: name, state, pid, restarts (DESIGN.md), and more; secret environment values masked.</summary>
     public List<Belay.Core.Programs.ProgramStatus> Programs { get; set; } = [];
+
+    /// <summary>The last poll of the group document.</summary>
+    public Belay.Core.Deploy.GroupCheck? GroupCheck { get; set; }
+
+    /// <summary>Deployed apps: name, desired, running, state, step, bad, lastDeploy (DESIGN.md), and more.</summary>
+    public List<Belay.Core.Deploy.AppStatus> Apps { get; set; } = [];
+
+    public StatusReport WithApps(Belay.Core.Deploy.AppsReport apps)
+    {
+        Group = apps.Group;
+        GroupCheck = apps.GroupCheck;
+        Apps = apps.Apps;
+        return this;
+    }
 
     /// <summary>Files that could not be read as they must be ("FILE: field F: …; what to do"); belay doctor --repair fixes most.</summary>
     public List<string> Problems { get; set; } = [];

@@ -4,6 +4,7 @@ using Belay.Bootstrapper.Keeper;
 using Belay.Keeper;
 using Belay.Core;
 using Belay.Core.Cli;
+using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.Install;
 using Belay.Core.IO;
@@ -29,6 +30,8 @@ internal sealed record InstallRequest(
     string TrialDeadline,
     TimeSpan ReadyTimeout,
     string? LinkDir = null,
+    string? Group = null,
+    string? GroupIdentity = null,
     HubRequest? Hub = null);
 
 /// <summary>
@@ -81,6 +84,8 @@ internal sealed class Installer
         {
             throw new BelayException(ExitCodes.Usage, "no root key: this build has none compiled in, so give the feed's root public key with --root-key");
         }
+        // The group identity is read and checked before anything else: a file that is not one stops the install here.
+        var identity = request.GroupIdentity is { } identityFile ? GroupIdentityFile.Read(identityFile, _say) : null;
         var layout = InstallLayout.For(request.Scope, request.Prefix);
         // Before anything is written: no link planted in the folders Belay writes into, and one command at a time.
         LayoutGuard.Check(layout);
@@ -99,7 +104,7 @@ internal sealed class Installer
         {
             try
             {
-                return await InstallLockedAsync(request, layout, missing, cancellationToken).ConfigureAwait(false);
+                return await InstallLockedAsync(request, identity, layout, missing, cancellationToken).ConfigureAwait(false);
             }
             catch when (!File.Exists(layout.StateFile) && !File.Exists(layout.ConfigFile))
             {
@@ -110,7 +115,7 @@ internal sealed class Installer
         }
     }
 
-    private async Task<int> InstallLockedAsync(InstallRequest request, InstallLayout layout, List<string> missing, CancellationToken cancellationToken)
+    private async Task<int> InstallLockedAsync(InstallRequest request, GroupIdentity? identity, InstallLayout layout, List<string> missing, CancellationToken cancellationToken)
     {
         var (existing, existingState) = ReadExisting(layout);
         // Re-running install without --service-manager keeps the installation's manager; auto detects for a new one.
@@ -130,6 +135,8 @@ internal sealed class Installer
         {
             Feeds = [.. request.Feeds.Select(AbsoluteFeed)],
             Channel = request.Channel,
+            // A re-install without --group keeps the host in its group; a first install joins "default".
+            Group = request.Group ?? existing?.Group ?? DeployNames.DefaultGroup,
             RootKeys = [.. request.RootKeys.Select(k => k.ToBase64())],
             PinnedVersion = request.Version,
             Scope = request.Scope == InstallScope.System ? "system" : "user",
@@ -172,12 +179,20 @@ internal sealed class Installer
 
         if (existing is not null && existingState is not null)
         {
+            if (identity is not null)
+            {
+                GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
+            }
             HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, existing, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
         if (existingState is not null)
         {
             // state.json is there and config.json is not usable: the options given now rewrite it.
+            if (identity is not null)
+            {
+                GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
+            }
             HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, null, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
@@ -187,6 +202,10 @@ internal sealed class Installer
         try
         {
             created.AddRange(InstallWriter.CreateFolders(layout));
+            if (identity is not null)
+            {
+                GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
+            }
             var state = InstallState.ForInstall(release.Version, _clock.GetUtcNow());
             state.Bad = [.. knownBad.Where(v => v != release.Version)];
             var files = new InstallFiles(SelfPath(), hostId, new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }, config, state)
@@ -199,6 +218,10 @@ internal sealed class Installer
         }
         catch
         {
+            if (identity is not null)
+            {
+                File.Delete(layout.GroupIdentityFile);
+            }
             File.Delete(layout.ConfigFile);
             File.Delete(layout.StateFile);
             RemoveFolders([.. created, .. missing]);
@@ -237,6 +260,10 @@ internal sealed class Installer
             }
             File.Delete(layout.ConfigFile);
             File.Delete(layout.StateFile);
+            if (identity is not null)
+            {
+                File.Delete(layout.GroupIdentityFile);
+            }
             RemoveFolders([.. created, .. missing]);
         }
         // Registering and waiting for the first ready run side by side: a service manager that waits for
@@ -509,7 +536,7 @@ internal sealed class Installer
     }
 
     private static bool SameOptions(InstallConfig a, InstallConfig b) =>
-        a.Feeds.SequenceEqual(b.Feeds) && a.Channel == b.Channel && a.RootKeys.SequenceEqual(b.RootKeys) && a.PinnedVersion == b.PinnedVersion &&
+        a.Feeds.SequenceEqual(b.Feeds) && a.Channel == b.Channel && a.Group == b.Group && a.RootKeys.SequenceEqual(b.RootKeys) && a.PinnedVersion == b.PinnedVersion &&
         a.PollInterval == b.PollInterval && a.TrialDeadline == b.TrialDeadline && a.AllowInsecureHttp == b.AllowInsecureHttp &&
         a.ServiceManager == b.ServiceManager && a.Paths.Link == b.Paths.Link;
 

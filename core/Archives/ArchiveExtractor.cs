@@ -41,14 +41,16 @@ public static partial class ArchiveExtractor
     /// <paramref name="destinationDirectory"/>, which must not exist yet but whose parent must.
     /// Returns the relative paths (forward slashes) of the files extracted, in archive order.
     /// Files get mode 0755 when the archive gives them any execute bit and 0644 otherwise,
-    /// directories 0755; owners in the archive are ignored.
+    /// directories 0755; owners in the archive are ignored. <paramref name="extracted"/> is the
+    /// crash point reached once the private folder is complete and flushed, before its rename.
     /// </summary>
     /// <exception cref="BelayException">
     /// With <see cref="ExitCodes.TrustFailure"/> when the archive breaks a rule or a cap or is
     /// damaged; with <see cref="ExitCodes.Error"/> when the destination exists or the disk fails.
     /// </exception>
     /// <param name="displayName">What a refusal calls the archive (its URL and version), instead of the file it was downloaded to.</param>
-    public static IReadOnlyList<string> Extract(string archivePath, string destinationDirectory, ExtractionLimits? limits = null, string? displayName = null)
+    public static IReadOnlyList<string> Extract(string archivePath, string destinationDirectory, ExtractionLimits? limits = null, string? displayName = null,
+        CrashPoint extracted = CrashPoint.StageExtracted)
     {
         ArgumentException.ThrowIfNullOrEmpty(archivePath);
         ArgumentException.ThrowIfNullOrEmpty(destinationDirectory);
@@ -125,7 +127,7 @@ public static partial class ArchiveExtractor
                     AtomicFile.FlushDirectory(dir);
                 }
                 AtomicFile.FlushDirectory(temp);
-                Durability.Reach(CrashPoint.StageExtracted);
+                Durability.Reach(extracted);
                 Durability.MoveDirectory(temp, destination);
                 moved = true;
                 if (!OperatingSystem.IsWindows())

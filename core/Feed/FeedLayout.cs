@@ -35,6 +35,19 @@ public static class FeedLayout
 
     public static string BootstrapChecksums(string version) => $"bootstrap/{version}/{ChecksumsFile}";
 
+    /// <summary>The desired state of one group of hosts, signed by a deploy key: groups/&lt;group&gt;.json.</summary>
+    public static string GroupFile(string group) => $"groups/{group}.json";
+
+    /// <summary>The RID of an app archive that runs on every platform (a script, a JVM or .NET app).</summary>
+    public const string AnyRid = "any";
+
+    /// <summary>
+    /// An app's archive: apps/&lt;app&gt;/&lt;version&gt;/&lt;app&gt;-&lt;version&gt;-&lt;rid|any&gt;.tar.gz (.zip for win-*).
+    /// A group document must point each RID at exactly this path (no mix and match).
+    /// </summary>
+    public static string AppArchive(string app, string version, string rid) =>
+        $"apps/{app}/{version}/{app}-{version}-{rid}{ArchiveExtension(rid)}";
+
     /// <summary>
     /// RIDs as .NET spells them: linux-x64, linux-musl-arm64, osx-arm64, win-x64, illumos-x64: a
     /// lower-case letter, then at least two '-'-separated parts of lower-case letters and digits.

@@ -5,7 +5,9 @@ namespace Belay.Core.Feed;
 
 /// <summary>
 /// root.json: the keys a feed trusts. Signed by a threshold of its own root keys; lists
-/// the release keys that may sign channel manifests (DESIGN.md, "Trust chain").
+/// the release keys that may sign channel manifests and the deploy keys that may sign group
+/// documents (DESIGN.md, "Trust chain" and "Deployments"). The two roles never share a key:
+/// whoever deploys apps cannot ship an agent, and the other way round.
 /// </summary>
 public sealed class RootDocument
 {
@@ -18,6 +20,13 @@ public sealed class RootDocument
     public DateTimeOffset Expires { get; set; }
     public KeyRole Root { get; set; } = new();
     public KeyRole Release { get; set; } = new();
+
+    /// <summary>
+    /// The keys allowed to sign groups/&lt;group&gt;.json; null in a feed that does not deploy apps
+    /// (and in every root written before the role existed, whose bytes stay as they were).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public KeyRole? Deploy { get; set; }
 }
 
 /// <summary>A set of minisign public keys (base64 lines) and how many of them must sign.</summary>

@@ -46,6 +46,9 @@ public abstract class FeedSource : IDisposable
     /// <summary>Channels the feed has, where the source can list them (directories only).</summary>
     public virtual IReadOnlyList<string>? ListChannels() => null;
 
+    /// <summary>Groups the feed has documents for (groups/*.json), where the source can list them (directories only).</summary>
+    public virtual IReadOnlyList<string>? ListGroups() => null;
+
     public async Task<byte[]> ReadAsync(string relativePath, long maxBytes, CancellationToken cancellationToken)
     {
         using var buffer = new MemoryStream();
@@ -223,9 +226,13 @@ public sealed class DirectoryFeedSource : FeedSource
         return new FetchResult(content, current);
     }
 
-    public override IReadOnlyList<string> ListChannels()
+    public override IReadOnlyList<string> ListChannels() => List("channels");
+
+    public override IReadOnlyList<string> ListGroups() => List("groups");
+
+    private List<string> List(string folder)
     {
-        var dir = Path.Combine(Root, "channels");
+        var dir = Path.Combine(Root, folder);
         if (!Directory.Exists(dir))
         {
             return [];

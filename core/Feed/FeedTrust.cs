@@ -33,6 +33,20 @@ public static class FeedTrust
     }
 
     /// <summary>
+    /// The keys root allows to sign group documents (the deploy role). A root without the
+    /// role is a trust failure that says how to add one: no group document verifies there.
+    /// </summary>
+    public static IReadOnlyList<MinisignPublicKey> DeployKeys(RootDocument root, string source = FeedLayout.RootFile)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        if (root.Deploy is null || root.Deploy.Keys.Count == 0)
+        {
+            throw BelayException.Trust($"{source} (root version {root.Version}) lists no deploy keys, so no group document can be trusted: the publisher adds them with belay-release root rotate --deploy-key deploy.pub");
+        }
+        return ParseKeys(root.Deploy, source, "deploy");
+    }
+
+    /// <summary>
     /// A channel manifest must be signed by a release key of <paramref name="root"/>, name the
     /// expected product and channel, carry a sequence no lower than the highest seen, not
     /// have expired, and describe every artifact by a safe path, a SHA-256 and a size.

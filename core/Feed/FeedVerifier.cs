@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Belay.Core.Deploy;
 using Belay.Core.Minisign;
 
 namespace Belay.Core.Feed;
@@ -6,8 +7,10 @@ namespace Belay.Core.Feed;
 /// <summary>
 /// The whole-feed check behind `belay-release verify-feed`: root against the given root
 /// key(s), then for each channel the manifest (signature, product, channel, sequence,
-/// expiry), then every artifact (size, SHA-256 and its own signature). It goes on after a
-/// failure so that one run names every problem.
+/// expiry), then every artifact (size, SHA-256 and its own signature); then for each group
+/// its document (a deploy key's signature, every field, expiry) and every app archive it
+/// names (size, SHA-256, a deploy key's signature). It goes on after a failure so that one
+/// run names every problem.
 /// </summary>
 public sealed class FeedVerifier
 {
@@ -36,7 +39,9 @@ public sealed class FeedVerifier
 
     /// <param name="channels">Channels to check; null for every channel the feed can list (directories), else stable.</param>
     /// <param name="minimumSequence">The lowest acceptable sequence (a watermark already seen).</param>
-    public async Task<Result> VerifyAsync(IReadOnlyList<string>? channels, long minimumSequence, CancellationToken cancellationToken)
+    /// <param name="groups">Groups to check; null for every group document the feed can list (directories), else none.</param>
+    public async Task<Result> VerifyAsync(IReadOnlyList<string>? channels, long minimumSequence, CancellationToken cancellationToken,
+        IReadOnlyList<string>? groups = null)
     {
         var failures = new List<BelayException>();
         var count = 0;
@@ -106,6 +111,30 @@ public sealed class FeedVerifier
                         await Check($"{artifact.Path} ({kind} {release.Version} {rid}): {artifact.Size} bytes, sha256 {artifact.Sha256[..Math.Min(12, artifact.Sha256.Length)]}…, signed",
                             () => VerifyArtifactAsync(artifact, releaseKeys, cancellationToken)).ConfigureAwait(false);
                     }
+                }
+            }
+        }
+        foreach (var group in groups ?? _feed.ListGroups() ?? [])
+        {
+            var file = FeedLayout.GroupFile(group);
+            var document = await Check($"{file} signed by a deploy key, every field sound, not expired", async () =>
+            {
+                var json = await _feed.ReadAsync(file, FeedSource.MetadataLimit, cancellationToken).ConfigureAwait(false);
+                var sig = await ReadSignatureAsync(file, cancellationToken).ConfigureAwait(false);
+                return GroupTrust.Verify(json, sig, root, group, now, 0, _feed.Describe(file));
+            }).ConfigureAwait(false);
+            if (document is null)
+            {
+                continue;
+            }
+            _report($"      group {group}: sequence {document.Sequence}, expires {document.Expires:u}, {document.Apps.Count} app(s)");
+            var deployKeys = FeedTrust.DeployKeys(root);
+            foreach (var (app, desired) in document.Apps.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                foreach (var (rid, artifact) in desired.Artifacts.OrderBy(p => p.Key, StringComparer.Ordinal))
+                {
+                    await Check($"{artifact.Path} (app {app} {desired.Version} {rid}): {artifact.Size} bytes, sha256 {artifact.Sha256[..Math.Min(12, artifact.Sha256.Length)]}…, signed",
+                        () => VerifyArtifactAsync(artifact, deployKeys, cancellationToken)).ConfigureAwait(false);
                 }
             }
         }

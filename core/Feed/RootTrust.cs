@@ -17,7 +17,9 @@ public static class RootTrust
     /// <summary>
     /// Parses a root document and checks its shape: schema 1, type root, at least one key
     /// per role, every key a minisign public key, thresholds from 1 to the number of keys,
-    /// and a release threshold of 1 (channel manifests carry one signature).
+    /// a release threshold of 1 (channel manifests carry one signature), and, when the
+    /// optional deploy role is there, a deploy threshold of 1 and no key shared between the
+    /// deploy role and the release or root role.
     /// </summary>
     public static RootDocument Parse(ReadOnlySpan<byte> json, string source)
     {
@@ -35,10 +37,28 @@ public static class RootTrust
         {
             throw BelayException.Trust($"{source}: root threshold {root.Root.Threshold} must be between 1 and the {rootKeys.Count} root key(s) it lists");
         }
-        _ = Keys(root.Release, source, "release");
+        var releaseKeys = Keys(root.Release, source, "release");
         if (root.Release.Threshold != 1)
         {
             throw BelayException.Trust($"{source}: a release threshold of {root.Release.Threshold} is not supported (channel manifests carry one signature; use 1)");
+        }
+        if (root.Deploy is { } deploy)
+        {
+            var deployKeys = Keys(deploy, source, "deploy");
+            if (deploy.Threshold != 1)
+            {
+                throw BelayException.Trust($"{source}: a deploy threshold of {deploy.Threshold} is not supported (group documents carry one signature; use 1)");
+            }
+            // Separate roles, separate keys: a key in both would let a deployer ship an agent
+            // (or a releaser push apps), which is what the split exists to prevent.
+            if (deployKeys.FirstOrDefault(releaseKeys.Contains) is { } both)
+            {
+                throw BelayException.Trust($"{source}: key {both.KeyIdHex} is both a release key and a deploy key; a key may hold one role only (make a separate deploy key with belay-release keygen --role deploy)");
+            }
+            if (deployKeys.FirstOrDefault(rootKeys.Contains) is { } rootToo)
+            {
+                throw BelayException.Trust($"{source}: key {rootToo.KeyIdHex} is both a root key and a deploy key; a key may hold one role only (the root key belongs offline)");
+            }
         }
         return root;
     }
@@ -174,6 +194,20 @@ public static class RootTrust
         return before.Release.Threshold != after.Release.Threshold ||
             !new HashSet<MinisignPublicKey>(FeedTrust.ReleaseKeys(before)).SetEquals(FeedTrust.ReleaseKeys(after));
     }
+
+    /// <summary>Whether the deploy role (keys or threshold, or its presence) differs between two roots.</summary>
+    public static bool DeployRoleChanged(RootDocument before, RootDocument after)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(after);
+        return !SameRole(before.Deploy, after.Deploy);
+    }
+
+    /// <summary>Whether two roles name the same set of keys with the same threshold (two absent roles are the same).</summary>
+    public static bool SameRole(KeyRole? a, KeyRole? b) =>
+        a is null || b is null
+            ? a is null && b is null
+            : a.Threshold == b.Threshold && new HashSet<string>(a.Keys, StringComparer.Ordinal).SetEquals(b.Keys);
 
     private static void CheckThreshold(HashSet<MinisignPublicKey> signers, IReadOnlyList<MinisignPublicKey> keys, int threshold, string source, long version, string whose)
     {

@@ -7,7 +7,7 @@ namespace Belay.Core.IO;
 /// point leaves either the step done, or, between two points, the step before it; the
 /// numbers are stable (docs/security.md lists them) and a new point takes the next one.
 /// Staging is shared by install, `belay update` and the agent, so its points are reached once
-/// per staged version.
+/// per staged version; an app's deploy reaches its points once per journal write.
 /// </summary>
 public enum CrashPoint
 {
@@ -52,6 +52,24 @@ public enum CrashPoint
 
     /// <summary>Install again with another version while no keeper runs: the trial it will try is persisted.</summary>
     ReinstallTrialPersisted = 14,
+
+    /// <summary>Deploy: a changed desired state of an app (the group document) is journaled.</summary>
+    DeployDesiredRecorded = 15,
+
+    /// <summary>Deploy: the next step of an app's deploy is journaled, before its effect (once per step).</summary>
+    DeployStepJournaled = 16,
+
+    /// <summary>Deploy: the verified app archive is extracted into a private folder, not yet renamed.</summary>
+    DeployExtracted = 17,
+
+    /// <summary>Deploy: the private folder is renamed to releases/&lt;app&gt;/&lt;version&gt;.</summary>
+    DeployUnpacked = 18,
+
+    /// <summary>Deploy: the end of a deploy is journaled (a release committed, stopped, started or removed).</summary>
+    DeployCommitted = 19,
+
+    /// <summary>Deploy: a failed deploy is journaled (its revision bad or its retry due, the previous release back).</summary>
+    DeployFailed = 20,
 }
 
 /// <summary>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.IO;
 using Belay.Core.Minisign;
@@ -18,6 +19,9 @@ public sealed class InstallConfig
     /// <summary>Feed URLs (or folders), tried in turn.</summary>
     public List<string> Feeds { get; set; } = [];
     public string Channel { get; set; } = FeedLayout.DefaultChannel;
+
+    /// <summary>The group whose desired state (groups/&lt;group&gt;.json) the agent converges this host to (belay install --group, belay config set group).</summary>
+    public string Group { get; set; } = DeployNames.DefaultGroup;
     public string Product { get; set; } = FeedLayout.DefaultProduct;
 
     /// <summary>The root keys this host trusts (pinned at install; changed only by a signed root rotation).</summary>
@@ -55,6 +59,7 @@ public sealed class InstallConfig
         ["feeds"] = "a list of one or more feed URLs or folders (strings)",
         ["feeds[]"] = "a feed URL or folder (a string)",
         ["channel"] = "a channel name (letters, digits, '.', '_' and '-')",
+        ["group"] = $"a deployment group name ({DeployNames.GroupRule})",
         ["product"] = "a product name (a string)",
         ["rootKeys"] = "a list of one or more minisign public keys (base64 strings)",
         ["rootKeys[]"] = "a minisign public key (a base64 string)",
@@ -120,6 +125,10 @@ public sealed class InstallConfig
         if (Channel is null || !FeedLayout.IsValidChannel(Channel))
         {
             Fail("channel", Channel is null ? "null is not allowed" : $"'{Channel}' is not a channel name");
+        }
+        if (Group is null || !DeployNames.IsValidGroup(Group))
+        {
+            Fail("group", Group is null ? "null is not allowed" : $"'{Group}' is not a group name ({DeployNames.GroupRule})");
         }
         if (string.IsNullOrWhiteSpace(Product))
         {
@@ -216,6 +225,9 @@ public sealed class AgentStatus
     /// <summary>A version downloaded, verified and laid out, waiting for the keeper to switch to it.</summary>
     public string? Staged { get; set; }
 
+    /// <summary>The last poll of the group document (deployments).</summary>
+    public Deploy.GroupCheck? GroupCheck { get; set; }
+
     /// <summary>What each field of agent.json may hold.</summary>
     public static readonly IReadOnlyDictionary<string, string> Fields = new Dictionary<string, string>(StringComparer.Ordinal)
     {
@@ -230,6 +242,7 @@ public sealed class AgentStatus
         ["manifestETag"] = "an ETag (a string), or null",
         ["manifestExpires"] = "a date and time, or null",
         ["staged"] = "a version (a string), or null",
+        ["groupCheck"] = "an object with at, result, error and sequence, or null",
     };
 
     /// <summary>agent.json only reports: a damaged one is replaced by the agent at its next check.</summary>

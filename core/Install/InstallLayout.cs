@@ -29,6 +29,14 @@ public sealed record InstallLayout(string BinRoot, string ConfigDir, string Stat
 
     /// <summary>trust.json: the newest verified root and the manifest watermark (core/Feed/TrustStore.cs).</summary>
     public string TrustFile => Path.Combine(StateDir, "trust.json");
+    /// <summary>groups.json: the highest group document sequence verified, per group (core/Deploy/GroupWatermarks.cs).</summary>
+    public string GroupWatermarkFile => Path.Combine(StateDir, "groups.json");
+
+    /// <summary>
+    /// The group's age identity (<c>belay install --group-identity FILE</c>), owner-only (0600, an owner-only
+    /// ACL on Windows), beside config.json: what decrypts the secrets of the group's apps (core/Deploy/AppSecrets.cs).
+    /// </summary>
+    public string GroupIdentityFile => Path.Combine(ConfigDir, "group-identity");
     public string KeeperLockFile => Path.Combine(StateDir, "keeper.lock");
     public string KeeperPidFile => Path.Combine(StateDir, "keeper.pid");
     public string KeeperSocket => Path.Combine(StateDir, "keeper.sock");

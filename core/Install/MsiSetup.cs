@@ -12,7 +12,10 @@ namespace Belay.Core.Install;
 /// <param name="Channel">CHANNEL (the MSI's default is stable).</param>
 /// <param name="Token">TOKEN: written to config.json; empty keeps the token there is.</param>
 /// <param name="RootKeys">ROOTKEY, else the installed config's keys, else the ones compiled into belay.exe.</param>
-public sealed record MsiSettings(string Version, string Feed, string Channel, string Token, IReadOnlyList<MinisignPublicKey> RootKeys);
+/// <param name="Group">GROUP: the group whose apps the host runs; empty keeps the configured one (default for a new install).</param>
+/// <param name="GroupIdentity">GROUP_IDENTITY: a path to the group's age identity file, copied owner-only; empty keeps the one there is.</param>
+public sealed record MsiSettings(string Version, string Feed, string Channel, string Token, IReadOnlyList<MinisignPublicKey> RootKeys,
+    string Group = "", string GroupIdentity = "");
 
 /// <summary>
 /// The MSI's custom actions, run by the installed belay.exe as LocalSystem (deferred, no
@@ -53,6 +56,8 @@ public static class MsiSetup
         {
             throw new BelayException(ExitCodes.Usage, $"--version '{settings.Version}': {error}");
         }
+        // Checked before anything is written: a GROUP_IDENTITY that is not an age identity fails the install.
+        var identity = settings.GroupIdentity.Length > 0 ? GroupIdentityFile.Read(settings.GroupIdentity, say) : null;
         var existing = File.Exists(layout.ConfigFile) ? InstallConfig.Load(layout.ConfigFile) : null;
         if (settings.Feed.Length == 0 && existing is null)
         {
@@ -72,6 +77,10 @@ public static class MsiSetup
         if (settings.Token.Length > 0)
         {
             config.Token = settings.Token;
+        }
+        if (settings.Group.Length > 0)
+        {
+            config.Group = settings.Group;
         }
         if (settings.RootKeys.Count > 0)
         {
@@ -94,8 +103,12 @@ public static class MsiSetup
             Directory.CreateDirectory(dir);
         }
         config.Save(layout.ConfigFile);
+        if (identity is not null)
+        {
+            GroupIdentityFile.Install(identity, layout, OwnerOnlyScope.System, say);
+        }
         var protectedNote = OperatingSystem.IsWindows() ? RestrictToAdministrators(layout.ConfigDir) : null;
-        say($"{(existing is null ? "wrote" : "updated")} {layout.ConfigFile}: feed {string.Join(", ", config.Feeds)}, channel {config.Channel}, " +
+        say($"{(existing is null ? "wrote" : "updated")} {layout.ConfigFile}: feed {string.Join(", ", config.Feeds)}, channel {config.Channel}, group {config.Group}, " +
             $"token {(config.Token is { Length: > 0 } ? "set" : "none")}{protectedNote}");
         if (!File.Exists(layout.HostIdFile))
         {

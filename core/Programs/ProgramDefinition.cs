@@ -65,6 +65,16 @@ public sealed record ProgramDefinition
     public TimeSpan FatalWindow { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Set for a deployed app (core/Deploy): what its process is made from, named by the deploy
+    /// (app, version, revision of its settings), which then stands for <see cref="Hash"/>. The
+    /// environment holds decrypted secrets, which must not reach the state file, even hashed.
+    /// </summary>
+    public string? Identity { get; init; }
+
+    /// <summary>Environment keys whose values are secrets whatever their names: shown as *** like secret-looking ones.</summary>
+    public IReadOnlySet<string> SecretKeys { get; init; } = new HashSet<string>();
+
+    /// <summary>
     /// A hash of what the running process was made from (command, environment, directory,
     /// user, group, and where its stderr goes: its file descriptors are set at exec). A reload
     /// restarts a program only when this changed; the other settings (restart policy, backoff,
@@ -77,6 +87,10 @@ public sealed record ProgramDefinition
     {
         get
         {
+            if (Identity is { } identity)
+            {
+                return identity;
+            }
             var text = new StringBuilder();
             foreach (var arg in Command)
             {

@@ -22,10 +22,13 @@ public sealed record ProgramPaths(string ConfigFile, string StateDir, string Log
             Path.Combine(layout.LogDir, "programs"), Path.Combine(layout.StateDir, "agent.sock"));
     }
 
+    /// <summary>Where deployed apps' logs go (logs/apps/): the supervisor's unit "@APP" logs to APP.log there.</summary>
+    public string AppLogDir { get; init; } = Path.Combine(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(LogDir)) ?? LogDir, "apps");
+
     public string StateFile => Path.Combine(StateDir, "state.json");
     public string Fifo(string name) => Path.Combine(StateDir, name + ".fifo");
     public string ExitRecord(string name) => Path.Combine(StateDir, name + ".exit");
-    public string Log(string name) => Path.Combine(LogDir, name + ".log");
+    public string Log(string name) => Belay.Core.Deploy.AppPaths.IsUnit(name) ? Path.Combine(AppLogDir, name[1..] + ".log") : Path.Combine(LogDir, name + ".log");
     public string ErrFifo(string name) => Fifo(name + ProgramsConfig.StderrSuffix);
     public string ErrLog(string name) => Log(name + ProgramsConfig.StderrSuffix);
 }
@@ -44,7 +47,7 @@ public sealed class ProgramsStateFile
     /// <summary>What each field of a program's record may hold.</summary>
     public static readonly IReadOnlyDictionary<string, string> RecordFields = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["name"] = "a program name from programs.conf",
+        ["name"] = "a program name from programs.conf, or @APP for a deployed app",
         ["state"] = "starting, running, backoff, stopping, stopped, exited or fatal",
         ["pid"] = "a process id (a whole number, 0 when not running)",
         ["startTime"] = "a start time in clock ticks (a whole number)",
@@ -167,7 +170,8 @@ public sealed class ProgramRecord
     {
         void Fail(string name, string problem) =>
             throw new JsonFileException(file, $"{field}.{name}", $"{problem}; expected {ProgramsStateFile.RecordFields[name]}", ProgramsStateFile.Remedy);
-        if (!ProgramsConfig.IsValidName(Name))
+        // A deployed app runs as the unit "@APP" beside the programs (AppPaths.Unit).
+        if (!ProgramsConfig.IsValidName(Name) && !(Deploy.AppPaths.IsUnit(Name) && Deploy.AppPaths.IsValidAppName(Name[1..])))
         {
             Fail("name", $"'{Name}' is not a program name");
         }
@@ -258,8 +262,8 @@ public static class Secrets
     public static bool LooksSecret(string name) =>
         Words.Any(w => name.Contains(w, StringComparison.OrdinalIgnoreCase));
 
-    public static Dictionary<string, string> MaskEnvironment(IEnumerable<KeyValuePair<string, string>> environment) =>
-        environment.ToDictionary(e => e.Key, e => LooksSecret(e.Key) ? Mask : e.Value, StringComparer.Ordinal);
+    public static Dictionary<string, string> MaskEnvironment(IEnumerable<KeyValuePair<string, string>> environment, IReadOnlySet<string>? secretKeys = null) =>
+        environment.ToDictionary(e => e.Key, e => LooksSecret(e.Key) || secretKeys?.Contains(e.Key) == true ? Mask : e.Value, StringComparer.Ordinal);
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,

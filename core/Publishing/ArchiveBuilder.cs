@@ -19,9 +19,17 @@ public static class ArchiveBuilder
 
     private static readonly string[] Excluded = [".dbg", ".pdb", ".dSYM", ".xml", ".json"];
 
-    public static IReadOnlyList<string> Create(string inputDirectory, string outputPath, string rid, DateTimeOffset entryTime)
+    public static IReadOnlyList<string> Create(string inputDirectory, string outputPath, string rid, DateTimeOffset entryTime) =>
+        Create(inputDirectory, outputPath, rid, entryTime, Excluded);
+
+    /// <summary>
+    /// The same for any folder: files whose names end in one of <paramref name="excluded"/> are left out
+    /// (an app's archive leaves out nothing). <paramref name="rid"/> may be <c>any</c> (a .tar.gz).
+    /// </summary>
+    public static IReadOnlyList<string> Create(string inputDirectory, string outputPath, string rid, DateTimeOffset entryTime, IReadOnlyList<string> excluded)
     {
-        if (!FeedLayout.IsValidRid(rid))
+        ArgumentNullException.ThrowIfNull(excluded);
+        if (rid != FeedLayout.AnyRid && !FeedLayout.IsValidRid(rid))
         {
             throw new BelayException(ExitCodes.Usage, $"'{rid}' is not a runtime identifier (like linux-x64 or win-x64)");
         }
@@ -31,7 +39,7 @@ public static class ArchiveBuilder
         }
         var files = Directory.EnumerateFiles(inputDirectory, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(inputDirectory, f).Replace('\\', '/'))
-            .Where(f => !Excluded.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase)))
+            .Where(f => !excluded.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase)))
             .Order(StringComparer.Ordinal)
             .ToList();
         if (files.Count == 0)

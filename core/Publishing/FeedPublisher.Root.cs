@@ -10,7 +10,8 @@ public sealed record RotateRequest(
     IReadOnlyList<MinisignPublicKey>? RootKeys = null,
     int? Threshold = null,
     IReadOnlyList<MinisignPublicKey>? ReleaseKeys = null,
-    TimeSpan? ExpiresIn = null);
+    TimeSpan? ExpiresIn = null,
+    IReadOnlyList<MinisignPublicKey>? DeployKeys = null);
 
 public sealed partial class FeedPublisher
 {
@@ -39,6 +40,10 @@ public sealed partial class FeedPublisher
             throw new BelayException(ExitCodes.Usage, $"threshold {threshold} must be between 1 and the {newKeys.Count} root key(s) of the new root");
         }
         var releaseKeys = request.ReleaseKeys is { Count: > 0 } rk ? rk.Distinct().ToList() : FeedTrust.ReleaseKeys(current, rootPath);
+        // The deploy role is kept as it is unless new keys are given; a feed without one gains it here.
+        var deploy = request.DeployKeys is { Count: > 0 } dk
+            ? new KeyRole { Threshold = 1, Keys = [.. dk.Distinct().Select(k => k.ToBase64())] }
+            : current.Deploy;
         if (request.SigningKeys.Count == 0)
         {
             throw new BelayException(ExitCodes.Usage, "rotate needs the secret keys that sign the new root (--sign KEY, repeated): a threshold of the current root keys and of the new ones");
@@ -50,6 +55,7 @@ public sealed partial class FeedPublisher
             Expires = Truncate(_clock.GetUtcNow() + (request.ExpiresIn ?? DefaultRootLifetime)),
             Root = new KeyRole { Threshold = threshold, Keys = [.. newKeys.Select(k => k.ToBase64())] },
             Release = new KeyRole { Threshold = 1, Keys = [.. releaseKeys.Select(k => k.ToBase64())] },
+            Deploy = deploy,
         };
         var json = FeedJson.Serialize(next);
         var relative = FeedLayout.RootVersionFile(next.Version);
@@ -132,10 +138,16 @@ public sealed partial class FeedPublisher
             throw;
         }
         _log($"wrote {FeedLayout.RootFile} version {next.Version} (root keys {string.Join(", ", newKeys.Select(k => k.KeyIdHex))}, threshold {threshold}; " +
-            $"release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}; signed by {string.Join(", ", signatures.Select(s => s.Key.KeyIdHex))}; expires {next.Expires:u})");
+            $"release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}; " +
+            (deploy is null ? "no deploy keys; " : $"deploy keys {string.Join(", ", FeedTrust.DeployKeys(next, rootPath).Select(k => k.KeyIdHex))}; ") +
+            $"signed by {string.Join(", ", signatures.Select(s => s.Key.KeyIdHex))}; expires {next.Expires:u})");
         if (!new HashSet<MinisignPublicKey>(FeedTrust.ReleaseKeys(current, rootPath)).SetEquals(releaseKeys))
         {
             _log("the release keys changed: hosts reset their manifest sequence watermark when they reach this root; sign the next publish with a new release key");
+        }
+        if (!RootTrust.SameRole(current.Deploy, deploy))
+        {
+            _log("the deploy keys changed: hosts reset their group sequence watermarks when they reach this root; sign the next deploy with a new deploy key");
         }
         return next;
     }

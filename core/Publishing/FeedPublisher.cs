@@ -52,9 +52,12 @@ public sealed partial class FeedPublisher
         _files = files ?? FeedFiles.Instance;
     }
 
-    /// <summary>Creates (or with <paramref name="force"/> replaces) root.json, signed by <paramref name="rootKey"/>.</summary>
+    /// <summary>
+    /// Creates (or with <paramref name="force"/> replaces) root.json, signed by <paramref name="rootKey"/>,
+    /// listing <paramref name="releaseKeys"/> and, when given, the <paramref name="deployKeys"/> that sign group documents.
+    /// </summary>
     public RootDocument Init(string feedDirectory, MinisignSecretKey rootKey, IReadOnlyList<MinisignPublicKey> releaseKeys,
-        TimeSpan? expiresIn = null, string product = FeedLayout.DefaultProduct, bool force = false)
+        TimeSpan? expiresIn = null, string product = FeedLayout.DefaultProduct, bool force = false, IReadOnlyList<MinisignPublicKey>? deployKeys = null)
     {
         ArgumentNullException.ThrowIfNull(rootKey);
         ArgumentNullException.ThrowIfNull(releaseKeys);
@@ -81,8 +84,11 @@ public sealed partial class FeedPublisher
             Expires = Truncate(_clock.GetUtcNow() + (expiresIn ?? DefaultRootLifetime)),
             Root = new KeyRole { Threshold = 1, Keys = [rootKey.PublicKey.ToBase64()] },
             Release = new KeyRole { Threshold = 1, Keys = [.. releaseKeys.Select(k => k.ToBase64()).Distinct(StringComparer.Ordinal)] },
+            Deploy = deployKeys is { Count: > 0 } ? new KeyRole { Threshold = 1, Keys = [.. deployKeys.Select(k => k.ToBase64()).Distinct(StringComparer.Ordinal)] } : null,
         };
         var json = FeedJson.Serialize(root);
+        // The host's own check of the shape (a key in two roles, say) before anything is written.
+        RootTrust.Parse(json, rootPath);
         // The versioned copy and its per-key signature first, so that hosts can walk the chain later.
         var versioned = Path.Combine(feedDirectory, FeedLayout.RootVersionFile(version));
         CreateDirectories(Path.GetFullPath(feedDirectory), Path.GetDirectoryName(Path.GetFullPath(versioned))!, []);
@@ -90,7 +96,8 @@ public sealed partial class FeedPublisher
         _files.WriteAtomically(Path.Combine(feedDirectory, FeedLayout.RootKeySignature(version, rootKey.PublicKey)),
             rootKey.Sign(json, TrustedComment(FeedLayout.RootVersionFile(version), $"root version {version}")).ToFileBytes());
         WriteSigned(rootPath, json, rootKey, FeedLayout.RootFile, $"root version {version}");
-        _log($"wrote {rootPath} (version {version}, root key {rootKey.PublicKey.KeyIdHex}, release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}, expires {root.Expires:u})");
+        _log($"wrote {rootPath} (version {version}, root key {rootKey.PublicKey.KeyIdHex}, release keys {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}" +
+            (deployKeys is { Count: > 0 } ? $", deploy keys {string.Join(", ", deployKeys.Select(k => k.KeyIdHex))}" : "") + $", expires {root.Expires:u})");
         return root;
     }
 
@@ -306,6 +313,10 @@ public sealed partial class FeedPublisher
     private static void CheckReleaseKey(RootDocument root, MinisignSecretKey key)
     {
         var releaseKeys = FeedTrust.ReleaseKeys(root);
+        if (root.Deploy is { } deploy && deploy.Keys.Contains(key.PublicKey.ToBase64(), StringComparer.Ordinal))
+        {
+            throw BelayException.Trust($"key {key.PublicKey.KeyIdHex} is a deploy key of this feed: it signs group documents (belay-release deploy), never a channel. Sign with a release key ({string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))})");
+        }
         if (!releaseKeys.Contains(key.PublicKey))
         {
             throw BelayException.Trust($"key {key.PublicKey.KeyIdHex} is not a release key of this feed (root.json lists {string.Join(", ", releaseKeys.Select(k => k.KeyIdHex))}); sign with a listed release key, or re-run belay-release init with --release-key for this one");
@@ -372,12 +383,13 @@ public sealed partial class FeedPublisher
             Version = root.Version,
             Expires = root.Expires,
             Root = root.Root,
-            Release = new KeyRole { Threshold = 1, Keys = [.. root.Release.Keys.Concat(OlderReleaseKeys(Path.GetDirectoryName(Path.GetDirectoryName(channelPath)!)!, root)).Distinct(StringComparer.Ordinal)] },
+            Release = new KeyRole { Threshold = 1, Keys = [.. root.Release.Keys.Concat(OlderRoleKeys(Path.GetDirectoryName(Path.GetDirectoryName(channelPath)!)!, root, r => r.Release)).Distinct(StringComparer.Ordinal)] },
         };
         return FeedTrust.VerifyManifest(_files.ReadAllBytes(channelPath), sig, readable, channel, now: null, minimumSequence: 0, channelPath);
     }
 
-    private IEnumerable<string> OlderReleaseKeys(string feed, RootDocument root)
+    /// <summary>The keys of one role in every older root the publisher's folder keeps (to read documents signed before a rotation).</summary>
+    private IEnumerable<string> OlderRoleKeys(string feed, RootDocument root, Func<RootDocument, KeyRole?> role)
     {
         for (var v = root.Version - 1; v >= 1; v--)
         {
@@ -386,7 +398,7 @@ public sealed partial class FeedPublisher
             {
                 yield break;
             }
-            foreach (var key in RootTrust.Parse(_files.ReadAllBytes(path), path).Release.Keys)
+            foreach (var key in role(RootTrust.Parse(_files.ReadAllBytes(path), path))?.Keys ?? [])
             {
                 yield return key;
             }

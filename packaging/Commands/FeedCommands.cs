@@ -19,13 +19,18 @@ internal static class FeedCommands
             Required = true,
             Arity = ArgumentArity.OneOrMore,
         };
+        var deployKeys = new Option<string[]>("--deploy-key")
+        {
+            Description = "A deploy public key (base64 line or .pub file) allowed to sign group documents (belay-release deploy); repeat for more. It may not also be a release or root key.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         var expires = new Option<string>("--expires") { Description = "How long root.json is valid, like 365d.", DefaultValueFactory = _ => "365d" }.Duration();
         var product = new Option<string>("--product") { Description = "The product this feed carries.", DefaultValueFactory = _ => FeedLayout.DefaultProduct };
         var passwordFile = new Option<FileInfo?>("--password-file") { Description = "The root key's password (or BELAY_KEY_PASSWORD)." };
         var force = new Option<bool>("--force") { Description = "Replace an existing root.json (its version goes up by one)." };
-        var command = new Command("init", "Create a feed: root.json listing the release keys, signed by the root key.")
+        var command = new Command("init", "Create a feed: root.json listing the release keys (and the deploy keys), signed by the root key.")
         {
-            feed, rootKey, releaseKeys, expires, product, passwordFile, force,
+            feed, rootKey, releaseKeys, deployKeys, expires, product, passwordFile, force,
         };
         command.SetAction(result =>
         {
@@ -33,8 +38,9 @@ internal static class FeedCommands
             var secret = KeyCommands.LoadSecretKey(result.GetRequiredValue(rootKey), CliHost.ReadPassword(result.GetValue(passwordFile)));
             var keys = result.GetRequiredValue(releaseKeys).Select(k => VerifyCommand.LoadPublicKey(k, "--release-key")).ToList();
             Directory.CreateDirectory(dir);
+            var deploy = (result.GetValue(deployKeys) ?? []).Select(k => VerifyCommand.LoadPublicKey(k, "--deploy-key")).ToList();
             new FeedPublisher(Console.WriteLine).Init(dir, secret, keys, Durations.Parse(result.GetRequiredValue(expires)),
-                result.GetRequiredValue(product), result.GetValue(force));
+                result.GetRequiredValue(product), result.GetValue(force), deploy);
             return ExitCodes.Ok;
         });
         return command;
@@ -116,9 +122,10 @@ internal static class FeedCommands
         };
         var channels = new Option<string[]>("--channel") { Description = "Channels to check (default: all in a folder, else stable).", Arity = ArgumentArity.ZeroOrMore };
         var minSequence = CliOptions.LargeWholeNumber("--min-sequence", "Refuse manifests with a lower sequence (a watermark you have seen).", 0, 0, long.MaxValue);
-        var command = new Command("verify-feed", "Check a feed as a host would: root, manifests (signature, sequence, expiry) and every artifact (size, SHA-256, signature).")
+        var groups = new Option<string[]>("--group") { Description = "Group documents to check (default: all in a folder, none over HTTP).", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("verify-feed", "Check a feed as a host would: root, manifests and group documents (signature, sequence, expiry) and every artifact and app archive (size, SHA-256, signature).")
         {
-            feed, rootKeys, channels, minSequence,
+            feed, rootKeys, channels, minSequence, groups,
         };
         command.SetAction(async (result, cancel) =>
         {
@@ -126,7 +133,8 @@ internal static class FeedCommands
             using var source = FeedSource.Open(result.GetRequiredValue(feed));
             var wanted = result.GetValue(channels) is { Length: > 0 } c ? c : null;
             var verifier = new FeedVerifier(source, keys, Console.WriteLine);
-            var outcome = await verifier.VerifyAsync(wanted, result.GetValue(minSequence), cancel).ConfigureAwait(false);
+            var wantedGroups = result.GetValue(groups) is { Length: > 0 } g ? g : null;
+            var outcome = await verifier.VerifyAsync(wanted, result.GetValue(minSequence), cancel, wantedGroups).ConfigureAwait(false);
             Console.WriteLine(outcome.Ok
                 ? $"feed {source.Location}: all {outcome.Checked} checks passed"
                 : $"feed {source.Location}: {outcome.Failures.Count} of {outcome.Checked} checks FAILED");

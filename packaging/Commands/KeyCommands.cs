@@ -9,16 +9,28 @@ namespace Belay.Release.Commands;
 /// <summary>keygen and sign: minisign keys and signatures that the stock minisign tool reads.</summary>
 internal static class KeyCommands
 {
+    /// <summary>The key roles of a feed (docs/trust.md): root signs root.json, release signs channels, deploy signs group documents.</summary>
+    public static readonly string[] Roles = ["root", "release", "deploy"];
+
     public static Command Keygen()
     {
-        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Folder for root.key, root.pub, release.key and release.pub.", Required = true }.NotAFile();
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Folder for the key pairs: ROLE.key and ROLE.pub.", Required = true }.NotAFile();
+        var roles = new Option<string[]>("--role")
+        {
+            Description = "Which key pair to make: root, release or deploy; repeat for several. Default: all three. A key holds one role only.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         var passwordFile = new Option<FileInfo?>("--password-file") { Description = "Encrypt the secret keys (scrypt, as minisign does) with the password in this file; BELAY_KEY_PASSWORD works too. Without either, keys are written unencrypted, readable by their owner only." };
-        var command = new Command("keygen", "Make a root key pair and a release key pair (minisign format).") { output, passwordFile };
+        var command = new Command("keygen", "Make key pairs (minisign format) for a feed's roles: root, release and deploy.") { output, roles, passwordFile };
         command.SetAction(result =>
         {
             var dir = result.GetRequiredValue(output).FullName;
+            var names = result.GetValue(roles) is { Length: > 0 } given ? given.Distinct(StringComparer.Ordinal).ToArray() : Roles;
+            if (names.FirstOrDefault(n => !Roles.Contains(n, StringComparer.Ordinal)) is { } unknown)
+            {
+                throw new BelayException(ExitCodes.Usage, $"--role {unknown} is not a role: use root, release or deploy");
+            }
             var password = CliHost.ReadPassword(result.GetValue(passwordFile));
-            string[] names = ["root", "release"];
             var existing = names.SelectMany(n => new[] { $"{n}.key", $"{n}.pub" }).Select(f => Path.Combine(dir, f)).Where(File.Exists).ToList();
             if (existing.Count > 0)
             {
@@ -51,7 +63,7 @@ internal static class KeyCommands
                 throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
                     $"cannot write the keys into {dir}: {SystemErrors.Describe(e)}; give --out a folder you may write to{(written.Count > 0 ? " (nothing was kept)" : "")}", e);
             }
-            Console.WriteLine($"wrote {dir}/{{root,release}}.{{key,pub}}{(string.IsNullOrEmpty(password) ? " (secret keys unencrypted, mode 0600: keep root.key offline)" : " (secret keys encrypted)")}");
+            Console.WriteLine($"wrote {dir}/{{{string.Join(",", names)}}}.{{key,pub}}{(string.IsNullOrEmpty(password) ? " (secret keys unencrypted, mode 0600: keep root.key offline)" : " (secret keys encrypted)")}");
             return ExitCodes.Ok;
         });
         return command;

@@ -98,7 +98,8 @@ public sealed class CrashPointTests
         var counts = new Dictionary<CrashPoint, int>();
         var reached = disk.Points.Select(p => (p, counts[p] = counts.GetValueOrDefault(p) + 1)).ToList();
         Assert.Equal(Table.Select(c => (c.Point, c.Occurrence)), reached);
-        Assert.Empty(Enum.GetValues<CrashPoint>().Except(disk.Points));
+        // The points of an app's deploy are reached by DeployCrashPointTests' scenario.
+        Assert.Empty(Enum.GetValues<CrashPoint>().Except(disk.Points).Except(DeployCrashPointTests.DeployPoints));
         Assert.Equal(Enum.GetValues<CrashPoint>().Length, Enum.GetValues<CrashPoint>().Select(p => (int)p).Distinct().Count());
     }
 

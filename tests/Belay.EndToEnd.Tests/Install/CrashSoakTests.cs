@@ -15,7 +15,8 @@ namespace Belay.EndToEnd.Tests.Install;
 /// does (`belay run --config … --detach`), and requires that within a bound the host runs,
 /// ready, a version whose binary is the one published, with a state file that parses.
 /// BELAY_CRASH_SOAK_ITERATIONS sets the count (20 by default, as in CI; `./build.sh crash-soak`
-/// runs 500), BELAY_CRASH_SOAK_SEED replays a run (the seed is printed either way).
+/// runs 500), BELAY_CRASH_SOAK_SEED replays a run (the seed is printed either way). The same
+/// for app deploys: Deploy/DeployCrashSoakTests.cs.
 /// </summary>
 public sealed class CrashSoakTests : IDisposable
 {
@@ -72,7 +73,7 @@ public sealed class CrashSoakTests : IDisposable
         output?.WriteLine($"{summary} ({watch.Elapsed.TotalSeconds:0} s; {string.Join(", ", kills.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => $"{k.Value}× {k.Key}"))})");
         if (Environment.GetEnvironmentVariable("BELAY_CRASH_SOAK_REPORT") is { Length: > 0 } report)
         {
-            File.WriteAllText(report, summary + "\n" + string.Concat(failures.Select(f => f + "\n")));
+            File.AppendAllText(report, summary + "\n" + string.Concat(failures.Select(f => f + "\n")));
         }
         Assert.True(failures.Count == 0, summary + "\n" + string.Join("\n", failures));
         Assert.Equal(iterations, runs);

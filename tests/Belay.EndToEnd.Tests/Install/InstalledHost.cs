@@ -25,11 +25,14 @@ public sealed class InstalledHost : IDisposable
     private NginxServer? _nginx;
     private string? _package;
 
-    public InstalledHost(BelayBuild? build = null)
+    /// <param name="build">The binaries to install (the host's own by default).</param>
+    /// <param name="deploy">The feed's root also lists the workspace's deploy key (for group documents).</param>
+    public InstalledHost(BelayBuild? build = null, bool deploy = false)
     {
         Build = build ?? BelayBuild.Host;
         Prefix = Path.Combine(_ws.Root, "host");
-        Assert.Equal(0, _ws.Init().ExitCode);
+        var init = deploy ? _ws.InitWithDeploy() : _ws.Init();
+        Assert.True(init.ExitCode == 0, init.ToString());
     }
 
     public ReleaseWorkspace Workspace => _ws;

@@ -28,10 +28,15 @@ public sealed class ReleaseWorkspace : IDisposable
     public string ReleasePub => Path.Combine(Keys, "release.pub");
     public string ReleaseKey => Path.Combine(Keys, "release.key");
     public string RootKey => Path.Combine(Keys, "root.key");
+    public string DeployPub => Path.Combine(Keys, "deploy.pub");
+    public string DeployKey => Path.Combine(Keys, "deploy.key");
 
     public static ToolResult Release(params string[] args) => BelayBinaries.Run(BelayBinaries.Release, args);
 
     public ToolResult Init() => Release("init", "--feed", Feed, "--root-key", RootKey, "--release-key", ReleasePub);
+
+    /// <summary>A feed whose root also lists the deploy key (group documents).</summary>
+    public ToolResult InitWithDeploy() => Release("init", "--feed", Feed, "--root-key", RootKey, "--release-key", ReleasePub, "--deploy-key", DeployPub);
 
     /// <summary>An agent archive for <paramref name="version"/> made by belay-release package from a stand-in executable.</summary>
     public string Archive(string version, string rid = "linux-x64")
