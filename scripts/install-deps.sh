@@ -146,6 +146,7 @@ need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
 need chromium   has chromium        # the hub's browser tests (headless) and the demo's screenshots
 need chromium-driver has chromedriver  # Selenium drives chromium through it
+need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'  # the hub on PostgreSQL: the tests initdb and run their own server
 need zsh        has zsh         # belay completion zsh is loaded by a real zsh
 need fish       has fish        # belay completion fish is loaded by a real fish
 for mode in "$@"; do
