@@ -54,16 +54,23 @@ internal static class BrowserLatency
                 Until(http, session, "return !location.pathname.startsWith('/login');", TimeSpan.FromSeconds(30), "leaving the login page");
                 Go(http, session, $"{hubUrl}hosts/{hostId}/logs/{program}?stream=stdout");
                 Until(http, session, "return document.getElementById('l-status').textContent === 'live';", TimeSpan.FromSeconds(30), "the live log");
-                // From now on: each line "lat N NANOSECONDS", once complete in the page, with the page's time.
+                // From now on: each line "lat N NANOSECONDS", once complete in the page, with the page's time. The lines
+                // already in the page (the tail's backlog, and what arrived while this script was on its way) are not
+                // measured: the observer would otherwise stamp them at its first change, as late as they are old.
                 Script(http, session, """
                     window.__seen = new Map();
                     const log = document.getElementById('log');
+                    const before = new Set();
+                    for (const n of log.getElementsByClassName('line')) {
+                      const m = /^lat (\d+) /.exec(n.textContent);
+                      if (m) before.add(m[1]);
+                    }
                     new MutationObserver(() => {
                       const now = Date.now();
                       const nodes = log.getElementsByClassName('line');
                       for (let i = Math.max(0, nodes.length - 64); i < nodes.length; i++) {
                         const n = nodes[i], m = /^lat (\d+) (\d{19})$/.exec(n.textContent);
-                        if (m && !window.__seen.has(m[1])) window.__seen.set(m[1], now + ' ' + m[2]);
+                        if (m && !before.has(m[1]) && !window.__seen.has(m[1])) window.__seen.set(m[1], now + ' ' + m[2]);
                       }
                     }).observe(log, { childList: true, subtree: true, characterData: true });
                     """);
