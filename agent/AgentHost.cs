@@ -48,7 +48,10 @@ internal sealed class AgentHost
     private volatile PollSnapshot _poll = new(false, null, 0, null);
     private AgentStatus? _status;
     private string? _statusWriteError;
-    private Deploy.Deployments? _deployments;
+    private volatile Deploy.Deployments? _deployments;
+
+    /// <summary>The hub connection once started (the deploy runner tells it when an app's state changed).</summary>
+    private volatile HubClient? _hub;
 
     /// <summary>An update is put off while an app deploys (said once in the log, not at every check).</summary>
     private bool _updateWaitsForDeploy;
@@ -294,14 +297,17 @@ internal sealed class AgentHost
         var facts = HostFacts.Read(hostId);
         var paths = ProgramPaths.For(_layout);
         var builder = new HubStateBuilder(_config, _version, facts, () => _poll,
-            () => supervision is not null && !OperatingSystem.IsWindows() ? supervision.Supervisor.StatusAsync() : Task.FromResult(new List<ProgramStatus>()));
+            () => supervision is not null && !OperatingSystem.IsWindows() ? supervision.Supervisor.StatusAsync() : Task.FromResult(new List<ProgramStatus>()),
+            AppsAsync);
         Hello Hello() => new()
         {
             Version = _version,
             Rid = RuntimeInformation.RuntimeIdentifier,
             Host = new HelloHost { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Macs = [.. facts.Macs] },
+            Group = _config.Group,
         };
         var client = new HubClient(settingsPath, Hello, builder.BuildAsync, Poke, (program, stream) => HubLogs.Resolve(_layout, paths, program, stream), _log, _clock, _version);
+        _hub = client;
         return (client, Task.Run(async () =>
         {
             try
@@ -317,6 +323,10 @@ internal sealed class AgentHost
 
         void Poke() => _poked.Set();
     }
+
+    /// <summary>The apps as belay status shows them, from the deploy runner (null before it started, or where there is none).</summary>
+    private async Task<Core.Deploy.AppsReport?> AppsAsync() =>
+        !OperatingSystem.IsWindows() && _deployments is { } deployments ? await deployments.ReportAsync().ConfigureAwait(false) : null;
 
     /// <summary>
     /// Writes agent.json; a failure (a full disk) is said once, not at every check, and the agent goes on with the
@@ -392,7 +402,7 @@ internal sealed class AgentHost
     private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string rid)
     {
         var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
-        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid);
+        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid, () => _hub?.StateMayHaveChanged());
         _deployments = deployments;
         supervision.Control.Apps = async () => (await deployments.ReportAsync().ConfigureAwait(false)).ToJson().ReplaceLineEndings(" ");
         _log.Information("deploying group {Group}", deployments.Group);

@@ -184,6 +184,7 @@ internal sealed class Installer
 
         // The hub (when asked): enrolled before anything is written, so a refused token changes nothing.
         var hub = await HubInstall.EnrollAsync(request.Hub, layout, hostId, config.SecretScope, _say, cancellationToken).ConfigureAwait(false);
+        config.Group = HubInstall.GroupFor(request.Group, existing?.Group, hub, _say) ?? config.Group;
 
         if (existing is not null && existingState is not null)
         {
