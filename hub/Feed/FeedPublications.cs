@@ -158,9 +158,13 @@ internal sealed class FeedPublications : IDisposable
     /// <summary>Points current at generations/&lt;n&gt;: a new link renamed over the old one (rename(2) is atomic).</summary>
     private void Switch(long generation)
     {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new BelayException("serving a pushed feed (--feed-dir) needs a POSIX system: the hub switches generations by renaming a symbolic link");
+        }
         var link = Path.Combine(Hosting.Directory, $".current-{Guid.NewGuid():N}");
         File.CreateSymbolicLink(link, Path.Combine("generations", generation.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        File.Move(link, Hosting.Current, overwrite: true);
+        Posix.Rename(link, Hosting.Current);
         AtomicFile.FlushDirectory(Hosting.Directory);
     }
 
