@@ -92,7 +92,12 @@ internal static class PushCommand
 
     private static async Task<(HttpStatusCode Status, FeedPushAnswer Answer)> SendAsync(string url, string token, string? caPem, string bundle, CancellationToken cancellationToken)
     {
-        using var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15), AutomaticDecompression = DecompressionMethods.None };
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+            AutomaticDecompression = DecompressionMethods.None,
+            Expect100ContinueTimeout = TimeSpan.FromSeconds(5),
+        };
         if (caPem is not null)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = HubSettings.Validator(HubSettings.LoadCa(caPem, "--hub-ca"));
@@ -104,6 +109,9 @@ internal static class PushCommand
         using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new StreamContent(body) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue(FeedPush.ContentType);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        // The hub refuses a wrong token or a too large feed before the body: without 100-continue
+        // the client would be cut off mid-upload (a broken pipe) instead of reading why.
+        request.Headers.ExpectContinue = true;
         HttpResponseMessage response;
         try
         {
