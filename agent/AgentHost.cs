@@ -39,6 +39,8 @@ internal sealed class AgentHost
 
     /// <summary>A channel manifest with an update put off while an app deployed, and the feed it came from.</summary>
     private (ChannelManifest Manifest, FeedSource Source)? _waitingUpdate;
+    private AgentStatus? _status;
+    private string? _statusWriteError;
 
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
     {
@@ -69,12 +71,17 @@ internal sealed class AgentHost
         {
             return ExitCodes.Error;
         }
-        var status = AgentStatus.TryLoad(_layout.AgentStatusFile) ?? new AgentStatus();
+        var status = AgentStatus.TryLoad(_layout.AgentStatusFile, out var statusProblem) ?? new AgentStatus();
+        if (statusProblem is not null)
+        {
+            _log.Warning("{Problem}", statusProblem);
+            status.ManifestETag = null; // nothing in it is trusted: fetch the manifest afresh
+        }
         status.Pid = Environment.ProcessId;
         status.Version = _version;
         status.Ready = false;
-        status.Save(_layout.AgentStatusFile);
-        var hostId = File.ReadAllText(_layout.HostIdFile).Trim();
+        _status = status;
+        SaveStatus(status);
         var rid = RuntimeInformation.RuntimeIdentifier;
         _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
             _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
@@ -86,11 +93,13 @@ internal sealed class AgentHost
         }
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
-        var deployments = supervision is null || OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, hostId, rid);
+        Deploy.Deployments? deployments = null;
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
         var savedSequence = status.Sequence;
+        string? hostId = null;
+        string? trustProblem = null;
         while (!stop.IsCancellationRequested)
         {
             if (KeeperGone())
@@ -102,9 +111,23 @@ internal sealed class AgentHost
             var check = new LastCheck { At = _clock.GetUtcNow() };
             try
             {
+                hostId ??= HostId.Load(_layout.HostIdFile);
+                if (deployments is null && supervision is not null && !OperatingSystem.IsWindows())
+                {
+                    // Deployments need the host id (the rollout's order), so they start once it is read.
+                    deployments = StartDeployments(supervision, client, hostId, rid);
+                }
                 var result = await client.CheckAsync(status.Sequence, status.ManifestETag, stop).ConfigureAwait(false);
+                if (client.TrustFileProblem != trustProblem)
+                {
+                    trustProblem = client.TrustFileProblem;
+                    if (trustProblem is not null)
+                    {
+                        _log.Warning("{Problem}", trustProblem);
+                    }
+                }
                 check.Result = result.NotModified ? "not-modified" : "ok";
-                status.ManifestETag = result.ETag;
+                var actedOn = true;
                 if (result.Manifest is { } manifest)
                 {
                     if (manifest.Sequence != status.Sequence)
@@ -114,25 +137,33 @@ internal sealed class AgentHost
                     }
                     status.Sequence = manifest.Sequence;
                     status.ManifestExpires = manifest.Expires;
-                    if (await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false))
+                    var outcome = await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false);
+                    if (outcome == UpdateOutcome.Staged)
                     {
                         check.Result = "update-staged";
                     }
+                    actedOn = outcome != UpdateOutcome.Deferred;
                 }
                 else if (_waitingUpdate is var (waiting, source) && !OperatingSystem.IsWindows() && _deployments is not { Deploying: true })
                 {
                     // An update put off for a deploy: the manifest is unchanged (304), so take it up from memory.
-                    if (await ConsiderUpdateAsync(waiting, source, rid, hostId, status, stop).ConfigureAwait(false))
+                    var outcome = await ConsiderUpdateAsync(waiting, source, rid, hostId, status, stop).ConfigureAwait(false);
+                    if (outcome == UpdateOutcome.Staged)
                     {
                         check.Result = "update-staged";
                     }
+                    actedOn = outcome != UpdateOutcome.Deferred;
                 }
+                // The ETag says "you have seen this manifest": kept only once what it describes was acted on, so that
+                // an update that could not happen now (a full disk, a trial running, a busy lock) is tried again at
+                // the next check instead of being answered "not modified" until the next publish.
+                status.ManifestETag = actedOn ? result.ETag : null;
                 errors = 0;
                 if (!status.Ready)
                 {
                     status.Ready = true;
                     status.LastCheck = check;
-                    status.Save(_layout.AgentStatusFile);
+                    SaveStatus(status);
                     await TellKeeperAsync($"READY {_version}", stop).ConfigureAwait(false);
                     _log.Information("ready");
                 }
@@ -142,7 +173,17 @@ internal sealed class AgentHost
                 errors++;
                 check.Result = e is StaleMetadataException ? "stale" : "error";
                 check.Error = e.Message;
+                status.ManifestETag = null;
                 _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, e.Message);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A full disk, most of all: one line, the programs keep running, and the next check tries again.
+                errors++;
+                check.Result = "error";
+                check.Error = $"{IOErrors.DescribeWrite(e, IOErrors.PathIn(e) ?? _layout.StateDir)}; trying again at the next check";
+                status.ManifestETag = null;
+                _log.Warning("feed check failed ({Errors} in a row): {Error}", errors, check.Error);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -171,9 +212,11 @@ internal sealed class AgentHost
             if (previous is null || previous.Result != check.Result || previous.Error != check.Error || status.Sequence != savedSequence
                 || check.At - savedAt >= TimeSpan.FromMinutes(1))
             {
-                status.Save(_layout.AgentStatusFile);
-                savedAt = check.At;
-                savedSequence = status.Sequence;
+                if (SaveStatus(status))
+                {
+                    savedAt = check.At;
+                    savedSequence = status.Sequence;
+                }
             }
             // Native memory behind finalizable handles (TLS, X509: the runtime reloads the system
             // root store every five minutes) is freed only when a collection finalizes them, and
@@ -195,7 +238,7 @@ internal sealed class AgentHost
             }
         }
         status.Ready = false;
-        status.Save(_layout.AgentStatusFile);
+        SaveStatus(status);
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
         if (deployments is not null && !OperatingSystem.IsWindows())
         {
@@ -207,6 +250,41 @@ internal sealed class AgentHost
             await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// Writes agent.json; a failure (a full disk) is said once, not at every check, and the agent goes on with the
+    /// status in memory, which `belay status` reads from it over agent.sock. True when written.
+    /// </summary>
+    private bool SaveStatus(AgentStatus status)
+    {
+        try
+        {
+            status.Save(_layout.AgentStatusFile);
+            if (_statusWriteError is not null)
+            {
+                _log.Information("{File} is written again", _layout.AgentStatusFile);
+                _statusWriteError = null;
+            }
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var problem = IOErrors.DescribeWrite(e, _layout.AgentStatusFile);
+            if (problem != _statusWriteError)
+            {
+                _log.Error("{Problem}; the agent keeps its status in memory and its programs running, and writes it again when it can", problem);
+                _statusWriteError = problem;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>The live status, for `belay status` over agent.sock (CHECK): the file may be out of date when the disk is full.</summary>
+    private string StatusJson()
+    {
+        var status = _status;
+        return status is null ? "{}" : System.Text.Encoding.UTF8.GetString(status.ToJson());
     }
 
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
@@ -233,7 +311,7 @@ internal sealed class AgentHost
         }
         _lifetime.Reload = () => _ = ReloadAsync();
         var serving = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var control = new AgentControl(supervisor, ReloadAsync);
+        var control = new AgentControl(supervisor, ReloadAsync, StatusJson);
         var channel = KeeperChannel.ServeAsync(paths.AgentSocket, control.HandleAsync, m => _log.Debug("{Message}", m), serving.Token).ContinueWith(t =>
         {
             if (t.Exception?.InnerException is { } e)
@@ -255,7 +333,23 @@ internal sealed class AgentHost
         return deployments;
     }
 
-    private async Task<bool> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
+    /// <summary>What a check did about the manifest it read.</summary>
+    private enum UpdateOutcome
+    {
+        /// <summary>No update for this host: nothing to do until the manifest changes.</summary>
+        None,
+
+        /// <summary>An update was staged and the keeper asked to switch.</summary>
+        Staged,
+
+        /// <summary>An update is put off until the deploy in progress ends; it is kept in memory (the manifest counts as seen).</summary>
+        Waiting,
+
+        /// <summary>An update is there but could not be taken now (a trial runs, the lock is held, no keeper answered): try again next check.</summary>
+        Deferred,
+    }
+
+    private async Task<UpdateOutcome> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
         CancellationToken stop)
     {
         var wasWaiting = _waitingUpdate is not null;
@@ -266,30 +360,40 @@ internal sealed class AgentHost
         var release = UpdatePolicy.ChooseUpdate(manifest, rid, hostId, running, state.Bad, _config.PinnedVersion);
         if (release is null)
         {
-            return false;
+            return UpdateOutcome.None;
         }
         if (state.Trial is not null)
         {
             _log.Information("version {Version} is available; waiting for the trial of {Trial} to end", release.Version, state.Trial.Version);
-            return false;
+            return UpdateOutcome.Deferred;
         }
         if (!OperatingSystem.IsWindows() && _deployments is { Deploying: true })
         {
-            // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it to end.
+            // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it to end,
+            // then take the update up from memory (the channel answers 304 meanwhile: the manifest was seen).
             if (!wasWaiting)
             {
                 _log.Information("version {Version} is available; waiting for the deploy in progress to end", release.Version);
             }
             _waitingUpdate = (manifest, source);
-            return false;
+            return UpdateOutcome.Waiting;
         }
-        _log.Information("version {Version} is available (running {Current}); staging it", release.Version, running);
-        await Stager.StageAsync(source, release, rid, _layout, m => _log.Information("{Message}", m), stop).ConfigureAwait(false);
+        using (var held = InstallLock.TryAcquire(_layout, out var holder))
+        {
+            if (held is null)
+            {
+                _log.Information("version {Version} is available; another belay install/update is running (pid {Pid}): trying again at the next check",
+                    release.Version, holder?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown");
+                return UpdateOutcome.Deferred;
+            }
+            _log.Information("version {Version} is available (running {Current}); staging it", release.Version, running);
+            await Stager.StageAsync(source, release, rid, _layout, m => _log.Information("{Message}", m), stop).ConfigureAwait(false);
+        }
         status.Staged = release.Version;
-        status.Save(_layout.AgentStatusFile);
+        SaveStatus(status);
         var reply = await TellKeeperAsync($"SWITCH {release.Version}", stop).ConfigureAwait(false);
         _log.Information("asked the keeper to switch to {Version}: {Reply}", release.Version, reply ?? "no keeper");
-        return true;
+        return reply is null && !string.IsNullOrEmpty(_keeperSocket) ? UpdateOutcome.Deferred : UpdateOutcome.Staged;
     }
 
     private async Task<string?> TellKeeperAsync(string message, CancellationToken stop)

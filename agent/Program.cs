@@ -29,9 +29,15 @@ internal static class Program
             var path = result.GetRequiredValue(config).FullName;
             var settings = InstallConfig.Load(path);
             var layout = settings.Layout;
+            // Nothing is written through a link planted in the installation (LayoutGuard).
+            LayoutGuard.Check(layout);
             Directory.CreateDirectory(layout.LogDir);
-            using var log = new LoggerConfiguration()
-                .WriteTo.Console(outputTemplate: "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} agent {Level:u3} {Message:lj}{NewLine}{Exception}")
+            const string consoleTemplate = "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} agent {Level:u3} {Message:lj}{NewLine}{Exception}";
+            var logging = new LoggerConfiguration();
+            logging = OperatingSystem.IsWindows()
+                ? logging.WriteTo.Console(outputTemplate: consoleTemplate)
+                : logging.WriteTo.Sink(new WholeLineSink(new Serilog.Formatting.Display.MessageTemplateTextFormatter(consoleTemplate, System.Globalization.CultureInfo.InvariantCulture)));
+            using var log = logging
                 .WriteTo.File(layout.AgentLog, fileSizeLimitBytes: 10 * 1024 * 1024, rollOnFileSizeLimit: true, retainedFileCountLimit: 5,
                     outputTemplate: "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffzzz} {Level:u3} {Message:lj}{NewLine}{Exception}")
                 .CreateLogger();

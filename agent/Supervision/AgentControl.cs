@@ -7,12 +7,13 @@ namespace Belay.Agent.Supervision;
 /// <summary>
 /// The agent's control channel, state/agent.sock (the same one-line protocol as the
 /// keeper's socket, mode 0700 in the 0700 state folder): STATUS (a JSON list of programs,
-/// secrets masked), APPS (the deployed apps, JSON), START name, STOP name, RESTART name, RELOAD (re-read programs.conf;
-/// a config with an error is refused and the running one stays). `belay status`, `belay
-/// start|stop|restart|reload` use it.
+/// secrets masked), APPS (the deployed apps, JSON), CHECK (the agent's own status, as agent.json
+/// holds it, live: the file cannot be written while the disk is full), START name, STOP name,
+/// RESTART name, RELOAD (re-read programs.conf; a config with an error is refused and the running
+/// one stays). `belay status`, `belay start|stop|restart|reload` use it.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> reload)
+internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> reload, Func<string> check)
 {
     /// <summary>APPS: the deployed apps as JSON (set once deployments run).</summary>
     public Func<Task<string>>? Apps { get; set; }
@@ -26,6 +27,8 @@ internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> rel
         {
             case "STATUS":
                 return JsonSerializer.Serialize(await supervisor.StatusAsync().ConfigureAwait(false), ProgramsJsonContext.Default.ListProgramStatus);
+            case "CHECK":
+                return check();
             case "RELOAD":
                 return await reload().ConfigureAwait(false);
             case "APPS":
@@ -37,7 +40,7 @@ internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> rel
             case "RESTART" when name.Length > 0:
                 return await supervisor.RestartProgramAsync(name).ConfigureAwait(false);
             default:
-                return $"ERR unknown request '{request}' (STATUS, APPS, RELOAD, START name, STOP name, RESTART name)";
+                return $"ERR unknown request '{request}' (STATUS, APPS, CHECK, RELOAD, START name, STOP name, RESTART name)";
         }
     }
 }

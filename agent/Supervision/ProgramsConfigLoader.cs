@@ -23,18 +23,34 @@ internal sealed class ProgramsConfigLoader(ProgramPaths paths, ILogger log)
         {
             return [];
         }
-        var mode = File.GetUnixFileMode(paths.ConfigFile);
-        if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+        string text;
+        try
         {
-            throw new ProgramsConfigException($"{paths.ConfigFile}: refused: others may write it (mode {Convert.ToString((int)mode, 8)}); chmod 600 it");
+            var mode = File.GetUnixFileMode(paths.ConfigFile);
+            if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            {
+                throw new ProgramsConfigException($"{paths.ConfigFile}: refused: others may write it (mode {Convert.ToString((int)mode, 8)}); chmod 600 it");
+            }
+            if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
+            {
+                log.Warning("{Config} is readable by others (mode {Mode}); it may hold secrets: chmod 600 it", paths.ConfigFile, Convert.ToString((int)mode, 8));
+            }
+            text = File.ReadAllText(paths.ConfigFile);
         }
-        if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            log.Warning("{Config} is readable by others (mode {Mode}); it may hold secrets: chmod 600 it", paths.ConfigFile, Convert.ToString((int)mode, 8));
+            throw new ProgramsConfigException($"{paths.ConfigFile}: cannot be read ({Belay.Core.IO.IOErrors.Describe(e)})", e);
         }
-        var text = File.ReadAllText(paths.ConfigFile);
         var programs = ProgramsConfig.Parse(text, paths.ConfigFile);
-        Belay.Core.IO.AtomicFile.WriteAllText(AcceptedCopy, text, Belay.Core.IO.AtomicFile.OwnerOnly);
+        try
+        {
+            Belay.Core.IO.AtomicFile.WriteAllText(AcceptedCopy, text, Belay.Core.IO.AtomicFile.OwnerOnly);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Only a fallback for a later bad edit: the config itself is good and is used.
+            log.Warning("cannot keep a copy of the accepted programs config: {Error}", Belay.Core.IO.IOErrors.DescribeWrite(e, AcceptedCopy));
+        }
         return programs;
     }
 
@@ -50,7 +66,15 @@ internal sealed class ProgramsConfigLoader(ProgramPaths paths, ILogger log)
             if (File.Exists(AcceptedCopy))
             {
                 log.Error("{Error}; running the last accepted programs config until it is fixed (then belay reload)", e.Message);
-                return ProgramsConfig.Parse(File.ReadAllText(AcceptedCopy), AcceptedCopy);
+                try
+                {
+                    return ProgramsConfig.Parse(File.ReadAllText(AcceptedCopy), AcceptedCopy);
+                }
+                catch (Exception copy) when (copy is ProgramsConfigException or IOException or UnauthorizedAccessException)
+                {
+                    log.Error("{Copy}: cannot be used either ({Error}); no programs run until the config is fixed (then belay reload)", AcceptedCopy, copy.Message);
+                    return [];
+                }
             }
             log.Error("{Error}; no programs run until it is fixed (then belay reload)", e.Message);
             return [];

@@ -391,7 +391,11 @@ internal sealed class Supervisor : IDisposable
     private string Adopt(IReadOnlyList<ProgramDefinition> definitions)
     {
         var now = Now;
-        var state = ProgramsStateFile.TryLoad(_paths.StateFile);
+        var state = ProgramsStateFile.TryLoad(_paths.StateFile, out var damaged);
+        foreach (var problem in damaged)
+        {
+            _log.Error("{Problem}", problem);
+        }
         var byName = definitions.ToDictionary(d => d.Name, StringComparer.Ordinal);
         var toStart = new List<Managed>();
         foreach (var record in state?.Programs ?? [])

@@ -31,12 +31,50 @@ internal static class DoctorCommand
     {
         var installation = new Installation();
         var json = new Option<bool>("--json") { Description = "Print the findings as JSON." };
-        var command = new Command("doctor", "Check this installation (permissions, feed, clock, keys, service) and say what to fix.") { json };
+        var repair = new Option<bool>("--repair") { Description = "Also put right what can be: rebuild a damaged state.json, move aside a damaged agent.json or trust.json, drop damaged program records, write a new host id." };
+        var command = new Command("doctor", "Check this installation (permissions, files, feed, clock, keys, service) and say what to fix; --repair fixes what it can.") { json, repair };
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
-            var (config, _) = installation.Locate(result);
-            var findings = await RunAsync(config, cancel).ConfigureAwait(false);
+            var (path, layout) = installation.Find(result);
+            InstallConfig? config = null;
+            var findings = new List<Finding>();
+            try
+            {
+                config = InstallConfig.Load(path);
+                layout = config.Layout;
+            }
+            catch (JsonFileException e)
+            {
+                findings.Add(new Finding("files", false, e.Message, "belay install --feed URL ... with this installation's options rewrites it"));
+            }
+            var files = InstallFileChecks.Check(layout);
+            if (result.GetValue(repair))
+            {
+                // One writer at a time: not while an install or update runs.
+                using var installLock = InstallLock.Acquire(layout, "doctor --repair");
+                foreach (var check in files.Where(c => c.Repair is not null && !c.Finding.Ok))
+                {
+                    try
+                    {
+                        Console.WriteLine($"repaired: {check.Repair!()}");
+                    }
+                    catch (Exception e) when (e is BelayException or IOException or UnauthorizedAccessException)
+                    {
+                        Console.WriteLine($"not repaired: {check.Finding.Detail}: {(e is BelayException ? e.Message : IOErrors.Describe(e))}");
+                    }
+                }
+                files = InstallFileChecks.Check(layout);
+                if (Installer.KeeperIsRunning(layout))
+                {
+                    Console.WriteLine("the keeper runs and read its state when it started: restart it (belay service restart) so that it reads the repaired files");
+                }
+            }
+            findings.AddRange(files.Select(c => c.Repair is null || c.Finding.Ok ? c.Finding : c.Finding with { Fix = "belay doctor --repair" }));
+            if (config is not null)
+            {
+                findings.AddRange(await RunAsync(config, cancel).ConfigureAwait(false));
+            }
             if (result.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(findings, DoctorJsonContext.Default.ListFinding));

@@ -33,6 +33,13 @@ internal sealed class Installation
     /// <summary>The config of an existing installation; a clear error when there is none.</summary>
     public (InstallConfig Config, string Path) Locate(ParseResult result)
     {
+        var (path, _) = Find(result);
+        return (InstallConfig.Load(path), path);
+    }
+
+    /// <summary>Where the existing installation's config.json is, and its layout as the options name it, without reading the config.</summary>
+    public (string Path, InstallLayout Layout) Find(ParseResult result)
+    {
         var prefix = result.GetValue(Prefix)?.FullName;
         var scopeText = result.GetValue(Scope);
         IEnumerable<InstallScope> candidates = !string.IsNullOrEmpty(scopeText) || prefix is not null
@@ -41,11 +48,12 @@ internal sealed class Installation
         var tried = new List<string>();
         foreach (var scope in candidates)
         {
-            var path = InstallLayout.For(scope, prefix).ConfigFile;
-            if (File.Exists(path))
+            var layout = InstallLayout.For(scope, prefix);
+            if (File.Exists(layout.ConfigFile))
             {
-                return (InstallConfig.Load(path), path);
+                return (layout.ConfigFile, layout);
             }
+            var path = layout.ConfigFile;
             tried.Add(path);
         }
         throw new BelayException($"Belay is not installed here (looked for {string.Join(" and ", tried)}). Install it with belay install --feed URL, or name the installation with --prefix or --scope");

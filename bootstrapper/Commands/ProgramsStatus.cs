@@ -9,7 +9,7 @@ namespace Belay.Bootstrapper.Commands;
 /// <summary>The programs part of `belay status`: the agent's answer, or its state file when it does not answer.</summary>
 internal static class ProgramsStatus
 {
-    public static async Task<List<ProgramStatus>> ReadAsync(InstallLayout layout, CancellationToken cancellationToken)
+    public static async Task<List<ProgramStatus>> ReadAsync(InstallLayout layout, List<string> problems, CancellationToken cancellationToken)
     {
         var paths = ProgramPaths.For(layout);
         if (File.Exists(paths.AgentSocket))
@@ -27,7 +27,8 @@ internal static class ProgramsStatus
                 // Fall back to the state file below.
             }
         }
-        var state = ProgramsStateFile.TryLoad(paths.StateFile);
+        var state = ProgramsStateFile.TryLoad(paths.StateFile, out var damaged);
+        problems.AddRange(damaged);
         return [.. (state?.Programs ?? []).Where(p => !Belay.Core.Deploy.AppPaths.IsUnit(p.Name)).Select(p => new ProgramStatus
         {
             Name = p.Name,

@@ -25,13 +25,9 @@ internal static class RunCommand
             {
                 Posix.NewSession();
             }
-            if (result.GetValue(log) is { } logFile)
+            if (result.GetValue(log) is not null && OperatingSystem.IsWindows())
             {
-                if (OperatingSystem.IsWindows())
-                {
-                    throw new BelayException(ExitCodes.Usage, "--log is for Unix; the Windows service writes keeper.log itself");
-                }
-                KeeperLog.Open(logFile.FullName);
+                throw new BelayException(ExitCodes.Usage, "--log is for Unix; the Windows service writes keeper.log itself");
             }
             if (result.GetValue(service) && !OperatingSystem.IsWindows())
             {
@@ -40,6 +36,12 @@ internal static class RunCommand
             var (settings, path) = result.GetValue(config) is { } file
                 ? (InstallConfig.Load(file.FullName), file.FullName)
                 : installation.Locate(result);
+            // Nothing is written through a link planted in the installation, the log included.
+            LayoutGuard.Check(settings.Layout);
+            if (result.GetValue(log) is { } logFile && !OperatingSystem.IsWindows())
+            {
+                KeeperLog.Open(logFile.FullName);
+            }
             if (result.GetValue(service) && OperatingSystem.IsWindows())
             {
                 return WindowsServiceHost.Run(settings, path);

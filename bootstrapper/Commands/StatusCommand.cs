@@ -45,7 +45,17 @@ internal static class StatusCommand
     {
         var layout = config.Layout;
         var state = InstallStateStore.Load(layout.StateFile);
-        var agent = AgentStatus.TryLoad(layout.AgentStatusFile);
+        var problems = new List<string>();
+        // The agent's own view first: agent.json lags behind it when the disk is full.
+        var agent = await LiveAgentStatusAsync(layout, cancellationToken).ConfigureAwait(false);
+        if (agent is null)
+        {
+            agent = AgentStatus.TryLoad(layout.AgentStatusFile, out var agentProblem);
+            if (agentProblem is not null)
+            {
+                problems.Add(agentProblem);
+            }
+        }
         KeeperStatus? keeper = null;
         if (Installer.KeeperIsRunning(layout))
         {
@@ -59,8 +69,12 @@ internal static class StatusCommand
                 keeper = new KeeperStatus { Pid = Installer.ReadPid(layout.KeeperPidFile) ?? 0 };
             }
         }
-        var hostId = File.Exists(layout.HostIdFile) ? (await File.ReadAllTextAsync(layout.HostIdFile, cancellationToken).ConfigureAwait(false)).Trim() : "";
-        var facts = HostFacts.Read(hostId);
+        var hostId = HostId.TryLoad(layout.HostIdFile, out var hostProblem);
+        if (hostProblem is not null)
+        {
+            problems.Add(hostProblem);
+        }
+        var facts = HostFacts.Read(hostId ?? "");
         ServiceReport service;
         try
         {
@@ -97,8 +111,28 @@ internal static class StatusCommand
             Scope = config.Scope,
             Config = configPath,
             Token = config.Token is null ? null : Belay.Core.Programs.Secrets.Mask,
-            Programs = await ProgramsStatus.ReadAsync(layout, cancellationToken).ConfigureAwait(false),
+            Programs = await ProgramsStatus.ReadAsync(layout, problems, cancellationToken).ConfigureAwait(false),
+            Problems = problems,
         }.WithApps(await AppsStatus.ReadAsync(config, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>The agent's answer to CHECK on agent.sock, or null when it does not answer (then agent.json is read).</summary>
+    private static async Task<AgentStatus?> LiveAgentStatusAsync(InstallLayout layout, CancellationToken cancellationToken)
+    {
+        var paths = Belay.Core.Programs.ProgramPaths.For(layout);
+        if (OperatingSystem.IsWindows() || !File.Exists(paths.AgentSocket))
+        {
+            return null;
+        }
+        try
+        {
+            var reply = await Belay.Core.Programs.AgentClient.SendAsync(paths, "CHECK", TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            return reply.StartsWith('{') && reply.Length > 2 ? AgentStatus.Parse(System.Text.Encoding.UTF8.GetBytes(reply), $"{paths.AgentSocket} (CHECK)") : null;
+        }
+        catch (BelayException)
+        {
+            return null; // an agent before CHECK, or none: agent.json says what it last wrote
+        }
     }
 
     private static void Print(StatusReport r)
@@ -118,6 +152,10 @@ internal static class StatusCommand
         Console.WriteLine($"host:             {r.Host.Hostname} ({r.Host.Os}, {r.Host.Arch}, {r.Host.Rid}), id {r.Host.Id}");
         Console.WriteLine($"mac addresses:    {(r.Host.Macs.Count == 0 ? "-" : string.Join(", ", r.Host.Macs))}");
         Console.WriteLine($"config:           {r.Config}");
+        foreach (var problem in r.Problems)
+        {
+            Console.Error.WriteLine($"belay: warning: {problem}");
+        }
     }
 }
 
@@ -170,6 +208,9 @@ internal sealed class StatusReport
         Apps = apps.Apps;
         return this;
     }
+
+    /// <summary>Files that could not be read as they must be ("FILE: field F: …; what to do"); belay doctor --repair fixes most.</summary>
+    public List<string> Problems { get; set; } = [];
 }
 
 internal sealed class ServiceReport

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
+using Belay.Core.Install;
 using Belay.Core.Services;
 
 namespace Belay.Bootstrapper.Commands;
@@ -18,6 +19,8 @@ internal static class UninstallCommand
         {
             var (config, _) = installation.Locate(result);
             var layout = config.Layout;
+            // Not while an install or update writes into it; the lock's file goes with the state folder on --purge.
+            using var installLock = InstallLock.Acquire(layout, "uninstall");
             var definition = ServiceDefinition.For(layout, Installation.ParseScope(config.Scope));
             var backend = ServiceBackends.Create(config.ServiceManager, layout, Console.WriteLine);
             if (backend.Uninstall(definition) && backend.Name != "none")

@@ -23,10 +23,12 @@ internal static class UpdateCommands
         {
             var (config, _) = installation.Locate(result);
             var layout = config.Layout;
+            // One install or update at a time (a check alone changes nothing and needs no lock).
+            using var installLock = result.GetValue(checkOnly) ? null : InstallLock.Acquire(layout, "update");
             var state = InstallStateStore.Load(layout.StateFile);
             var agent = AgentStatus.TryLoad(layout.AgentStatusFile) ?? new AgentStatus();
             var rid = RuntimeInformation.RuntimeIdentifier;
-            var hostId = File.ReadAllText(layout.HostIdFile).Trim();
+            var hostId = HostId.Load(layout.HostIdFile);
             using var client = new FeedClient(config.Feeds, config.ParseRootKeys(), config.Product, config.Channel, config.AllowInsecureHttp, trustFile: layout.TrustFile);
             var check = await client.CheckAsync(agent.Sequence, null, cancel).ConfigureAwait(false);
             var pinned = result.GetValue(version) ?? config.PinnedVersion;
@@ -75,6 +77,7 @@ internal static class UpdateCommands
         {
             var (config, _) = installation.Locate(result);
             var layout = config.Layout;
+            using var installLock = InstallLock.Acquire(layout, "rollback");
             var before = InstallStateStore.Load(layout.StateFile);
             if (before.Previous is null && before.Trial is null)
             {

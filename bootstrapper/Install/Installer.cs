@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
+using System.Text.Json;
+using Belay.Bootstrapper.Keeper;
 using Belay.Core;
 using Belay.Core.Deploy;
 using Belay.Core.Feed;
@@ -8,6 +9,7 @@ using Belay.Core.IO;
 using Belay.Core.Minisign;
 using Belay.Core.Services;
 using Belay.Core.Update;
+using Belay.Core.Versioning;
 
 namespace Belay.Bootstrapper.Install;
 
@@ -63,13 +65,48 @@ internal sealed class Installer
         // The group identity is read and checked before anything else: a file that is not one stops the install here.
         var identity = request.GroupIdentity is { } identityFile ? GroupIdentityFile.Read(identityFile, _say) : null;
         var layout = InstallLayout.For(request.Scope, request.Prefix);
-        var existing = File.Exists(layout.ConfigFile) && File.Exists(layout.StateFile) ? InstallConfig.Load(layout.ConfigFile) : null;
-        var existingState = existing is null ? null : InstallStateStore.Load(layout.StateFile);
+        // Before anything is written: no link planted in the folders Belay writes into, and one command at a time.
+        LayoutGuard.Check(layout);
+        var missing = new[] { layout.BinRoot, layout.ConfigDir, layout.StateDir, layout.LogDir }.Where(d => !Directory.Exists(d)).ToList();
+        InstallLock installLock;
+        try
+        {
+            installLock = InstallLock.Acquire(layout, "install");
+        }
+        catch (BelayException)
+        {
+            RemoveFolders(missing.Where(d => d != layout.StateDir && !IsInside(layout.StateDir, d)).ToList());
+            throw;
+        }
+        using (installLock)
+        {
+            try
+            {
+                return await InstallLockedAsync(request, layout, missing, identity, cancellationToken).ConfigureAwait(false);
+            }
+            catch when (!File.Exists(layout.StateFile) && !File.Exists(layout.ConfigFile))
+            {
+                // Not installed, before or now: leave no folder this install made (the lock's included).
+                RemoveFolders(missing);
+                throw;
+            }
+        }
+    }
+
+    private async Task<int> InstallLockedAsync(InstallRequest request, InstallLayout layout, List<string> missing, GroupIdentity? identity,
+        CancellationToken cancellationToken)
+    {
+        var (existing, existingState) = ReadExisting(layout);
         // Re-running install without --service-manager keeps the installation's manager; auto detects for a new one.
         var manager = request.ServiceManager == "auto" && existing is not null
             ? existing.ServiceManager
             : ServiceBackends.Resolve(request.ServiceManager, request.Scope, _say);
-        var hostId = File.Exists(layout.HostIdFile) ? (await File.ReadAllTextAsync(layout.HostIdFile, cancellationToken).ConfigureAwait(false)).Trim() : NewHostId();
+        var hostId = HostId.TryLoad(layout.HostIdFile, out var hostIdProblem);
+        if (hostId is null && File.Exists(layout.HostIdFile))
+        {
+            _say($"warning: {hostIdProblem}; writing a new one");
+        }
+        hostId ??= HostId.New();
         var rid = RuntimeInformation.RuntimeIdentifier;
 
         var config = new InstallConfig
@@ -85,9 +122,10 @@ internal sealed class Installer
             PollInterval = request.PollInterval,
             TrialDeadline = request.TrialDeadline,
             AllowInsecureHttp = request.AllowInsecureHttp,
+            Token = existing?.Token,
             Paths = ConfigPaths.From(layout),
         };
-        config.Validate("the install options");
+        config.Validate("the install options", "check the options given to belay install");
 
         // 1-2. Read the feed as the agent will, and choose.
         var watermark = AgentStatus.TryLoad(layout.AgentStatusFile)?.Sequence ?? 0;
@@ -107,6 +145,11 @@ internal sealed class Installer
         {
             throw new BelayException(reason ?? $"no release on channel {manifest.Channel} can be installed on {rid}");
         }
+        var others = manifest.Releases
+            .Where(r => r.Version != release.Version && r.Artifacts.ContainsKey(rid) && SemVersion.TryParse(r.Version, out _, out _))
+            .Select(r => r.Version)
+            .OrderByDescending(SemVersion.Parse)
+            .ToList();
 
         if (existing is not null && existingState is not null)
         {
@@ -114,7 +157,16 @@ internal sealed class Installer
             {
                 GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
             }
-            return await ReinstallAsync(request, layout, existing, existingState, config, release, check, cancellationToken).ConfigureAwait(false);
+            return await ReinstallAsync(request, layout, existing, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
+        }
+        if (existingState is not null)
+        {
+            // state.json is there and config.json is not usable: the options given now rewrite it.
+            if (identity is not null)
+            {
+                GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
+            }
+            return await ReinstallAsync(request, layout, null, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
 
         // 3-4. Lay it out; undo everything on failure.
@@ -137,16 +189,9 @@ internal sealed class Installer
             {
                 File.Delete(layout.GroupIdentityFile);
             }
-            foreach (var dir in Enumerable.Reverse(created))
-            {
-                try
-                {
-                    Directory.Delete(dir, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            File.Delete(layout.ConfigFile);
+            File.Delete(layout.StateFile);
+            RemoveFolders([.. created, .. missing]);
             throw;
         }
         _say($"installed version {release.Version} for {rid} in {layout.BinRoot} (config {layout.ConfigFile})");
@@ -158,17 +203,13 @@ internal sealed class Installer
             _say($"warning: {problem.Detail}{(problem.Fix is { } fix ? $" (fix: {fix})" : "")}");
         }
 
-        // 5. Register with the service manager (and start). If that fails, nothing is left
-        //    registered and the files go too: a host is either installed or as it was.
+        // 5. Register with the service manager (and start). If that fails, or the agent never gets
+        //    ready, nothing is left registered or running and the files go too: a host is either
+        //    installed and running, or as it was.
         var backend = ServiceBackends.Create(manager, layout, _say);
         var definition = ServiceDefinition.For(layout, request.Scope);
-        try
+        void Undo()
         {
-            backend.Install(definition, start: !request.NoStart);
-        }
-        catch (BelayException e)
-        {
-            _say($"registering with {manager} failed; undoing the install");
             try
             {
                 backend.Uninstall(definition);
@@ -176,34 +217,153 @@ internal sealed class Installer
             catch (BelayException)
             {
             }
+            if (!OperatingSystem.IsWindows())
+            {
+                new DetachedKeeper(layout, _ => { }).Stop(definition);
+            }
             File.Delete(layout.ConfigFile);
             File.Delete(layout.StateFile);
             if (identity is not null)
             {
                 File.Delete(layout.GroupIdentityFile);
             }
-            foreach (var dir in Enumerable.Reverse(created))
+            RemoveFolders([.. created, .. missing]);
+        }
+        // Registering and waiting for the first ready run side by side: a service manager that waits for
+        // readiness itself (systemd, Type=notify) would otherwise keep install waiting out its own start
+        // timeout for an agent that crashes at once, which the keeper's count of exits tells in seconds.
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var registering = Task.Run(() => backend.Install(definition, start: !request.NoStart), CancellationToken.None);
+        var ready = request.NoStart ? null : WaitReadyAsync(layout, request.ReadyTimeout, giveUp.Token);
+        try
+        {
+            if (ready is not null && await Task.WhenAny(registering, ready).ConfigureAwait(false) == ready && ready.IsFaulted)
             {
-                try
-                {
-                    Directory.Delete(dir, recursive: true);
-                }
-                catch (IOException)
-                {
-                }
+                await ready.ConfigureAwait(false); // the agent failed first: the catch below undoes (which ends the registering too)
             }
-            throw new BelayException(e.ExitCode, e.Message + "\nNothing was installed.", e);
+            await registering.ConfigureAwait(false);
+        }
+        catch (BelayException e) when (e is not AgentNotReadyException)
+        {
+            await giveUp.CancelAsync().ConfigureAwait(false);
+            _say($"registering with {manager} failed; undoing the install");
+            var tail = LogTail(layout, manager, request.Scope);
+            Undo();
+            throw new BelayException(e.ExitCode, e.Message + "\nNothing was installed." + tail, e);
+        }
+        catch (AgentNotReadyException e)
+        {
+            var tail = LogTail(layout, manager, request.Scope);
+            Undo();
+            await Quietly(registering).ConfigureAwait(false);
+            throw new BelayException(
+                $"{e.Message}. The install is undone: nothing of it runs or stays installed. {Suggest(manifest.Channel, others)}{tail}", e);
         }
         SayRegistered(backend, layout, definition);
-        if (request.NoStart)
+        if (ready is null)
         {
             _say(manager == "none"
                 ? $"not started (--no-start); start the keeper with: {layout.BelayExe} run --config {layout.ConfigFile} --detach --log {layout.KeeperLog} &"
                 : $"not started (--no-start); {manager} starts it at boot, or now with: belay service start{ScopeArgs(request)}");
             return ExitCodes.Ok;
         }
-        return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ready.ConfigureAwait(false);
+        }
+        catch (AgentNotReadyException e)
+        {
+            var tail = LogTail(layout, manager, request.Scope);
+            Undo();
+            throw new BelayException(
+                $"{e.Message}. The install is undone: nothing of it runs or stays installed. {Suggest(manifest.Channel, others)}{tail}", e);
+        }
     }
+
+    /// <summary>Waits for a task whose outcome no longer matters (a registration the undo just ended).</summary>
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (BelayException)
+        {
+        }
+    }
+
+    /// <summary>The existing installation's config and state, either null when missing or (the state) rebuilt when damaged.</summary>
+    private (InstallConfig? Config, InstallState? State) ReadExisting(InstallLayout layout)
+    {
+        // Without config.json there is no installation (an uninstall that kept the state, or none yet): a fresh
+        // install, which reads only the bad versions of a state left behind.
+        if (!File.Exists(layout.StateFile) || !File.Exists(layout.ConfigFile))
+        {
+            return (null, null);
+        }
+        InstallConfig? config = null;
+        try
+        {
+            config = InstallConfig.Load(layout.ConfigFile);
+        }
+        catch (JsonFileException e)
+        {
+            _say($"warning: {e.File}: {(e.Field is null ? "" : $"field {e.Field}: ")}{e.Problem}; rewriting it from the options given now");
+        }
+        InstallState state;
+        try
+        {
+            state = InstallStateStore.Load(layout.StateFile);
+        }
+        catch (JsonFileException e)
+        {
+            _say($"warning: {e.File}: {(e.Field is null ? "" : $"field {e.Field}: ")}{e.Problem}; rebuilding it");
+            _say(InstallFileChecks.RepairState(layout, _clock.GetUtcNow()));
+            state = InstallStateStore.Load(layout.StateFile);
+        }
+        return (config, state);
+    }
+
+    private static string Suggest(string channel, IReadOnlyList<string> others) =>
+        others.Count == 0
+            ? $"Channel {channel} has no other release for {RuntimeInformation.RuntimeIdentifier}: ask its publisher for a fix."
+            : $"Install another release with --version {others[0]}{(others.Count > 1 ? $" (channel {channel} also has {string.Join(", ", others.Skip(1).Take(4))}{(others.Count > 5 ? ", ..." : "")})" : "")}, or ask the publisher for a fix.";
+
+    private static string LogTail(InstallLayout layout, string? manager = null, InstallScope scope = InstallScope.System)
+    {
+        try
+        {
+            return File.Exists(layout.KeeperLog)
+                ? $"\nLast lines of {layout.KeeperLog}:\n  {string.Join("\n  ", File.ReadLines(layout.KeeperLog).TakeLast(8))}"
+                : manager == "systemd"
+                    ? $"\nThe keeper's and the agent's output is in the journal: journalctl{(scope == InstallScope.User ? " --user" : "")} -u {SystemdUnit.UnitName}"
+                    : "";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    private static void RemoveFolders(IEnumerable<string> folders)
+    {
+        foreach (var dir in folders.Distinct(StringComparer.Ordinal).OrderByDescending(d => d.Length))
+        {
+            try
+            {
+                if (Directory.Exists(dir))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private static bool IsInside(string path, string folder) =>
+        Path.GetFullPath(path).StartsWith(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     private void SayRegistered(IServiceBackend backend, InstallLayout layout, ServiceDefinition definition)
     {
@@ -218,10 +378,10 @@ internal sealed class Installer
     private static string ScopeArgs(InstallRequest request) =>
         (request.Scope == InstallScope.User ? " --scope user" : "") + (request.Prefix is { } p ? $" --prefix {p}" : "");
 
-    private async Task<int> ReinstallAsync(InstallRequest request, InstallLayout layout, InstallConfig existing, InstallState state, InstallConfig config,
-        ReleaseEntry release, FeedCheck check, CancellationToken cancellationToken)
+    private async Task<int> ReinstallAsync(InstallRequest request, InstallLayout layout, InstallConfig? existing, InstallState state, InstallConfig config,
+        ReleaseEntry release, FeedCheck check, IReadOnlyList<string> others, CancellationToken cancellationToken)
     {
-        var sameOptions = SameOptions(existing, config);
+        var sameOptions = existing is not null && SameOptions(existing, config);
         var sameVersion = request.Version is null || request.Version == state.Current;
         var definition = ServiceDefinition.For(layout, request.Scope);
         var backend = ServiceBackends.Create(config.ServiceManager, layout, _say);
@@ -232,13 +392,13 @@ internal sealed class Installer
             if (!running && !request.NoStart)
             {
                 backend.Install(definition, start: true);
-                return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+                return await WaitReadyOrSayAsync(request, layout, check, others, cancellationToken).ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }
         if (!sameOptions)
         {
-            if (existing.ServiceManager != config.ServiceManager)
+            if (existing is not null && existing.ServiceManager != config.ServiceManager)
             {
                 // Moving to another manager: the old one lets go first, so that one keeper runs.
                 var old = ServiceBackends.Create(existing.ServiceManager, layout, _say);
@@ -251,6 +411,7 @@ internal sealed class Installer
             {
                 backend.Stop(definition);
             }
+            InstallWriter.CreateFolders(layout);
             CopySelf(layout.BelayExe);
             config.Save(layout.ConfigFile);
             _say($"updated {layout.ConfigFile}");
@@ -281,7 +442,23 @@ internal sealed class Installer
         {
             return ExitCodes.Ok;
         }
-        return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        return await WaitReadyOrSayAsync(request, layout, check, others, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A re-install's wait: on failure the installation stays as it is (it was installed before), and the message says so.</summary>
+    private async Task<int> WaitReadyOrSayAsync(InstallRequest request, InstallLayout layout, FeedCheck check, IReadOnlyList<string> others,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await WaitReadyAsync(layout, request.ReadyTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentNotReadyException e)
+        {
+            throw new BelayException(
+                $"{e.Message}. The installation stays as it is and its keeper keeps trying, with a growing delay (belay status shows it). " +
+                $"{Suggest(check.Manifest?.Channel ?? request.Channel, others)}{LogTail(layout)}", e);
+        }
     }
 
     private static List<string> LoadBadVersions(InstallLayout layout)
@@ -311,11 +488,15 @@ internal sealed class Installer
         a.PollInterval == b.PollInterval && a.TrialDeadline == b.TrialDeadline && a.AllowInsecureHttp == b.AllowInsecureHttp &&
         a.ServiceManager == b.ServiceManager;
 
-    /// <summary>Waits until the keeper (started by the service manager, or detached) reports the agent ready.</summary>
+    /// <summary>
+    /// Waits until the keeper (started by the service manager, or detached) reports the agent ready. Gives up
+    /// early, with an <see cref="AgentNotReadyException"/> saying how, when the agent keeps exiting (three exits
+    /// in a row, each soon after its start); at the timeout, says whether the keeper runs and the agent hangs.
+    /// </summary>
     public async Task<int> WaitReadyAsync(InstallLayout layout, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = _clock.GetUtcNow() + timeout;
-        string? last = null;
+        KeeperStatus? last = null;
         while (_clock.GetUtcNow() < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
@@ -325,21 +506,67 @@ internal sealed class Installer
             }
             try
             {
-                last = await KeeperChannel.SendAsync(layout.KeeperSocket, "STATUS", TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-                if (last.Contains("\"agentReady\":true", StringComparison.Ordinal))
-                {
-                    var state = InstallStateStore.Load(layout.StateFile);
-                    _say($"agent {state.Current} is running and ready (keeper pid {ReadPid(layout.KeeperPidFile)}); see belay status");
-                    return ExitCodes.Ok;
-                }
+                var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, "STATUS", TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                last = JsonSerializer.Deserialize(reply, KeeperJsonContext.Default.KeeperStatus) ?? last;
             }
-            catch (BelayException)
+            catch (Exception e) when (e is BelayException or JsonException)
             {
+                continue;
+            }
+            if (last is { AgentReady: true })
+            {
+                var state = InstallStateStore.Load(layout.StateFile);
+                _say($"agent {state.Current} is running and ready (keeper pid {ReadPid(layout.KeeperPidFile)}); see belay status");
+                return ExitCodes.Ok;
+            }
+            if (last is { AgentExits: >= GiveUpAfterExits } failing)
+            {
+                throw new AgentNotReadyException(failing.Starting ?? "?",
+                    $"version {failing.Starting} does not run on this host: its agent {DescribeExit(failing.LastExitCode)} {Times(failing.AgentExits)} in a row without reporting ready");
             }
         }
-        var tail = File.Exists(layout.KeeperLog) ? string.Join("\n  ", File.ReadLines(layout.KeeperLog).TakeLast(15)) : "(no log)";
-        throw new BelayException($"the agent did not report ready within {timeout.TotalSeconds:0} s (keeper said: {last ?? "nothing"}). Last lines of {layout.KeeperLog}:\n  {tail}");
+        var version = last?.Starting ?? TryCurrent(layout) ?? "?";
+        throw new AgentNotReadyException(version, !KeeperIsRunning(layout)
+            ? $"the keeper did not start, or stopped, so version {version} never ran (see {layout.KeeperLog})"
+            : last?.AgentPid is { } pid
+                ? $"version {version} did not report ready within {timeout.TotalSeconds:0} s: its agent (pid {pid}) runs but hangs, or cannot reach the feed or the keeper"
+                : $"version {version} did not report ready within {timeout.TotalSeconds:0} s: its agent is not running{(last?.LastExitCode is { } code ? $" (it {DescribeExit(code)})" : "")}");
     }
+
+    /// <summary>Exits in a row after which the install stops waiting for a ready that will not come.</summary>
+    private const int GiveUpAfterExits = 3;
+
+    private static string? TryCurrent(InstallLayout layout)
+    {
+        try
+        {
+            return InstallStateStore.Load(layout.StateFile).Current;
+        }
+        catch (BelayException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>"exited with code 1", "was killed by signal 11", "could not be run (exit 127: not found)".</summary>
+    public static string DescribeExit(int? code) => code switch
+    {
+        null => "exited",
+        127 => "could not be started (exit 127: not found)",
+        126 => "could not be run (exit 126: not executable)",
+        > 128 and < 160 => $"was killed by signal {code - 128}",
+        _ => $"exited with code {code}",
+    };
+
+    private static string Times(int n) => n switch
+    {
+        1 => "once",
+        2 => "twice",
+        3 => "three times",
+        4 => "four times",
+        5 => "five times",
+        _ => $"{n} times",
+    };
 
     public static bool KeeperIsRunning(InstallLayout layout) => DetachedKeeper.IsRunning(layout);
 
@@ -360,5 +587,10 @@ internal sealed class Installer
     /// <summary>A feed folder given relative to here must still be found by the keeper, which runs elsewhere.</summary>
     private static string AbsoluteFeed(string feed) => feed.Contains("://", StringComparison.Ordinal) ? feed : Path.GetFullPath(feed);
 
-    private static string NewHostId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+}
+
+/// <summary>The agent of the version just installed or started never reported ready: which version, and how it failed.</summary>
+internal sealed class AgentNotReadyException(string version, string message) : BelayException(message)
+{
+    public string Version { get; } = version;
 }

@@ -23,6 +23,10 @@ internal static class KeeperLog
     private static string? _path;
     private static Timer? _timer;
 
+    /// <summary>Lines not written since the last one that was (a full disk), and why.</summary>
+    private static int _dropped;
+    private static string _dropReason = "";
+
     /// <summary>The file the keeper writes to, when it owns one.</summary>
     public static string? Path => _path;
 
@@ -49,10 +53,29 @@ internal static class KeeperLog
         }
         lock (Gate)
         {
-            _ = PosixProcess.WriteAll(1, Encoding.UTF8.GetBytes(line + "\n"));
-            RotateIfFull();
+            // A whole line or none: on a full disk a line is not cut in the middle (the next would run into
+            // it); the lines lost are counted and said once there is room again.
+            if (_dropped > 0 && PosixProcess.AppendLine(1, Encoding.UTF8.GetBytes(
+                $"{line[..Math.Min(line.Length, 29)]} keeper {_dropped} line(s) of this log were not written: {_dropReason}\n")) == 0)
+            {
+                _dropped = 0;
+            }
+            if (PosixProcess.AppendLine(1, Encoding.UTF8.GetBytes(line + "\n")) is var errno and not 0)
+            {
+                _dropped++;
+                _dropReason = errno == 28 ? "no space left on device" : $"errno {errno}";
+            }
+            try
+            {
+                RotateIfFull();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A full disk cannot take the rotation's new file either: tried again at the next line.
+            }
         }
     }
+
 
     private static void Check()
     {

@@ -141,7 +141,7 @@ public static partial class ArchiveExtractor
                 TryDeleteTree(moved ? destination : temp);
                 if (e is IOException or UnauthorizedAccessException)
                 {
-                    throw new BelayException($"cannot extract {archive} into {destination}: {e.Message}", e);
+                    throw new BelayException(IOErrors.IsDiskFull(e) ? $"cannot extract {archive}: {IOErrors.DescribeWrite(e, destination)}" : $"cannot extract {archive} into {destination}: {IOErrors.Describe(e)}", e);
                 }
                 throw;
             }

@@ -75,7 +75,7 @@ public static class ArtifactDownloader
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException($"cannot create a file in {folder} to download {where} into: {e.Message}", e);
+            throw new BelayException($"cannot create a file in {folder} to download {where} into: {IOErrors.Describe(e)}{(IOErrors.IsDiskFull(e) ? $" ({IOErrors.FreeSpace(folder)})" : "")}", e);
         }
 
         try
@@ -108,7 +108,7 @@ public static class ArtifactDownloader
                 }
                 catch (IOException e)
                 {
-                    throw new BelayException($"cannot write {temp}: {e.Message}", e);
+                    throw new BelayException(IOErrors.DescribeWrite(e, temp), e);
                 }
             }
             return temp;
@@ -187,7 +187,7 @@ public static class ArtifactDownloader
             }
             catch (IOException e)
             {
-                throw new BelayException($"cannot write {_path}: {e.Message}", e);
+                throw new BelayException(IOErrors.DescribeWrite(e, _path), e);
             }
         }
 
@@ -204,7 +204,7 @@ public static class ArtifactDownloader
             catch (IOException e)
             {
                 // Not an IOException any more: an HTTP source would take it for a failed read.
-                throw new BelayException($"cannot write {_path}: {e.Message}", e);
+                throw new BelayException(IOErrors.DescribeWrite(e, _path), e);
             }
         }
 

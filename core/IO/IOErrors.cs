@@ -74,7 +74,7 @@ public static class IOErrors
         try
         {
             var drive = new DriveInfo(folder);
-            return $"{Size(drive.AvailableFreeSpace)} free of {Size(drive.TotalSize)} on {drive.Name}";
+            return $"{Size(drive.AvailableFreeSpace)} free of {Size(drive.TotalSize)}";
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {

@@ -1,4 +1,5 @@
 using Belay.Core.Feed;
+using Belay.Core.IO;
 using Belay.Core.Minisign;
 
 namespace Belay.Core.Install;
@@ -196,7 +197,20 @@ public sealed class FeedClient : IDisposable
         return new FeedCheck(manifest, fetched.ETag, mirrors) { Root = root, Rotations = walk.Rotations, Watermark = minimum };
     }
 
-    private TrustState? LoadTrust() => _trustFile is null ? _trust : TrustState.TryLoad(_trustFile) ?? _trust;
+    /// <summary>What is wrong with the trust file when the last check could not use it ("FILE: field F: …"), else null.
+    /// The check then anchors on the pinned keys again, as for a host without one.</summary>
+    public string? TrustFileProblem { get; private set; }
+
+    private TrustState? LoadTrust()
+    {
+        if (_trustFile is null)
+        {
+            return _trust;
+        }
+        var loaded = TrustState.TryLoad(_trustFile, out var problem);
+        TrustFileProblem = problem;
+        return loaded ?? _trust;
+    }
 
     private void SaveTrust(TrustState next, TrustState? previous)
     {
@@ -216,7 +230,7 @@ public sealed class FeedClient : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException($"cannot write {_trustFile}: {e.Message}", e);
+            throw new BelayException(IOErrors.DescribeWrite(e, _trustFile), e);
         }
     }
 

@@ -52,28 +52,48 @@ public sealed class InstallConfig
 
     public IReadOnlyList<MinisignPublicKey> ParseRootKeys() => [.. RootKeys.Select(MinisignPublicKey.Parse)];
 
+    /// <summary>What each field of config.json may hold, for the messages of <see cref="JsonFile"/> and <see cref="Validate"/>.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Fields = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["schema"] = "1",
+        ["feeds"] = "a list of one or more feed URLs or folders (strings)",
+        ["feeds[]"] = "a feed URL or folder (a string)",
+        ["channel"] = "a channel name (letters, digits, '.', '_' and '-')",
+        ["product"] = "a product name (a string)",
+        ["group"] = "a group name (a string)",
+        ["rootKeys"] = "a list of one or more minisign public keys (base64 strings)",
+        ["rootKeys[]"] = "a minisign public key (a base64 string)",
+        ["pinnedVersion"] = "a version like 1.2.3, or null to follow the channel",
+        ["scope"] = "\"system\" or \"user\"",
+        ["serviceManager"] = $"one of {string.Join(", ", Services.ServiceManagers.Names)}",
+        ["pollInterval"] = "a duration like 10s",
+        ["trialDeadline"] = "a duration like 60s",
+        ["maxTries"] = "a whole number from 1 to 100",
+        ["allowInsecureHttp"] = "true or false",
+        ["token"] = "a string, or null",
+        ["paths"] = "an object with the folders bin, config, state and log",
+        ["paths.bin"] = "an absolute folder (a string)",
+        ["paths.config"] = "an absolute folder (a string)",
+        ["paths.state"] = "an absolute folder (a string)",
+        ["paths.log"] = "an absolute folder (a string)",
+    };
+
+    /// <summary>What to do about a config.json that is not right.</summary>
+    public const string Remedy = "fix it, or run belay install again with this installation's options (it rewrites config.json)";
+
     public static InstallConfig Load(string path)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new BelayException($"Belay is not installed here: {path} not found. Install it with belay install --feed URL, or give --prefix/--scope of the installation", e);
-        }
-        try
-        {
-            var config = JsonSerializer.Deserialize(bytes, InstallJsonContext.Default.InstallConfig)
-                ?? throw new BelayException($"{path} is empty");
-            config.Validate(path);
-            return config;
-        }
-        catch (JsonException e)
-        {
-            throw new BelayException($"{path} is not valid JSON ({e.Message}); fix it or re-run belay install", e);
-        }
+        var bytes = JsonFile.ReadBytes(path, Remedy)
+            ?? throw new BelayException($"Belay is not installed here: {path} not found. Install it with belay install --feed URL, or give --prefix/--scope of the installation");
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Reads config.json's bytes (from <paramref name="source"/>), every field checked.</summary>
+    public static InstallConfig Parse(ReadOnlySpan<byte> json, string source)
+    {
+        var config = JsonFile.Parse(json, source, InstallJsonContext.Default.InstallConfig, Fields, Remedy);
+        config.Validate(source);
+        return config;
     }
 
     public void Save(string path) =>
@@ -83,52 +103,86 @@ public sealed class InstallConfig
     [System.Text.Json.Serialization.JsonIgnore]
     public OwnerOnlyScope SecretScope => string.Equals(Scope, "user", StringComparison.OrdinalIgnoreCase) ? OwnerOnlyScope.User : OwnerOnlyScope.System;
 
-    /// <summary>Checks every field a hand edit could break, naming the file and the field.</summary>
-    public void Validate(string source)
+    /// <summary>Checks every field a hand edit could break, naming the file (or <paramref name="source"/>) and the field.</summary>
+    public void Validate(string source, string remedy = Remedy)
     {
-        void Fail(string field, string problem) => throw new BelayException($"{source}: {field}: {problem}");
+        void Fail(string field, string problem) => throw new JsonFileException(source, field, $"{problem}; expected {Fields[field]}", remedy);
         if (Schema != 1)
         {
-            Fail("schema", $"{Schema} is not supported (expected 1)");
+            Fail("schema", $"{Schema} is not supported");
         }
-        if (Feeds.Count == 0)
+        if (Feeds is null || Feeds.Count == 0)
         {
-            Fail("feeds", "at least one feed URL is required");
+            Fail("feeds", Feeds is null ? "null is not allowed" : "the list is empty");
         }
-        if (!FeedLayout.IsValidChannel(Channel))
+        for (var i = 0; i < Feeds!.Count; i++)
         {
-            Fail("channel", $"'{Channel}' is not a channel name");
+            if (string.IsNullOrWhiteSpace(Feeds[i]))
+            {
+                throw new JsonFileException(source, $"feeds[{i}]", $"{(Feeds[i] is null ? "null" : "an empty string")} is not allowed; expected {Fields["feeds[]"]}", remedy);
+            }
         }
-        if (!DeployNames.IsValidGroup(Group))
+        if (Group is null || !DeployNames.IsValidGroup(Group))
         {
-            Fail("group", $"'{Group}' is not a group name ({DeployNames.GroupRule})");
+            Fail("group", Group is null ? "null is not allowed" : $"'{Group}' is not a group name ({DeployNames.GroupRule})");
         }
-        if (RootKeys.Count == 0)
+        if (Channel is null || !FeedLayout.IsValidChannel(Channel))
         {
-            Fail("rootKeys", "at least one root key is required");
+            Fail("channel", Channel is null ? "null is not allowed" : $"'{Channel}' is not a channel name");
         }
-        foreach (var key in RootKeys)
+        if (string.IsNullOrWhiteSpace(Product))
         {
+            Fail("product", Product is null ? "null is not allowed" : "an empty string is not allowed");
+        }
+        if (RootKeys is null || RootKeys.Count == 0)
+        {
+            Fail("rootKeys", RootKeys is null ? "null is not allowed" : "the list is empty");
+        }
+        for (var i = 0; i < RootKeys!.Count; i++)
+        {
+            if (RootKeys[i] is not { } key)
+            {
+                throw new JsonFileException(source, $"rootKeys[{i}]", $"null is not allowed; expected {Fields["rootKeys[]"]}", remedy);
+            }
             if (!MinisignPublicKey.TryParse(key, out _, out var error))
             {
-                Fail("rootKeys", $"'{key}' is not a minisign public key: {error}");
+                throw new JsonFileException(source, $"rootKeys[{i}]", $"'{key}' is not a minisign public key ({error}); expected {Fields["rootKeys[]"]}", remedy);
             }
+        }
+        if (PinnedVersion is not null && !Versioning.SemVersion.TryParse(PinnedVersion, out _, out var versionError))
+        {
+            Fail("pinnedVersion", $"'{PinnedVersion}' is not a version ({versionError})");
+        }
+        if (Scope is not ("system" or "user"))
+        {
+            Fail("scope", Scope is null ? "null is not allowed" : $"'{Scope}' is not allowed");
+        }
+        if (ServiceManager is null || !Services.ServiceManagers.Names.Contains(ServiceManager))
+        {
+            Fail("serviceManager", ServiceManager is null ? "null is not allowed" : $"'{ServiceManager}' is not a service manager Belay knows");
         }
         if (!Durations.TryParse(PollInterval, out _))
         {
-            Fail("pollInterval", $"'{PollInterval}' is not a duration like 10s");
+            Fail("pollInterval", PollInterval is null ? "null is not allowed" : $"'{PollInterval}' is not a duration");
         }
         if (!Durations.TryParse(TrialDeadline, out _))
         {
-            Fail("trialDeadline", $"'{TrialDeadline}' is not a duration like 60s");
+            Fail("trialDeadline", TrialDeadline is null ? "null is not allowed" : $"'{TrialDeadline}' is not a duration");
         }
         if (MaxTries is < 1 or > 100)
         {
-            Fail("maxTries", $"{MaxTries} must be between 1 and 100");
+            Fail("maxTries", $"{MaxTries} is out of range");
         }
-        if (string.IsNullOrEmpty(Paths.Bin) || string.IsNullOrEmpty(Paths.Config) || string.IsNullOrEmpty(Paths.State) || string.IsNullOrEmpty(Paths.Log))
+        if (Paths is null)
         {
-            Fail("paths", "bin, config, state and log are all required");
+            Fail("paths", "null is not allowed");
+        }
+        foreach (var (name, value) in new[] { ("bin", Paths!.Bin), ("config", Paths.Config), ("state", Paths.State), ("log", Paths.Log) })
+        {
+            if (string.IsNullOrEmpty(value) || !Path.IsPathFullyQualified(value))
+            {
+                Fail($"paths.{name}", value is null ? "null is not allowed" : value.Length == 0 ? "it is missing or empty" : $"'{value}' is not an absolute path");
+            }
         }
     }
 }
@@ -166,20 +220,72 @@ public sealed class AgentStatus
     /// <summary>The last poll of the group document (deployments).</summary>
     public Deploy.GroupCheck? GroupCheck { get; set; }
 
-    public static AgentStatus? TryLoad(string path)
+    /// <summary>What each field of agent.json may hold.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Fields = new Dictionary<string, string>(StringComparer.Ordinal)
     {
+        ["pid"] = "a process id (a whole number)",
+        ["version"] = "a version (a string)",
+        ["ready"] = "true or false",
+        ["lastCheck"] = "an object with at, result and error, or null",
+        ["lastCheck.at"] = "a date and time like 2026-01-31T12:00:00Z",
+        ["lastCheck.result"] = "ok, not-modified, update-staged, stale or error",
+        ["lastCheck.error"] = "a message (a string), or null",
+        ["sequence"] = "a manifest sequence (a whole number, 0 or more)",
+        ["manifestETag"] = "an ETag (a string), or null",
+        ["manifestExpires"] = "a date and time, or null",
+        ["staged"] = "a version (a string), or null",
+        ["groupCheck"] = "an object with at, result, error and sequence, or null",
+        ["groupCheck.at"] = "a date and time like 2026-01-31T12:00:00Z",
+        ["groupCheck.result"] = "a result (a string)",
+        ["groupCheck.error"] = "a message (a string), or null",
+        ["groupCheck.sequence"] = "a group document sequence (a whole number)",
+    };
+
+    /// <summary>agent.json only reports: a damaged one is replaced by the agent at its next check.</summary>
+    public const string Remedy = "the agent writes a new one at its next start or check; belay doctor --repair removes it now";
+
+    /// <summary>The status, or null when there is none or it is not valid (see <see cref="TryLoad(string, out string?)"/>).</summary>
+    public static AgentStatus? TryLoad(string path) => TryLoad(path, out _);
+
+    /// <summary>The status; null with <paramref name="problem"/> null when the file does not exist, or null with
+    /// the problem ("FILE: field F: …") when it cannot be read or is not valid.</summary>
+    public static AgentStatus? TryLoad(string path, out string? problem)
+    {
+        problem = null;
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), InstallJsonContext.Default.AgentStatus);
+            return JsonFile.ReadBytes(path, Remedy) is { } bytes ? Parse(bytes, path) : null;
         }
-        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        catch (JsonFileException e)
         {
+            problem = e.Message;
             return null;
         }
     }
 
-    public void Save(string path) =>
-        AtomicFile.WriteAllBytes(path, [.. JsonSerializer.SerializeToUtf8Bytes(this, InstallJsonContext.Default.AgentStatus), (byte)'\n']);
+    /// <summary>Reads agent.json's bytes, every field checked; a <see cref="JsonFileException"/> when one is wrong.</summary>
+    public static AgentStatus Parse(ReadOnlySpan<byte> json, string source)
+    {
+        var status = JsonFile.Parse(json, source, InstallJsonContext.Default.AgentStatus, Fields, Remedy);
+        void Fail(string field, string problem) => throw new JsonFileException(source, field, $"{problem}; expected {Fields[field]}", Remedy);
+        if (status.Pid < 0)
+        {
+            Fail("pid", $"{status.Pid} is negative");
+        }
+        if (status.Sequence < 0)
+        {
+            Fail("sequence", $"{status.Sequence} is negative");
+        }
+        if (status.LastCheck is { Result: null })
+        {
+            Fail("lastCheck.result", "null is not allowed");
+        }
+        return status;
+    }
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, InstallJsonContext.Default.AgentStatus);
+
+    public void Save(string path) => AtomicFile.WriteAllBytes(path, [.. ToJson(), (byte)'\n']);
 }
 
 public sealed class LastCheck
@@ -195,6 +301,7 @@ public sealed class LastCheck
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     WriteIndented = true,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    RespectNullableAnnotations = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(InstallConfig))]
 [JsonSerializable(typeof(AgentStatus))]

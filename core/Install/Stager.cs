@@ -14,13 +14,30 @@ namespace Belay.Core.Install;
 public static class Stager
 {
     /// <summary>Stages <paramref name="release"/> unless it is already there; returns the agent executable's path.</summary>
+    /// <exception cref="BelayException">The release cannot be staged: a trust failure (3), the feed (4), or the disk (1, naming the
+    /// folder and the space left when it is full). Callers hold the <see cref="InstallLock"/>.</exception>
     public static async Task<string> StageAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, Action<string> log,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        try
+        {
+            return await StageLockedAsync(source, release, rid, layout, log, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BelayException($"cannot stage version {release?.Version}: {IOErrors.DescribeWrite(e, IOErrors.PathIn(e) ?? layout.VersionsDir)}", e);
+        }
+    }
+
+    private static async Task<string> StageLockedAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, Action<string> log,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(release);
-        ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(log);
+        // Nothing is written, or taken as staged, through a link someone planted in the installation (LayoutGuard).
+        LayoutGuard.Check(layout);
         var agent = layout.AgentExe(release.Version);
         if (File.Exists(agent))
         {

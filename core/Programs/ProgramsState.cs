@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Belay.Core.Install;
@@ -43,15 +44,101 @@ public sealed class ProgramsStateFile
     public int AgentPid { get; set; }
     public List<ProgramRecord> Programs { get; set; } = [];
 
-    public static ProgramsStateFile? TryLoad(string path)
+    /// <summary>What each field of a program's record may hold.</summary>
+    public static readonly IReadOnlyDictionary<string, string> RecordFields = new Dictionary<string, string>(StringComparer.Ordinal)
     {
+        ["name"] = "a program name from programs.conf",
+        ["state"] = "starting, running, backoff, stopping, stopped, exited or fatal",
+        ["pid"] = "a process id (a whole number, 0 when not running)",
+        ["startTime"] = "a start time in clock ticks (a whole number)",
+        ["startedAt"] = "a date and time, or null",
+        ["hash"] = "the definition's hash (a string)",
+        ["separateStderr"] = "true or false",
+        ["restarts"] = "a whole number, 0 or more",
+        ["lastExit"] = "a description of the last exit (a string), or null",
+        ["failures"] = "a list of dates and times",
+        ["failures[]"] = "a date and time like 2026-01-31T12:00:00Z",
+        ["resumeWithService"] = "true or false",
+    };
+
+    /// <summary>What a damaged record means: its program is not adopted.</summary>
+    public const string Remedy =
+        "that program is started afresh and one still running from before is not adopted (stop it by hand); belay doctor --repair drops the damaged records";
+
+    public static ProgramsStateFile? TryLoad(string path) => TryLoad(path, out _);
+
+    /// <summary>
+    /// The state file, keeping every record that is valid: a record with a damaged field is left out and
+    /// said in <paramref name="problems"/> ("FILE: field programs[2].pid: …"), so one bad record does not
+    /// cost the others their adoption. Null when the file does not exist, or cannot be read as a whole.
+    /// </summary>
+    public static ProgramsStateFile? TryLoad(string path, out IReadOnlyList<string> problems)
+    {
+        var found = new List<string>();
+        problems = found;
+        byte[]? bytes;
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), ProgramsJsonContext.Default.ProgramsStateFile);
+            bytes = JsonFile.ReadBytes(path, Remedy);
         }
-        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        catch (JsonFileException e)
+        {
+            found.Add(e.Message);
+            return null;
+        }
+        if (bytes is null)
         {
             return null;
+        }
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(bytes);
+        }
+        catch (JsonException e)
+        {
+            var (_, problem) = JsonFile.Describe(bytes, e, RecordFields);
+            found.Add($"{path}: {problem}; every program is started afresh and none still running from before is adopted (stop them by hand); belay doctor --repair removes the file");
+            return null;
+        }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                found.Add($"{path}: it holds {JsonFile.Kind(root)} instead of a JSON object; every program is started afresh (stop any still running from before by hand); belay doctor --repair removes the file");
+                return null;
+            }
+            var state = new ProgramsStateFile();
+            if (root.TryGetProperty("agentPid", out var agentPid) && agentPid.ValueKind == JsonValueKind.Number && agentPid.TryGetInt32(out var pid))
+            {
+                state.AgentPid = pid;
+            }
+            if (!root.TryGetProperty("programs", out var programs))
+            {
+                return state;
+            }
+            if (programs.ValueKind != JsonValueKind.Array)
+            {
+                found.Add($"{path}: field programs: {(programs.ValueKind == JsonValueKind.Null ? "null is not allowed" : $"{JsonFile.Kind(programs)} is not allowed")}; expected a list of program records; {Remedy}");
+                return state;
+            }
+            var i = 0;
+            foreach (var element in programs.EnumerateArray())
+            {
+                var field = $"programs[{i++}]";
+                try
+                {
+                    var record = JsonFile.Parse(Encoding.UTF8.GetBytes(element.GetRawText()), path, ProgramsJsonContext.Default.ProgramRecord, RecordFields, Remedy, field);
+                    record.Check(path, field);
+                    state.Programs.Add(record);
+                }
+                catch (JsonFileException e)
+                {
+                    found.Add(e.Message);
+                }
+            }
+            return state;
         }
     }
 
@@ -78,6 +165,29 @@ public sealed class ProgramRecord
     public string? LastExit { get; set; }
     public List<DateTimeOffset> Failures { get; set; } = [];
 
+    /// <summary>Throws a <see cref="JsonFileException"/> for a field no agent writes.</summary>
+    internal void Check(string file, string field)
+    {
+        void Fail(string name, string problem) =>
+            throw new JsonFileException(file, $"{field}.{name}", $"{problem}; expected {ProgramsStateFile.RecordFields[name]}", ProgramsStateFile.Remedy);
+        if (!ProgramsConfig.IsValidName(Name))
+        {
+            Fail("name", $"'{Name}' is not a program name");
+        }
+        if (State is not ("starting" or "running" or "backoff" or "stopping" or "stopped" or "exited" or "fatal"))
+        {
+            Fail("state", $"'{State}' is not a state");
+        }
+        if (Pid < 0 || Pid == 1)
+        {
+            Fail("pid", $"{Pid} is not allowed");
+        }
+        if (Restarts < 0)
+        {
+            Fail("restarts", $"{Restarts} is negative");
+        }
+    }
+
     /// <summary>
     /// Stopped because the service stopped (SIGTERM to the keeper: a service manager's stop, a reboot, an
     /// uninstall), not by the operator: the next agent to start starts it again. Set when the stop of the
@@ -95,13 +205,24 @@ public sealed class ExitRecord
     public int Status { get; set; }
     public DateTimeOffset At { get; set; }
 
+    private static readonly IReadOnlyDictionary<string, string> Fields = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["pid"] = "a process id (a whole number)",
+        ["status"] = "a wait status (a whole number)",
+        ["at"] = "a date and time",
+    };
+
+    /// <summary>The record, or null when there is none or it is not valid (then the exit counts as unknown).</summary>
     public static ExitRecord? TryLoad(string path)
     {
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), ProgramsJsonContext.Default.ExitRecord);
+            return JsonFile.ReadBytes(path, "the exit counts as unknown") is { } bytes
+                && JsonFile.Parse(bytes, path, ProgramsJsonContext.Default.ExitRecord, Fields, "the exit counts as unknown") is { Pid: > 1 } record
+                ? record
+                : null;
         }
-        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        catch (JsonFileException)
         {
             return null;
         }
@@ -144,8 +265,10 @@ public static class Secrets
         environment.ToDictionary(e => e.Key, e => LooksSecret(e.Key) || secretKeys?.Contains(e.Key) == true ? Mask : e.Value, StringComparer.Ordinal);
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(ProgramsStateFile))]
+[JsonSerializable(typeof(ProgramRecord))]
 [JsonSerializable(typeof(ExitRecord))]
 [JsonSerializable(typeof(List<ProgramStatus>))]
 public sealed partial class ProgramsJsonContext : JsonSerializerContext;

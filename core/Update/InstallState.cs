@@ -83,28 +83,40 @@ public sealed class TrialState
 
 /// <summary>
 /// Reads and writes state.json. A file that does not parse, or parses into something
-/// incomplete, is an error with the path and the reason: the keeper never runs on half a
-/// state. Writes replace the file atomically (<see cref="AtomicFile"/>), mode 0644: the
-/// state holds no secret, and <c>belay status</c> run by anyone may read it.
+/// incomplete, is an error with the path, the field and the reason: the keeper never runs on
+/// half a state. The remedy it names is <c>belay doctor --repair</c> (or <c>belay install</c>),
+/// which rebuild it (<see cref="InstallStateRepair"/>). Writes replace the file atomically
+/// (<see cref="AtomicFile"/>), mode 0644: the state holds no secret, and <c>belay status</c>
+/// run by anyone may read it.
 /// </summary>
 public static class InstallStateStore
 {
+    /// <summary>What each field of state.json may hold.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Fields = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["schema"] = $"{InstallState.CurrentSchema}",
+        ["current"] = "the committed version, like 1.2.3",
+        ["previous"] = "a version like 1.2.3, or null",
+        ["trial"] = "an object with version, from, tries, maxTries and startedAt, or null",
+        ["trial.version"] = "a version like 1.2.3",
+        ["trial.from"] = "a version like 1.2.3",
+        ["trial.tries"] = "a whole number from 0 to maxTries",
+        ["trial.maxTries"] = "a whole number, 1 or more",
+        ["trial.startedAt"] = "a date and time like 2026-01-31T12:00:00Z",
+        ["bad"] = "a list of versions (empty when no version failed)",
+        ["bad[]"] = "a version like 1.2.3",
+        ["committedAt"] = "a date and time like 2026-01-31T12:00:00Z, or null",
+    };
+
+    /// <summary>What a message about a damaged state.json tells the operator to do; both commands work on it.</summary>
+    public const string Remedy =
+        "the keeper will not guess. Repair it with belay doctor --repair (it rebuilds the state from the installed versions and keeps the damaged file beside it), or run belay install again";
+
     public static InstallState Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new BelayException($"the state file {path} does not exist; is belay installed? (belay install)", e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BelayException($"could not read the state file {path}: {e.Message}", e);
-        }
+        var bytes = JsonFile.ReadBytes(path, Remedy)
+            ?? throw new BelayException($"the state file {path} does not exist; is belay installed? (belay install)");
         return Parse(bytes, path);
     }
 
@@ -129,90 +141,82 @@ public static class InstallStateStore
         ArgumentNullException.ThrowIfNull(state);
         if (Validate(state) is { } problem)
         {
-            throw new ArgumentException($"refusing to write an invalid state: {problem}", nameof(state));
+            throw new ArgumentException($"refusing to write an invalid state: {problem.Field}: {problem.Problem}", nameof(state));
         }
         return [.. JsonSerializer.SerializeToUtf8Bytes(state, InstallStateJsonContext.Default.InstallState), (byte)'\n'];
     }
 
     /// <param name="source">Names the file in error messages.</param>
+    /// <exception cref="JsonFileException">The bytes are not a valid state: the file, the field, what is allowed.</exception>
     public static InstallState Parse(ReadOnlySpan<byte> json, string source)
     {
-        InstallState? state;
-        try
-        {
-            state = JsonSerializer.Deserialize(json, InstallStateJsonContext.Default.InstallState);
-        }
-        catch (JsonException e)
-        {
-            throw Corrupt(source, e.Message, e);
-        }
-        if (state is null)
-        {
-            throw Corrupt(source, "it holds null instead of a state object");
-        }
+        var state = JsonFile.Parse(json, source, InstallStateJsonContext.Default.InstallState, Fields, Remedy);
         if (Validate(state) is { } problem)
         {
-            throw Corrupt(source, problem);
+            throw new JsonFileException(source, problem.Field, problem.Problem, Remedy);
         }
         return state;
     }
 
-    /// <summary>Why <paramref name="state"/> is not a usable state, or null if it is.</summary>
-    public static string? Validate(InstallState state)
+    /// <summary>Which field of <paramref name="state"/> makes it unusable and why, or null if it is usable.</summary>
+    public static (string Field, string Problem)? Validate(InstallState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (state.Schema != InstallState.CurrentSchema)
         {
-            return state.Schema > InstallState.CurrentSchema
+            return ("schema", state.Schema > InstallState.CurrentSchema
                 ? $"schema {state.Schema} was written by a newer belay; this one reads schema {InstallState.CurrentSchema}"
-                : $"schema {state.Schema} is not a known schema";
+                : $"{state.Schema} is not a known schema; expected {InstallState.CurrentSchema}");
         }
-        if (!SemVersion.TryParse(state.Current, out _, out var error))
+        if (Version("current", state.Current, nullable: false) is { } current)
         {
-            return $"current: {error}";
+            return current;
         }
-        if (state.Previous is not null && !SemVersion.TryParse(state.Previous, out _, out error))
+        if (Version("previous", state.Previous, nullable: true) is { } previous)
         {
-            return $"previous: {error}";
+            return previous;
         }
         if (state.Bad is null)
         {
-            return "bad must be a list (empty when no version failed)";
+            return ("bad", $"null is not allowed; expected {Fields["bad"]}");
         }
-        foreach (var bad in state.Bad)
+        for (var i = 0; i < state.Bad.Count; i++)
         {
-            if (!SemVersion.TryParse(bad, out _, out error))
+            if (Version($"bad[{i}]", state.Bad[i], nullable: false) is { } bad)
             {
-                return $"bad: {error}";
+                return bad;
             }
         }
         if (state.Trial is { } trial)
         {
-            if (!SemVersion.TryParse(trial.Version, out _, out error))
+            if (Version("trial.version", trial.Version, nullable: false) is { } version)
             {
-                return $"trial.version: {error}";
+                return version;
             }
-            if (!SemVersion.TryParse(trial.From, out _, out error))
+            if (Version("trial.from", trial.From, nullable: false) is { } from)
             {
-                return $"trial.from: {error}";
+                return from;
             }
             if (trial.MaxTries < 1)
             {
-                return $"trial.maxTries is {trial.MaxTries}; it must be at least 1";
+                return ("trial.maxTries", $"{trial.MaxTries} is not allowed; expected {Fields["trial.maxTries"]}");
             }
             if (trial.Tries < 0 || trial.Tries > trial.MaxTries)
             {
-                return $"trial.tries is {trial.Tries}; it must be between 0 and maxTries ({trial.MaxTries})";
+                return ("trial.tries", $"{trial.Tries} is not allowed; expected a whole number from 0 to maxTries ({trial.MaxTries})");
             }
         }
         return null;
     }
 
-    private static BelayException Corrupt(string source, string reason, Exception? inner = null) =>
-        new(ExitCodes.Error,
-            $"the state file {source} is not a valid belay state ({reason}); the keeper will not guess. " +
-            "Restore it from a backup, or reinstall with belay install",
-            inner);
+    private static (string, string)? Version(string field, string? value, bool nullable)
+    {
+        if (value is null)
+        {
+            return nullable ? null : (field, $"null is not allowed; expected {JsonFile.Allowed(Fields, field)}");
+        }
+        return SemVersion.TryParse(value, out _, out _) ? null : (field, $"'{value}' is not a version; expected {JsonFile.Allowed(Fields, field)}");
+    }
 }
 
 [JsonSourceGenerationOptions(

@@ -144,6 +144,25 @@ public sealed class SystemdTests : IDisposable
         Assert.Equal("stopped", State(Status(), "held"));
     }
 
+    [Fact]
+    public void AFreshInstallOfACrashingReleaseUnderSystemdIsUndoneInSecondsAndSaysHow()
+    {
+        _host.PublishAgent("1.0.0");
+        _host.PublishScript("1.1.0", "exit 1");
+        var watch = Stopwatch.StartNew();
+        var install = Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix,
+            "--root-key", _host.Workspace.RootPub, "--service-manager", "systemd", "--wait", "60s");
+        Assert.True(install.ExitCode == 1, install.ToString());
+        Assert.Contains("version 1.1.0 does not run on this host: its agent exited with code 1 three times in a row", install.StdErr, StringComparison.Ordinal);
+        Assert.Contains("--version 1.0.0", install.StdErr, StringComparison.Ordinal);
+        Assert.Contains("journalctl --user -u belay.service", install.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("{\"", install.StdErr, StringComparison.Ordinal);
+        // systemd alone would wait out its start timeout (90 s) for a READY=1 that never comes.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(45), $"took {watch.Elapsed}");
+        Assert.Equal("not-found", Systemd.Property("belay.service", "LoadState"));
+        Assert.NotEqual(0, ExternalTool.Run("pgrep", ["-f", _host.Prefix]).ExitCode);
+    }
+
     private int WaitForRunning(string program, int notPid)
     {
         var status = WaitFor(s => State(s, program) == "running" && Pid(s, program) is var p && p > 0 && p != notPid,
