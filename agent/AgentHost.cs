@@ -86,11 +86,7 @@ internal sealed class AgentHost
         _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
             _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
 
-        using var supervision = OperatingSystem.IsWindows() ? null : await StartSupervisionAsync(stop).ConfigureAwait(false);
-        if (OperatingSystem.IsWindows() && File.Exists(ProgramPaths.For(_layout).ConfigFile))
-        {
-            _log.Error("{Config}: supervising programs is not supported on Windows yet; no program is started", ProgramPaths.For(_layout).ConfigFile);
-        }
+        using var supervision = await StartSupervisionAsync(stop).ConfigureAwait(false);
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
         Deploy.Deployments? deployments = null;
@@ -112,7 +108,7 @@ internal sealed class AgentHost
             try
             {
                 hostId ??= HostId.Load(_layout.HostIdFile);
-                if (deployments is null && supervision is not null && !OperatingSystem.IsWindows())
+                if (deployments is null && !OperatingSystem.IsWindows())
                 {
                     // Deployments need the host id (the rollout's order), so they start once it is read.
                     deployments = StartDeployments(supervision, client, hostId, rid);
@@ -245,10 +241,7 @@ internal sealed class AgentHost
             // Steps stop first (a running hook's group is killed; its journal names the step for the next agent).
             await deployments.DisposeAsync().ConfigureAwait(false);
         }
-        if (supervision is { } s && !OperatingSystem.IsWindows())
-        {
-            await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
-        }
+        await supervision.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
 
@@ -287,13 +280,21 @@ internal sealed class AgentHost
         return status is null ? "{}" : System.Text.Encoding.UTF8.GetString(status.ToJson());
     }
 
-    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private async Task<Supervision.Supervision> StartSupervisionAsync(CancellationToken stop)
     {
         var paths = ProgramPaths.For(_layout);
         var loader = new ProgramsConfigLoader(paths, _log);
         var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
-        var supervisor = new Supervisor(paths, _log, _clock, exe);
+        IProgramHost host;
+        if (OperatingSystem.IsWindows())
+        {
+            host = new WindowsProgramHost(paths, _log, exe);
+        }
+        else
+        {
+            host = new PosixProgramHost(paths, _log, exe);
+        }
+        var supervisor = new Supervisor(paths, _log, _clock, host);
         var definitions = loader.LoadAtStart();
         await supervisor.StartAsync(definitions).ConfigureAwait(false);
         _log.Information("supervising {Count} program(s) from {Config}", definitions.Count, paths.ConfigFile);
@@ -310,8 +311,10 @@ internal sealed class AgentHost
             }
         }
         _lifetime.Reload = () => _ = ReloadAsync();
-        var serving = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var control = new AgentControl(supervisor, ReloadAsync, StatusJson);
+        // Not linked to the agent's stop: the channel still answers (SHUTDOWN's own reply among them) while the programs
+        // stop, and ends with them (Supervision.EndAsync).
+        var serving = new CancellationTokenSource();
+        var control = new AgentControl(supervisor, ReloadAsync, StatusJson) { End = _lifetime.End };
         var channel = KeeperChannel.ServeAsync(paths.AgentSocket, control.HandleAsync, m => _log.Debug("{Message}", m), serving.Token).ContinueWith(t =>
         {
             if (t.Exception?.InnerException is { } e)

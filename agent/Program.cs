@@ -22,6 +22,10 @@ internal static class Program
         {
             return ExecHelper.Run(args[1..]);
         }
+        if (args.Length == 2 && args[0] == WindowsProgramHost.StopRequestVerb && OperatingSystem.IsWindows())
+        {
+            return StopRequestHelper(args[1]);
+        }
         var config = new Option<FileInfo>("--config") { Description = "The installation's config.json.", Required = true };
         var run = new Command("run", "Run the agent: supervise programs, poll the feed, stage updates, report to the keeper.") { config };
         run.SetAction(async (result, cancel) =>
@@ -43,6 +47,18 @@ internal static class Program
                 .CreateLogger();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             var lifetime = new AgentLifetime();
+            // Windows has no SIGUSR2: the keeper asks over the agent's control channel (HANDOVER, SHUTDOWN).
+            lifetime.End = handOver =>
+            {
+                lifetime.HandOver = handOver;
+                try
+                {
+                    stop.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            };
             // SIGTERM/SIGINT: stop everything (service stop, uninstall). SIGUSR2: hand over (the keeper
             // switches versions): exit and leave the programs running. SIGHUP: reload programs.conf.
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
@@ -85,6 +101,21 @@ internal static class Program
         };
         return CliHost.Run(root, args, "belay-agent");
     }
+
+    /// <summary>`belay-agent stop-request PID` (Windows): CTRL_BREAK to the program's console process group, else WM_CLOSE
+    /// to its windows (<see cref="Belay.Core.Programs.Windows.StopRequest"/>); exit 0 when delivered, 1 when not.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("windows")]
+    private static int StopRequestHelper(string pid)
+    {
+        if (!int.TryParse(pid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id <= 0)
+        {
+            Console.Error.WriteLine($"belay-agent {WindowsProgramHost.StopRequestVerb}: '{pid}' is not a process id");
+            return ExitCodes.Usage;
+        }
+        var (delivery, detail) = Belay.Core.Programs.Windows.StopRequest.Deliver(new Belay.Core.Programs.Windows.NativeConsoleControl(), id);
+        Console.Out.WriteLine(detail);
+        return delivery == Belay.Core.Programs.Windows.StopDelivery.NotDelivered ? ExitCodes.Error : ExitCodes.Ok;
+    }
 }
 
 /// <summary>How the agent was asked to end, and the reload hook SIGHUP calls.</summary>
@@ -94,4 +125,7 @@ internal sealed class AgentLifetime
     public volatile bool HandOver;
 
     public Action? Reload { get; set; }
+
+    /// <summary>Ends the agent as the keeper asks on Windows: true hands the programs over, false stops them.</summary>
+    public Action<bool>? End { get; set; }
 }

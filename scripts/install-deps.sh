@@ -37,6 +37,7 @@ need wget       has wget
 need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
+need gcc-mingw-w64-x86-64-win32 has x86_64-w64-mingw32-gcc  # builds winprog.exe, the Windows program the Wine supervision tests run
 for mode in "$@"; do
     case $mode in
         cross)  # NativeAOT for linux-arm64 links with clang and the aarch64 binutils and libc; qemu runs the result

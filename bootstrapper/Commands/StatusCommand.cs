@@ -120,7 +120,7 @@ internal static class StatusCommand
     private static async Task<AgentStatus?> LiveAgentStatusAsync(InstallLayout layout, CancellationToken cancellationToken)
     {
         var paths = Belay.Core.Programs.ProgramPaths.For(layout);
-        if (OperatingSystem.IsWindows() || !File.Exists(paths.AgentSocket))
+        if (!KeeperChannel.Exists(paths.AgentSocket))
         {
             return null;
         }

@@ -500,7 +500,7 @@ internal sealed class Installer
         while (_clock.GetUtcNow() < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
-            if (!File.Exists(layout.KeeperSocket))
+            if (!KeeperChannel.Exists(layout.KeeperSocket))
             {
                 continue;
             }

@@ -306,6 +306,30 @@ internal sealed class KeeperHost : IDisposable
             }
             Log($"agent (pid {run.Pid}) did not stop within {timeout.TotalSeconds:0} s; killing it");
         }
+        if (!kill && OperatingSystem.IsWindows())
+        {
+            // No signals on Windows: the agent's control channel carries the request. An agent that cannot be asked
+            // is killed; its programs' jobs close with it (kill-on-close), so nothing it started is left either way.
+            var timeout = handOver ? StopTimeout : StopAllTimeout;
+            try
+            {
+                var reply = await Belay.Core.Programs.AgentClient.SendAsync(Belay.Core.Programs.ProgramPaths.For(_layout), handOver ? "HANDOVER" : "SHUTDOWN",
+                    TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                if (reply.StartsWith("OK", StringComparison.Ordinal)
+                    && await Task.WhenAny(run.Exited, Task.Delay(timeout, _clock)).ConfigureAwait(false) == run.Exited)
+                {
+                    Log($"agent (pid {run.Pid}) stopped, exit {run.Exited.Result}");
+                    return;
+                }
+                Log(reply.StartsWith("OK", StringComparison.Ordinal)
+                    ? $"agent (pid {run.Pid}) did not stop within {timeout.TotalSeconds:0} s; killing it"
+                    : $"agent (pid {run.Pid}) refused to stop ({reply}); killing it");
+            }
+            catch (BelayException e)
+            {
+                Log($"agent (pid {run.Pid}) cannot be asked to stop ({e.Message}); killing it");
+            }
+        }
         // A handover kills the agent alone: its programs are its descendants and must survive it (what
         // else it started goes with its process group once its exit is seen).
         try
