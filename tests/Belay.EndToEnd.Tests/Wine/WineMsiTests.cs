@@ -10,8 +10,8 @@ namespace Belay.EndToEnd.Tests.Wine;
 /// <c>belay msi configure</c> as LocalSystem, StartServices (ServiceControl), MajorUpgrade, and
 /// on /x StopServices, DeleteServices, <c>belay msi remove</c>, RemoveFiles.
 /// <para>
-/// Wine differs from Windows here: no AF_UNIX sockets, so the agent never reports ready and the
-/// keeper reports RUNNING after its 15 s limit instead (StartServices waits for that); delayed
+/// Wine differs from Windows here: the agent may be slower to report ready than the keeper's 15 s
+/// limit, after which it reports RUNNING anyway (StartServices waits for that); delayed
 /// auto-start and the failure-actions flag are rejected by Wine's SCM (ERROR_INVALID_LEVEL, which
 /// the custom action reports and tolerates); recovery actions are accepted and discarded.
 /// </para>
