@@ -1,15 +1,18 @@
 // The Belay build. Run through ./build.sh TARGET (or ./build.ps1).
 //
 //   build    compile everything (Release)
-//   test     publish the NativeAOT executables once, then run every test project against
-//            them; ends with one line "N passed, N failed, N skipped" over all projects
+//   test     publish the NativeAOT executables once (for the host and, cross-compiled, for
+//            linux-arm64), then run every test project against them; the arm64 ones run under
+//            qemu-user (install-deps.sh cross); ends with one line "N passed, N failed, N skipped"
+//   test-arm64  only the linux-arm64 end-to-end tests (part of test)
+//   publish-arm64  the linux-arm64 NativeAOT executables in artifacts/publish/linux-arm64/ (part of test)
 //   build-windows  compile the executables for win-x64 (part of test: Windows code is checked here too)
 //   publish-windows  belay.exe for win-x64 in artifacts/publish/win-x64/ (self-contained, trimmed, single
 //            file), what the Wine end-to-end test runs (part of test)
 //   publish  NativeAOT executables for the host RID in artifacts/publish/<rid>/ (trim and AOT
 //            warnings are errors); prints their sizes
 //   publish-rids  every RID the install scripts offer (linux-arm64 NativeAOT cross-compiled, win/osx single
-//            file) into artifacts/publish/<rid>/; not part of test (minutes); see docs/platforms.md
+//            file) into artifacts/publish/<rid>/; see docs/platforms.md
 //   package  per-RID agent archives in artifacts/packages/<rid>/ (.tar.gz; .zip on Windows)
 //   feed     a signed local feed in artifacts/feed/ from the packages, checked by verify-feed
 //   demo     publish, then scripts/demo.sh: install from a local feed into a temporary prefix,
@@ -17,7 +20,8 @@
 //            (demo-app: samples/hello-app built with cc), update it, roll back a release whose
 //            health check fails, deliver a secret; clean up
 //   bench    publish, then benchmarks/bench.sh: footprint, size, latency and fleet scale side by side;
-//            writes benchmarks/results/DATE[-quick].md (--quick: a short form, under 3 minutes)
+//            writes benchmarks/results/DATE[-quick|-long].md (--quick: a short form, under 3 minutes;
+//            --long: a 30-minute footprint window for the steady state; --only=footprint,size,... a subset)
 //   clean    remove build output (keeps .keys/)
 //
 // Options: --configuration=Release  --build-version=1.2.3  --root-key=<minisign base64>
@@ -42,8 +46,11 @@ var feedDir = artifacts.Combine("feed");
 var testResults = artifacts.Combine("test-results");
 var exe = OperatingSystem.IsWindows() ? ".exe" : "";
 
+// In build order: belay embeds the belay-keeper built just before it for the same RID (it lays it out
+// at install; `belay run` execs it on Unix). Windows runs the keeper inside belay.exe: no belay-keeper there.
 var executables = new (string Project, string Name)[]
 {
+    ("keeper/Belay.Keeper.csproj", "belay-keeper"),
     ("bootstrapper/Belay.Bootstrapper.csproj", "belay"),
     ("agent/Belay.Agent.csproj", "belay-agent"),
     ("packaging/Belay.Release.csproj", "belay-release"),
@@ -56,6 +63,13 @@ DotNetMSBuildSettings BuildProperties()
     if (!string.IsNullOrEmpty(rootKeyArg)) settings = settings.WithProperty("BelayRootKeys", rootKeyArg.Replace(";", "%3B"));
     return settings;
 }
+
+// belay is published with the keeper of the same RID embedded (see the executables above); the property
+// stays on a reused settings object, where the projects after belay ignore it.
+DotNetMSBuildSettings WithKeeper(DotNetMSBuildSettings settings, string name, string targetRid, DirectoryPath dir) =>
+    name == "belay" && !targetRid.StartsWith("win-")
+        ? settings.WithProperty("BelayKeeperBinary", dir.CombineWithFilePath("belay-keeper").FullPath)
+        : settings;
 
 int Run(string tool, string args, bool check = true, IDictionary<string, string> env = null)
 {
@@ -75,6 +89,9 @@ string Capture(string tool, string args)
 }
 
 string ReleaseTool() => publishDir.CombineWithFilePath("belay-release" + exe).FullPath;
+
+// `--version` prints "0.1.0 (commit ..., date, rid)": the version is its first word.
+string ProductVersion(string tool) => Capture(tool, "--version").Split(' ')[0];
 
 Task("clean")
     .Does(() =>
@@ -120,12 +137,13 @@ Task("publish")
     EnsureDirectoryExists(publishDir);
     foreach (var (project, name) in executables)
     {
+        if (name == "belay-keeper" && OperatingSystem.IsWindows()) continue;
         DotNetPublish(project, new DotNetPublishSettings
         {
             Configuration = configuration,
             Runtime = rid,
             OutputDirectory = publishDir,
-            MSBuildSettings = BuildProperties().WithProperty("PublishAot", "true").WithProperty("TreatWarningsAsErrors", "true"),
+            MSBuildSettings = WithKeeper(BuildProperties().WithProperty("PublishAot", "true").WithProperty("TreatWarningsAsErrors", "true"), name, rid, publishDir),
         });
     }
     Information("");
@@ -142,7 +160,7 @@ Task("package")
     .IsDependentOn("publish")
     .Does(() =>
 {
-    var version = Capture(ReleaseTool(), "--version");
+    var version = ProductVersion(ReleaseTool());
     var staging = artifacts.Combine("staging").Combine(rid);
     CleanDirectory(staging);
     CopyFile(publishDir.CombineWithFilePath("belay-agent" + exe), staging.CombineWithFilePath("belay-agent" + exe));
@@ -156,7 +174,7 @@ Task("feed")
     .Does(() =>
 {
     if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the local feed is signed with the developer keys in .keys/; build it without --root-key");
-    var version = Capture(ReleaseTool(), "--version");
+    var version = ProductVersion(ReleaseTool());
     CleanDirectory(feedDir);
     var archive = packagesDir.CombineWithFilePath($"belay-agent-{version}-{rid}" + (rid.StartsWith("win-") ? ".zip" : ".tar.gz"));
     Run(ReleaseTool(), $"init --feed \"{feedDir}\" --root-key \"{keysDir}/root.key\" --release-key \"{keysDir}/release.pub\" --deploy-key \"{keysDir}/deploy.pub\"");
@@ -197,6 +215,8 @@ Task("demo")
 // install-deps.sh's bench mode, then benchmarks/bench.sh on the binaries just published. Targets
 // are reported as PASS/MISS in the report; only a bench that cannot run fails the build.
 var quick = HasArgument("quick");
+var longBench = HasArgument("long");
+var onlyPhases = Argument("only", "");
 
 Task("bench")
     .Description("Publish, then benchmarks/bench.sh: footprint, size, latency and fleet scale; a report in benchmarks/results/.")
@@ -206,15 +226,16 @@ Task("bench")
     if (!string.IsNullOrEmpty(rootKeyArg)) throw new CakeException("the bench signs its feeds with the developer keys in .keys/; build it without --root-key");
     if (!OperatingSystem.IsLinux()) throw new CakeException("the bench reads /proc and runs nginx and supervisord: run it on Linux");
     Run("sh", "scripts/install-deps.sh bench");
-    var command = "./build.sh bench" + (quick ? " --quick" : "");
-    Run("sh", $"benchmarks/bench.sh --bin \"{publishDir}\" --command \"{command}\"" + (quick ? " --quick" : ""));
+    var flags = (quick ? " --quick" : "") + (longBench ? " --long" : "") + (onlyPhases.Length > 0 ? $" --only {onlyPhases}" : "");
+    var command = "./build.sh bench" + flags.Replace(" --only ", " --only=", StringComparison.Ordinal);
+    Run("sh", $"benchmarks/bench.sh --bin \"{publishDir}\" --command \"{command}\"" + flags);
 });
 
 // Every RID the install scripts offer, each into artifacts/publish/<rid>/ (docs/platforms.md): the
 // host's NativeAOT build (publish); linux-arm64 as NativeAOT too, cross-compiled on linux-x64 with
 // clang and Debian's aarch64 cross binutils and libc (gcc-aarch64-linux-gnu, binutils-aarch64-linux-gnu,
 // libc6-dev-arm64-cross); win-x64, osx-x64 and osx-arm64 self-contained, trimmed, single file
-// (NativeAOT cannot cross OS). Not part of test: it takes minutes. --rids=a,b picks some.
+// (NativeAOT cannot cross OS). Not part of test, except linux-arm64 (publish-arm64). --rids=a,b picks some.
 var publishRids = Argument("rids", "linux-x64,linux-arm64,win-x64,osx-x64,osx-arm64");
 
 string FindOnPath(params string[] names)
@@ -227,10 +248,70 @@ string FindOnPath(params string[] names)
 }
 
 Task("deps-cross")
-    .Description("Install the linux-arm64 cross toolchain and qemu-user (apt), when missing and allowed.")
+    .Description("Install the linux-arm64 cross toolchain, and qemu-user registered through binfmt_misc with the arm64 libraries (apt), when missing and allowed.")
     .Does(() =>
 {
     if (OperatingSystem.IsLinux()) Run("sh", "scripts/install-deps.sh cross");
+});
+
+// The three executables for another RID into artifacts/publish/<target>/: NativeAOT cross-compiled for
+// glibc Linux (clang with the target's binutils and libc), else self-contained, trimmed, single file.
+// dotnet publish is incremental (the ILCompiler and link steps have inputs and outputs), so a second
+// call for the same RID, as publish-rids makes after test, redoes nothing that is up to date.
+string PublishFor(string target)
+{
+    var dir = artifacts.Combine("publish").Combine(target);
+    var settings = BuildProperties().WithProperty("TreatWarningsAsErrors", "true");
+    string how;
+    if (OperatingSystem.IsLinux() && target.StartsWith("linux-") && !target.StartsWith("linux-musl-"))
+    {
+        var arch = target.EndsWith("-arm64") ? "aarch64" : "x86_64";
+        var clang = FindOnPath("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
+            ?? throw new CakeException($"{target} is cross-compiled with clang: apt-get install clang gcc-{arch.Replace('_', '-')}-linux-gnu binutils-{arch.Replace('_', '-')}-linux-gnu libc6-dev-{(arch == "aarch64" ? "arm64" : "amd64")}-cross");
+        settings = settings.WithProperty("PublishAot", "true").WithProperty("CppCompilerAndLinker", clang);
+        var objcopy = FindOnPath($"{arch}-linux-gnu-objcopy", "llvm-objcopy");
+        if (objcopy != null) settings = settings.WithProperty("ObjCopyName", objcopy);
+        how = $"NativeAOT, cross-compiled with {System.IO.Path.GetFileName(clang)}";
+    }
+    else
+    {
+        settings = settings.WithProperty("PublishAot", "false").WithProperty("PublishTrimmed", "true").WithProperty("PublishSingleFile", "true");
+        how = "self-contained, trimmed, single file";
+    }
+    foreach (var (project, name) in executables)
+    {
+        if (name == "belay-keeper" && target.StartsWith("win-")) continue;
+        DotNetPublish(project, new DotNetPublishSettings
+        {
+            Configuration = configuration,
+            Runtime = target,
+            SelfContained = true,
+            OutputDirectory = dir,
+            MSBuildSettings = WithKeeper(settings, name, target, dir),
+        });
+    }
+    return how;
+}
+
+// The linux-arm64 NativeAOT build that the arm64 end-to-end tests run under qemu-user
+// (tests/Belay.EndToEnd.Tests/Arm64, docs/platforms.md). On a linux-arm64 host it is the host's
+// own build (publish); elsewhere than Linux x64 it is not made, and those tests skip.
+var arm64Dir = rid == "linux-arm64" ? publishDir : artifacts.Combine("publish").Combine("linux-arm64");
+
+Task("publish-arm64")
+    .Description("Cross-compile belay, belay-agent and belay-release for linux-arm64 (NativeAOT) into artifacts/publish/linux-arm64/; part of test.")
+    .IsDependentOn("deps-cross")
+    .IsDependentOn("keys")
+    .WithCriteria(() => OperatingSystem.IsLinux() && rid == "linux-x64")
+    .Does(() =>
+{
+    var watch = System.Diagnostics.Stopwatch.StartNew();
+    var how = PublishFor("linux-arm64");
+    Information($"linux-arm64: {how}, {watch.Elapsed.TotalSeconds:F0} s, in {arm64Dir}");
+    foreach (var (_, name) in executables)
+    {
+        Information($"  {name,-18} {new FileInfo(arm64Dir.CombineWithFilePath(name).FullPath).Length,12:N0} bytes");
+    }
 });
 
 Task("publish-rids")
@@ -243,36 +324,8 @@ Task("publish-rids")
     foreach (var target in publishRids.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
     {
         if (target == rid) { timings.Add($"{target}: NativeAOT (publish, the host)"); continue; }
-        var dir = artifacts.Combine("publish").Combine(target);
-        var settings = BuildProperties().WithProperty("TreatWarningsAsErrors", "true");
-        string how;
-        if (OperatingSystem.IsLinux() && target.StartsWith("linux-") && !target.StartsWith("linux-musl-"))
-        {
-            var arch = target.EndsWith("-arm64") ? "aarch64" : "x86_64";
-            var clang = FindOnPath("clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14")
-                ?? throw new CakeException($"{target} is cross-compiled with clang: apt-get install clang gcc-{arch.Replace('_', '-')}-linux-gnu binutils-{arch.Replace('_', '-')}-linux-gnu libc6-dev-{(arch == "aarch64" ? "arm64" : "amd64")}-cross");
-            settings = settings.WithProperty("PublishAot", "true").WithProperty("CppCompilerAndLinker", clang);
-            var objcopy = FindOnPath($"{arch}-linux-gnu-objcopy", "llvm-objcopy");
-            if (objcopy != null) settings = settings.WithProperty("ObjCopyName", objcopy);
-            how = $"NativeAOT, cross-compiled with {System.IO.Path.GetFileName(clang)}";
-        }
-        else
-        {
-            settings = settings.WithProperty("PublishAot", "false").WithProperty("PublishTrimmed", "true").WithProperty("PublishSingleFile", "true");
-            how = "self-contained, trimmed, single file";
-        }
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        foreach (var (project, _) in executables)
-        {
-            DotNetPublish(project, new DotNetPublishSettings
-            {
-                Configuration = configuration,
-                Runtime = target,
-                SelfContained = true,
-                OutputDirectory = dir,
-                MSBuildSettings = settings,
-            });
-        }
+        var how = PublishFor(target);
         timings.Add($"{target}: {how}, {watch.Elapsed.TotalSeconds:F0} s");
     }
     Information("");
@@ -282,6 +335,7 @@ Task("publish-rids")
         var suffix = target.StartsWith("win-") ? ".exe" : "";
         foreach (var (_, name) in executables)
         {
+            if (name == "belay-keeper" && target.StartsWith("win-")) continue;
             var file = artifacts.Combine("publish").Combine(target).CombineWithFilePath(name + suffix);
             Information($"  {target,-12} {name + suffix,-18} {new FileInfo(file.FullPath).Length,12:N0} bytes");
         }
@@ -387,7 +441,7 @@ Task("msi")
         if (Run("sh", $"-c \"command -v {tool} >/dev/null\"", check: false) != 0)
             throw new CakeException($"{tool} is not installed: apt-get install wixl msitools");
     }
-    var version = string.IsNullOrEmpty(buildVersion) ? Capture(ReleaseTool(), "--version") : buildVersion;
+    var version = string.IsNullOrEmpty(buildVersion) ? ProductVersion(ReleaseTool()) : buildVersion;
     var win = artifacts.Combine("publish").Combine("win-x64");
     var output = artifacts.Combine("installers");
     EnsureDirectoryExists(output);
@@ -396,10 +450,26 @@ Task("msi")
 
 Task("test")
     .IsDependentOn("publish")
+    .IsDependentOn("publish-arm64")
     .IsDependentOn("build-windows")
     .IsDependentOn("publish-windows")
     .IsDependentOn("msi")
+    .Does(() => RunTests("./tests/*/*.Tests.csproj", testFilter));
+
+// Only the linux-arm64 end-to-end tests (tests/Belay.EndToEnd.Tests/Arm64: the demo, install.sh,
+// updates and trust refusals on the arm64 build under qemu-user); test runs them too.
+Task("test-arm64")
+    .IsDependentOn("publish")
+    .IsDependentOn("publish-arm64")
     .Does(() =>
+{
+    var filter = "FullyQualifiedName~Belay.EndToEnd.Tests.Arm64";
+    RunTests("./tests/Belay.EndToEnd.Tests/Belay.EndToEnd.Tests.csproj", string.IsNullOrEmpty(testFilter) ? filter : $"({filter})&({testFilter})");
+});
+
+// Builds the solution, runs the test projects against the NativeAOT binaries built once by the
+// dependencies, and ends with one line "N passed, N failed, N skipped" over all of them.
+void RunTests(string projects, string filter)
 {
     DotNetBuild("Belay.slnx", new DotNetBuildSettings { Configuration = configuration, MSBuildSettings = BuildProperties() });
     CleanDirectory(testResults);
@@ -407,14 +477,15 @@ Task("test")
     {
         // The end-to-end tests run the NativeAOT binaries that ship, built once above.
         ["BELAY_BIN_DIR"] = publishDir.FullPath,
+        ["BELAY_ARM64_BIN_DIR"] = arm64Dir.FullPath,
         ["BELAY_KEYS_DIR"] = keysDir.FullPath,
     };
     var failedProjects = new List<string>();
-    foreach (var project in GetFiles("./tests/*/*.Tests.csproj").OrderBy(p => p.FullPath))
+    foreach (var project in GetFiles(projects).OrderBy(p => p.FullPath))
     {
         var name = project.GetFilenameWithoutExtension().ToString();
         var args = $"test \"{project}\" -c {configuration} --no-build --logger \"trx;LogFileName={name}.trx\" --results-directory \"{testResults}\"";
-        if (!string.IsNullOrEmpty(testFilter)) args += $" --filter \"{testFilter}\"";
+        if (!string.IsNullOrEmpty(filter)) args += $" --filter \"{filter}\"";
         if (Run("dotnet", args, check: false, env: env) != 0) failedProjects.Add(name);
     }
 
@@ -443,7 +514,7 @@ Task("test")
     if (passed + failed + skipped == 0) failedProjects.Add("(no test ran)");
     Console.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
     if (failed > 0 || failedProjects.Count > 0) throw new CakeException($"tests failed: {string.Join(", ", failedProjects)}");
-});
+}
 
 // SIGKILL of the keeper and the agent at random moments of updates, against the NativeAOT
 // binaries: the CI run of CrashSoakTests does 20 iterations, this one 500 (--iterations=N,

@@ -13,9 +13,9 @@ internal static class Program
     public static int Main(string[] args)
     {
         // How the keeper starts an agent: before anything else, it becomes the agent (see AgentExec).
-        if (args.Length > 0 && args[0] == Keeper.AgentExec.Verb)
+        if (args.Length > 0 && args[0] == Belay.Keeper.AgentExec.Verb)
         {
-            return Keeper.AgentExec.Run(args[1..]);
+            return Belay.Keeper.AgentExec.Run(args[1..]);
         }
         var root = new RootCommand("belay: install, keep and update the Belay agent.")
         {
@@ -38,6 +38,7 @@ internal static class Program
             VerifyCommand.Create(),
             RootKeysCommand.Create(BuildInfo.RootKeys),
         };
-        return CliHost.Run(root, args, "belay");
+        root.Subcommands.Add(CompletionScripts.Command(root, "belay"));
+        return CliHost.Run(root, args, "belay", BuildInfo.Facts);
     }
 }

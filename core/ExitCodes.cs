@@ -17,6 +17,9 @@ public static class ExitCodes
     public const int FeedUnreachable = 4;
     /// <summary>The operation needs privileges this process does not have.</summary>
     public const int NeedsPrivileges = 5;
+
+    /// <summary>`belay update --check` only: a newer version is available (0 means up to date), as `dnf check-update` does.</summary>
+    public const int UpdateAvailable = 100;
 }
 
 /// <summary>

@@ -345,19 +345,27 @@ sha256_of() {
 }
 
 # download URL FILE: retries; https only (TLS 1.2 or later) unless the feed is allowed plain http.
+# A progress bar when stderr is a terminal; nothing but errors when it is a pipe or a log.
 download() {
     if [ "$insecure" = 1 ]; then proto='=http,https'; else proto='=https'; fi
+    if [ -t 2 ]; then on_terminal=1; else on_terminal=0; fi
     case $downloader in
         curl)
-            curl --fail --silent --show-error --location --proto "$proto" --proto-redir "$proto" --tlsv1.2 \
+            if [ "$on_terminal" = 1 ]; then curl_progress=--progress-bar; else curl_progress=--silent; fi
+            curl --fail "$curl_progress" --show-error --location --proto "$proto" --proto-redir "$proto" --tlsv1.2 \
                 --retry 3 --retry-delay 2 --connect-timeout 30 --output "$2" "$1"
             ;;
         wget)
-            if [ "$insecure" = 1 ]; then
-                wget --quiet --tries=3 --waitretry=2 --timeout=30 --secure-protocol=TLSv1_2 --output-document="$2" "$1"
-            else
-                wget --quiet --https-only --tries=3 --waitretry=2 --timeout=30 --secure-protocol=TLSv1_2 --output-document="$2" "$1"
+            # --show-progress (wget 1.16 and later) draws the bar even with --quiet.
+            set -- "$1" "$2" --quiet
+            if [ "$on_terminal" = 1 ] && wget --help 2>/dev/null | grep -q -- --show-progress; then
+                set -- "$@" --show-progress --progress=bar:force
             fi
+            if [ "$insecure" != 1 ]; then set -- "$@" --https-only; fi
+            url=$1
+            out=$2
+            shift 2
+            wget "$@" --tries=3 --waitretry=2 --timeout=30 --secure-protocol=TLSv1_2 --output-document="$out" "$url"
             ;;
         busybox-wget)
             # BusyBox wget has no retry or TLS options: the pinned SHA-256 is the check.

@@ -18,6 +18,9 @@ internal static class Program
             FeedCommands.Init(),
             FeedCommands.Publish(),
             FeedCommands.Refresh(),
+            ReleaseCommands.Yank(),
+            ReleaseCommands.Rollout(),
+            ReleaseCommands.List(),
             RootCommands.Create(),
             KeyCommands.Sign(),
             VerifyCommand.Create(),
@@ -29,6 +32,7 @@ internal static class Program
             InstallersCommand.Create(),
             MsiCommand.Create(),
         };
-        return CliHost.Run(root, args, "belay-release");
+        root.Subcommands.Add(CompletionScripts.Command(root, "belay-release"));
+        return CliHost.Run(root, args, "belay-release", BuildInfo.Facts);
     }
 }

@@ -84,7 +84,7 @@ internal sealed class LogPump : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException or InvalidOperationException)
             {
-                _log.Error("log pump: {Error}", e.Message);
+                _log.Error("log pump: {Error}", SystemErrors.Describe(e));
                 Thread.Sleep(100);
             }
         }
@@ -195,7 +195,7 @@ internal sealed class LogPump : IDisposable
         {
             if (!source.Failing)
             {
-                _log.Error("cannot write the log of {Program}: {Error}; its output is dropped until writing works again", name, e.Message);
+                _log.Error("cannot write the log of {Program}: {Error}; its output is dropped until writing works again", name, SystemErrors.Describe(e));
             }
             source.Failing = true;
         }

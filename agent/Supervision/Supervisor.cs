@@ -303,7 +303,7 @@ internal sealed class Supervisor : IDisposable
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.ComponentModel.Win32Exception)
             {
                 // A failure of one step (a full disk, a call the system refused) must not end supervision: the loop goes on.
-                _log.Error("supervisor: {Error}", e.Message);
+                _log.Error("supervisor: {Error}", SystemErrors.Describe(e));
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _clock).ConfigureAwait(false);
             }
         }
@@ -561,6 +561,7 @@ internal sealed class Supervisor : IDisposable
         var restarted = new List<string>();
         var stopped = new List<string>();
         var unchanged = new List<string>();
+        var failed = new List<string>();
         foreach (var m in _programs.Values.Where(m => !m.IsApp && !byName.ContainsKey(m.Name)).ToList())
         {
             m.Removed = true;
@@ -585,7 +586,7 @@ internal sealed class Supervisor : IDisposable
                 if (definition.Autostart)
                 {
                     Start(m, now);
-                    started.Add(m.Name);
+                    (SpawnFailed(m) ? failed : started).Add(m.Name);
                 }
                 continue;
             }
@@ -607,7 +608,7 @@ internal sealed class Supervisor : IDisposable
             {
                 m.Failures.Clear();
                 Start(m, now);
-                (changed ? restarted : started).Add(m.Name);
+                (SpawnFailed(m) ? failed : changed ? restarted : started).Add(m.Name);
             }
             else
             {
@@ -618,8 +619,17 @@ internal sealed class Supervisor : IDisposable
         static string List(List<string> names) => names.Count == 0 ? "-" : string.Join(",", names);
         var summary = $"started {List(started)}; restarted {List(restarted)}; stopped {List(stopped)}; unchanged {List(unchanged)}";
         _log.Information("programs reloaded: {Summary}", summary);
+        if (failed.Count > 0)
+        {
+            // The config is applied (the rest runs); what could not start is an error the operator must see.
+            var why = string.Join("; ", failed.Select(n => $"{n}: {_programs[n].LastExit}"));
+            return $"ERR programs.conf applied, but {string.Join(", ", failed)} could not start: {why} ({summary})";
+        }
         return "OK " + summary;
     }
+
+    private static bool SpawnFailed(Managed m) =>
+        m.Pid <= 0 && m.State == ProgramState.Fatal && m.LastExit?.StartsWith("spawn error", StringComparison.Ordinal) == true;
 
     private string Command(string name, Func<Managed, string> action) =>
         _programs.TryGetValue(name, out var m) && !m.Removed && !m.IsApp ? action(m) : $"ERR no program '{name}' (belay status lists them)";
@@ -637,6 +647,20 @@ internal sealed class Supervisor : IDisposable
         m.KillAt = null;
         m.GoneSince = null;
         File.Delete(_paths.ExitRecord(m.Name));
+        // A command that cannot be started is not spawned to exit 127 and back off until fatal:
+        // it is fatal at once, with the reason in status and in the reply to start or reload.
+        var searchPath = d.Environment.Where(kv => kv.Key == "PATH").Select(kv => kv.Value).LastOrDefault() ?? Environment.GetEnvironmentVariable("PATH");
+        // (On Windows CreateProcess searches as Windows does; a failure there is the catch below.)
+        if (!OperatingSystem.IsWindows() && CommandLookup.Problem(d.Command[0], d.Directory, searchPath) is { } spawnError)
+        {
+            _log.Error("cannot start {Program}: {Error}; it is fatal until that is fixed and belay start {Program} (or a reload)", m.Name, spawnError, m.Name);
+            m.Pid = 0;
+            m.LastExit = spawnError;
+            m.State = ProgramState.Fatal;
+            m.Failures.Clear();
+            Persist();
+            return;
+        }
         if (m.EverStarted)
         {
             m.Restarts++;
@@ -658,9 +682,9 @@ internal sealed class Supervisor : IDisposable
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
-            _log.Error("cannot start {Program}: {Error}", m.Name, e.Message);
+            _log.Error("cannot start {Program}: {Error}", m.Name, SystemErrors.Describe(e));
             m.Pid = 0;
-            OnExit(m, now, false, $"cannot start: {e.Message}");
+            OnExit(m, now, false, $"spawn error: {SystemErrors.Describe(e)}");
             return;
         }
         Persist();
@@ -806,7 +830,7 @@ internal sealed class Supervisor : IDisposable
         }
         catch (IOException e)
         {
-            _log.Error("cannot write {File}: {Error}", _paths.StateFile, e.Message);
+            _log.Error("cannot write {File}: {Error}", _paths.StateFile, SystemErrors.Describe(e));
         }
     }
 

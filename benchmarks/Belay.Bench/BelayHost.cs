@@ -29,8 +29,9 @@ internal sealed class BelayHost
 
     public JsonElement? Status()
     {
+        // belay status exits 1 while the keeper or the agent is down, with the report still on stdout.
         var r = Belay("status", "--json");
-        if (!r.Ok)
+        if (r.StdOut.Length == 0)
         {
             return null;
         }

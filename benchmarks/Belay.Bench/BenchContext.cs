@@ -10,6 +10,15 @@ namespace Belay.Bench;
 internal sealed record BenchOptions
 {
     public bool Quick { get; init; }
+    /// <summary>--long: a 30-minute footprint window, so that the steady state (after ten minutes of polling) is measured.</summary>
+    public bool Long { get; init; }
+    /// <summary>The phases to run (--only footprint,size,latency,fleet); all by default.</summary>
+    public IReadOnlySet<string> Phases { get; init; } = AllPhases;
+    public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(StringComparer.Ordinal) { "footprint", "size", "latency", "fleet" };
+    /// <summary>How often each process's memory is broken down (/proc/PID/smaps; each second only smaps_rollup is read).</summary>
+    public TimeSpan BreakdownEvery { get; init; }
+    /// <summary>The agent's age from which the footprint counts as steady (DESIGN: after ten minutes of polling).</summary>
+    public static readonly TimeSpan SteadyAfter = TimeSpan.FromMinutes(10);
     public required string RepoRoot { get; init; }
     public required string BinDir { get; init; }
     public required string OutDir { get; init; }
@@ -35,16 +44,29 @@ internal sealed record BenchOptions
             Value(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : q ? quick : full;
 
         var isQuick = args.Contains("--quick");
+        var isLong = args.Contains("--long");
+        if (isQuick && isLong)
+        {
+            throw new InvalidOperationException("--quick and --long do not go together");
+        }
+        var only = Value("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (only?.FirstOrDefault(p => !AllPhases.Contains(p)) is { } unknown)
+        {
+            throw new InvalidOperationException($"--only {unknown}: the phases are footprint, size, latency and fleet");
+        }
         var repo = Path.GetFullPath(Value("--repo") ?? ".");
         return new BenchOptions
         {
             Quick = isQuick,
+            Long = isLong,
+            Phases = only is null ? AllPhases : new HashSet<string>(only, StringComparer.Ordinal),
+            BreakdownEvery = TimeSpan.FromSeconds(isQuick ? 5 : isLong ? 30 : 10),
             RepoRoot = repo,
             BinDir = Path.GetFullPath(Value("--bin") ?? Path.Combine(repo, "artifacts", "publish", RuntimeInformation.RuntimeIdentifier)),
             OutDir = Path.GetFullPath(Value("--out") ?? Path.Combine(repo, "benchmarks", "results")),
-            Command = Value("--command") ?? (isQuick ? "./build.sh bench --quick" : "./build.sh bench"),
+            Command = Value("--command") ?? (isQuick ? "./build.sh bench --quick" : isLong ? "./build.sh bench --long" : "./build.sh bench"),
             FootprintWarmup = TimeSpan.FromSeconds(Int("--warmup", 10, 20, isQuick)),
-            FootprintWindow = TimeSpan.FromSeconds(Int("--window", 40, 300, isQuick)),
+            FootprintWindow = TimeSpan.FromSeconds(Int("--window", 40, isLong ? 1800 : 300, isQuick)),
             LatencyRuns = Int("--runs", 2, 5, isQuick),
             LatencyAgents = Int("--agents", 3, 5, isQuick),
             FleetHosts = Int("--hosts", 2_000, 10_000, isQuick),

@@ -14,6 +14,10 @@ internal sealed class Subject(string name, string what)
     public int RootPid { get; set; }
     public List<MemorySample> Samples { get; } = [];
     public Dictionary<string, List<double>> PssByProcess { get; } = [];
+    /// <summary>PSS over the window by process name: (seconds into the window, MB), for the plot.</summary>
+    public Dictionary<string, List<(double Seconds, double Mb)>> PssSeries { get; } = [];
+    /// <summary>Where each process's PSS goes (<see cref="Smaps"/>), sampled every few seconds: (seconds, kB per category).</summary>
+    public Dictionary<string, List<(double Seconds, Dictionary<string, long> Kb)>> Breakdown { get; } = [];
     public long CpuTicks { get; set; }
     /// <summary>CPU seconds over the window by process name: its own, and its children's that exited and were waited for.</summary>
     public Dictionary<string, (double Own, double Children)> CpuByProcess { get; } = [];
@@ -53,7 +57,7 @@ internal static class FootprintBench
         var belay = new BelayHost(ctx, Path.Combine(dir, "belay"));
         Process? supervisord = null;
         Process? loop = null;
-        var belaySubject = new Subject("Belay", "keeper + agent + program + deployed app (belay run, belay-agent run, sleep, the app's sleep)");
+        var belaySubject = new Subject("Belay", "keeper + agent + program + deployed app (belay run, which execs belay-keeper; belay-agent run; sleep; the app's sleep)");
         var supSubject = new Subject("supervisord", "Debian's supervisord + program (python3, sleep)") { Polling = false };
         var curlSubject = new Subject("curl loop", "sh loop: curl the manifest, sleep 10 (sh, curl, sleep)");
         try
@@ -96,12 +100,18 @@ internal static class FootprintBench
             var cpuStart = subjects.Select(s => CpuSnapshot(s.RootPid, parentsAtStart)).ToArray();
             var watch = Stopwatch.StartNew();
             var next = TimeSpan.Zero;
+            var nextBreakdown = TimeSpan.Zero;
             while (watch.Elapsed < o.FootprintWindow)
             {
                 var parents = ProcFs.ParentMap();
+                var breakdown = watch.Elapsed >= nextBreakdown;
+                if (breakdown)
+                {
+                    nextBreakdown += o.BreakdownEvery;
+                }
                 foreach (var s in subjects)
                 {
-                    Sample(s, parents, watch.Elapsed.TotalSeconds);
+                    Sample(s, parents, watch.Elapsed.TotalSeconds, breakdown);
                 }
                 next += TimeSpan.FromSeconds(1);
                 var wait = next - watch.Elapsed;
@@ -156,7 +166,7 @@ internal static class FootprintBench
         }
     }
 
-    private static void Sample(Subject s, Dictionary<int, int> parents, double seconds)
+    private static void Sample(Subject s, Dictionary<int, int> parents, double seconds, bool breakdown)
     {
         double rss = 0, pss = 0, priv = 0;
         var count = 0;
@@ -176,6 +186,19 @@ internal static class FootprintBench
                 s.PssByProcess[name] = list = [];
             }
             list.Add(r.PssKb / 1024.0);
+            if (!s.PssSeries.TryGetValue(name, out var series))
+            {
+                s.PssSeries[name] = series = [];
+            }
+            series.Add((seconds, r.PssKb / 1024.0));
+            if (breakdown && Smaps.Read(pid) is { } kb)
+            {
+                if (!s.Breakdown.TryGetValue(name, out var samples))
+                {
+                    s.Breakdown[name] = samples = [];
+                }
+                samples.Add((seconds, kb));
+            }
         }
         if (count > 0)
         {

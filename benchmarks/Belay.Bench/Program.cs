@@ -20,7 +20,7 @@ var started = DateTime.UtcNow;
 var watch = Stopwatch.StartNew();
 var work = Directory.CreateTempSubdirectory("belay-bench-").FullName;
 var failures = new List<string>();
-BenchContext.Say($"{(options.Quick ? "quick" : "full")} run; binaries from {options.BinDir}; work folder {work}");
+BenchContext.Say($"{(options.Quick ? "quick" : options.Long ? "long" : "full")} run ({string.Join(", ", options.Phases)}); binaries from {options.BinDir}; work folder {work}");
 try
 {
     var machine = MachineInfo.Read(options.RepoRoot);
@@ -29,12 +29,16 @@ try
     var phases = new System.Collections.Concurrent.ConcurrentDictionary<string, double>();
     T? Guard<T>(string name, Func<T> run) where T : class
     {
+        if (!options.Phases.Contains(name))
+        {
+            return null;
+        }
         var phase = Stopwatch.StartNew();
         try
         {
             return run();
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or FormatException)
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or FormatException or AggregateException)
         {
             BenchContext.Say($"{name} FAILED: {e.Message}");
             lock (failures)
@@ -78,7 +82,7 @@ try
     var results = new BenchResults(options, machine, ctx.BuiltVersion, started, watch.Elapsed, footprint, size, latency, fleet, failures,
         new Dictionary<string, double>(phases));
     Directory.CreateDirectory(options.OutDir);
-    var stem = $"{started:yyyy-MM-dd}{(options.Quick ? "-quick" : "")}";
+    var stem = $"{started:yyyy-MM-dd}{(options.Quick ? "-quick" : options.Long ? "-long" : "")}{(options.Phases.Count < BenchOptions.AllPhases.Count ? "-" + string.Join("-", options.Phases.Order(StringComparer.Ordinal)) : "")}";
     var svgName = stem + "-memory.svg";
     var (markdown, svg, headline) = Report.Render(results, svgName);
     var reportPath = Path.Combine(options.OutDir, stem + ".md");

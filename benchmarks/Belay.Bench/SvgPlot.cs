@@ -61,6 +61,59 @@ internal static class SvgPlot
         return b.ToString();
     }
 
+    /// <summary>
+    /// Panels side by side on one y scale (so that their heights compare at a glance), each with
+    /// its own title and legend under it.
+    /// </summary>
+    public static string RenderPanels(string title, string xLabel, string yLabel, IReadOnlyList<(string Title, IReadOnlyList<Series> Series)> panels)
+    {
+        const int panelW = 520, plotH = 300, top = 60, left = 56, gap = 30, legendLine = 18;
+        var ic = CultureInfo.InvariantCulture;
+        var all = panels.SelectMany(p => p.Series).SelectMany(s => s.Points).ToList();
+        var xMax = AxisMax(all.Count > 0 ? all.Max(p => p.X) : 1);
+        var yMax = AxisMax(all.Count > 0 ? all.Max(p => p.Y) * 1.1 : 1);
+        var legendRows = panels.Count == 0 ? 0 : panels.Max(p => p.Series.Count);
+        var width = left + (panels.Count * (panelW + gap));
+        var height = top + plotH + 44 + (legendRows * legendLine) + 10;
+        double plotW = panelW - 20;
+        var b = new StringBuilder();
+        b.AppendLine(ic, $"""<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">""");
+        b.AppendLine("""<rect width="100%" height="100%" fill="white"/>""");
+        b.AppendLine(ic, $"""<text x="{left}" y="22" font-size="15" font-weight="bold">{Esc(title)}</text>""");
+        b.AppendLine(ic, $"""<text transform="translate(16 {top + (plotH / 2)}) rotate(-90)" text-anchor="middle">{Esc(yLabel)}</text>""");
+        for (var i = 0; i < panels.Count; i++)
+        {
+            var x0 = left + (i * (panelW + gap));
+            string X(double x) => (x0 + (x / xMax * plotW)).ToString("F1", ic);
+            string Y(double y) => (top + plotH - (y / yMax * plotH)).ToString("F1", ic);
+            b.AppendLine(ic, $"""<text x="{x0}" y="{top - 10}" font-size="13" font-weight="bold">{Esc(panels[i].Title)}</text>""");
+            foreach (var t in Ticks(yMax))
+            {
+                b.AppendLine(ic, $"""<line x1="{x0}" x2="{x0 + plotW}" y1="{Y(t)}" y2="{Y(t)}" stroke="#ddd"/>""");
+                b.AppendLine(ic, $"""<text x="{x0 - 6}" y="{Y(t)}" text-anchor="end" dominant-baseline="middle">{Fmt(t)}</text>""");
+            }
+            foreach (var t in Ticks(xMax))
+            {
+                b.AppendLine(ic, $"""<line x1="{X(t)}" x2="{X(t)}" y1="{top}" y2="{top + plotH}" stroke="#eee"/>""");
+                b.AppendLine(ic, $"""<text x="{X(t)}" y="{top + plotH + 16}" text-anchor="middle">{Fmt(t)}</text>""");
+            }
+            b.AppendLine(ic, $"""<rect x="{x0}" y="{top}" width="{plotW}" height="{plotH}" fill="none" stroke="#444"/>""");
+            b.AppendLine(ic, $"""<text x="{x0 + (plotW / 2)}" y="{top + plotH + 34}" text-anchor="middle">{Esc(xLabel)}</text>""");
+            var legendY = top + plotH + 52;
+            foreach (var s in panels[i].Series)
+            {
+                var dash = s.Dashed ? " stroke-dasharray=\"6 4\"" : "";
+                var points = string.Join(' ', s.Points.Select(p => $"{X(p.X)},{Y(p.Y)}"));
+                b.AppendLine(ic, $"""<polyline fill="none" stroke="{s.Colour}" stroke-width="2"{dash} points="{points}"/>""");
+                b.AppendLine(ic, $"""<line x1="{x0}" x2="{x0 + 30}" y1="{legendY}" y2="{legendY}" stroke="{s.Colour}" stroke-width="2"{dash}/>""");
+                b.AppendLine(ic, $"""<text x="{x0 + 36}" y="{legendY}" dominant-baseline="middle">{Esc(s.Label)}</text>""");
+                legendY += legendLine;
+            }
+        }
+        b.AppendLine("</svg>");
+        return b.ToString();
+    }
+
     /// <summary>The end of an axis: <paramref name="v"/> rounded up to a whole tick (300 s stays 300, not 500).</summary>
     private static double AxisMax(double v)
     {

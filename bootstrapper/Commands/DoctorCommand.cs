@@ -30,7 +30,7 @@ internal static class DoctorCommand
     public static Command Create()
     {
         var installation = new Installation();
-        var json = new Option<bool>("--json") { Description = "Print the findings as JSON." };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON: {ok, problems, warnings, findings: [{check, ok, warning, detail, fix}]}." };
         var repair = new Option<bool>("--repair") { Description = "Also put right what can be: rebuild a damaged state.json, move aside a damaged agent.json or trust.json, drop damaged program records, write a new host id." };
         var command = new Command("doctor", "Check this installation (permissions, files, feed, clock, keys, service) and say what to fix; --repair fixes what it can.") { json, repair };
         installation.AddTo(command);
@@ -77,7 +77,7 @@ internal static class DoctorCommand
             }
             if (result.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(findings, DoctorJsonContext.Default.ListFinding));
+                Console.WriteLine(JsonSerializer.Serialize(DoctorReport.From(findings), DoctorJsonContext.Default.DoctorReport));
             }
             else
             {
@@ -205,6 +205,27 @@ internal static class DoctorCommand
     private static string Seconds(TimeSpan t) => $"{t.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s";
 }
 
+/// <summary>
+/// `belay doctor --json`, a documented shape (docs/operating.md): <c>ok</c> is false when a problem
+/// was found (what exit 1 means), <c>problems</c> and <c>warnings</c> count them, <c>findings</c> lists
+/// every check in the order it ran: {check, ok, warning, detail, fix}.
+/// </summary>
+internal sealed class DoctorReport
+{
+    public bool Ok { get; set; }
+    public int Problems { get; set; }
+    public int Warnings { get; set; }
+    public List<Finding> Findings { get; set; } = [];
+
+    public static DoctorReport From(List<Finding> findings) => new()
+    {
+        Ok = !findings.Any(f => !f.Ok && !f.Warning),
+        Problems = findings.Count(f => !f.Ok && !f.Warning),
+        Warnings = findings.Count(f => f.Warning && !f.Ok),
+        Findings = findings,
+    };
+}
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
-[JsonSerializable(typeof(List<Finding>))]
+[JsonSerializable(typeof(DoctorReport))]
 internal sealed partial class DoctorJsonContext : JsonSerializerContext;

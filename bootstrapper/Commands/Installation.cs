@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Belay.Core;
+using Belay.Core.Cli;
 using Belay.Core.Install;
 using Belay.Core.IO;
 
@@ -11,8 +12,31 @@ namespace Belay.Bootstrapper.Commands;
 /// </summary>
 internal sealed class Installation
 {
-    public Option<string?> Scope { get; } = new("--scope") { Description = "system (root, the default for root) or user." };
-    public Option<DirectoryInfo?> Prefix { get; } = new("--prefix") { Description = "Install everything under this folder instead of the standard places." };
+    /// <summary>The options of a command that acts on an existing installation.</summary>
+    public Installation()
+        : this(installs: false)
+    {
+    }
+
+    /// <summary>With <paramref name="installs"/>, the options of a command that lays an installation out (their help says so).</summary>
+    public Installation(bool installs)
+    {
+        Scope = new Option<string?>("--scope")
+        {
+            Description = installs
+                ? "system (the default for root: /opt/belay, /etc/belay, ...) or user (the default for everybody else: under your home)."
+                : "Which installation: system or user (default: the one that exists; user scope first for a non-root user).",
+        }.OneOf("system", "user");
+        Prefix = new Option<DirectoryInfo?>("--prefix")
+        {
+            Description = installs
+                ? "Install everything under this folder instead of the standard places."
+                : "The folder of an installation made with install --prefix.",
+        }.NotAFile();
+    }
+
+    public Option<string?> Scope { get; }
+    public Option<DirectoryInfo?> Prefix { get; }
 
     public void AddTo(Command command)
     {

@@ -33,7 +33,7 @@ internal static class MsiCommand
             RequireWindows();
             var layout = InstallLayout.For(InstallScope.System, null);
             var key = result.GetRequiredValue(rootKey);
-            IReadOnlyList<MinisignPublicKey> keys = key.Length > 0 ? [VerifyCommand.LoadPublicKey(key)]
+            IReadOnlyList<MinisignPublicKey> keys = key.Length > 0 ? [VerifyCommand.LoadPublicKey(key, "--root-key")]
                 : File.Exists(layout.ConfigFile) ? [] : RootKeysCommand.Parse(BuildInfo.RootKeys);
             var settings = new MsiSettings(result.GetRequiredValue(version), result.GetRequiredValue(feed).Trim(),
                 result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys,
@@ -42,11 +42,59 @@ internal static class MsiCommand
             if (OperatingSystem.IsWindows())
             {
                 var definition = ServiceDefinition.For(layout, InstallScope.System);
-                var unknown = WindowsServiceSettings.Apply(NativeServiceControlManager.Instance, definition);
+                IReadOnlyList<string> unknown;
+                try
+                {
+                    unknown = WindowsServiceSettings.Apply(NativeServiceControlManager.Instance, definition);
+                }
+                catch (ServiceControlException e) when (e.Error == Scm.ErrorServiceDoesNotExist)
+                {
+                    // InstallServices registered it a moment ago, yet the service control manager this
+                    // process reaches does not know it. Seen under Wine when msiexec runs right after
+                    // wineboot: the ending server's services.exe and a new one run side by side, each with
+                    // its own list. Registering it here puts it in both, so StartServices finds it.
+                    Console.WriteLine($"the service control manager does not know the service {WindowsServiceBackend.ServiceName(definition)} that InstallServices registered (a second services.exe, as under Wine right after wineboot); registering it again");
+                    new WindowsServiceBackend(NativeServiceControlManager.Instance).Install(definition, start: false);
+                    unknown = [];
+                }
                 var (actions, _) = WindowsServiceBackend.Recovery(definition);
                 Console.WriteLine($"service {WindowsServiceBackend.ServiceName(definition)}: delayed automatic start, recovery {actions}, also on non-crash failures" +
                     (unknown.Count > 0 ? $" (this service control manager does not know: {string.Join(", ", unknown)})" : ""));
             }
+            return ExitCodes.Ok;
+        });
+
+        // Rollback (the install failed) and commit (it succeeded): see MsiSetup.
+        var rollback = new Command("rollback", "Undo what configure created on a first install (the MSI's rollback action).");
+        rollback.SetAction(_ =>
+        {
+            RequireWindows();
+            var layout = InstallLayout.For(InstallScope.System, null);
+            var fresh = File.Exists(MsiSetup.MarkerPath(layout));
+            MsiSetup.Rollback(layout, Console.WriteLine);
+            if (fresh && OperatingSystem.IsWindows())
+            {
+                // Windows Installer deletes the service it registered when it rolls InstallServices back; Wine's does not.
+                try
+                {
+                    var definition = ServiceDefinition.For(layout, InstallScope.System);
+                    if (new WindowsServiceBackend(NativeServiceControlManager.Instance).Uninstall(definition))
+                    {
+                        Console.WriteLine($"rollback: deleted the service {WindowsServiceBackend.ServiceName(definition)}");
+                    }
+                }
+                catch (BelayException e)
+                {
+                    Console.WriteLine($"rollback: the service stays registered: {e.Message}");
+                }
+            }
+            return ExitCodes.Ok; // a rollback action never fails the rollback
+        });
+        var commit = new Command("commit", "Forget what configure created: the install succeeded (the MSI's commit action).");
+        commit.SetAction(_ =>
+        {
+            RequireWindows();
+            MsiSetup.Commit(InstallLayout.For(InstallScope.System, null));
             return ExitCodes.Ok;
         });
 
@@ -59,7 +107,7 @@ internal static class MsiCommand
             MsiSetup.Remove(layout, result.GetRequiredValue(purge).Trim() is "1" or "yes" or "true", Console.WriteLine);
             return ExitCodes.Ok;
         });
-        var msi = new Command("msi", "The Windows installer's custom actions (run by msiexec, not by hand).") { configure, remove };
+        var msi = new Command("msi", "The Windows installer's custom actions (run by msiexec, not by hand).") { configure, rollback, commit, remove };
         msi.Hidden = true;
         return msi;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Belay.Core;
 using Belay.Core.Programs;
 
@@ -36,27 +37,63 @@ internal static class ProgramCommands
     private static Command ForProgram(string name, string verb, string description)
     {
         var installation = new Installation();
-        var program = new Argument<string>("NAME") { Description = "The program's name ([program:NAME] in programs.conf)." };
-        var command = new Command(name, description) { program };
+        var programs = new Argument<string[]>("NAME")
+        {
+            Description = $"The programs' names ([program:NAME] in programs.conf), or {ProgramsConfig.AllPrograms} for every program.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var command = new Command(name, description + $" {name} {ProgramsConfig.AllPrograms}: every program.") { programs };
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
             var (config, _) = installation.Locate(result);
-            var target = result.GetRequiredValue(program);
-            if (!ProgramsConfig.IsValidName(target))
+            var paths = ProgramPaths.For(config.Layout);
+            var targets = result.GetRequiredValue(programs).Distinct(StringComparer.Ordinal).ToList();
+            foreach (var target in targets)
             {
-                throw new BelayException(ExitCodes.Usage, $"'{target}' is not a program name");
+                if (target != ProgramsConfig.AllPrograms && !ProgramsConfig.IsValidName(target))
+                {
+                    throw new BelayException(ExitCodes.Usage, $"'{target}' is not a program name");
+                }
             }
-            return Report(await AgentClient.SendAsync(ProgramPaths.For(config.Layout), $"{verb} {target}", Wait, cancel).ConfigureAwait(false));
+            if (targets.Contains(ProgramsConfig.AllPrograms))
+            {
+                // Every program the agent supervises now, as supervisorctl's "all" does.
+                var status = await AgentClient.SendAsync(paths, "STATUS", TimeSpan.FromSeconds(10), cancel).ConfigureAwait(false);
+                var known = status.StartsWith('[')
+                    ? JsonSerializer.Deserialize(status, ProgramsJsonContext.Default.ListProgramStatus) ?? []
+                    : throw new BelayException($"the agent did not list its programs: {status}");
+                targets = [.. known.Select(p => p.Name)];
+                if (targets.Count == 0)
+                {
+                    Console.WriteLine("no program is configured; nothing to do");
+                    return ExitCodes.Ok;
+                }
+            }
+            if (targets.Count == 1)
+            {
+                return Report(await AgentClient.SendAsync(paths, $"{verb} {targets[0]}", Wait, cancel).ConfigureAwait(false));
+            }
+            // At once: each request waits for its own program (stop_timeout), not for the others.
+            var replies = await Task.WhenAll(targets.Select(t => AgentClient.SendAsync(paths, $"{verb} {t}", Wait, cancel))).ConfigureAwait(false);
+            var failed = 0;
+            for (var i = 0; i < targets.Count; i++)
+            {
+                if (Report(replies[i], targets[i]) != ExitCodes.Ok)
+                {
+                    failed++;
+                }
+            }
+            return failed == 0 ? ExitCodes.Ok : ExitCodes.Error;
         });
         return command;
     }
 
-    private static int Report(string reply)
+    private static int Report(string reply, string? program = null)
     {
         if (reply.StartsWith("OK", StringComparison.Ordinal))
         {
-            Console.WriteLine(reply.Length > 3 ? reply[3..] : "ok");
+            Console.WriteLine(reply.Length > 3 ? reply[3..] : program is null ? "ok" : $"{program}: ok");
             return ExitCodes.Ok;
         }
         Console.Error.WriteLine($"belay: {(reply.StartsWith("ERR ", StringComparison.Ordinal) ? reply[4..] : reply)}");

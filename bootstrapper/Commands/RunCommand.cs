@@ -1,13 +1,21 @@
 using System.CommandLine;
 using Belay.Bootstrapper.Keeper;
 using Belay.Core;
-using Belay.Core.Install;
 using Belay.Core.IO;
+using Belay.Core.Install;
 using Belay.Core.Services.Windows;
+using Belay.Keeper;
 
 namespace Belay.Bootstrapper.Commands;
 
-/// <summary>`belay run`: the keeper, what the service manager (or `belay install` with the none manager) starts.</summary>
+/// <summary>
+/// `belay run`: the keeper, what the service manager (or `belay install` with the none manager)
+/// starts. On Unix it finds the installation's config, then replaces itself (execve: same pid,
+/// so the service manager's view of the service does not change) with the installation's
+/// bin/belay-keeper, an executable that holds the keeper alone: the operator's CLI (install,
+/// TLS, System.CommandLine) then takes no memory on the host for as long as the keeper runs
+/// (docs/architecture.md, "Footprint"). On Windows the keeper runs in this process.
+/// </summary>
 internal static class RunCommand
 {
     public static Command Create()
@@ -21,10 +29,6 @@ internal static class RunCommand
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
-            if (result.GetValue(detach) && !OperatingSystem.IsWindows())
-            {
-                Posix.NewSession();
-            }
             if (result.GetValue(log) is not null && OperatingSystem.IsWindows())
             {
                 throw new BelayException(ExitCodes.Usage, "--log is for Unix; the Windows service writes keeper.log itself");
@@ -38,11 +42,11 @@ internal static class RunCommand
                 : installation.Locate(result);
             // Nothing is written through a link planted in the installation, the log included.
             LayoutGuard.Check(settings.Layout);
-            if (result.GetValue(log) is { } logFile && !OperatingSystem.IsWindows())
+            if (!OperatingSystem.IsWindows())
             {
-                KeeperLog.Open(logFile.FullName);
+                return ExecKeeper(settings.Layout, path, result.GetValue(detach), result.GetValue(log)?.FullName);
             }
-            if (result.GetValue(service) && OperatingSystem.IsWindows())
+            if (result.GetValue(service))
             {
                 return WindowsServiceHost.Run(settings, path);
             }
@@ -50,5 +54,28 @@ internal static class RunCommand
             return await host.RunAsync(cancel).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>Replaces this process with bin/belay-keeper; returns only when that failed.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static int ExecKeeper(InstallLayout layout, string configPath, bool detach, string? log)
+    {
+        var keeper = layout.KeeperExe;
+        if (!File.Exists(keeper))
+        {
+            throw new BelayException($"{keeper} is missing: this installation predates the separate keeper, or it was removed. Run belay install again (it lays out belay and belay-keeper).");
+        }
+        List<string> argv = [keeper, "--config", configPath];
+        if (detach)
+        {
+            argv.Add("--detach");
+        }
+        if (log is not null)
+        {
+            argv.AddRange(["--log", log]);
+        }
+        PosixProcess.ResetSignals();
+        var errno = PosixProcess.Exec(argv);
+        throw new BelayException($"cannot start the keeper {keeper} (errno {errno})");
     }
 }

@@ -1,20 +1,28 @@
 using System.CommandLine;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
+using Belay.Core.Cli;
 using Belay.Core.Install;
+using Belay.Core.IO;
 using Belay.Core.Services;
 using Belay.Core.Services.Windows;
 
 namespace Belay.Bootstrapper.Commands;
 
-/// <summary>`belay service print [--service-manager M]`: exactly what would be installed for the keeper.</summary>
+/// <summary>
+/// `belay service print [--service-manager M]`: exactly what would be installed for the keeper.
+/// Standard output is the file itself, byte for byte (`belay service print > belay.xml` is a valid
+/// manifest); where it would go, and which manager auto found, go to standard error.
+/// </summary>
 internal static class ServiceCommand
 {
     public static Command Create()
     {
-        var installation = new Installation();
-        var manager = new Option<string>("--service-manager") { Description = "auto, systemd, launchd, smf, windows or none.", DefaultValueFactory = _ => "auto" };
-        var print = new Command("print", "Print the service definition (unit, plist or manifest) that install would write, and where.") { manager };
+        var installation = new Installation(installs: true);
+        installation.Prefix.Description = "The --prefix of the installation (the definition names its paths).";
+        var manager = new Option<string>("--service-manager") { Description = "auto, systemd, launchd, smf, windows or none.", DefaultValueFactory = _ => "auto" }
+            .OneOf(["auto", .. ServiceManagers.Names]);
+        var print = new Command("print", "Print the service definition (unit, plist or manifest) that install would write: the file on stdout, its path on stderr.") { manager };
         installation.AddTo(print);
         print.SetAction(result =>
         {
@@ -31,7 +39,7 @@ internal static class ServiceCommand
             {
                 if (ServiceManagers.Render(name, definition) is { } file)
                 {
-                    Console.WriteLine($"# {file.Path}");
+                    Console.Error.WriteLine($"belay: {name} definition for {file.Path}:");
                     Console.Write(file.Content);
                 }
                 else if (name == "windows")
@@ -50,7 +58,7 @@ internal static class ServiceCommand
             }
             catch (ArgumentException e)
             {
-                throw new BelayException(ExitCodes.Usage, $"cannot render a {name} definition for this installation: {e.Message}", e);
+                throw new BelayException(ExitCodes.Usage, $"cannot render a {name} definition for this installation: {SystemErrors.OwnText(e)}", e);
             }
             return ExitCodes.Ok;
         });

@@ -1,20 +1,22 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json;
 using Belay.Bootstrapper.Install;
-using Belay.Bootstrapper.Keeper;
 using Belay.Core;
 using Belay.Core.Hosting;
 using Belay.Core.Install;
 using Belay.Core.Services;
 using Belay.Core.Update;
+using Belay.Keeper;
 
 namespace Belay.Bootstrapper.Commands;
 
 /// <summary>
 /// `belay status [--json]`. The JSON keys are an interface for automation (DESIGN.md):
 /// version, previous, trial, bad, channel, feed, lastCheck, keeper, agent, host,
-/// serviceManager, service, programs, group, apps; more may be added, none renamed.
+/// serviceManager, service, programs, group, apps; more may be added, none renamed. Exit 0
+/// while the keeper and an agent run, 1 when either is down (or nothing is installed), 5 when
+/// the installation is not readable by this user.
 /// </summary>
 internal static class StatusCommand
 {
@@ -36,7 +38,16 @@ internal static class StatusCommand
             {
                 Print(report);
             }
-            return ExitCodes.Ok;
+            // For scripts and monitoring: 0 only while the keeper and an agent run (ready or
+            // starting); the report is printed either way, and what is down is said on stderr.
+            if (IsUp(report))
+            {
+                return ExitCodes.Ok;
+            }
+            Console.Error.WriteLine(report.Keeper is null
+                ? $"belay: the keeper is not running; start it with: belay service start{Args(result, installation)}"
+                : $"belay: the keeper runs but no agent does (it restarts the agent with a backoff); see belay logs keeper{Args(result, installation)}");
+            return ExitCodes.Error;
         });
         return command;
     }
@@ -134,6 +145,10 @@ internal static class StatusCommand
             return null; // an agent before CHECK, or none: agent.json says what it last wrote
         }
     }
+    private static string Args(ParseResult result, Installation installation) =>
+        (result.GetValue(installation.Scope) is { } scope ? $" --scope {scope}" : "") + (result.GetValue(installation.Prefix) is { } prefix ? $" --prefix {prefix.FullName}" : "");
+
+    public static bool IsUp(StatusReport report) => report.Keeper is not null && report.Agent.Pid is not null;
 
     private static void Print(StatusReport r)
     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
 using Belay.Core.Install;
+using Belay.Core.IO;
 using Belay.Core.Services;
 
 namespace Belay.Bootstrapper.Commands;
@@ -29,6 +30,10 @@ internal static class UninstallCommand
             }
             // Whatever the manager, no keeper of this installation may outlive it.
             new DetachedKeeper(layout, Console.WriteLine).Stop(definition);
+            if (PathLink.Remove(config.Paths.Link, layout.BelayExe, Console.WriteLine))
+            {
+                Console.WriteLine($"removed the link {config.Paths.Link}");
+            }
             // The binaries: versions and bin/. BinRoot itself may hold config and state (with --prefix).
             Remove(layout.VersionsDir);
             Remove(Path.GetDirectoryName(layout.BelayExe)!);
@@ -55,9 +60,17 @@ internal static class UninstallCommand
 
     private static void Remove(string dir)
     {
-        if (Directory.Exists(dir))
+        try
         {
-            Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                $"cannot remove {dir}: {SystemErrors.Describe(e)}{(e is UnauthorizedAccessException ? "; run it as the installation's owner (sudo for a system-wide one)" : "")}. The keeper is stopped; run belay uninstall again once that is fixed", e);
         }
     }
 

@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Belay.Bootstrapper.Install;
 using Belay.Core;
+using Belay.Core.Cli;
 using Belay.Core.Feed;
 using Belay.Core.Install;
 using Belay.Core.Update;
@@ -14,15 +17,24 @@ internal static class UpdateCommands
     public static Command Update()
     {
         var installation = new Installation();
-        var checkOnly = new Option<bool>("--check") { Description = "Only say whether a newer version is available." };
-        var version = new Option<string?>("--version") { Description = "Update to this version (it must be newer than the current one)." };
-        var wait = new Option<string>("--wait") { Description = "How long to wait for the switch and its trial.", DefaultValueFactory = _ => "120s" };
-        var command = new Command("update", "Check the feed now and switch to a newer version (with a trial, like the agent does).") { checkOnly, version, wait };
+        var checkOnly = new Option<bool>("--check") { Description = $"Only say whether a newer version is available: exit 0 when up to date, {ExitCodes.UpdateAvailable} when there is one." };
+        var json = new Option<bool>("--json") { Description = "With --check: print the answer as JSON (current, available, updateAvailable, channel, sequence)." };
+        var version = new Option<string?>("--version") { Description = "Update to this version (it must be newer than the current one)." }.SemanticVersion();
+        var wait = new Option<string>("--wait") { Description = "How long to wait for the switch and its trial, like 120s.", DefaultValueFactory = _ => "120s" }.Duration();
+        var command = new Command("update", "Check the feed now and switch to a newer version (with a trial, like the agent does).") { checkOnly, json, version, wait };
         installation.AddTo(command);
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(json) && !result.GetValue(checkOnly))
+            {
+                result.AddError("--json goes with --check (an update itself prints its steps)");
+            }
+        });
         command.SetAction(async (result, cancel) =>
         {
             var (config, _) = installation.Locate(result);
             var layout = config.Layout;
+            var timeout = Durations.Parse(result.GetRequiredValue(wait));
             // One install or update at a time (a check alone changes nothing and needs no lock).
             using var installLock = result.GetValue(checkOnly) ? null : InstallLock.Acquire(layout, "update");
             var state = InstallStateStore.Load(layout.StateFile);
@@ -33,23 +45,43 @@ internal static class UpdateCommands
             var check = await client.CheckAsync(agent.Sequence, null, cancel).ConfigureAwait(false);
             var pinned = result.GetValue(version) ?? config.PinnedVersion;
             var release = UpdatePolicy.ChooseUpdate(check.Manifest!, rid, hostId, state.Current, state.Bad, pinned);
-            if (release is null)
-            {
-                Console.WriteLine(pinned is not null && pinned != state.Current
-                    ? $"version {pinned} is not an update for this host (current {state.Current}; bad: {(state.Bad.Count == 0 ? "none" : string.Join(", ", state.Bad))})"
-                    : $"up to date: {state.Current} (channel {config.Channel}, sequence {check.Manifest!.Sequence})");
-                return pinned is not null && pinned != state.Current ? ExitCodes.Error : ExitCodes.Ok;
-            }
+            var notAnUpdate = release is null && pinned is not null && pinned != state.Current
+                ? $"version {pinned} is not an update for this host (current {state.Current}; bad: {(state.Bad.Count == 0 ? "none" : string.Join(", ", state.Bad))})"
+                : null;
             if (result.GetValue(checkOnly))
             {
-                Console.WriteLine($"update available: {release.Version} (current {state.Current})");
-                return ExitCodes.Ok;
+                var answer = new UpdateCheck
+                {
+                    Current = state.Current,
+                    Available = release?.Version,
+                    UpdateAvailable = release is not null,
+                    Channel = config.Channel,
+                    Sequence = check.Manifest!.Sequence,
+                    Problem = notAnUpdate,
+                };
+                Console.WriteLine(result.GetValue(json)
+                    ? JsonSerializer.Serialize(answer, UpdateJsonContext.Default.UpdateCheck)
+                    : release is not null ? $"update available: {release.Version} (current {state.Current})"
+                    : notAnUpdate ?? $"up to date: {state.Current} (channel {config.Channel}, sequence {check.Manifest!.Sequence})");
+                return release is not null ? ExitCodes.UpdateAvailable : notAnUpdate is not null ? ExitCodes.Error : ExitCodes.Ok;
+            }
+            if (release is null)
+            {
+                Console.WriteLine(notAnUpdate ?? $"up to date: {state.Current} (channel {config.Channel}, sequence {check.Manifest!.Sequence})");
+                return notAnUpdate is not null ? ExitCodes.Error : ExitCodes.Ok;
             }
             if (!Installer.KeeperIsRunning(layout))
             {
                 throw new BelayException("the keeper is not running, so nothing can switch versions; start it (belay install, or its service) first");
             }
-            await Stager.StageAsync(check.Source, release, rid, layout, Console.WriteLine, cancel).ConfigureAwait(false);
+            using (var bar = TerminalProgress.OnStandardError())
+            {
+                await Stager.StageAsync(check.Source, release, rid, layout, line =>
+                {
+                    bar?.Dispose();
+                    Console.WriteLine(line);
+                }, cancel, bar is null ? null : bar.Report).ConfigureAwait(false);
+            }
             var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, $"SWITCH {release.Version}", TimeSpan.FromSeconds(10), cancel).ConfigureAwait(false);
             if (!reply.StartsWith("OK", StringComparison.Ordinal))
             {
@@ -57,7 +89,7 @@ internal static class UpdateCommands
             }
             Console.WriteLine($"switching to {release.Version}; waiting for its trial");
             var final = await WaitForAsync(layout, s => s.Trial is null && (s.Current == release.Version || s.Bad.Contains(release.Version)),
-                Durations.Parse(result.GetRequiredValue(wait)), cancel).ConfigureAwait(false);
+                timeout, cancel).ConfigureAwait(false);
             if (final.Current != release.Version)
             {
                 throw new BelayException($"{release.Version} failed its trial and is marked bad; back on {final.Current} (see {layout.KeeperLog})");
@@ -112,3 +144,23 @@ internal static class UpdateCommands
         throw new BelayException($"no result within {timeout.TotalSeconds:0} s; see belay status and {layout.KeeperLog}");
     }
 }
+
+/// <summary>`belay update --check --json`: whether a newer version is available to this host.</summary>
+internal sealed class UpdateCheck
+{
+    /// <summary>The committed version.</summary>
+    public string Current { get; set; } = "";
+
+    /// <summary>The version an update would take, or null when up to date.</summary>
+    public string? Available { get; set; }
+    public bool UpdateAvailable { get; set; }
+    public string Channel { get; set; } = "";
+    public long Sequence { get; set; }
+
+    /// <summary>Why a version asked for with --version is not an update, else null.</summary>
+    public string? Problem { get; set; }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(UpdateCheck))]
+internal sealed partial class UpdateJsonContext : JsonSerializerContext;

@@ -1,7 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Belay.Bootstrapper.Keeper;
+using Belay.Keeper;
 using Belay.Core;
+using Belay.Core.Cli;
 using Belay.Core.Deploy;
 using Belay.Core.Feed;
 using Belay.Core.Install;
@@ -28,7 +30,8 @@ internal sealed record InstallRequest(
     string TrialDeadline,
     TimeSpan ReadyTimeout,
     string? Group = null,
-    string? GroupIdentity = null);
+    string? GroupIdentity = null,
+    string? LinkDir = null);
 
 /// <summary>
 /// `belay install`, in this order, so that a failure at any step leaves nothing half-made:
@@ -38,7 +41,8 @@ internal sealed record InstallRequest(
 /// <item>stage it: download (capped at the signed size, SHA-256 checked), extract defensively, rename into versions/&lt;v&gt;;</item>
 /// <item>copy belay itself to bin/, write the host id, agent.json and config.json (0600), and state.json last:
 ///   state.json existing is what "installed" means;</item>
-/// <item>start the keeper and wait until the agent reports ready.</item>
+/// <item>start the keeper and wait until the agent reports ready;</item>
+/// <item>put belay on PATH (a link in /usr/local/bin for a system install, see <see cref="PathLink"/>) and say how to run it.</item>
 /// </list>
 /// Re-running is safe: the same version and options do nothing and say so; other options
 /// update the config (and restart the keeper); another version is staged and switched to
@@ -56,6 +60,23 @@ internal sealed class Installer
     }
 
     public async Task<int> InstallAsync(InstallRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var code = await InstallCoreAsync(request, cancellationToken).ConfigureAwait(false);
+        if (code == ExitCodes.Ok)
+        {
+            var layout = InstallLayout.For(request.Scope, request.Prefix);
+            var link = PathLink.For(request.LinkDir, request.Scope, request.Prefix);
+            var linked = link is not null && PathLink.Ensure(link, layout.BelayExe, _say) ? link : null;
+            foreach (var line in PathLink.HowToRun(layout.BelayExe, linked, Environment.GetEnvironmentVariable("PATH"), request.Prefix is { } p ? $" --prefix {p}" : ""))
+            {
+                _say(line);
+            }
+        }
+        return code;
+    }
+
+    private async Task<int> InstallCoreAsync(InstallRequest request, CancellationToken cancellationToken)
     {
         CheckPrivileges(request.Scope);
         if (request.RootKeys.Count == 0)
@@ -98,9 +119,10 @@ internal sealed class Installer
     {
         var (existing, existingState) = ReadExisting(layout);
         // Re-running install without --service-manager keeps the installation's manager; auto detects for a new one.
+        string? detected = null;
         var manager = request.ServiceManager == "auto" && existing is not null
             ? existing.ServiceManager
-            : ServiceBackends.Resolve(request.ServiceManager, request.Scope, _say);
+            : ServiceBackends.Resolve(request.ServiceManager, request.Scope, out detected);
         var hostId = HostId.TryLoad(layout.HostIdFile, out var hostIdProblem);
         if (hostId is null && File.Exists(layout.HostIdFile))
         {
@@ -125,6 +147,7 @@ internal sealed class Installer
             Token = existing?.Token,
             Paths = ConfigPaths.From(layout),
         };
+        config.Paths.Link = PathLink.For(request.LinkDir, request.Scope, request.Prefix);
         config.Validate("the install options", "check the options given to belay install");
 
         // 1-2. Read the feed as the agent will, and choose.
@@ -180,8 +203,12 @@ internal sealed class Installer
             }
             var state = InstallState.ForInstall(release.Version, _clock.GetUtcNow());
             state.Bad = [.. knownBad.Where(v => v != release.Version)];
-            var files = new InstallFiles(SelfPath(), hostId, new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }, config, state);
-            await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, _say, cancellationToken).ConfigureAwait(false);
+            var files = new InstallFiles(SelfPath(), hostId, new AgentStatus { Sequence = manifest.Sequence, ManifestExpires = manifest.Expires }, config, state)
+            {
+                Keeper = KeeperBinary.Read(),
+            };
+            using var bar = TerminalProgress.OnStandardError();
+            await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, Say(bar), cancellationToken, bar is null ? null : bar.Report).ConfigureAwait(false);
         }
         catch
         {
@@ -206,6 +233,10 @@ internal sealed class Installer
         // 5. Register with the service manager (and start). If that fails, or the agent never gets
         //    ready, nothing is left registered or running and the files go too: a host is either
         //    installed and running, or as it was.
+        if (detected is not null)
+        {
+            _say($"service manager: {manager} ({detected})");
+        }
         var backend = ServiceBackends.Create(manager, layout, _say);
         var definition = ServiceDefinition.For(layout, request.Scope);
         void Undo()
@@ -364,6 +395,12 @@ internal sealed class Installer
 
     private static bool IsInside(string path, string folder) =>
         Path.GetFullPath(path).StartsWith(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    /// <summary>Says a line, erasing a progress bar first so that the line starts clean.</summary>
+    private Action<string> Say(TerminalProgress? bar) => bar is null ? _say : line =>
+    {
+        bar.Dispose();
+        _say(line);
+    };
 
     private void SayRegistered(IServiceBackend backend, InstallLayout layout, ServiceDefinition definition)
     {
@@ -413,13 +450,22 @@ internal sealed class Installer
             }
             InstallWriter.CreateFolders(layout);
             CopySelf(layout.BelayExe);
+            if (KeeperBinary.Read() is { } keeper)
+            {
+                AtomicFile.WriteAllBytes(layout.KeeperExe, keeper, (UnixFileMode)0b111_101_101);
+            }
+            if (existing is not null && existing.Paths.Link != config.Paths.Link && PathLink.Remove(existing.Paths.Link, layout.BelayExe, _say))
+            {
+                _say($"removed the link {existing.Paths.Link}");
+            }
             config.Save(layout.ConfigFile);
             _say($"updated {layout.ConfigFile}");
             DetachedKeeper.WaitGone(layout, TimeSpan.FromSeconds(15));
         }
         if (!sameVersion && release.Version != state.Current)
         {
-            await Stager.StageAsync(check.Source, release, RuntimeInformation.RuntimeIdentifier, layout, _say, cancellationToken).ConfigureAwait(false);
+            using var bar = TerminalProgress.OnStandardError();
+            await Stager.StageAsync(check.Source, release, RuntimeInformation.RuntimeIdentifier, layout, Say(bar), cancellationToken, bar is null ? null : bar.Report).ConfigureAwait(false);
             if (KeeperIsRunning(layout))
             {
                 var reply = await KeeperChannel.SendAsync(layout.KeeperSocket, $"SWITCH {release.Version}", TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
@@ -486,7 +532,7 @@ internal sealed class Installer
     private static bool SameOptions(InstallConfig a, InstallConfig b) =>
         a.Feeds.SequenceEqual(b.Feeds) && a.Channel == b.Channel && a.Group == b.Group && a.RootKeys.SequenceEqual(b.RootKeys) && a.PinnedVersion == b.PinnedVersion &&
         a.PollInterval == b.PollInterval && a.TrialDeadline == b.TrialDeadline && a.AllowInsecureHttp == b.AllowInsecureHttp &&
-        a.ServiceManager == b.ServiceManager;
+        a.ServiceManager == b.ServiceManager && a.Paths.Link == b.Paths.Link;
 
     /// <summary>
     /// Waits until the keeper (started by the service manager, or detached) reports the agent ready. Gives up
@@ -499,7 +545,9 @@ internal sealed class Installer
         KeeperStatus? last = null;
         while (_clock.GetUtcNow() < deadline)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            // A STATUS on the keeper's socket costs next to nothing: asking often keeps the one-liner's
+            // wait close to the moment the agent is ready (it was 200 ms, 100 ms lost on average).
+            await Task.Delay(TimeSpan.FromMilliseconds(25), cancellationToken).ConfigureAwait(false);
             if (!KeeperChannel.Exists(layout.KeeperSocket))
             {
                 continue;

@@ -24,12 +24,15 @@ internal static class ServiceBackends
     /// "auto" resolved by detection (and said), or the name given, checked against what this
     /// host runs, so that an install for a manager that is not there stops before anything is written.
     /// </summary>
-    public static string Resolve(string requested, InstallScope scope, Action<string> say)
+    /// <remarks><paramref name="detected"/> is why auto chose what it chose (null when a manager was named): the
+    /// install says it once it registers the keeper, not before an error that has nothing to do with it.</remarks>
+    public static string Resolve(string requested, InstallScope scope, out string? detected)
     {
+        detected = null;
         if (requested == "auto")
         {
             var (name, why) = ServiceManagers.Detect();
-            say($"service manager: {name} ({why})");
+            detected = why;
             return name;
         }
         if (!ServiceManagers.Names.Contains(requested))

@@ -1,6 +1,7 @@
 using System.Runtime.Versioning;
 using Belay.Core.Install;
 using Belay.Core.Services.Windows;
+using Belay.Keeper;
 
 namespace Belay.Bootstrapper.Keeper;
 

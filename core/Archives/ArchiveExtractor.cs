@@ -48,7 +48,8 @@ public static partial class ArchiveExtractor
     /// With <see cref="ExitCodes.TrustFailure"/> when the archive breaks a rule or a cap or is
     /// damaged; with <see cref="ExitCodes.Error"/> when the destination exists or the disk fails.
     /// </exception>
-    public static IReadOnlyList<string> Extract(string archivePath, string destinationDirectory, ExtractionLimits? limits = null,
+    /// <param name="displayName">What a refusal calls the archive (its URL and version), instead of the file it was downloaded to.</param>
+    public static IReadOnlyList<string> Extract(string archivePath, string destinationDirectory, ExtractionLimits? limits = null, string? displayName = null,
         CrashPoint extracted = CrashPoint.StageExtracted)
     {
         ArgumentException.ThrowIfNullOrEmpty(archivePath);
@@ -91,12 +92,12 @@ public static partial class ArchiveExtractor
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException($"cannot read archive {archive}: {e.Message}", e);
+            throw new BelayException($"cannot read archive {archive}: {SystemErrors.Describe(e)}", e);
         }
 
         using (input)
         {
-            var archiveName = Path.GetFileName(archive);
+            var archiveName = displayName ?? Path.GetFileName(archive);
             // First pass: read the whole archive and apply every rule and cap, writing nothing,
             // so that a hostile archive is refused before it touches the disk at all.
             try
@@ -106,7 +107,7 @@ public static partial class ArchiveExtractor
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new BelayException($"cannot read archive {archive}: {e.Message}", e);
+                throw new BelayException($"cannot read archive {archive}: {SystemErrors.Describe(e)}", e);
             }
 
             // Second pass: the same rules and caps again (they count the bytes actually written),
@@ -163,7 +164,7 @@ public static partial class ArchiveExtractor
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or NotSupportedException)
         {
-            throw BelayException.Trust($"refusing {session.ArchiveName}: it is damaged or uses a feature Belay does not read ({e.Message})", e);
+            throw BelayException.Trust($"refusing {session.ArchiveName}: it is damaged or uses a feature Belay does not read ({SystemErrors.Describe(e)})", e);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Belay.Core.IO;
 
 namespace Belay.Core.Cli;
 
@@ -10,9 +11,11 @@ namespace Belay.Core.Cli;
 /// </summary>
 public static class CliHost
 {
-    public static int Run(RootCommand root, string[] args, string program)
+    public static int Run(RootCommand root, string[] args, string program, BuildFacts build)
     {
         ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(build);
+        AddStandardCommands(root, program, build);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -40,11 +43,75 @@ public static class CliHost
             Console.Error.WriteLine($"{program}: interrupted");
             return 130;
         }
+        catch (Exception e) when (SystemErrors.IsEnvironmental(e))
+        {
+            // A last resort: the commands name the path and the remedy where they can; what
+            // escapes them still gets one line in our words, never the runtime's resource keys.
+            var denied = e is UnauthorizedAccessException || e.InnerException is UnauthorizedAccessException;
+            Console.Error.WriteLine($"{program}: {SystemErrors.Describe(e)}{(denied ? "; run it as the owner of the files (sudo for a system-wide installation)" : "")}");
+            return denied ? ExitCodes.NeedsPrivileges : ExitCodes.Error;
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"{program}: internal error, please report it: {e}");
             return ExitCodes.Error;
         }
+    }
+
+    /// <summary>
+    /// What every executable answers the same way: `PROGRAM` alone and `PROGRAM help [COMMAND]`
+    /// print help; `--version` and `version` print the version, commit, source date and RID
+    /// (`--json` for scripts).
+    /// </summary>
+    private static void AddStandardCommands(RootCommand root, string program, BuildFacts build)
+    {
+        foreach (var standard in root.Options.OfType<VersionOption>().ToList())
+        {
+            root.Options.Remove(standard);
+        }
+        var versionFlag = new Option<bool>("--version") { Description = "Print the version, commit, source date and runtime identifier." };
+        var jsonFlag = new Option<bool>("--json") { Description = "With --version: print it as JSON." };
+        root.Options.Add(versionFlag);
+        root.Options.Add(jsonFlag);
+        root.SetAction(result =>
+        {
+            if (result.GetValue(versionFlag))
+            {
+                return PrintVersion(program, build, result.GetValue(jsonFlag));
+            }
+            if (result.GetValue(jsonFlag))
+            {
+                throw new BelayException(ExitCodes.Usage, $"--json alone prints nothing: give it with --version, or to a command (run '{program} --help')");
+            }
+            return ShowHelp(root, program, []);
+        });
+
+        var json = new Option<bool>("--json") { Description = "Print it as JSON: program, version, commit, sourceDate, rid." };
+        var version = new Command("version", "Print the version, commit, source date and runtime identifier.") { json };
+        version.SetAction(result => PrintVersion(program, build, result.GetValue(json)));
+        root.Subcommands.Add(version);
+
+        var names = new Argument<string[]>("COMMAND") { Description = "The command to explain, like install or service print.", Arity = ArgumentArity.ZeroOrMore };
+        var help = new Command("help", "Show help for a command.") { names };
+        help.SetAction(result => ShowHelp(root, program, result.GetValue(names) ?? []));
+        root.Subcommands.Add(help);
+    }
+
+    private static int ShowHelp(RootCommand root, string program, string[] command)
+    {
+        Command current = root;
+        foreach (var name in command)
+        {
+            current = current.Subcommands.FirstOrDefault(c => !c.Hidden && (c.Name == name || c.Aliases.Contains(name)))
+                ?? throw new BelayException(ExitCodes.Usage, $"no command '{string.Join(' ', command)}' ('{name}' is not a command{(current is RootCommand ? "" : $" of {current.Name}")}); run '{program} --help' for the list");
+        }
+        return root.Parse([.. command, "--help"]).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    private static int PrintVersion(string program, BuildFacts build, bool json)
+    {
+        Console.WriteLine(json ? build.ToJson(program) : build.ToLine());
+        return ExitCodes.Ok;
     }
 
     private static Stack<string> CommandPath(Command command)
@@ -66,7 +133,15 @@ public static class CliHost
             {
                 throw new BelayException(ExitCodes.Usage, $"password file {passwordFile.FullName} not found");
             }
-            return File.ReadAllText(passwordFile.FullName).TrimEnd('\r', '\n');
+            try
+            {
+                return File.ReadAllText(passwordFile.FullName).TrimEnd('\r', '\n');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                    $"cannot read the password file {passwordFile.FullName}: {SystemErrors.Describe(e)}", e);
+            }
         }
         return Environment.GetEnvironmentVariable("BELAY_KEY_PASSWORD");
     }

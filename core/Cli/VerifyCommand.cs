@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Belay.Core.Minisign;
+using Belay.Core.IO;
 
 namespace Belay.Core.Cli;
 
@@ -27,7 +28,7 @@ public static class VerifyCommand
         {
             var target = result.GetRequiredValue(file);
             var sigFile = result.GetValue(signature) ?? new FileInfo(target.FullName + ".minisig");
-            var publicKey = LoadPublicKey(result.GetRequiredValue(key));
+            var publicKey = LoadPublicKey(result.GetRequiredValue(key), "--public-key");
             if (!target.Exists)
             {
                 throw new BelayException($"{target.FullName} not found");
@@ -47,6 +48,11 @@ public static class VerifyCommand
             {
                 throw BelayException.Trust($"{target.Name}: verification failed: {e.Message}", e);
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                    $"cannot read {target.FullName} or {sigFile.FullName}: {SystemErrors.Describe(e)}", e);
+            }
             if (!result.GetValue(quiet))
             {
                 Console.WriteLine($"Signature and comment signature verified ({(sig.Prehashed ? "prehashed" : "legacy")}, key {publicKey.KeyIdHex})");
@@ -58,7 +64,10 @@ public static class VerifyCommand
     }
 
     /// <summary>A public key given on the command line: the base64 line or a .pub file.</summary>
-    public static MinisignPublicKey LoadPublicKey(string keyOrPath)
+    public static MinisignPublicKey LoadPublicKey(string keyOrPath) => LoadPublicKey(keyOrPath, "public key");
+
+    /// <summary>The same, naming the option it came from in the error: "--root-key: no such file: ...".</summary>
+    public static MinisignPublicKey LoadPublicKey(string keyOrPath, string option)
     {
         try
         {
@@ -66,11 +75,12 @@ public static class VerifyCommand
         }
         catch (MinisignException e)
         {
-            throw new BelayException(ExitCodes.Usage, $"public key '{keyOrPath}': {e.Message}", e);
+            throw new BelayException(ExitCodes.Usage, $"{option}: {e.Message}", e);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException(ExitCodes.Usage, $"public key '{keyOrPath}' is neither a key nor a readable file: {e.Message}", e);
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Usage,
+                $"{option} {keyOrPath}: cannot read it: {SystemErrors.Describe(e)}", e);
         }
     }
 }

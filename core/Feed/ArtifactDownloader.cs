@@ -22,12 +22,13 @@ public static class ArtifactDownloader
     /// truncated or has another hash; with <see cref="ExitCodes.FeedUnreachable"/> when the feed
     /// cannot be read; with <see cref="ExitCodes.Error"/> when the local file cannot be written.
     /// </exception>
-    public static async Task<string> DownloadAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct)
+    /// <param name="progress">Told the bytes received so far (from 0 again when a mirror is retried), for a progress bar.</param>
+    public static async Task<string> DownloadAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct, Action<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(feed);
         if (feed is not MirrorFeedSource { Members.Count: > 1 } mirrors)
         {
-            return await DownloadFromAsync(feed is MirrorFeedSource { Members: [var only] } ? only : feed, artifact, directory, ct).ConfigureAwait(false);
+            return await DownloadFromAsync(feed is MirrorFeedSource { Members: [var only] } ? only : feed, artifact, directory, progress, ct).ConfigureAwait(false);
         }
         // Mirrors in turn: one that is down, slow or serves other bytes costs a retry, never trust.
         var failures = new List<BelayException>();
@@ -35,7 +36,7 @@ public static class ArtifactDownloader
         {
             try
             {
-                return await DownloadFromAsync(member, artifact, directory, ct).ConfigureAwait(false);
+                return await DownloadFromAsync(member, artifact, directory, progress, ct).ConfigureAwait(false);
             }
             catch (BelayException e) when (e.ExitCode is ExitCodes.FeedUnreachable or ExitCodes.TrustFailure)
             {
@@ -46,7 +47,7 @@ public static class ArtifactDownloader
         throw new BelayException(worst.ExitCode, $"every mirror failed for {artifact.Path}: {string.Join("; ", failures.Select(f => f.Message))}", worst);
     }
 
-    private static async Task<string> DownloadFromAsync(FeedSource feed, ArtifactEntry artifact, string directory, CancellationToken ct)
+    private static async Task<string> DownloadFromAsync(FeedSource feed, ArtifactEntry artifact, string directory, Action<long>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(artifact);
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -82,7 +83,7 @@ public static class ArtifactDownloader
         {
             await using (file.ConfigureAwait(false))
             {
-                using var sink = new VerifyingSink(file, temp, where, artifact.Size);
+                using var sink = new VerifyingSink(file, temp, where, artifact.Size, progress);
                 try
                 {
                     await feed.CopyArtifactAsync(artifact.Path, sink, artifact.Size, ct).ConfigureAwait(false);
@@ -152,12 +153,16 @@ public static class ArtifactDownloader
         private readonly long _size;
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
-        public VerifyingSink(FileStream file, string path, string where, long size)
+        private readonly Action<long>? _progress;
+
+        public VerifyingSink(FileStream file, string path, string where, long size, Action<long>? progress)
         {
             _file = file;
             _path = path;
             _where = where;
             _size = size;
+            _progress = progress;
+            progress?.Invoke(0);
         }
 
         public long Written { get; private set; }
@@ -217,6 +222,7 @@ public static class ArtifactDownloader
             }
             _hash.AppendData(buffer);
             Written += buffer.Length;
+            _progress?.Invoke(Written);
         }
 
         public override void Flush()

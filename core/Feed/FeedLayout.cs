@@ -1,9 +1,7 @@
-using System.Text.RegularExpressions;
-
 namespace Belay.Core.Feed;
 
 /// <summary>Where things live in a feed (DESIGN.md, "The feed"), and the names it accepts.</summary>
-public static partial class FeedLayout
+public static class FeedLayout
 {
     public const string DefaultProduct = "belay-agent";
     public const string DefaultChannel = "stable";
@@ -50,11 +48,31 @@ public static partial class FeedLayout
     public static string AppArchive(string app, string version, string rid) =>
         $"apps/{app}/{version}/{app}-{version}-{rid}{ArchiveExtension(rid)}";
 
-    /// <summary>RIDs as .NET spells them: linux-x64, linux-musl-arm64, osx-arm64, win-x64, illumos-x64.</summary>
-    public static bool IsValidRid(string rid) => RidPattern().IsMatch(rid);
+    /// <summary>
+    /// RIDs as .NET spells them: linux-x64, linux-musl-arm64, osx-arm64, win-x64, illumos-x64: a
+    /// lower-case letter, then at least two '-'-separated parts of lower-case letters and digits.
+    /// (Checked by hand rather than with a Regex: these two checks were all that linked the Regex
+    /// engine into the agent; docs/architecture.md, "Footprint".)
+    /// </summary>
+    public static bool IsValidRid(string rid)
+    {
+        ArgumentNullException.ThrowIfNull(rid);
+        if (rid.Length == 0 || rid[0] is < 'a' or > 'z')
+        {
+            return false;
+        }
+        var parts = rid.Split('-');
+        return parts.Length >= 2 && parts.All(p => p.Length > 0 && p.All(IsLowerAlphanumeric));
+    }
 
-    /// <summary>Channel names: lower-case letters, digits, '-', '_' and '.', not starting with '.'.</summary>
-    public static bool IsValidChannel(string channel) => ChannelPattern().IsMatch(channel);
+    /// <summary>Channel names: 1 to 64 lower-case letters, digits, '-', '_' and '.', not starting with '.'.</summary>
+    public static bool IsValidChannel(string channel)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        return channel.Length is >= 1 and <= 64 && channel[0] != '.' && channel.All(c => IsLowerAlphanumeric(c) || c is '.' or '_' or '-');
+    }
+
+    private static bool IsLowerAlphanumeric(char c) => c is (>= 'a' and <= 'z') or (>= '0' and <= '9');
 
     /// <summary>
     /// A path inside the feed, as a manifest names it: relative, forward slashes, no empty,
@@ -70,10 +88,4 @@ public static partial class FeedLayout
         }
         return path.Split('/').All(s => s.Length > 0 && s != "." && s != "..");
     }
-
-    [GeneratedRegex("^[a-z][a-z0-9]*(-[a-z0-9]+)+$")]
-    private static partial Regex RidPattern();
-
-    [GeneratedRegex("^[a-z0-9_-][a-z0-9._-]{0,63}$")]
-    private static partial Regex ChannelPattern();
 }

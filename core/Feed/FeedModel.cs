@@ -63,6 +63,13 @@ public sealed class ReleaseEntry
     /// <summary>Bootstrapper (belay) binaries by RID, for install.sh and install.ps1.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Dictionary<string, ArtifactEntry>? Bootstrap { get; set; }
+
+    /// <summary>
+    /// When the publisher withdrew this release (belay-release yank), or null. A yanked release is
+    /// never installed or updated to; hosts already on it keep it until a newer release comes.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? Yanked { get; set; }
 }
 
 public sealed class Rollout
@@ -112,7 +119,8 @@ public static class FeedJson
         }
         catch (JsonException e)
         {
-            throw BelayException.Trust($"{source} is not a valid {typeof(T).Name} document: {e.Message}", e);
+            var what = typeof(T) == typeof(RootDocument) ? "root document" : "channel manifest";
+            throw BelayException.Trust($"{source} is not a valid {what}: {Belay.Core.IO.SystemErrors.Describe(e)}", e);
         }
     }
 

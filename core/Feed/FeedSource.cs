@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Belay.Core.IO;
 
 namespace Belay.Core.Feed;
 
@@ -67,11 +68,49 @@ public abstract class FeedSource : IDisposable
         {
             return new DirectoryFeedSource(uri.LocalPath);
         }
-        if (feed.Contains("://", StringComparison.Ordinal))
+        if (Problem(feed) is { } problem)
         {
-            throw new BelayException(ExitCodes.Usage, $"feed '{feed}' has a scheme Belay does not read: use https://, http:// (loopback or trusted networks), file:// or a directory");
+            throw new BelayException(ExitCodes.Usage, problem);
         }
         return new DirectoryFeedSource(feed);
+    }
+
+    /// <summary>
+    /// Why <paramref name="feed"/> cannot be a feed's address, or null: a URL with a scheme Belay
+    /// reads must also parse (a port from 1 to 65535, a host); any other scheme is refused.
+    /// </summary>
+    public static string? Problem(string feed)
+    {
+        ArgumentNullException.ThrowIfNull(feed);
+        var schemeEnd = feed.IndexOf("://", StringComparison.Ordinal);
+        if (schemeEnd < 0)
+        {
+            return feed.Trim().Length == 0 ? "a feed is a URL or a folder; got an empty value" : null;
+        }
+        var scheme = feed[..schemeEnd].ToLowerInvariant();
+        if (scheme is not ("http" or "https" or "file"))
+        {
+            return $"feed '{feed}' has a scheme Belay does not read ({scheme}://): use https://, http:// (loopback or trusted networks), file:// or a directory";
+        }
+        if (Uri.TryCreate(feed, UriKind.Absolute, out var uri) && (scheme == "file" || uri.Host.Length > 0))
+        {
+            return null;
+        }
+        var authority = feed[(schemeEnd + 3)..].Split('/', 2)[0];
+        var colon = authority.LastIndexOf(':');
+        if (colon >= 0 && authority.IndexOf(']', StringComparison.Ordinal) < colon)
+        {
+            var port = authority[(colon + 1)..];
+            if (!int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) || number is < 1 or > 65535)
+            {
+                return $"feed '{feed}': port '{port}' is not a port number (1 to 65535)";
+            }
+        }
+        if (authority.Length == 0 || authority.StartsWith(':'))
+        {
+            return $"feed '{feed}' has no host name";
+        }
+        return $"feed '{feed}' is not a valid URL (like https://feed.example.com/ or http://127.0.0.1:8080/)";
     }
 
     public void Dispose()
@@ -166,7 +205,7 @@ public sealed class DirectoryFeedSource : FeedSource
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw BelayException.Unreachable($"cannot read {path}: {e.Message}", e);
+            throw BelayException.Unreachable($"cannot read {path}: {SystemErrors.Describe(e)}", e);
         }
         await using (stream.ConfigureAwait(false))
         {
@@ -221,16 +260,33 @@ public sealed class HttpFeedSource : FeedSource
 
     public override string Describe(string relativePath) => new Uri(_base, relativePath).AbsoluteUri;
 
-    public static HttpClient CreateDefaultClient() => new(new SocketsHttpHandler
-    {
-        AutomaticDecompression = DecompressionMethods.None,
-        ConnectTimeout = TimeSpan.FromSeconds(15),
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        MaxAutomaticRedirections = 5,
-    })
+    /// <summary>
+    /// The client a feed is read with when the caller gives none. One kept connection per
+    /// server, for as long as the server keeps it: no pooled-connection lifetime, because
+    /// replacing a healthy connection every few minutes costs a TLS handshake, a chain build
+    /// against the whole system root store and the native memory that goes with them, each
+    /// time (docs/architecture.md, "Footprint"). A server that closes the connection (an idle
+    /// timeout, a request cap, a new address behind the name) gets a new one at the next request.
+    /// A connection idle longer than <see cref="IdleTimeout"/> is closed by the client.
+    /// </summary>
+    public static HttpClient CreateDefaultClient() => new(CreateHandler())
     {
         Timeout = TimeSpan.FromMinutes(10),
         DefaultRequestHeaders = { { "User-Agent", "belay" } },
+    };
+
+    /// <summary>How long a pooled connection may sit idle before the client closes it.</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>The handler behind <see cref="CreateDefaultClient"/>: one per process is enough, and whatever
+    /// else talks to the same origin (the hub connection) can share its connection through it.</summary>
+    public static SocketsHttpHandler CreateHandler() => new()
+    {
+        AutomaticDecompression = DecompressionMethods.None,
+        ConnectTimeout = TimeSpan.FromSeconds(15),
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        PooledConnectionIdleTimeout = IdleTimeout,
+        MaxAutomaticRedirections = 5,
     };
 
     public override Task<long> CopyToAsync(string relativePath, Stream destination, long maxBytes, CancellationToken cancellationToken) =>
@@ -308,7 +364,7 @@ public sealed class HttpFeedSource : FeedSource
         }
         catch (HttpRequestException e)
         {
-            throw BelayException.Unreachable($"cannot reach {url}: {e.Message}", e);
+            throw BelayException.Unreachable($"cannot reach {url}: {SystemErrors.Describe(e)}", e);
         }
         catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -353,11 +409,11 @@ public sealed class HttpFeedSource : FeedSource
             }
             catch (IOException e)
             {
-                throw BelayException.Unreachable($"reading {url} failed: {e.Message}", e);
+                throw BelayException.Unreachable($"reading {url} failed: {SystemErrors.Describe(e)}", e);
             }
             catch (HttpRequestException e)
             {
-                throw BelayException.Unreachable($"reading {url} failed: {e.Message}", e);
+                throw BelayException.Unreachable($"reading {url} failed: {SystemErrors.Describe(e)}", e);
             }
         }
     }

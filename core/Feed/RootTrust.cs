@@ -127,7 +127,20 @@ public static class RootTrust
         var pinnedSigners = signers.Where(k => pinned.Contains(k)).ToList();
         if (pinnedSigners.Count == 0)
         {
-            throw BelayException.Trust($"{source} (root version {root.Version}) is signed by key {KeyList(SignatureKeyIds(signatureFiles))}, which is not a trusted root key ({KeyList(pinned)})");
+            // Say apart a signature by a trusted key that does not verify (a changed file, or a
+            // signature of something else beside it) from signatures by keys this host does not trust.
+            var claimed = SignatureKeyIds(signatureFiles).Distinct(StringComparer.Ordinal).ToList();
+            var trustedIds = pinned.Select(k => k.KeyIdHex).ToHashSet(StringComparer.Ordinal);
+            var forged = claimed.Where(trustedIds.Contains).ToList();
+            if (forged.Count > 0)
+            {
+                throw BelayException.Trust($"{source} (root version {root.Version}) carries a signature that names trusted root key {KeyList(forged)} but does not verify: the file or its signature was changed, or the signature belongs to another file");
+            }
+            throw BelayException.Trust(claimed.Count == 0
+                ? $"{source} (root version {root.Version}) has no readable signature; trusted root key(s): {KeyList(pinned)}"
+                : claimed.Count == 1
+                    ? $"{source} (root version {root.Version}) is signed by key {claimed[0]}, which is not a trusted root key (this host trusts {KeyList(pinned)})"
+                    : $"{source} (root version {root.Version}) is signed by keys {KeyList(claimed)}, none of which is a trusted root key (this host trusts {KeyList(pinned)})");
         }
         if (!pinnedSigners.Any(k => own.Contains(k)))
         {

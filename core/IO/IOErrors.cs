@@ -33,14 +33,8 @@ public static class IOErrors
         {
             return "read-only file system";
         }
-        if (e is UnauthorizedAccessException)
-        {
-            return "permission denied";
-        }
-        // The runtime appends " : 'PATH'" to strerror's text; callers name the path themselves.
-        var message = e.Message;
-        var cut = message.IndexOf(" : '", StringComparison.Ordinal);
-        return cut > 0 ? message[..cut] : message;
+        // Never the runtime's message: under NativeAOT it can be a resource key (IO_FileExists_Name).
+        return SystemErrors.Describe(e);
     }
 
     /// <summary>

@@ -12,7 +12,7 @@ namespace Belay.Core.IO;
 public sealed class JsonFileException : BelayException
 {
     public JsonFileException(string file, string? field, string problem, string remedy, Exception? inner = null)
-        : base(ExitCodes.Error, $"{file}: {(field is null ? "" : $"field {field}: ")}{problem}; {remedy}", inner)
+        : base(inner is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error, $"{file}: {(field is null ? "" : $"field {field}: ")}{problem}; {remedy}", inner)
     {
         File = file;
         Field = field;

@@ -230,7 +230,8 @@ public sealed class FeedClient : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException(IOErrors.DescribeWrite(e, _trustFile), e);
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                $"{IOErrors.DescribeWrite(e, _trustFile)}{(e is UnauthorizedAccessException ? "; run it as the installation's owner (sudo for a system-wide one)" : "")}", e);
         }
     }
 

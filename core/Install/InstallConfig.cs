@@ -184,6 +184,10 @@ public sealed class InstallConfig
                 Fail($"paths.{name}", value is null ? "null is not allowed" : value.Length == 0 ? "it is missing or empty" : $"'{value}' is not an absolute path");
             }
         }
+        if (Paths.Link is { } link && (link.Length == 0 || !Path.IsPathFullyQualified(link)))
+        {
+            Fail("paths.link", $"'{link}' is not an absolute path (the link to belay that uninstall removes)");
+        }
     }
 }
 
@@ -193,6 +197,10 @@ public sealed class ConfigPaths
     public string Config { get; set; } = "";
     public string State { get; set; } = "";
     public string Log { get; set; } = "";
+
+    /// <summary>The link to bin/belay that install made on PATH (/usr/local/bin/belay), or null; uninstall removes it if it is still Belay's.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Link { get; set; }
 
     public static ConfigPaths From(InstallLayout layout)
     {

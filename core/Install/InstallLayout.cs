@@ -16,6 +16,9 @@ public enum InstallScope
 public sealed record InstallLayout(string BinRoot, string ConfigDir, string StateDir, string LogDir)
 {
     public string BelayExe => Path.Combine(BinRoot, "bin", OperatingSystem.IsWindows() ? "belay.exe" : "belay");
+
+    /// <summary>The keeper that `belay run` execs on Unix (Windows runs the keeper inside belay.exe).</summary>
+    public string KeeperExe => Path.Combine(BinRoot, "bin", "belay-keeper");
     public string VersionsDir => Path.Combine(BinRoot, "versions");
     public string VersionDir(string version) => Path.Combine(VersionsDir, version);
     public string AgentExe(string version) => Path.Combine(VersionDir(version), OperatingSystem.IsWindows() ? "belay-agent.exe" : "belay-agent");

@@ -6,11 +6,15 @@ namespace Belay.Core.Install;
 
 /// <summary>What a first install writes besides the staged version.</summary>
 /// <param name="Bootstrapper">The belay executable to copy to bin/, or null when it already runs from there.</param>
-public sealed record InstallFiles(string? Bootstrapper, string HostId, AgentStatus Status, InstallConfig Config, InstallState State);
+public sealed record InstallFiles(string? Bootstrapper, string HostId, AgentStatus Status, InstallConfig Config, InstallState State)
+{
+    /// <summary>bin/belay-keeper's bytes (what `belay run` execs on Unix), or null where there is none (Windows).</summary>
+    public byte[]? Keeper { get; init; }
+}
 
 /// <summary>
 /// The persisted steps of `belay install`, in the order that makes a crash harmless: the
-/// folders (each flushed into its parent), the version staged, bin/belay, the host id,
+/// folders (each flushed into its parent), the version staged, bin/belay and bin/belay-keeper, the host id,
 /// agent.json, config.json, and state.json last, because state.json existing is what
 /// "installed" means: a crash before it leaves a host that is not installed yet and that
 /// a second install completes; a crash after it, a host that runs. Each step reaches its
@@ -32,9 +36,30 @@ public static class InstallWriter
             (layout.ConfigDir, Public), (layout.StateDir, Private), (layout.LogDir, Public),
         })
         {
-            if (AtomicFile.CreateDirectoryDurably(dir, mode).Count > 0)
+            try
             {
-                created.Add(dir);
+                if (AtomicFile.CreateDirectoryDurably(dir, mode).Count > 0)
+                {
+                    created.Add(dir);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // What was made so far is the caller's to undo (it gets the list only on success): undo it here.
+                foreach (var made in Enumerable.Reverse(created))
+                {
+                    try
+                    {
+                        Directory.Delete(made, recursive: true);
+                    }
+                    catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+                    {
+                    }
+                }
+                throw e is UnauthorizedAccessException
+                    ? new BelayException(ExitCodes.NeedsPrivileges,
+                        $"cannot create {dir}: {SystemErrors.Describe(e)}; choose a --prefix you may write to, or run it with sudo", e)
+                    : new BelayException($"cannot create {dir}: {SystemErrors.Describe(e)}{(File.Exists(dir) ? " (a file is in the way)" : "")}", e);
             }
         }
         return created;
@@ -42,14 +67,18 @@ public static class InstallWriter
 
     /// <summary>Stages <paramref name="release"/> and writes the rest of a first install, state.json last.</summary>
     public static async Task WriteAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, InstallFiles files,
-        Action<string> log, CancellationToken cancellationToken)
+        Action<string> log, CancellationToken cancellationToken, Action<long, long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(files);
-        await Stager.StageAsync(source, release, rid, layout, log, cancellationToken).ConfigureAwait(false);
+        await Stager.StageAsync(source, release, rid, layout, log, cancellationToken, progress).ConfigureAwait(false);
         if (files.Bootstrapper is { } self && Path.GetFullPath(self) != Path.GetFullPath(layout.BelayExe))
         {
             AtomicFile.Copy(self, layout.BelayExe, Public);
+        }
+        if (files.Keeper is { } keeper)
+        {
+            AtomicFile.WriteAllBytes(layout.KeeperExe, keeper, Public);
         }
         Durability.Reach(CrashPoint.InstallBootstrapperCopied);
         AtomicFile.WriteAllText(layout.HostIdFile, files.HostId + "\n");

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using Belay.Core.IO;
 
 namespace Belay.Core.Install;
 
@@ -31,13 +32,14 @@ public static class KeeperChannel
             await using var stream = await ConnectAsync(socketPath, cts.Token).ConfigureAwait(false);
             await stream.WriteAsync(Encoding.UTF8.GetBytes(request + "\n"), cts.Token).ConfigureAwait(false);
             await stream.FlushAsync(cts.Token).ConfigureAwait(false);
-            return await ReadLineAsync(stream, cts.Token).ConfigureAwait(false) ?? throw new IOException("the keeper closed the channel without answering");
+            return await ReadLineAsync(stream, cts.Token).ConfigureAwait(false)
+                ?? throw new BelayException($"the other end of {socketPath} closed the channel without answering. Is it running? (belay status)");
         }
         catch (Exception e) when (e is SocketException or IOException or TimeoutException or UnauthorizedAccessException
             or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            var what = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.#} s" : e.Message;
-            throw new BelayException($"cannot reach the keeper at {socketPath}: {what}. Is it running? (belay status)", e);
+            var why = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0} s" : SystemErrors.Describe(e);
+            throw new BelayException($"cannot reach the keeper at {socketPath}: {why}. Is it running? (belay status)", e);
         }
     }
 
@@ -138,7 +140,7 @@ public static class KeeperChannel
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            log($"control channel: {e.Message}");
+            log($"control channel: {SystemErrors.Describe(e)}");
         }
     }
 

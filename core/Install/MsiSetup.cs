@@ -18,16 +18,34 @@ public sealed record MsiSettings(string Version, string Feed, string Channel, st
     string Group = "", string GroupIdentity = "");
 
 /// <summary>
-/// The MSI's two custom actions, run by the installed belay.exe as LocalSystem (deferred, no
+/// The MSI's custom actions, run by the installed belay.exe as LocalSystem (deferred, no
 /// impersonation). <see cref="Configure"/> runs after InstallServices and before StartServices:
 /// it writes config.json (the feed, channel, token and root keys; service manager "windows"),
 /// the host id, and state.json with the bundled version current, so that the keeper the SCM
 /// starts next finds a complete installation. <see cref="Remove"/> runs on uninstall, after
 /// the service is deleted and before RemoveFiles: it removes what the MSI did not install
 /// (agent versions downloaded by updates) and with purge the config, state and logs.
+/// <para>
+/// A failed install leaves nothing behind: Windows Installer undoes its own steps (files,
+/// service), but not what a custom action wrote. So on a first install Configure lists, in
+/// <see cref="InstallMarker"/> and before it writes anything, every folder and file it is
+/// about to create; <see cref="Rollback"/> (the MSI's rollback action, which runs only when the
+/// install fails) deletes exactly those, config.json with its token first; <see cref="Commit"/>
+/// (its commit action, once the install succeeded) deletes the list. An upgrade or a repair
+/// creates no list: what it changed in an existing config stays as it was written.
+/// </para>
 /// </summary>
 public static class MsiSetup
 {
+    /// <summary>In the state folder (C:\ProgramData\Belay): what a first install's Configure created, one path a line.</summary>
+    public const string InstallMarker = ".msi-install";
+
+    public static string MarkerPath(InstallLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        return Path.Combine(layout.StateDir, InstallMarker);
+    }
+
     public static InstallConfig Configure(InstallLayout layout, MsiSettings settings, TimeProvider clock, Action<string> say)
     {
         ArgumentNullException.ThrowIfNull(layout);
@@ -79,6 +97,7 @@ public static class MsiSetup
             throw new BelayException($"the MSI did not install the agent {settings.Version}: {agent} is missing");
         }
 
+        RecordWhatWillBeCreated(layout, fresh: existing is null);
         foreach (var dir in new[] { layout.ConfigDir, layout.StateDir, layout.LogDir })
         {
             Directory.CreateDirectory(dir);
@@ -119,6 +138,108 @@ public static class MsiSetup
         InstallStateStore.Save(layout.StateFile, state);
         say($"agent {settings.Version} is current ({layout.StateFile})");
         return config;
+    }
+
+    /// <summary>
+    /// Before a first install writes anything: the folders and files it will create, so that
+    /// <see cref="Rollback"/> can take them away again. Folders that already exist (kept by an
+    /// earlier uninstall without PURGE) are not listed, only the files new in them.
+    /// </summary>
+    private static void RecordWhatWillBeCreated(InstallLayout layout, bool fresh)
+    {
+        var marker = MarkerPath(layout);
+        if (!fresh)
+        {
+            File.Delete(marker);
+            return;
+        }
+        var created = new List<string>();
+        foreach (var dir in new[] { layout.StateDir, layout.ConfigDir, layout.LogDir })
+        {
+            if (!Directory.Exists(dir))
+            {
+                created.Add(Path.TrimEndingDirectorySeparator(dir) + Path.DirectorySeparatorChar);
+            }
+        }
+        foreach (var file in new[] { layout.ConfigFile, layout.HostIdFile, layout.StateFile })
+        {
+            if (!File.Exists(file))
+            {
+                created.Add(file);
+            }
+        }
+        Directory.CreateDirectory(layout.StateDir);
+        AtomicFile.WriteAllText(marker, string.Join("\n", created) + "\n");
+    }
+
+    /// <summary>
+    /// The MSI's rollback action: deletes what <see cref="Configure"/> created on a first install
+    /// (files, then folders with whatever the keeper wrote into them meanwhile), then the list.
+    /// Never fails: a rollback goes on whatever happens; what could not go is said.
+    /// </summary>
+    public static IReadOnlyList<string> Rollback(InstallLayout layout, Action<string> say)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(say);
+        var marker = MarkerPath(layout);
+        string[] created;
+        try
+        {
+            created = File.Exists(marker) ? File.ReadAllLines(marker) : [];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            say($"cannot read {marker}: {SystemErrors.Describe(e)}; nothing undone");
+            return [];
+        }
+        if (created.Length == 0)
+        {
+            say("rollback: this was not a first install (or Configure did not run); nothing of Belay's own to undo");
+            return [];
+        }
+        var removed = new List<string>();
+        // Files first (config.json with the token before anything else), then folders, deepest first.
+        foreach (var path in created.Where(p => p.Length > 0 && !Path.EndsInDirectorySeparator(p))
+                     .Concat(created.Where(Path.EndsInDirectorySeparator).OrderByDescending(p => p.Length)))
+        {
+            try
+            {
+                if (Path.EndsInDirectorySeparator(path))
+                {
+                    if (Directory.Exists(path))
+                    {
+                        Directory.Delete(path, recursive: true);
+                        removed.Add(path);
+                    }
+                }
+                else if (File.Exists(path))
+                {
+                    File.Delete(path);
+                    removed.Add(path);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                say($"rollback: cannot remove {path}: {SystemErrors.Describe(e)}");
+            }
+        }
+        try
+        {
+            File.Delete(marker);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            say($"rollback: cannot remove {marker}: {SystemErrors.Describe(e)}");
+        }
+        say($"rollback: removed {(removed.Count == 0 ? "nothing (it was already gone)" : string.Join(", ", removed))}");
+        return removed;
+    }
+
+    /// <summary>The MSI's commit action: the install succeeded, so the list of what to undo goes.</summary>
+    public static void Commit(InstallLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        File.Delete(MarkerPath(layout));
     }
 
     /// <summary>
@@ -178,7 +299,7 @@ public static class MsiSetup
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException or InvalidOperationException or PlatformNotSupportedException or System.Security.AccessControl.PrivilegeNotHeldException)
         {
-            return $" (could not restrict {dir} to SYSTEM and Administrators: {e.Message})";
+            return $" (could not restrict {dir} to SYSTEM and Administrators: {SystemErrors.Describe(e)})";
         }
     }
 }

@@ -35,6 +35,10 @@ public static class PermissionChecks
         var findings = new List<Finding>();
 
         var binaries = new List<string> { layout.BinRoot, Path.GetDirectoryName(layout.BelayExe)!, layout.BelayExe, layout.VersionsDir };
+        if (!OperatingSystem.IsWindows() && stat(layout.KeeperExe) is not null)
+        {
+            binaries.Add(layout.KeeperExe); // what `belay run` execs (an installation older than it has none)
+        }
         if (Directory.Exists(layout.VersionsDir))
         {
             foreach (var dir in Directory.EnumerateDirectories(layout.VersionsDir).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal))

@@ -16,13 +16,14 @@ public static class Stager
     /// <summary>Stages <paramref name="release"/> unless it is already there; returns the agent executable's path.</summary>
     /// <exception cref="BelayException">The release cannot be staged: a trust failure (3), the feed (4), or the disk (1, naming the
     /// folder and the space left when it is full). Callers hold the <see cref="InstallLock"/>.</exception>
+    /// <param name="progress">Told the bytes downloaded so far and the artifact's size (a progress bar on a terminal).</param>
     public static async Task<string> StageAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, Action<string> log,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Action<long, long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(layout);
         try
         {
-            return await StageLockedAsync(source, release, rid, layout, log, cancellationToken).ConfigureAwait(false);
+            return await StageLockedAsync(source, release, rid, layout, log, progress, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -31,7 +32,7 @@ public static class Stager
     }
 
     private static async Task<string> StageLockedAsync(FeedSource source, ReleaseEntry release, string rid, InstallLayout layout, Action<string> log,
-        CancellationToken cancellationToken)
+        Action<long, long>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(release);
@@ -65,14 +66,16 @@ public static class Stager
             Durability.DeleteDirectory(versionDir);
         }
         log($"downloading {source.Describe(artifact.Path)} ({artifact.Size} bytes)");
-        var download = await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken).ConfigureAwait(false);
+        var download = await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken,
+            progress is null ? null : bytes => progress(bytes, artifact.Size)).ConfigureAwait(false);
         Durability.Reach(CrashPoint.StageDownloaded);
         try
         {
             var archive = download + FeedLayout.ArchiveExtension(rid);
             Durability.MoveFile(download, archive);
             download = archive;
-            ArchiveExtractor.Extract(archive, versionDir);
+            // A refusal names what the user knows: the URL and version, not the private temporary file.
+            ArchiveExtractor.Extract(archive, versionDir, displayName: $"{source.Describe(artifact.Path)} (version {release.Version} for {rid})");
         }
         finally
         {

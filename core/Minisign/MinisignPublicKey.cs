@@ -84,9 +84,23 @@ public sealed class MinisignPublicKey : IEquatable<MinisignPublicKey>
         {
             return Load(keyOrPath);
         }
+        // A key line is base64: no '/' before its last characters, no ".pub". What looks like a
+        // path is one, and the problem is that it does not exist, not its base64.
+        if (LooksLikePath(keyOrPath))
+        {
+            throw new MinisignException(MinisignFailure.MalformedKey,
+                Directory.Exists(keyOrPath)
+                    ? $"{keyOrPath} is a folder; give the .pub file in it (like {Path.Combine(keyOrPath, "root.pub")}) or the key's base64 line"
+                    : $"no such file: {keyOrPath} (give a .pub file, or the key's base64 line as minisign -G prints it)");
+        }
         throw new MinisignException(failure,
             $"'{keyOrPath}' is neither a minisign public key nor an existing .pub file ({error})");
     }
+
+    private static bool LooksLikePath(string text) =>
+        text.EndsWith(".pub", StringComparison.OrdinalIgnoreCase) || text.StartsWith('.') || text.StartsWith('~') ||
+        text.Contains('\\', StringComparison.Ordinal) || (text.Length != 56 && text.Contains('/', StringComparison.Ordinal)) ||
+        Directory.Exists(text);
 
     /// <summary>The base64 line, as <c>minisign -P</c> takes it.</summary>
     public string ToBase64()

@@ -1,4 +1,5 @@
 using Belay.Core.Install;
+using Belay.Core.IO;
 
 namespace Belay.Core.Programs;
 
@@ -14,7 +15,7 @@ public static class AgentClient
         }
         catch (BelayException e)
         {
-            throw new BelayException($"cannot reach the agent at {paths.AgentSocket} ({e.InnerException?.Message ?? e.Message}); is Belay running? (belay status)", e);
+            throw new BelayException($"cannot reach the agent at {paths.AgentSocket} ({(e.InnerException is { } inner ? SystemErrors.Describe(inner) : e.Message)}); is Belay running? (belay status)", e);
         }
     }
 }

@@ -18,8 +18,11 @@ namespace Belay.Core.Programs;
 /// </summary>
 public static class ProgramsConfig
 {
-    /// <summary>Names that `belay logs` keeps for the agent's and keeper's own logs.</summary>
-    public static readonly IReadOnlySet<string> ReservedNames = new HashSet<string>(StringComparer.Ordinal) { "agent", "keeper" };
+    /// <summary>Names that `belay logs` keeps for the agent's and keeper's own logs, and "all", which `belay stop all` (start, restart) means.</summary>
+    public static readonly IReadOnlySet<string> ReservedNames = new HashSet<string>(StringComparer.Ordinal) { "agent", "keeper", AllPrograms };
+
+    /// <summary>What `belay stop|start|restart all` means: every program.</summary>
+    public const string AllPrograms = "all";
 
     /// <summary>
     /// What stderr files add to a program's name (NAME.err.log, NAME.err.fifo). Program names may hold '.',
@@ -89,7 +92,9 @@ public static class ProgramsConfig
                 }
                 if (ReservedNames.Contains(name))
                 {
-                    throw Error(source, number, null, $"'{name}' is reserved (belay logs {name} shows Belay's own log)");
+                    throw Error(source, number, null, name == AllPrograms
+                        ? $"'{name}' is reserved (belay stop {name} means every program)"
+                        : $"'{name}' is reserved (belay logs {name} shows Belay's own log)");
                 }
                 if (name.EndsWith(StderrSuffix, StringComparison.Ordinal))
                 {

@@ -4,6 +4,7 @@ using System.Text;
 using Belay.Core.Feed;
 using Belay.Core.Minisign;
 using Belay.Core.Versioning;
+using Belay.Core.IO;
 
 namespace Belay.Core.Publishing;
 
@@ -439,7 +440,7 @@ public sealed partial class FeedPublisher
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new BelayException($"cannot write to feed directory {directory}: {e.Message}. Check its owner and mode, or publish as a user who may write there", e);
+            throw new BelayException($"cannot write to feed directory {directory}: {SystemErrors.Describe(e)}. Check its owner and mode, or publish as a user who may write there", e);
         }
     }
 
@@ -507,7 +508,7 @@ public sealed partial class FeedPublisher
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _log($"could not remove {path} while undoing the publish: {e.Message}");
+            _log($"could not remove {path} while undoing the publish: {SystemErrors.Describe(e)}");
         }
     }
 

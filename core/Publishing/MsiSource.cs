@@ -38,11 +38,20 @@ public static class MsiSource
     /// <summary>The custom action that removes what the MSI did not install.</summary>
     public const string RemoveAction = "BelayRemove";
 
+    /// <summary>The rollback action: undoes what <see cref="ConfigureAction"/> created when the install fails.</summary>
+    public const string RollbackAction = "BelayRollback";
+
+    /// <summary>The commit action: forgets that list once the install succeeded.</summary>
+    public const string CommitAction = "BelayCommit";
+
     /// <summary>msidbCustomActionTypeHideTarget: Windows Installer does not log the action's command line.</summary>
     public const int HideTarget = 0x2000;
 
     /// <summary>Type 18 (an EXE installed by this package) + deferred (0x400) + no impersonation (0x800).</summary>
     public const int DeferredSystemExe = 18 | 0x400 | 0x800;
+
+    /// <summary>msidbCustomActionTypeRollback, msidbCustomActionTypeCommit, msidbCustomActionTypeContinue (the exit code is ignored).</summary>
+    public const int Rollback = 0x100, Commit = 0x200, IgnoreExitCode = 0x40;
 
     /// <summary>Sequence of RemoveExistingProducts: right after InstallInitialize (1500), WiX's afterInstallInitialize.</summary>
     public const int RemoveExistingProductsSequence = 1501;
@@ -96,13 +105,15 @@ public static class MsiSource
 
     /// <summary>
     /// The SQL msibuild runs on the MSI wixl made (<c>msibuild belay.msi -q QUERY</c>, one query each):
-    /// wixl ignores HideTarget on a CustomAction, and always schedules MajorUpgrade's
-    /// RemoveExistingProducts after InstallServices, where the old version's uninstall would stop
-    /// and delete the service the new version has just registered.
+    /// wixl ignores HideTarget on a CustomAction and Execute="rollback" or "commit" (it makes those
+    /// immediate), and always schedules MajorUpgrade's RemoveExistingProducts after InstallServices,
+    /// where the old version's uninstall would stop and delete the service the new version has just registered.
     /// </summary>
     public static IReadOnlyList<string> Fixups { get; } =
     [
         $"UPDATE `CustomAction` SET `Type` = {DeferredSystemExe | HideTarget} WHERE `Action` = '{ConfigureAction}'",
+        $"UPDATE `CustomAction` SET `Type` = {DeferredSystemExe | Rollback | IgnoreExitCode} WHERE `Action` = '{RollbackAction}'",
+        $"UPDATE `CustomAction` SET `Type` = {DeferredSystemExe | Commit | IgnoreExitCode} WHERE `Action` = '{CommitAction}'",
         $"UPDATE `InstallExecuteSequence` SET `Sequence` = {RemoveExistingProductsSequence} WHERE `Action` = 'RemoveExistingProducts'",
     ];
 

@@ -135,7 +135,7 @@ public sealed partial class LaunchdBackend : IServiceBackend
             }
             catch (UnauthorizedAccessException e)
             {
-                throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot remove {path}: {e.Message}; {PrivilegeHint}", e);
+                throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot remove {path}: {SystemErrors.Describe(e)}; {PrivilegeHint}", e);
             }
         }
         return true;
@@ -310,7 +310,7 @@ public sealed partial class LaunchdBackend : IServiceBackend
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot write {path}: {e.Message}; {PrivilegeHint}", e);
+            throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot write {path}: {SystemErrors.Describe(e)}; {PrivilegeHint}", e);
         }
     }
 

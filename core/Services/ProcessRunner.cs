@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Belay.Core.IO;
 
 namespace Belay.Core.Services;
 
@@ -56,7 +57,7 @@ public sealed class SystemProcessRunner : IProcessRunner
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new BelayException($"could not run {command[0]}: {e.Message}; is it installed and on PATH?", e);
+            throw new BelayException($"could not run {command[0]}: {SystemErrors.Describe(e)}; is it installed and on PATH?", e);
         }
         using (process)
         {

@@ -93,7 +93,7 @@ public sealed class SmfBackend : IServiceBackend
             }
             catch (UnauthorizedAccessException e)
             {
-                throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot remove {_manifestPath}: {e.Message}; {PrivilegeHint}", e);
+                throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot remove {_manifestPath}: {SystemErrors.Describe(e)}; {PrivilegeHint}", e);
             }
         }
         return true;
@@ -198,7 +198,7 @@ public sealed class SmfBackend : IServiceBackend
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot write {_manifestPath}: {e.Message}; {PrivilegeHint}", e);
+            throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot write {_manifestPath}: {SystemErrors.Describe(e)}; {PrivilegeHint}", e);
         }
     }
 

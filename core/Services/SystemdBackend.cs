@@ -48,7 +48,7 @@ public sealed class SystemdBackend : IServiceBackend
             }
             catch (UnauthorizedAccessException e)
             {
-                throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot write {path}: {e.Message}; run it with sudo, or install for this user with --scope user", e);
+                throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot write {path}: {SystemErrors.Describe(e)}; run it with sudo, or install for this user with --scope user", e);
             }
             Systemctl(definition, "daemon-reload");
         }
@@ -83,7 +83,7 @@ public sealed class SystemdBackend : IServiceBackend
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot remove {path}: {e.Message}; run it with sudo", e);
+            throw new BelayException(ExitCodes.NeedsPrivileges, $"cannot remove {path}: {SystemErrors.Describe(e)}; run it with sudo", e);
         }
         Systemctl(definition, "daemon-reload");
         // Forget a failed state so that nothing about the unit is left behind; no unit is not an error.

@@ -12,11 +12,14 @@ namespace Belay.Core.Update;
 /// signature, expiry and sequence are checked before it gets here.
 ///
 /// <para>Precedence: a pin (<c>--version</c>, or a pinned version in the config) wins over
-/// everything but the bad list and the artifact: it is taken even when older than the
+/// everything but the bad list, a yank and the artifact: it is taken even when older than the
 /// current version and whatever its rollout percent, because pinning is an operator's
 /// explicit choice. Without a pin the newest release wins that is newer than the current
-/// one, admitted by its rollout, not bad, and built for this host's RID. Releases whose
-/// version does not parse are skipped.</para>
+/// one, admitted by its rollout, not bad, not yanked, and built for this host's RID. Releases
+/// whose version does not parse are skipped.</para>
+/// <para>A yanked release (withdrawn by the publisher) is never moved to, pinned or not; a host
+/// that runs it is not moved off it either (nothing older is chosen): it stays until a newer
+/// release is admitted. A withdrawn release is a publisher's "do not take this", not a rollback.</para>
 /// </summary>
 public static class UpdatePolicy
 {
@@ -78,11 +81,11 @@ public static class UpdatePolicy
                 return null;
             }
             var release = Releases(manifest).FirstOrDefault(r => string.Equals(r.Version, pinned, StringComparison.Ordinal));
-            return release is not null && HasArtifact(release, rid) ? release : null;
+            return release is not null && HasArtifact(release, rid) && release.Yanked is null ? release : null;
         }
 
         return Newest(Releases(manifest)
-            .Where(r => HasArtifact(r, rid) && !IsBad(r.Version) && IsAdmitted(hostId, r.Version, r.Rollout?.Percent ?? 0)),
+            .Where(r => HasArtifact(r, rid) && !IsBad(r.Version) && r.Yanked is null && IsAdmitted(hostId, r.Version, r.Rollout?.Percent ?? 0)),
             v => v > currentVersion);
     }
 
@@ -110,11 +113,20 @@ public static class UpdatePolicy
             {
                 return (null, $"version {pinned} is not on {channel} (available: {string.Join(", ", Versions(releases))})");
             }
+            if (release.Yanked is { } yanked)
+            {
+                return (null, $"version {pinned} was withdrawn (yanked) by the publisher on {yanked:u}; choose another (available: {string.Join(", ", Versions(releases.Where(r => r.Yanked is null)))})");
+            }
             return HasArtifact(release, rid)
                 ? (release, null)
                 : (null, $"version {pinned} has no artifact for {rid} (available: {string.Join(", ", Rids([release]))})");
         }
 
+        releases = [.. releases.Where(r => r.Yanked is null)];
+        if (releases.Count == 0)
+        {
+            return (null, $"every release on {channel} was withdrawn (yanked) by the publisher");
+        }
         var built = releases.Where(r => HasArtifact(r, rid)).ToList();
         if (built.Count == 0)
         {

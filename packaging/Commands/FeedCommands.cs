@@ -24,7 +24,7 @@ internal static class FeedCommands
             Description = "A deploy public key (base64 line or .pub file) allowed to sign group documents (belay-release deploy); repeat for more. It may not also be a release or root key.",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        var expires = new Option<string>("--expires") { Description = "How long root.json is valid, like 365d.", DefaultValueFactory = _ => "365d" };
+        var expires = new Option<string>("--expires") { Description = "How long root.json is valid, like 365d.", DefaultValueFactory = _ => "365d" }.Duration();
         var product = new Option<string>("--product") { Description = "The product this feed carries.", DefaultValueFactory = _ => FeedLayout.DefaultProduct };
         var passwordFile = new Option<FileInfo?>("--password-file") { Description = "The root key's password (or BELAY_KEY_PASSWORD)." };
         var force = new Option<bool>("--force") { Description = "Replace an existing root.json (its version goes up by one)." };
@@ -36,7 +36,7 @@ internal static class FeedCommands
         {
             var dir = result.GetRequiredValue(feed).FullName;
             var secret = KeyCommands.LoadSecretKey(result.GetRequiredValue(rootKey), CliHost.ReadPassword(result.GetValue(passwordFile)));
-            var keys = result.GetRequiredValue(releaseKeys).Select(VerifyCommand.LoadPublicKey).ToList();
+            var keys = result.GetRequiredValue(releaseKeys).Select(k => VerifyCommand.LoadPublicKey(k, "--release-key")).ToList();
             Directory.CreateDirectory(dir);
             var deploy = (result.GetValue(deployKeys) ?? []).Select(VerifyCommand.LoadPublicKey).ToList();
             new FeedPublisher(Console.WriteLine).Init(dir, secret, keys, Durations.Parse(result.GetRequiredValue(expires)),
@@ -49,8 +49,8 @@ internal static class FeedCommands
     public static Command Publish()
     {
         var feed = new Option<DirectoryInfo>("--feed") { Description = "The feed folder (made by init).", Required = true };
-        var channel = new Option<string>("--channel") { Description = "The channel to publish on.", DefaultValueFactory = _ => FeedLayout.DefaultChannel };
-        var version = new Option<string>("--version") { Description = "The release's semantic version, like 1.4.2.", Required = true };
+        var channel = new Option<string>("--channel") { Description = "The channel to publish on.", DefaultValueFactory = _ => FeedLayout.DefaultChannel }.ChannelName();
+        var version = new Option<string>("--version") { Description = "The release's semantic version, like 1.4.2.", Required = true }.SemanticVersion();
         var artifacts = new Option<string[]>("--artifact")
         {
             Description = "An agent archive for a RID: RID=PATH (.tar.gz, .zip for win-*); repeat per RID.",
@@ -64,8 +64,8 @@ internal static class FeedCommands
         };
         var key = new Option<FileInfo>("--key") { Description = "The release secret key (listed in root.json).", Required = true };
         var passwordFile = new Option<FileInfo?>("--password-file") { Description = "The key's password (or BELAY_KEY_PASSWORD)." };
-        var rollout = new Option<int>("--rollout") { Description = "Percent of hosts admitted to this version (0-100).", DefaultValueFactory = _ => 100 };
-        var expires = new Option<string>("--expires") { Description = "How long the new manifest is valid, like 30d; publish again before then.", DefaultValueFactory = _ => "30d" };
+        var rollout = CliOptions.WholeNumber("--rollout", "Percent of hosts admitted to this version (0-100); change it later with belay-release rollout.", 100, 0, 100);
+        var expires = new Option<string>("--expires") { Description = "How long the new manifest is valid, like 30d; publish again before then.", DefaultValueFactory = _ => "30d" }.Duration();
         var allowOlder = new Option<bool>("--allow-older") { Description = "Publish a version lower than the channel's newest." };
         var command = new Command("publish", "Add a release to a channel: copy and sign its artifacts, then write the signed manifest (sequence + 1).")
         {
@@ -93,10 +93,10 @@ internal static class FeedCommands
     public static Command Refresh()
     {
         var feed = new Option<DirectoryInfo>("--feed") { Description = "The feed folder.", Required = true };
-        var channel = new Option<string>("--channel") { Description = "The channel to re-sign.", DefaultValueFactory = _ => FeedLayout.DefaultChannel };
+        var channel = new Option<string>("--channel") { Description = "The channel to re-sign.", DefaultValueFactory = _ => FeedLayout.DefaultChannel }.ChannelName();
         var key = new Option<FileInfo>("--key") { Description = "The release secret key (listed in root.json).", Required = true };
         var passwordFile = new Option<FileInfo?>("--password-file") { Description = "The key's password (or BELAY_KEY_PASSWORD)." };
-        var expires = new Option<string>("--expires") { Description = "How long the re-signed manifest is valid, like 30d.", DefaultValueFactory = _ => "30d" };
+        var expires = new Option<string>("--expires") { Description = "How long the re-signed manifest is valid, like 30d.", DefaultValueFactory = _ => "30d" }.Duration();
         var command = new Command("refresh", "Re-sign a channel with the same releases, sequence + 1 and a new expiry (run it before the manifest expires).")
         {
             feed, channel, key, passwordFile, expires,
@@ -113,7 +113,7 @@ internal static class FeedCommands
 
     public static Command VerifyFeed()
     {
-        var feed = new Option<string>("--feed") { Description = "The feed: a folder, file:// URL or http(s):// URL.", Required = true };
+        var feed = new Option<string>("--feed") { Description = "The feed: a folder, file:// URL or http(s):// URL.", Required = true }.FeedAddress();
         var rootKeys = new Option<string[]>("--root-key")
         {
             Description = "A trusted root public key (base64 line or .pub file); repeat for more.",
@@ -121,7 +121,7 @@ internal static class FeedCommands
             Arity = ArgumentArity.OneOrMore,
         };
         var channels = new Option<string[]>("--channel") { Description = "Channels to check (default: all in a folder, else stable).", Arity = ArgumentArity.ZeroOrMore };
-        var minSequence = new Option<long>("--min-sequence") { Description = "Refuse manifests with a lower sequence (a watermark you have seen)." };
+        var minSequence = CliOptions.LargeWholeNumber("--min-sequence", "Refuse manifests with a lower sequence (a watermark you have seen).", 0, 0, long.MaxValue);
         var groups = new Option<string[]>("--group") { Description = "Group documents to check (default: all in a folder, none over HTTP).", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("verify-feed", "Check a feed as a host would: root, manifests and group documents (signature, sequence, expiry) and every artifact and app archive (size, SHA-256, signature).")
         {
@@ -129,7 +129,7 @@ internal static class FeedCommands
         };
         command.SetAction(async (result, cancel) =>
         {
-            var keys = result.GetRequiredValue(rootKeys).Select(VerifyCommand.LoadPublicKey).ToList();
+            var keys = result.GetRequiredValue(rootKeys).Select(k => VerifyCommand.LoadPublicKey(k, "--root-key")).ToList();
             using var source = FeedSource.Open(result.GetRequiredValue(feed));
             var wanted = result.GetValue(channels) is { Length: > 0 } c ? c : null;
             var verifier = new FeedVerifier(source, keys, Console.WriteLine);

@@ -40,7 +40,7 @@ internal static class InstallersCommand
             var secret = KeyCommands.LoadSecretKey(result.GetRequiredValue(key), CliHost.ReadPassword(result.GetValue(passwordFile)));
             var dir = result.GetRequiredValue(feed).FullName;
             var now = DateTimeOffset.UtcNow;
-            var pinned = result.GetValue(rootKeys) is { Length: > 0 } given ? given.Select(VerifyCommand.LoadPublicKey).ToList() : null;
+            var pinned = result.GetValue(rootKeys) is { Length: > 0 } given ? given.Select(k => VerifyCommand.LoadPublicKey(k, "--root-key")).ToList() : null;
             // install.ps1 when the channel has Windows bootstrappers; install.sh when it has Linux or
             // macOS ones, or when it has neither (its error says what to publish).
             var windows = InstallPowerShell.FromFeed(dir, result.GetRequiredValue(url), result.GetRequiredValue(channel), pinned, now);

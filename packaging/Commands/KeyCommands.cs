@@ -14,7 +14,7 @@ internal static class KeyCommands
 
     public static Command Keygen()
     {
-        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Folder for the key pairs: ROLE.key and ROLE.pub.", Required = true };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Folder for the key pairs: ROLE.key and ROLE.pub.", Required = true }.NotAFile();
         var roles = new Option<string[]>("--role")
         {
             Description = "Which key pair to make: root, release or deploy; repeat for several. Default: all three. A key holds one role only.",
@@ -36,14 +36,32 @@ internal static class KeyCommands
             {
                 throw new BelayException($"refusing to overwrite existing keys: {string.Join(", ", existing)}. A lost root key cannot be recovered; move them away first if you really mean it");
             }
-            Directory.CreateDirectory(dir);
-            foreach (var name in names)
+            var written = new List<string>();
+            try
             {
-                var key = MinisignSecretKey.Generate();
-                // Secret first, readable by its owner alone from the moment it exists.
-                AtomicFile.WriteAllText(Path.Combine(dir, $"{name}.key"), key.ToFileText(string.IsNullOrEmpty(password) ? null : password), AtomicFile.OwnerOnly);
-                AtomicFile.WriteAllText(Path.Combine(dir, $"{name}.pub"), key.PublicKey.ToFileText());
-                Console.WriteLine($"{name,-8} key {key.PublicKey.KeyIdHex}  public {key.PublicKey.ToBase64()}");
+                Directory.CreateDirectory(dir);
+                foreach (var name in names)
+                {
+                    var key = MinisignSecretKey.Generate();
+                    // Secret first, readable by its owner alone from the moment it exists.
+                    var secretPath = Path.Combine(dir, $"{name}.key");
+                    AtomicFile.WriteAllText(secretPath, key.ToFileText(string.IsNullOrEmpty(password) ? null : password), AtomicFile.OwnerOnly);
+                    written.Add(secretPath);
+                    var publicPath = Path.Combine(dir, $"{name}.pub");
+                    AtomicFile.WriteAllText(publicPath, key.PublicKey.ToFileText());
+                    written.Add(publicPath);
+                    Console.WriteLine($"{name,-8} key {key.PublicKey.KeyIdHex}  public {key.PublicKey.ToBase64()}");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Half a key set is worse than none: a root key without its release key, or a pub without its key.
+                foreach (var path in written)
+                {
+                    File.Delete(path);
+                }
+                throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                    $"cannot write the keys into {dir}: {SystemErrors.Describe(e)}; give --out a folder you may write to{(written.Count > 0 ? " (nothing was kept)" : "")}", e);
             }
             Console.WriteLine($"wrote {dir}/{{{string.Join(",", names)}}}.{{key,pub}}{(string.IsNullOrEmpty(password) ? " (secret keys unencrypted, mode 0600: keep root.key offline)" : " (secret keys encrypted)")}");
             return ExitCodes.Ok;
@@ -68,8 +86,17 @@ internal static class KeyCommands
                 {
                     throw new BelayException($"{file.FullName} not found");
                 }
-                var sig = secret.SignFile(file.FullName, result.GetValue(comment), prehash: !result.GetValue(legacy));
-                AtomicFile.WriteAllBytes(file.FullName + ".minisig", sig.ToFileBytes());
+                MinisignSignature sig;
+                try
+                {
+                    sig = secret.SignFile(file.FullName, result.GetValue(comment), prehash: !result.GetValue(legacy));
+                    AtomicFile.WriteAllBytes(file.FullName + ".minisig", sig.ToFileBytes());
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                        $"cannot sign {file.FullName} (read it, write {file.Name}.minisig beside it): {SystemErrors.Describe(e)}", e);
+                }
                 Console.WriteLine($"signed {file.FullName} -> {file.Name}.minisig (key {secret.PublicKey.KeyIdHex})");
             }
             return ExitCodes.Ok;
@@ -83,9 +110,19 @@ internal static class KeyCommands
         {
             throw new BelayException(ExitCodes.Usage, $"secret key {file.FullName} not found (make one with belay-release keygen)");
         }
+        string text;
         try
         {
-            return MinisignSecretKey.Parse(File.ReadAllText(file.FullName), password);
+            text = File.ReadAllText(file.FullName);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BelayException(e is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                $"cannot read the secret key {file.FullName}: {SystemErrors.Describe(e)}; it is readable by its owner only: run this as that user", e);
+        }
+        try
+        {
+            return MinisignSecretKey.Parse(text, password);
         }
         catch (MinisignException e) when (e.Failure == MinisignFailure.PasswordRequired)
         {

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Belay.Core;
+using Belay.Core.Cli;
 using Belay.Core.Feed;
+using Belay.Core.IO;
 using Belay.Core.Publishing;
 using Belay.Core.Versioning;
 
@@ -11,8 +13,8 @@ internal static class PackageCommand
 {
     public static Command Create()
     {
-        var rid = new Option<string>("--rid") { Description = "The runtime identifier, like linux-x64 or win-x64.", Required = true };
-        var version = new Option<string>("--version") { Description = "The version in the archive's name.", Required = true };
+        var rid = new Option<string>("--rid") { Description = "The runtime identifier, like linux-x64 or win-x64.", Required = true }.RuntimeIdentifier();
+        var version = new Option<string>("--version") { Description = "The version in the archive's name.", Required = true }.SemanticVersion();
         var input = new Option<DirectoryInfo>("--input") { Description = "The published agent folder (belay-agent and anything beside it).", Required = true };
         var output = new Option<DirectoryInfo>("--out") { Description = "Where the archive goes.", Required = true };
         var command = new Command("package", "Build a reproducible agent archive: belay-agent-VERSION-RID.tar.gz (.zip for Windows).")
@@ -29,7 +31,21 @@ internal static class PackageCommand
             }
             var path = Path.Combine(result.GetRequiredValue(output).FullName, Path.GetFileName(FeedLayout.AgentArchive(v, r)));
             long? epoch = long.TryParse(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"), out var e) ? e : null;
-            var files = ArchiveBuilder.Create(result.GetRequiredValue(input).FullName, path, r, ArchiveBuilder.EntryTime(epoch));
+            var from = result.GetRequiredValue(input).FullName;
+            if (!Directory.Exists(from))
+            {
+                throw new BelayException(ExitCodes.Usage, $"--input {from} is not a folder: give the folder that holds belay-agent (a dotnet publish output)");
+            }
+            IReadOnlyList<string> files;
+            try
+            {
+                files = ArchiveBuilder.Create(from, path, r, ArchiveBuilder.EntryTime(epoch));
+            }
+            catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
+            {
+                throw new BelayException(failure is UnauthorizedAccessException ? ExitCodes.NeedsPrivileges : ExitCodes.Error,
+                    $"cannot package {from} into {path}: {SystemErrors.Describe(failure)}", failure);
+            }
             Console.WriteLine($"wrote {path} ({new FileInfo(path).Length} bytes: {string.Join(", ", files)})");
             return ExitCodes.Ok;
         });

@@ -34,7 +34,7 @@ internal static class RootCommands
             Description = "A deploy public key allowed to sign group documents; repeat for more. Default: the current deploy keys (none in a feed that never had any). Changing them resets the hosts' group watermarks.",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        var expires = new Option<string>("--expires") { Description = "How long the new root is valid, like 365d.", DefaultValueFactory = _ => "365d" };
+        var expires = new Option<string>("--expires") { Description = "How long the new root is valid, like 365d.", DefaultValueFactory = _ => "365d" }.Duration();
         var passwordFile = new Option<FileInfo?>("--password-file") { Description = "The secret keys' password (or BELAY_KEY_PASSWORD)." };
         var rotate = new Command("rotate", "Write the next root version, signed by a threshold of the current root keys and of the new ones; also renews an expiring root.")
         {
@@ -44,9 +44,9 @@ internal static class RootCommands
         {
             var password = CliHost.ReadPassword(result.GetValue(passwordFile));
             var signers = result.GetRequiredValue(sign).Select(f => KeyCommands.LoadSecretKey(f, password)).ToList();
-            var newRoot = (result.GetValue(rootKeys) ?? []).Select(VerifyCommand.LoadPublicKey).ToList();
-            var release = (result.GetValue(releaseKeys) ?? []).Select(VerifyCommand.LoadPublicKey).ToList();
-            var deploy = (result.GetValue(deployKeys) ?? []).Select(VerifyCommand.LoadPublicKey).ToList();
+            var newRoot = (result.GetValue(rootKeys) ?? []).Select(k => VerifyCommand.LoadPublicKey(k, "--root-key")).ToList();
+            var release = (result.GetValue(releaseKeys) ?? []).Select(k => VerifyCommand.LoadPublicKey(k, "--release-key")).ToList();
+            var deploy = (result.GetValue(deployKeys) ?? []).Select(k => VerifyCommand.LoadPublicKey(k, "--deploy-key")).ToList();
             new FeedPublisher(Console.WriteLine).Rotate(new RotateRequest(
                 result.GetRequiredValue(feed).FullName, signers, newRoot, result.GetValue(threshold), release,
                 Durations.Parse(result.GetRequiredValue(expires)), deploy));

@@ -28,6 +28,7 @@ public static class BelayBinaries
 
     public static string Belay => Path.Combine(Directory, "belay");
     public static string Agent => Path.Combine(Directory, "belay-agent");
+    public static string Keeper => Path.Combine(Directory, "belay-keeper");
     public static string Release => Path.Combine(Directory, "belay-release");
 
     /// <summary>The developer keys the build compiled in (.keys/ at the repository root).</summary>

@@ -160,4 +160,50 @@ public sealed class MsiSetupTests : IDisposable
         Assert.Equal(Scm.ErrorServiceDoesNotExist, e.Error);
         Assert.Equal(0, scm.OpenHandles);
     }
+
+    [Fact]
+    public void A_failed_first_install_is_rolled_back_to_nothing_config_and_token_first()
+    {
+        Bundle("1.2.3");
+        Configure("1.2.3", feed: "https://feed.example.com/", token: "s3cret");
+        Assert.True(File.Exists(MsiSetup.MarkerPath(_layout)));
+        File.WriteAllText(Path.Combine(_layout.LogDir, "keeper.log"), "the keeper ran for a moment\n"); // what StartServices' keeper wrote
+
+        var removed = MsiSetup.Rollback(_layout, _said.Add);
+
+        Assert.Equal(_layout.ConfigFile, removed[0]);
+        Assert.False(Directory.Exists(_layout.StateDir)); // ProgramData\Belay did not exist before: all of it goes
+        Assert.True(Directory.Exists(_layout.VersionDir("1.2.3"))); // what Windows Installer installed is its own to roll back
+    }
+
+    [Fact]
+    public void A_rollback_keeps_what_an_earlier_uninstall_left()
+    {
+        Directory.CreateDirectory(_layout.StateDir);
+        File.WriteAllText(_layout.HostIdFile, "0123456789abcdef0123456789abcdef\n");
+        Bundle("1.2.3");
+        Configure("1.2.3", feed: "https://feed.example.com/", token: "s3cret");
+
+        MsiSetup.Rollback(_layout, _said.Add);
+
+        Assert.False(File.Exists(_layout.ConfigFile));
+        Assert.False(File.Exists(_layout.StateFile));
+        Assert.False(File.Exists(MsiSetup.MarkerPath(_layout)));
+        Assert.Equal("0123456789abcdef0123456789abcdef\n", File.ReadAllText(_layout.HostIdFile));
+    }
+
+    [Fact]
+    public void An_upgrade_has_nothing_to_roll_back_and_a_commit_forgets_the_list()
+    {
+        Bundle("1.2.3");
+        Configure("1.2.3", feed: "https://feed.example.com/", token: "s3cret");
+        MsiSetup.Commit(_layout);
+        Assert.False(File.Exists(MsiSetup.MarkerPath(_layout)));
+
+        Bundle("1.3.0");
+        Configure("1.3.0");
+        Assert.False(File.Exists(MsiSetup.MarkerPath(_layout)));
+        Assert.Empty(MsiSetup.Rollback(_layout, _said.Add));
+        Assert.Equal("s3cret", InstallConfig.Load(_layout.ConfigFile).Token);
+    }
 }

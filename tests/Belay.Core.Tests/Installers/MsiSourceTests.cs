@@ -102,12 +102,17 @@ public sealed class MsiSourceTests : IDisposable
         Assert.Equal(["BelayConfigure", "11282", "belay.exe"], actions["BelayConfigure"][..3]);
         Assert.Equal(@"msi configure --version 1.2.3 --feed ""[FEED]"" --channel ""[CHANNEL]"" --token ""[TOKEN]"" --root-key ""[ROOTKEY]"" --group ""[GROUP]"" --group-identity ""[GROUP_IDENTITY]""", actions["BelayConfigure"][3]);
         Assert.Equal(["BelayRemove", "3090", "belay.exe", @"msi remove --purge ""[PURGE]"""], actions["BelayRemove"][..4]);
+        // Rollback: 18 + deferred + rollback + no impersonation + exit code ignored; commit the same with commit.
+        Assert.Equal(["BelayRollback", "3410", "belay.exe", "msi rollback"], actions["BelayRollback"][..4]);
+        Assert.Equal(["BelayCommit", "3666", "belay.exe", "msi commit"], actions["BelayCommit"][..4]);
 
         var sequence = Rows(msi, "InstallExecuteSequence").ToDictionary(r => r[0], r => (Condition: r[1], Sequence: int.Parse(r[2], System.Globalization.CultureInfo.InvariantCulture)));
         int At(string action) => sequence[action].Sequence;
         Assert.True(At("InstallFiles") < At("InstallServices") && At("InstallServices") < At("BelayConfigure") && At("BelayConfigure") < At("StartServices"),
             $"InstallFiles {At("InstallFiles")}, InstallServices {At("InstallServices")}, BelayConfigure {At("BelayConfigure")}, StartServices {At("StartServices")}");
         Assert.Equal("NOT REMOVE~=\"ALL\"", sequence["BelayConfigure"].Condition);
+        // The rollback action is in the script before BelayConfigure (so a failure in it or after it undoes it), the commit after.
+        Assert.True(At("InstallServices") < At("BelayRollback") && At("BelayRollback") < At("BelayConfigure") && At("BelayConfigure") < At("BelayCommit") && At("BelayCommit") < At("StartServices"));
         Assert.True(At("StopServices") < At("DeleteServices") && At("DeleteServices") < At("BelayRemove") && At("BelayRemove") < At("RemoveFiles"));
         Assert.Equal("REMOVE~=\"ALL\" AND NOT UPGRADINGPRODUCTCODE", sequence["BelayRemove"].Condition);
         Assert.Equal(At("InstallInitialize") + 1, At("RemoveExistingProducts"));

@@ -149,9 +149,18 @@ public sealed class MinisignPublicKeyTests
     [Fact]
     public void ParseOrLoadOfNeitherAKeyNorAFileSaysSo()
     {
-        var e = Assert.Throws<MinisignException>(() => MinisignPublicKey.ParseOrLoad("/nonexistent/key.pub"));
+        var e = Assert.Throws<MinisignException>(() => MinisignPublicKey.ParseOrLoad("not-a-key"));
 
         Assert.Equal(MinisignFailure.MalformedKey, e.Failure);
         Assert.Contains("neither a minisign public key nor an existing .pub file", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ParseOrLoadOfAPathThatDoesNotExistSaysItIsMissingNotThatItIsNoBase64()
+    {
+        var e = Assert.Throws<MinisignException>(() => MinisignPublicKey.ParseOrLoad("/nonexistent/key.pub"));
+
+        Assert.Equal("no such file: /nonexistent/key.pub (give a .pub file, or the key's base64 line as minisign -G prints it)", e.Message);
+        Assert.DoesNotContain("base64;", e.Message, StringComparison.Ordinal);
     }
 }

@@ -233,6 +233,20 @@ public sealed class RootRotationTests : IDisposable
     }
 
     [Fact]
+    public async Task AChangedRootSignedByATrustedKeyIsCalledChangedNotSignedByAnUntrustedKey()
+    {
+        _feed.Publish("1.0.0");
+        var root = _feed.File("root.json");
+        File.WriteAllText(root, File.ReadAllText(root).Replace("\"version\": 1", "\"version\": 1 ", StringComparison.Ordinal));
+        File.Delete(_feed.TrustFile);
+        using var client = _feed.Client();
+        var e = await Assert.ThrowsAsync<BelayException>(() => client.CheckAsync(0, null, Ct));
+        Assert.Equal(ExitCodes.TrustFailure, e.ExitCode);
+        Assert.Contains($"names trusted root key {_feed.RootKey.PublicKey.KeyIdHex} but does not verify", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("not a trusted root key", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheRootThresholdMustBeBetweenOneAndTheKeyCount()
     {
         var doc = NextRoot(1, [_feed.RootKey], threshold: 2);

@@ -225,4 +225,40 @@ public sealed class UpdatePolicyTests
         Assert.Null(release);
         Assert.Equal("version 1.0.0 has no artifact for linux-x64 (available: osx-arm64, win-x64)", reason);
     }
+
+    // Yanked releases
+
+    private static ReleaseEntry Yanked(string version)
+    {
+        var release = Release(version);
+        release.Yanked = new DateTimeOffset(2026, 11, 27, 8, 0, 0, TimeSpan.Zero);
+        return release;
+    }
+
+    [Fact]
+    public void AYankedReleaseIsNeverTakenAndTheNewestOtherOneIs()
+    {
+        var m = Manifest(Release("1.0.0"), Release("1.1.0"), Yanked("1.2.0"));
+        Assert.Equal("1.1.0", Update(m, "1.0.0"));
+        Assert.Null(Update(m, "1.1.0"));
+        Assert.Null(Update(m, "1.0.0", pinned: "1.2.0")); // not even pinned
+    }
+
+    [Fact]
+    public void AHostOnAYankedReleaseIsNotMovedOffItButTakesTheNextNewerOne()
+    {
+        Assert.Null(Update(Manifest(Release("1.0.0"), Yanked("1.1.0")), "1.1.0"));
+        Assert.Equal("1.2.0", Update(Manifest(Release("1.0.0"), Yanked("1.1.0"), Release("1.2.0")), "1.1.0"));
+    }
+
+    [Fact]
+    public void AnInstallSkipsYankedReleasesAndRefusesToPinOneSayingSo()
+    {
+        var m = Manifest(Release("1.0.0"), Yanked("1.1.0"));
+        Assert.Equal("1.0.0", UpdatePolicy.ChooseInstall(m, Rid, Host, null).Release?.Version);
+        var (release, reason) = UpdatePolicy.ChooseInstall(m, Rid, Host, "1.1.0");
+        Assert.Null(release);
+        Assert.Contains("version 1.1.0 was withdrawn (yanked) by the publisher on 2026-11-27 08:00:00Z", reason, StringComparison.Ordinal);
+        Assert.Contains("every release on channel stable was withdrawn", UpdatePolicy.ChooseInstall(Manifest(Yanked("1.1.0")), Rid, Host, null).Reason, StringComparison.Ordinal);
+    }
 }

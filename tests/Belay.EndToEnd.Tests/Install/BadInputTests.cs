@@ -25,7 +25,7 @@ public sealed class BadInputTests : IDisposable
     [InlineData("launchd", "launchd runs on macOS only")]
     [InlineData("smf", "SMF runs on illumos and Solaris only")]
     [InlineData("windows", "the Windows service manager runs on Windows only")]
-    [InlineData("upstart", "unknown service manager 'upstart'")]
+    [InlineData("upstart", "--service-manager 'upstart': use auto, systemd, launchd, smf, windows or none")]
     public void AServiceManagerThisHostDoesNotRunExits2(string manager, string message)
     {
         _host.PublishAgent("1.0.0");
@@ -59,7 +59,7 @@ public sealed class BadInputTests : IDisposable
         using var other = new Release.ReleaseWorkspace();
         var result = InstalledHost.Belay("install", "--feed", _host.FeedUrl, "--scope", "user", "--prefix", _host.Prefix, "--root-key", other.RootPub);
         Assert.Equal(3, result.ExitCode);
-        Assert.Contains("not a trusted root key", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("which is not a trusted root key (this host trusts", result.StdErr, StringComparison.Ordinal);
         AssertNothingWritten();
     }
 
@@ -152,5 +152,26 @@ public sealed class BadInputTests : IDisposable
         var result = InstalledHost.Belay("status", "--prefix", _host.Prefix, "--json");
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("belay install --feed", result.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AHostileArchiveIsRefusedByItsUrlAndVersionNotByATemporaryFile()
+    {
+        // A signed release whose archive climbs out of its folder: the signature and hash hold, the extraction refuses it.
+        var archive = Path.Combine(_host.Workspace.Root, "belay-agent-1.0.0-linux-x64.tar.gz");
+        using (var file = File.Create(archive))
+        using (var gzip = new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Fastest))
+        using (var tar = new System.Formats.Tar.TarWriter(gzip))
+        {
+            var entry = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "../escaped") { DataStream = new MemoryStream("x"u8.ToArray()) };
+            tar.WriteEntry(entry);
+        }
+        Assert.Equal(0, Release.ReleaseWorkspace.Release("publish", "--feed", _host.Workspace.Feed, "--version", "1.0.0",
+            "--artifact", $"linux-x64={archive}", "--key", _host.Workspace.ReleaseKey).ExitCode);
+        var result = _host.Install();
+        Assert.Equal(3, result.ExitCode);
+        Assert.Contains($"refusing {_host.FeedUrl}agent/1.0.0/belay-agent-1.0.0-linux-x64.tar.gz (version 1.0.0 for linux-x64): entry '../escaped'", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain(".download", result.StdErr, StringComparison.Ordinal);
+        AssertNothingWritten();
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Belay.TestSupport;
 
@@ -21,7 +22,12 @@ public sealed class InstallTests : IDisposable
         var status = _host.Status();
         Assert.Equal("1.0.0", InstalledHost.Version(status));
         Assert.True(status.GetProperty("agent").GetProperty("ready").GetBoolean());
-        Assert.True(status.GetProperty("keeper").GetProperty("pid").GetInt32() > 0);
+        var keeperPid = status.GetProperty("keeper").GetProperty("pid").GetInt32();
+        Assert.True(keeperPid > 0);
+        // `belay run` execs the installation's bin/belay-keeper: the keeper is that executable, same pid.
+        var keeperExe = Path.Combine(_host.Prefix, "bin", "belay-keeper");
+        Assert.Equal(keeperExe, new FileInfo($"/proc/{keeperPid}/exe").LinkTarget);
+        Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(keeperExe));
         Assert.Equal("stable", status.GetProperty("channel").GetString());
         Assert.Equal("ok", status.GetProperty("lastCheck").GetProperty("result").GetString());
         var host = status.GetProperty("host");
@@ -143,5 +149,113 @@ public sealed class InstallTests : IDisposable
         Assert.Equal(5, result.ExitCode);
         Assert.Contains("sudo", result.StdErr, StringComparison.Ordinal);
         Assert.Contains("--scope user", result.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void InstallPutsALinkOnPathSaysHowToRunBelayAndUninstallRemovesTheLink()
+    {
+        _host.PublishAgent("1.0.0");
+        var linkDir = Path.Combine(_host.Workspace.Root, "usr-local-bin");
+        Directory.CreateDirectory(linkDir);
+        var belay = Path.Combine(_host.Prefix, "bin", "belay");
+        var link = Path.Combine(linkDir, "belay");
+
+        // The link folder is not on PATH here: the last lines give the line to add, as rustup does.
+        var install = _host.Install("--link-dir", linkDir);
+        Assert.True(install.ExitCode == 0, install + _host.ReadLog());
+        Assert.Equal(belay, new FileInfo(link).LinkTarget);
+        var last = install.StdOut.TrimEnd().Split('\n')[^3..];
+        Assert.Contains($"belay is in {Path.Combine(_host.Prefix, "bin")}, which is not on your PATH", last[0], StringComparison.Ordinal);
+        Assert.Equal($"  export PATH=\"{Path.Combine(_host.Prefix, "bin")}:$PATH\"", last[1]);
+        Assert.Equal($"or run it by its full path: {belay} status --prefix {_host.Prefix}", last[2]);
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(_host.Prefix, "etc", "config.json"))))
+        {
+            Assert.Equal(link, config.RootElement.GetProperty("paths").GetProperty("link").GetString());
+        }
+
+        // With the link folder on PATH, the same install says to run belay.
+        var path = linkDir + ":" + Environment.GetEnvironmentVariable("PATH");
+        var again = BelayBinaries.RunWith(new Dictionary<string, string?> { ["PATH"] = path }, BelayBinaries.Belay, _host.InstallArgs("--link-dir", linkDir));
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.EndsWith($"belay is on your PATH ({link} -> {belay}); try: belay status --prefix {_host.Prefix}", again.StdOut.TrimEnd(), StringComparison.Ordinal);
+        var viaLink = ExternalTool.Run(link, ["status", "--prefix", _host.Prefix, "--scope", "user"]);
+        Assert.True(viaLink.ExitCode == 0, viaLink.ToString());
+
+        var uninstall = InstalledHost.Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.True(uninstall.ExitCode == 0, uninstall.ToString());
+        Assert.Contains($"removed the link {link}", uninstall.StdOut, StringComparison.Ordinal);
+        Assert.False(Path.Exists(link) || new FileInfo(link).LinkTarget is not null);
+    }
+
+    [Fact]
+    public void AFileThatIsNotBelaysLinkIsNeverReplacedNorRemoved()
+    {
+        _host.PublishAgent("1.0.0");
+        var linkDir = Path.Combine(_host.Workspace.Root, "usr-local-bin");
+        Directory.CreateDirectory(linkDir);
+        var foreign = Path.Combine(linkDir, "belay");
+        File.WriteAllText(foreign, "#!/bin/sh\necho somebody else's belay\n");
+        var other = Path.Combine(linkDir, "elsewhere");
+        File.WriteAllText(other, "x");
+
+        var install = _host.Install("--link-dir", linkDir);
+        Assert.True(install.ExitCode == 0, install + _host.ReadLog());
+        Assert.Contains($"warning: not replacing {foreign}: it is not Belay's link", install.StdOut, StringComparison.Ordinal);
+        Assert.Equal("#!/bin/sh\necho somebody else's belay\n", File.ReadAllText(foreign));
+        Assert.Equal(0, InstalledHost.Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user").ExitCode);
+        Assert.Equal("#!/bin/sh\necho somebody else's belay\n", File.ReadAllText(foreign));
+
+        // A link to something else is somebody else's too.
+        File.Delete(foreign);
+        File.CreateSymbolicLink(foreign, other);
+        var second = _host.Install("--link-dir", linkDir);
+        Assert.True(second.ExitCode == 0, second + _host.ReadLog());
+        Assert.Contains($"warning: not replacing {foreign}: it is a link to {other}", second.StdOut, StringComparison.Ordinal);
+        Assert.Equal(0, InstalledHost.Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user").ExitCode);
+        Assert.Equal(other, new FileInfo(foreign).LinkTarget);
+    }
+
+    [Fact]
+    public void StatusExitsOneWhileTheKeeperIsDownAndSaysHowToStartIt()
+    {
+        _host.PublishAgent("1.0.0");
+        Assert.Equal(0, _host.Install().ExitCode);
+        Assert.Equal(0, InstalledHost.Belay("status", "--prefix", _host.Prefix, "--scope", "user").ExitCode);
+
+        Assert.Equal(0, InstalledHost.Belay("service", "stop", "--prefix", _host.Prefix, "--scope", "user").ExitCode);
+        var down = InstalledHost.Belay("status", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.True(down.ExitCode == 1, down.ToString());
+        Assert.Contains("keeper:           not running", down.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"belay: the keeper is not running; start it with: belay service start --scope user --prefix {_host.Prefix}", down.StdErr, StringComparison.Ordinal);
+        var json = InstalledHost.Belay("status", "--json", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.Equal(1, json.ExitCode);
+        using (var doc = JsonDocument.Parse(json.StdOut))
+        {
+            Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("keeper").ValueKind);
+        }
+
+        Assert.Equal(0, InstalledHost.Belay("service", "start", "--prefix", _host.Prefix, "--scope", "user").ExitCode);
+        _host.WaitFor(s => InstalledHost.On(s, "1.0.0"), TimeSpan.FromSeconds(30), "running again");
+        Assert.Equal(0, InstalledHost.Belay("status", "--prefix", _host.Prefix, "--scope", "user").ExitCode);
+    }
+
+    [Fact]
+    public void OnATerminalTheDownloadDrawsItsProgressAndInAPipeNothingButLines()
+    {
+        _host.PublishAgent("1.0.0");
+        var piped = _host.Install();
+        Assert.True(piped.ExitCode == 0, piped + _host.ReadLog());
+        Assert.DoesNotContain("% [", piped.StdOut + piped.StdErr, StringComparison.Ordinal);
+        Assert.Equal(0, InstalledHost.Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user", "--purge").ExitCode);
+
+        // script(1) gives the install a pseudo-terminal, as an operator's shell does.
+        var script = ExternalTool.Require("script", "bsdutils");
+        var command = string.Join(' ', new[] { BelayBinaries.Belay }.Concat(_host.InstallArgs()).Select(a => "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+        var tty = ExternalTool.Run(script, ["-qec", command, "/dev/null"], timeout: TimeSpan.FromMinutes(2));
+        Assert.True(tty.ExitCode == 0, tty.ToString());
+        // The bar is redrawn with carriage returns, which the capture here reads as line ends.
+        Assert.Matches(new System.Text.RegularExpressions.Regex(@"^  [0-9.]+ (B|KiB|MiB) of [0-9.]+ MiB +[0-9]+% \[[#-]{20}\]", System.Text.RegularExpressions.RegexOptions.Multiline), tty.StdOut);
+        Assert.Contains("100% [####################]", tty.StdOut, StringComparison.Ordinal);
+        Assert.Contains("staged version 1.0.0", tty.StdOut, StringComparison.Ordinal);
     }
 }

@@ -66,5 +66,19 @@ public sealed class TrustTests : IDisposable
         Assert.Equal(1, doctor.ExitCode);
         Assert.Contains($"FAIL  binaries: {agent}", doctor.StdOut, StringComparison.Ordinal);
         Assert.Contains($"chmod go-w {agent}", doctor.StdOut, StringComparison.Ordinal);
+
+        // The same as JSON, in its documented shape: a summary, then every finding.
+        var json = InstalledHost.Belay("doctor", "--json", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.Equal(1, json.ExitCode);
+        using var doc = JsonDocument.Parse(json.StdOut);
+        var report = doc.RootElement;
+        Assert.False(report.GetProperty("ok").GetBoolean());
+        Assert.True(report.GetProperty("problems").GetInt32() >= 1);
+        Assert.True(report.GetProperty("warnings").GetInt32() >= 0);
+        var findings = report.GetProperty("findings").EnumerateArray().ToList();
+        Assert.Equal(report.GetProperty("problems").GetInt32(), findings.Count(f => !f.GetProperty("ok").GetBoolean() && !f.GetProperty("warning").GetBoolean()));
+        var binary = findings.Single(f => f.GetProperty("check").GetString() == "binaries" && !f.GetProperty("ok").GetBoolean());
+        Assert.Contains(agent, binary.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Contains("chmod go-w", binary.GetProperty("fix").GetString(), StringComparison.Ordinal);
     }
 }

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
+using Belay.EndToEnd.Tests.Release;
 using Belay.TestSupport;
 
 namespace Belay.EndToEnd.Tests.Install;
@@ -122,11 +124,63 @@ public sealed partial class UpdateTests : IDisposable
     }
 
     [Fact]
-    public void UpdateCheckSaysWhatIsAvailable()
+    public void UpdateCheckSaysWhatIsAvailableByItsExitCodeAndAsJson()
     {
         var upToDate = InstalledHost.Belay("update", "--check", "--prefix", _host.Prefix, "--scope", "user");
         Assert.True(upToDate.ExitCode == 0, upToDate.ToString());
         Assert.Contains("up to date: 1.0.0", upToDate.StdOut, StringComparison.Ordinal);
+        using (var doc = JsonDocument.Parse(InstalledHost.Belay("update", "--check", "--json", "--prefix", _host.Prefix, "--scope", "user").StdOut))
+        {
+            Assert.False(doc.RootElement.GetProperty("updateAvailable").GetBoolean());
+            Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("available").ValueKind);
+            Assert.Equal("1.0.0", doc.RootElement.GetProperty("current").GetString());
+        }
+
+        // 2.0.0 at 0 %: the agent does not take it, and update --check does not offer it; at 100 % it does (exit 100).
+        _host.PublishAgent("2.0.0", rollout: 0);
+        Assert.Equal(0, InstalledHost.Belay("update", "--check", "--prefix", _host.Prefix, "--scope", "user").ExitCode);
+        Assert.Equal(0, ReleaseWorkspace.Release("rollout", "2.0.0", "--percent", "100", "--feed", _host.Workspace.Feed, "--key", _host.Workspace.ReleaseKey).ExitCode);
+        var available = InstalledHost.Belay("update", "--check", "--json", "--prefix", _host.Prefix, "--scope", "user");
+        if (available.ExitCode == 0)
+        {
+            // The agent (polling every second) may have taken 2.0.0 already: then it is up to date on 2.0.0.
+            _host.WaitFor(s => InstalledHost.On(s, "2.0.0"), Switch, "on 2.0.0");
+            return;
+        }
+        Assert.True(available.ExitCode == 100, available.ToString());
+        using var json = JsonDocument.Parse(available.StdOut);
+        Assert.True(json.RootElement.GetProperty("updateAvailable").GetBoolean());
+        Assert.Equal("2.0.0", json.RootElement.GetProperty("available").GetString());
+    }
+
+    [Fact]
+    public void AYankedReleaseIsNotTakenAndAHostOnItStaysUntilTheNextOne()
+    {
+        // Yanked before any host took it: nobody takes it.
+        _host.PublishAgent("2.0.0", rollout: 0);
+        var yank = ReleaseWorkspace.Release("yank", "2.0.0", "--feed", _host.Workspace.Feed, "--key", _host.Workspace.ReleaseKey);
+        Assert.True(yank.ExitCode == 0, yank.ToString());
+        var sequence = ReleaseWorkspace.Release("list", "--feed", _host.Workspace.Feed, "--json");
+        using (var doc = JsonDocument.Parse(sequence.StdOut))
+        {
+            var seq = doc.RootElement[0].GetProperty("sequence").GetInt64();
+            _host.WaitFor(s => s.GetProperty("sequence").GetInt64() == seq, Switch, $"at sequence {seq}");
+        }
+        Assert.True(InstalledHost.On(_host.Status(), "1.0.0"));
+        var check = InstalledHost.Belay("update", "--check", "--prefix", _host.Prefix, "--scope", "user");
+        Assert.True(check.ExitCode == 0, check.ToString());
+
+        // A release the host runs, then yanked: the host is not moved off it...
+        _host.PublishAgent("2.1.0");
+        _host.WaitFor(s => InstalledHost.On(s, "2.1.0"), Switch, "on 2.1.0");
+        Assert.Equal(0, ReleaseWorkspace.Release("yank", "2.1.0", "--feed", _host.Workspace.Feed, "--key", _host.Workspace.ReleaseKey).ExitCode);
+        Thread.Sleep(TimeSpan.FromSeconds(3)); // three polls
+        Assert.True(InstalledHost.On(_host.Status(), "2.1.0"));
+        Assert.DoesNotContain("2.1.0", InstalledHost.Bad(_host.Status()));
+
+        // ...and takes the next release as usual.
+        _host.PublishAgent("2.2.0");
+        _host.WaitFor(s => InstalledHost.On(s, "2.2.0"), Switch, "on 2.2.0");
     }
 
     [GeneratedRegex(@"started agent (\S+) \(pid")]

@@ -18,7 +18,8 @@ public sealed class InstallShHost : IDisposable
     private readonly ReleaseWorkspace _ws = new();
     private readonly NginxServer _nginx;
 
-    public InstallShHost()
+    /// <summary>A feed with the host's build; or with each of <paramref name="builds"/> (agent and bootstrapper per RID).</summary>
+    public InstallShHost(params BelayBuild[] builds)
     {
         Prefix = Path.Combine(_ws.Root, "host");
         Home = Path.Combine(_ws.Root, "home");
@@ -26,14 +27,18 @@ public sealed class InstallShHost : IDisposable
         Directory.CreateDirectory(Home);
         Directory.CreateDirectory(TempDir);
         Assert.Equal(0, _ws.Init().ExitCode);
-        var input = Path.Combine(_ws.Root, "agent-in");
-        Directory.CreateDirectory(input);
-        File.Copy(BelayBinaries.Agent, Path.Combine(input, "belay-agent"));
         var packages = Path.Combine(_ws.Root, "packages");
-        Check(ReleaseWorkspace.Release("package", "--rid", "linux-x64", "--version", Version, "--input", input, "--out", packages));
-        Check(ReleaseWorkspace.Release("publish", "--feed", _ws.Feed, "--version", Version,
-            "--artifact", $"linux-x64={Path.Combine(packages, $"belay-agent-{Version}-linux-x64.tar.gz")}",
-            "--bootstrap", $"linux-x64={BelayBinaries.Belay}", "--key", _ws.ReleaseKey));
+        var publish = new List<string> { "publish", "--feed", _ws.Feed, "--version", Version, "--key", _ws.ReleaseKey };
+        foreach (var build in builds.Length > 0 ? builds : [BelayBuild.Host])
+        {
+            var input = Path.Combine(_ws.Root, $"agent-in-{build.Rid}");
+            Directory.CreateDirectory(input);
+            File.Copy(build.Agent, Path.Combine(input, "belay-agent"));
+            Check(ReleaseWorkspace.Release("package", "--rid", build.Rid, "--version", Version, "--input", input, "--out", packages));
+            publish.AddRange(["--artifact", $"{build.Rid}={Path.Combine(packages, $"belay-agent-{Version}-{build.Rid}.tar.gz")}",
+                "--bootstrap", $"{build.Rid}={build.Belay}"]);
+        }
+        Check(ReleaseWorkspace.Release([.. publish]));
         _nginx = NginxServer.Start(_ws.Feed);
         Generate = ReleaseWorkspace.Release("installers", "--feed", _ws.Feed, "--url", FeedUrl, "--key", _ws.ReleaseKey);
         Check(Generate);
@@ -46,7 +51,8 @@ public sealed class InstallShHost : IDisposable
     public string FeedUrl => _nginx.BaseUri.AbsoluteUri;
     public string ScriptUrl => FeedUrl + InstallScript.FileName;
     public string ScriptPath => Path.Combine(_ws.Feed, InstallScript.FileName);
-    public string BootstrapPath => Path.Combine(_ws.Feed, "bootstrap", Version, "belay-linux-x64");
+    public string BootstrapPath => BootstrapPathFor("linux-x64");
+    public string BootstrapPathFor(string rid) => Path.Combine(_ws.Feed, "bootstrap", Version, $"belay-{rid}");
     public NginxServer Nginx => _nginx;
 
     /// <summary>What belay-release installers printed.</summary>
@@ -66,6 +72,18 @@ public sealed class InstallShHost : IDisposable
             env[k] = v;
         }
         return ExternalTool.Run("/bin/sh", ["-c", command], environment: env, timeout: TimeSpan.FromMinutes(2));
+    }
+
+    /// <summary>
+    /// The same pipe on a terminal: script(1) gives it a pseudo-terminal (stdout and stderr), as an
+    /// operator's shell has; the pipe into the shell stays a pipe.
+    /// </summary>
+    public ToolResult PipeOnATerminal(string[] shell, IEnumerable<string> args, string? path = null)
+    {
+        var curl = ExternalTool.Require("curl", "curl");
+        var script = ExternalTool.Require("script", "bsdutils");
+        var command = $"{Q(curl)} -fsSL {Q(ScriptUrl)} | {string.Join(' ', shell.Select(Q))} -s -- {string.Join(' ', args.Select(Q))}";
+        return ExternalTool.Run(script, ["-qec", command, "/dev/null"], environment: Environment(path), timeout: TimeSpan.FromMinutes(2));
     }
 
     /// <summary>The script's environment: a private HOME and TMPDIR, no BELAY_* from the test runner.</summary>
@@ -93,7 +111,7 @@ public sealed class InstallShHost : IDisposable
     public JsonElement Status()
     {
         var result = BelayBinaries.Run(Path.Combine(Prefix, "bin", "belay"), "status", "--prefix", Prefix, "--scope", "user", "--json");
-        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.True(result.ExitCode is 0 or 1 && result.StdOut.Length > 0, result.ToString()); // 1: keeper or agent down
         using var doc = JsonDocument.Parse(result.StdOut);
         return doc.RootElement.Clone();
     }

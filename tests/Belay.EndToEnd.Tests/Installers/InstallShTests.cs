@@ -32,6 +32,23 @@ public sealed class InstallShTests : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(downloader)),
     };
 
+    [Fact]
+    public void OnATerminalTheDownloadsShowTheirProgressAndInAPipeTheyDoNot()
+    {
+        var args = new[] { "--user", "--prefix", _host.Prefix, "--service-manager", "none", "--no-start" };
+        var piped = _host.Pipe(Shell("dash"), args);
+        Assert.True(piped.ExitCode == 0, piped.ToString());
+        Assert.DoesNotContain("100.0%", piped.StdOut + piped.StdErr, StringComparison.Ordinal); // curl's bar
+        Assert.DoesNotContain("% [", piped.StdOut + piped.StdErr, StringComparison.Ordinal);    // belay's
+        var uninstall = BelayBinaries.Run(Path.Combine(_host.Prefix, "bin", "belay"), "uninstall", "--prefix", _host.Prefix, "--scope", "user", "--purge");
+        Assert.True(uninstall.ExitCode == 0, uninstall.ToString());
+
+        var tty = _host.PipeOnATerminal(Shell("dash"), args);
+        Assert.True(tty.ExitCode == 0, tty.ToString());
+        Assert.Contains("100.0%", tty.StdOut, StringComparison.Ordinal);  // curl --progress-bar for the bootstrapper
+        Assert.Contains("100% [####################]", tty.StdOut, StringComparison.Ordinal); // belay install for the agent
+    }
+
     [Theory]
     [InlineData("dash", "curl", "curl/")]
     [InlineData("bash", "wget", "Wget/")]

@@ -12,10 +12,11 @@ namespace Belay.EndToEnd.Tests.Programs;
 /// </summary>
 public sealed class ProgramsHost : IDisposable
 {
-    private readonly InstalledHost _host = new();
+    private readonly InstalledHost _host;
 
-    public ProgramsHost(string programsConf)
+    public ProgramsHost(string programsConf, BelayBuild? build = null)
     {
+        _host = new InstalledHost(build);
         Directory.CreateDirectory(Scratch);
         WriteConfig(programsConf);
         _host.PublishAgent("1.0.0");
@@ -39,7 +40,7 @@ public sealed class ProgramsHost : IDisposable
         File.SetUnixFileMode(ConfigFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
-    public ToolResult Belay(params string[] args) => InstalledHost.Belay([.. args, "--prefix", Prefix, "--scope", "user"]);
+    public ToolResult Belay(params string[] args) => _host.Run([.. args, "--prefix", Prefix, "--scope", "user"]);
 
     public JsonElement Program(string name) => Program(_host.Status(), name);
 
@@ -59,7 +60,7 @@ public sealed class ProgramsHost : IDisposable
         JsonElement program = default;
         while (watch.Elapsed < timeout)
         {
-            program = Program(name);
+            program = Program(_host.Poll(), name);
             if (program.ValueKind == JsonValueKind.Object && done(program))
             {
                 return program;

@@ -46,12 +46,37 @@ public sealed partial class ServeTests : IDisposable
             request.Headers.IfNoneMatch.Add(etag);
             using var second = await http.SendAsync(request, TestContext.Current.CancellationToken);
             Assert.Equal(HttpStatusCode.NotModified, second.StatusCode);
+
+            // The NativeAOT build keeps HEAD and Range working (the file result is trimmed with it).
+            using var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri(url + "channels/stable.json")), TestContext.Current.CancellationToken);
+            Assert.Equal(etag, head.Headers.ETag);
+            Assert.Equal(first.Content.Headers.ContentLength, head.Content.Headers.ContentLength);
+            using var part = new HttpRequestMessage(HttpMethod.Get, new Uri(url + "root.json"));
+            part.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(0, 0);
+            using var partial = await http.SendAsync(part, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.PartialContent, partial.StatusCode);
+            Assert.Equal("{", await partial.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         }
         finally
         {
             server.Kill();
             await server.WaitForExitAsync(TestContext.Current.CancellationToken);
         }
+    }
+
+    [Fact]
+    public void ServeOnAnAddressInUseSaysSoWithExitCode1AndNoStackTrace()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var address = taken.LocalEndpoint.ToString()!;
+
+        var serve = ReleaseWorkspace.Release("serve", "--feed", _ws.Feed, "--listen", address);
+
+        Assert.Equal(1, serve.ExitCode);
+        Assert.Contains($"cannot listen on {address}: ", serve.StdErr, StringComparison.Ordinal);
+        Assert.Contains("--listen", serve.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", serve.StdErr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -132,6 +132,75 @@ public sealed class WineMsiTests : IDisposable
         Assert.False(Directory.Exists(wine.OnLinux(@"C:\ProgramData\Belay")));
     }
 
+    /// <summary>Every file under the prefix's C: that holds <paramref name="text"/>.</summary>
+    private static List<string> FilesHolding(WinePrefix wine, string text) =>
+        [.. Directory.EnumerateFiles(wine.DriveC, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true })
+            .Where(f => new FileInfo(f).Length < 1_000_000 && File.ReadAllText(f).Contains(text, StringComparison.Ordinal))];
+
+    private static void AssertNothingLeft(WinePrefix wine, string log)
+    {
+        Assert.False(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json")), "config.json left behind\n" + log);
+        Assert.False(Directory.Exists(wine.OnLinux(@"C:\ProgramData\Belay")), "ProgramData\\Belay left behind\n" + log);
+        Assert.False(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")), "belay.exe left behind");
+        var holding = FilesHolding(wine, "s3cret-t0ken");
+        Assert.True(holding.Count == 0, "the token is still in " + string.Join(", ", holding));
+    }
+
+    [Fact]
+    public void A_failure_after_the_configure_action_rolls_back_the_config_and_its_token()
+    {
+        _ = WinePrefix.RequireWine();
+        var msi = BuildMsi("1.2.3");
+        // A deferred action after BelayConfigure that fails (belay.exe exits 2): Windows Installer must roll the install back.
+        var msibuild = ExternalTool.Require("msibuild", "msitools");
+        foreach (var query in new[]
+        {
+            "INSERT INTO `CustomAction` (`Action`, `Type`, `Source`, `Target`) VALUES ('FailOnPurpose', 3090, 'belay.exe', 'msi no-such-action')",
+            "INSERT INTO `InstallExecuteSequence` (`Action`, `Condition`, `Sequence`) VALUES ('FailOnPurpose', 'NOT REMOVE~=\"ALL\"', 5804)",
+        })
+        {
+            var patched = ExternalTool.Run(msibuild, [msi, "-q", query]);
+            Assert.True(patched.ExitCode == 0, patched.ToString());
+        }
+        using var ws = new ReleaseWorkspace();
+        Assert.Equal(0, ws.Init().ExitCode);
+        using var wine = WinePrefix.Create();
+        var log = _dir.Combine("failing.log");
+        var install = Msiexec(wine, "/i", WindowsBuild.OnZ(msi), "/qn", "FEED=" + WindowsBuild.OnZ(ws.Feed), "TOKEN=s3cret-t0ken", "ROOTKEY=" + WindowsBuild.RootKeyLine(ws),
+            "/l*v", WindowsBuild.OnZ(log));
+        Assert.True(install.ExitCode != 0, install + Log(log));
+        Assert.Contains("token set", install.StdOut, StringComparison.Ordinal); // the configure action did run and write it
+        Assert.Contains("rollback: removed C:\\ProgramData\\Belay\\etc\\config.json", install.StdOut, StringComparison.Ordinal);
+        AssertNothingLeft(wine, Log(log));
+        Assert.NotEqual(0, wine.Run("reg", "query", Key).ExitCode); // and the service registration went too
+    }
+
+    [Fact]
+    public void Msiexec_right_after_wineboot_as_a_user_runs_it_installs_or_leaves_nothing()
+    {
+        _ = WinePrefix.RequireWine();
+        var msi = BuildMsi("1.2.3");
+        using var ws = new ReleaseWorkspace();
+        Assert.Equal(0, ws.Init().ExitCode);
+        WindowsBuild.PublishAgent(ws, "1.2.3");
+        using var wine = WinePrefix.CreateAsAUserWould();
+        var log = _dir.Combine("user.log");
+        var install = Msiexec(wine, "/i", WindowsBuild.OnZ(msi), "/qn", "FEED=" + WindowsBuild.OnZ(ws.Feed), "TOKEN=s3cret-t0ken", "ROOTKEY=" + WindowsBuild.RootKeyLine(ws),
+            "/l*v", WindowsBuild.OnZ(log));
+        if (install.ExitCode == 0)
+        {
+            Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")));
+            Assert.Contains("s3cret-t0ken", File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json")), StringComparison.Ordinal);
+            Assert.False(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\" + ".msi-install")), "the commit action forgets the rollback list");
+            Assert.Contains("Action ended", Log(log), StringComparison.Ordinal);
+            Assert.Contains(@"""C:\Program Files\Belay\bin\belay.exe"" run --config", Registry(wine).StdOut, StringComparison.Ordinal);
+        }
+        else
+        {
+            AssertNothingLeft(wine, install + Log(log));
+        }
+    }
+
     /// <summary>
     /// The custom action's command line (which carries TOKEN) is not logged. Wine's msi ignores
     /// MsiHiddenProperties in its closing property dump ("Property(S): TOKEN = ..."), which Windows

@@ -43,6 +43,21 @@ internal sealed partial class WinePrefix : IDisposable
         File.Exists("/usr/lib/wine/wine64") ? "/usr/lib/wine/wine64"
         : ExternalTool.Find("wine64") ?? ExternalTool.Require("wine", "wine64");
 
+    /// <summary>
+    /// Creates and initialises the prefix exactly as a user would before running an installer:
+    /// <c>wineboot -i</c> and nothing else (no persistent server, no wait for wineboot's server
+    /// to end), so that the next command may meet wineboot's services.exe on its way out.
+    /// </summary>
+    public static WinePrefix CreateAsAUserWould()
+    {
+        var prefix = new WinePrefix(RequireWine());
+        Directory.CreateDirectory(prefix.Path);
+        var boot = ExternalTool.Run("/bin/sh", ["-c", "exec \"$@\" </dev/null >>\"$0\" 2>&1", System.IO.Path.Combine(prefix._dir.Path, "wine.log"), prefix._wine, "wineboot", "-i"],
+            environment: prefix.Environment, workingDirectory: prefix._dir.Path, timeout: TimeSpan.FromMinutes(4));
+        Assert.True(boot.ExitCode == 0, $"wineboot -i failed: {boot}");
+        return prefix;
+    }
+
     /// <summary>Creates and initialises the prefix (wineboot -i, about 15 s), then keeps its SCM up (a persistent wineserver).</summary>
     public static WinePrefix Create()
     {

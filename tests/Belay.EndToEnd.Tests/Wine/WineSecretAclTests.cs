@@ -25,7 +25,7 @@ public sealed class WineSecretAclTests
     {
         var doctor = wine.Run(TimeSpan.FromMinutes(2), exe, "doctor", "--json", "--scope", "system");
         using var doc = JsonDocument.Parse(doctor.StdOut);
-        return doc.RootElement.EnumerateArray().Single(f => f.GetProperty("check").GetString() == "config").Clone();
+        return doc.RootElement.GetProperty("findings").EnumerateArray().Single(f => f.GetProperty("check").GetString() == "config").Clone();
     }
 
     [Fact]

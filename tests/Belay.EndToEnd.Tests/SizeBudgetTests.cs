@@ -1,0 +1,43 @@
+using Belay.TestSupport;
+
+namespace Belay.EndToEnd.Tests;
+
+/// <summary>
+/// Sizes that must not grow unnoticed (issue 12): the agent archive that every host downloads on
+/// every update, and the keeper that every host runs all the time (its file size tracks its
+/// resident memory: NativeAOT unpacks the whole image's type data at start). The budgets sit a
+/// little above what the shipped build measures today, so that a change that adds to them fails
+/// here and has to say why; ./build.sh bench reports the same sizes against the targets
+/// (benchmarks/README.md), PASS or MISS. Not a timed test: bytes only.
+/// </summary>
+public sealed class SizeBudgetTests
+{
+    /// <summary>The agent archive's budget. The target is 3 MB (not reached yet: docs/architecture.md, "Footprint").</summary>
+    public const long AgentArchiveBudget = 4_100_000;
+
+    /// <summary>belay-keeper's budget on disk.</summary>
+    public const long KeeperBudget = 3_800_000;
+
+    [Fact]
+    public void TheAgentArchiveStaysWithinItsBudget()
+    {
+        using var dir = new TempDir();
+        var input = dir.Combine("in");
+        Directory.CreateDirectory(input);
+        File.Copy(BelayBinaries.Agent, Path.Combine(input, "belay-agent"));
+        var result = BelayBinaries.Run(BelayBinaries.Release, "package", "--rid", "linux-x64", "--version", "1.0.0", "--input", input, "--out", dir.Combine("out"));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var archive = new FileInfo(Directory.GetFiles(dir.Combine("out"), "belay-agent-1.0.0-linux-x64.*").Single());
+        Assert.True(archive.Length <= AgentArchiveBudget,
+            $"the agent archive is {archive.Length:N0} bytes, over its budget of {AgentArchiveBudget:N0}: what made the agent bigger? (see docs/architecture.md, \"Footprint\")");
+    }
+
+    [Fact]
+    public void TheKeeperStaysWithinItsBudget()
+    {
+        var keeper = new FileInfo(BelayBinaries.Keeper);
+        Assert.True(keeper.Exists, $"{keeper.FullName} is missing: ./build.sh publish builds it");
+        Assert.True(keeper.Length <= KeeperBudget,
+            $"belay-keeper is {keeper.Length:N0} bytes, over its budget of {KeeperBudget:N0}: the keeper holds only what `belay run` needs (docs/architecture.md, \"Footprint\")");
+    }
+}
