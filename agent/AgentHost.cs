@@ -1,7 +1,10 @@
 using System.Runtime.InteropServices;
+using Belay.Agent.Hub;
 using Belay.Agent.Supervision;
 using Belay.Core;
 using Belay.Core.Feed;
+using Belay.Core.Hosting;
+using Belay.Core.Hub;
 using Belay.Core.Install;
 using Belay.Core.IO;
 using Belay.Core.Programs;
@@ -41,12 +44,14 @@ internal sealed class AgentHost
     private readonly string? _keeperSocket;
     private readonly string _version;
     private readonly AgentLifetime _lifetime;
-    private Deploy.Deployments? _deployments;
-
-    /// <summary>A channel manifest with an update put off while an app deployed, and the feed it came from.</summary>
-    private (ChannelManifest Manifest, FeedSource Source)? _waitingUpdate;
+    private readonly AsyncSignal _poked = new();
+    private volatile PollSnapshot _poll = new(false, null, 0, null);
     private AgentStatus? _status;
     private string? _statusWriteError;
+    private Deploy.Deployments? _deployments;
+
+    /// <summary>An update is put off while an app deploys (said once in the log, not at every check).</summary>
+    private bool _updateWaitsForDeploy;
 
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
     {
@@ -94,8 +99,12 @@ internal sealed class AgentHost
 
         using var supervision = await StartSupervisionAsync(stop).ConfigureAwait(false);
 
+        // The hub, when this host was enrolled with one (hub.json): its own task, never awaited by the loop below.
+        // A host id that does not load now is reported by the first feed check; the hub then starts after it.
+        var hub = HostId.TryLoad(_layout.HostIdFile, out _) is { } knownHostId ? StartHub(knownHostId, supervision, stop) : (null, Task.CompletedTask);
+
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
-        Deploy.Deployments? deployments = null;
+        var deployments = OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, rid);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
@@ -114,11 +123,6 @@ internal sealed class AgentHost
             try
             {
                 hostId ??= HostId.Load(_layout.HostIdFile);
-                if (deployments is null && !OperatingSystem.IsWindows())
-                {
-                    // Deployments need the host id (the rollout's order), so they start once it is read.
-                    deployments = StartDeployments(supervision, client, hostId, rid);
-                }
                 var result = await client.CheckAsync(status.Sequence, status.ManifestETag, stop).ConfigureAwait(false);
                 if (client.TrustFileProblem != trustProblem)
                 {
@@ -140,16 +144,6 @@ internal sealed class AgentHost
                     status.Sequence = manifest.Sequence;
                     status.ManifestExpires = manifest.Expires;
                     var outcome = await ConsiderUpdateAsync(manifest, result.Source, rid, hostId, status, stop).ConfigureAwait(false);
-                    if (outcome == UpdateOutcome.Staged)
-                    {
-                        check.Result = "update-staged";
-                    }
-                    actedOn = outcome != UpdateOutcome.Deferred;
-                }
-                else if (_waitingUpdate is var (waiting, source) && !OperatingSystem.IsWindows() && _deployments is not { Deploying: true })
-                {
-                    // An update put off for a deploy: the manifest is unchanged (304), so take it up from memory.
-                    var outcome = await ConsiderUpdateAsync(waiting, source, rid, hostId, status, stop).ConfigureAwait(false);
                     if (outcome == UpdateOutcome.Staged)
                     {
                         check.Result = "update-staged";
@@ -231,16 +225,23 @@ internal sealed class AgentHost
                 GC.WaitForPendingFinalizers();
                 collectedAt = check.At;
             }
+            _poll = new PollSnapshot(status.Ready, check, status.Sequence, status.ManifestExpires);
+            hub.Client?.StateMayHaveChanged();
+            if (hub.Client is null && hostId is not null && File.Exists(HubSettings.PathIn(_layout)))
+            {
+                hub = StartHub(hostId, supervision, stop); // enrolled by a later `belay install --hub`
+            }
             var delay = PollSchedule.NextDelay(_config.PollIntervalValue, errors, Random.Shared.NextDouble());
             try
             {
-                await Task.Delay(delay, _clock, stop).ConfigureAwait(false);
+                await WaitForNextCheckAsync(delay, check.At, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
         }
+        await hub.Run.ConfigureAwait(false);
         status.Ready = false;
         SaveStatus(status);
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
@@ -251,6 +252,63 @@ internal sealed class AgentHost
         }
         await supervision.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The least time between two feed checks that a hub's pokes can cause: a hub cannot make the agent hammer the feed.</summary>
+    private static readonly TimeSpan PokeSpacing = TimeSpan.FromSeconds(5);
+
+    /// <summary>Waits for the next poll: the scheduled delay, or a hub's poke (but never sooner than <see cref="PokeSpacing"/> after the last check).</summary>
+    private async Task WaitForNextCheckAsync(TimeSpan delay, DateTimeOffset lastCheck, CancellationToken stop)
+    {
+        var due = lastCheck + delay;
+        while (true)
+        {
+            var left = due - _clock.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+            {
+                return;
+            }
+            if (!await _poked.WaitAsync(left, _clock, stop).ConfigureAwait(false))
+            {
+                return;
+            }
+            var earliest = lastCheck + PokeSpacing;
+            due = earliest < due ? earliest : due;
+        }
+    }
+
+    private (HubClient? Client, Task Run) StartHub(string hostId, Supervision.Supervision? supervision, CancellationToken stop)
+    {
+        var settingsPath = HubSettings.PathIn(_layout);
+        if (!File.Exists(settingsPath))
+        {
+            return (null, Task.CompletedTask);
+        }
+        var facts = HostFacts.Read(hostId);
+        var paths = ProgramPaths.For(_layout);
+        var builder = new HubStateBuilder(_config, _version, facts, () => _poll,
+            () => supervision is not null ? supervision.Supervisor.StatusAsync() : Task.FromResult(new List<ProgramStatus>()));
+        Hello Hello() => new()
+        {
+            Version = _version,
+            Rid = RuntimeInformation.RuntimeIdentifier,
+            Host = new HelloHost { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Macs = [.. facts.Macs] },
+        };
+        var client = new HubClient(settingsPath, Hello, builder.BuildAsync, Poke, (program, stream) => HubLogs.Resolve(_layout, paths, program, stream), _log, _clock, _version);
+        return (client, Task.Run(async () =>
+        {
+            try
+            {
+                await client.RunAsync(stop).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The hub is optional: whatever goes wrong with it must not take the agent down.
+                _log.Error("hub: the connection task ended: {Error}", e.Message);
+            }
+        }, CancellationToken.None));
+
+        void Poke() => _poked.Set();
     }
 
     /// <summary>
@@ -334,10 +392,10 @@ internal sealed class AgentHost
     }
 
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string hostId, string rid)
+    private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string rid)
     {
         var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
-        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, hostId, rid);
+        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid);
         _deployments = deployments;
         supervision.Control.Apps = async () => (await deployments.ReportAsync().ConfigureAwait(false)).ToJson().ReplaceLineEndings(" ");
         _log.Information("deploying group {Group}", deployments.Group);
@@ -353,9 +411,6 @@ internal sealed class AgentHost
         /// <summary>An update was staged and the keeper asked to switch.</summary>
         Staged,
 
-        /// <summary>An update is put off until the deploy in progress ends; it is kept in memory (the manifest counts as seen).</summary>
-        Waiting,
-
         /// <summary>An update is there but could not be taken now (a trial runs, the lock is held, no keeper answered): try again next check.</summary>
         Deferred,
     }
@@ -363,8 +418,6 @@ internal sealed class AgentHost
     private async Task<UpdateOutcome> ConsiderUpdateAsync(ChannelManifest manifest, FeedSource source, string rid, string hostId, AgentStatus status,
         CancellationToken stop)
     {
-        var wasWaiting = _waitingUpdate is not null;
-        _waitingUpdate = null;
         // What the keeper runs is what counts, whatever this binary says it is.
         var state = InstallStateStore.Load(_layout.StateFile);
         var running = state.Trial?.Version ?? state.Current;
@@ -380,15 +433,16 @@ internal sealed class AgentHost
         }
         if (!OperatingSystem.IsWindows() && _deployments is { Deploying: true })
         {
-            // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it to end,
-            // then take the update up from memory (the channel answers 304 meanwhile: the manifest was seen).
-            if (!wasWaiting)
+            // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it
+            // to end. Deferred keeps the manifest's ETag unset, so the next check reads it again and takes it up.
+            if (!_updateWaitsForDeploy)
             {
                 _log.Information("version {Version} is available; waiting for the deploy in progress to end", release.Version);
             }
-            _waitingUpdate = (manifest, source);
-            return UpdateOutcome.Waiting;
+            _updateWaitsForDeploy = true;
+            return UpdateOutcome.Deferred;
         }
+        _updateWaitsForDeploy = false;
         using (var held = InstallLock.TryAcquire(_layout, out var holder))
         {
             if (held is null)

@@ -29,6 +29,9 @@ param(
     [string] $Rid = '',
     [string] $Feed = '',
     [switch] $AllowInsecureHttp,
+    [string] $Hub = '',
+    [string] $EnrollToken = '',
+    [string] $HubCa = '',
     [switch] $Help
 )
 
@@ -96,12 +99,15 @@ param(
             '  -Purge               with -Uninstall: remove config, state and logs too',
             '  -Rid RID             take this build instead of the detected one',
             '  -Feed URL            a mirror of this feed (same files, same keys)',
-            '  -AllowInsecureHttp   allow an http:// feed that is not on loopback',
+            '  -AllowInsecureHttp   allow an http:// feed (or hub) that is not on loopback',
+            '  -Hub URL             also connect to this Belay hub (live logs, the fleet page)',
+            '  -EnrollToken TOKEN   with -Hub: the enrollment token (belay-hub token create)',
+            "  -HubCa FILE          with -Hub: PEM of the CA that signed the hub's certificate",
             '  -Help                this help',
             '',
             'Environment instead of options (for irm | iex): BELAY_CHANNEL, BELAY_GROUP, BELAY_GROUP_IDENTITY,',
-            'BELAY_VERSION, BELAY_PREFIX, BELAY_RID, BELAY_FEED, and =1 for BELAY_NO_START, BELAY_DRY_RUN,',
-            'BELAY_UNINSTALL, BELAY_PURGE,',
+            'BELAY_VERSION, BELAY_PREFIX, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA,',
+            'and =1 for BELAY_NO_START, BELAY_DRY_RUN, BELAY_UNINSTALL, BELAY_PURGE,',
             'BELAY_ALLOW_INSECURE_HTTP.',
             "Builds on this feed (bootstrapper $($FeedInfo.BootstrapVersion)): $rids"
         ) | ForEach-Object { [Console]::Out.WriteLine($_) }
@@ -130,6 +136,12 @@ param(
             Uninstall         = Flag $Given.Uninstall 'BELAY_UNINSTALL'
             Purge             = Flag $Given.Purge 'BELAY_PURGE'
             AllowInsecureHttp = Flag $Given.AllowInsecureHttp 'BELAY_ALLOW_INSECURE_HTTP'
+            Hub               = Pick $Given.Hub 'BELAY_HUB'
+            EnrollToken       = Pick $Given.EnrollToken 'BELAY_ENROLL_TOKEN'
+            HubCa             = Pick $Given.HubCa 'BELAY_HUB_CA'
+        }
+        if (-not $o.Hub -and ($o.EnrollToken -or $o.HubCa)) {
+            throw (New-BelayFailure 2 '-EnrollToken and -HubCa go with -Hub URL')
         }
         if (-not $o.Channel) { $o.Channel = $FeedInfo.Channel }
         if ($o.Channel -cnotmatch '^[a-z0-9_-][a-z0-9._-]*$') {
@@ -271,8 +283,12 @@ param(
 
     # COMMAND as one line, for messages: words with spaces or quotes in single quotes.
     function Format-BelayCommand([string[]] $Words) {
+        $secretNext = $false
         ($Words | ForEach-Object {
-            if ($_ -match '^[A-Za-z0-9_./:=@%+,\\-]+$') { $_ } else { "'" + ($_ -replace "'", "''") + "'" }
+            $word = $_
+            if ($secretNext) { $word = '***' }
+            $secretNext = ($_ -eq '--enroll-token')
+            if ($word -match '^[A-Za-z0-9_./:=@%+,\\-]+$') { $word } else { "'" + ($word -replace "'", "''") + "'" }
         }) -join ' '
     }
 
@@ -343,6 +359,12 @@ param(
         $arguments += @('--service-manager', 'windows')
         if ($Options.NoStart) { $arguments += '--no-start' }
         if ($feedUrl.Insecure -and $Options.AllowInsecureHttp) { $arguments += '--allow-insecure-http' }
+        if ($Options.Hub) {
+            $arguments += @('--hub', $Options.Hub)
+            if (-not $feedUrl.Insecure -and $Options.AllowInsecureHttp) { $arguments += '--allow-insecure-http' }
+        }
+        if ($Options.EnrollToken) { $arguments += @('--enroll-token', $Options.EnrollToken) }
+        if ($Options.HubCa) { $arguments += @('--hub-ca', $Options.HubCa) }
 
         if ($Options.DryRun) {
             Write-BelayLine "would download $buildUrl with Invoke-WebRequest and check that its SHA-256 is $($build.Sha256) (with Get-FileHash)"
@@ -414,5 +436,5 @@ param(
         if ($Code -ne 0) { throw "install.ps1 failed with exit code $Code (see the message above)" }
     }
 
-    Complete-BelayInstaller (Invoke-BelayInstaller @{ Channel = $Channel; Group = $Group; GroupIdentity = $GroupIdentity; Version = $Version; Prefix = $Prefix; NoStart = [bool] $NoStart; DryRun = [bool] $DryRun; Uninstall = [bool] $Uninstall; Purge = [bool] $Purge; Rid = $Rid; Feed = $Feed; AllowInsecureHttp = [bool] $AllowInsecureHttp; Help = [bool] $Help }) ([bool] $PSCommandPath)
+    Complete-BelayInstaller (Invoke-BelayInstaller @{ Channel = $Channel; Group = $Group; GroupIdentity = $GroupIdentity; Version = $Version; Prefix = $Prefix; NoStart = [bool] $NoStart; DryRun = [bool] $DryRun; Uninstall = [bool] $Uninstall; Purge = [bool] $Purge; Rid = $Rid; Feed = $Feed; AllowInsecureHttp = [bool] $AllowInsecureHttp; Hub = $Hub; EnrollToken = $EnrollToken; HubCa = $HubCa; Help = [bool] $Help }) ([bool] $PSCommandPath)
 }

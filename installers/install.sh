@@ -89,11 +89,15 @@ usage() {
         "  --purge                with --uninstall: remove config, state and logs too" \
         "  --rid RID              take this build instead of the detected one" \
         "  --feed URL             a mirror of this feed (same files, same keys)" \
-        "  --allow-insecure-http  allow an http:// feed that is not on loopback" \
+        "  --allow-insecure-http  allow an http:// feed (or hub) that is not on loopback" \
+        "  --hub URL              also connect to this Belay hub (live logs, the fleet page)" \
+        "  --enroll-token TOKEN   with --hub: the enrollment token (belay-hub token create)" \
+        "  --hub-ca FILE          with --hub: PEM of the CA that signed the hub's certificate" \
         "  -h, --help             this help" \
         "" \
         "Environment instead of options: BELAY_CHANNEL, BELAY_GROUP, BELAY_GROUP_IDENTITY, BELAY_VERSION," \
-        "BELAY_PREFIX, BELAY_SERVICE_MANAGER, BELAY_RID, BELAY_FEED, and =1 for BELAY_USER, BELAY_NO_START," \
+        "BELAY_PREFIX, BELAY_SERVICE_MANAGER, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA," \
+        "and =1 for BELAY_USER, BELAY_NO_START," \
         "BELAY_DRY_RUN, BELAY_UNINSTALL, BELAY_PURGE, BELAY_ALLOW_INSECURE_HTTP." \
         "Without --user and not root, belay runs through sudo." \
         "Builds on this feed (bootstrapper $BELAY_BOOTSTRAP_VERSION): $BELAY_BUILDS"
@@ -124,6 +128,9 @@ parse_args() {
     opt_service_manager=${BELAY_SERVICE_MANAGER:-}
     opt_rid=${BELAY_RID:-}
     opt_feed=${BELAY_FEED:-}
+    opt_hub=${BELAY_HUB:-}
+    opt_enroll_token=${BELAY_ENROLL_TOKEN:-}
+    opt_hub_ca=${BELAY_HUB_CA:-}
     opt_user=0
     opt_no_start=0
     opt_dry_run=0
@@ -138,9 +145,12 @@ parse_args() {
     if is_true "${BELAY_ALLOW_INSECURE_HTTP:-}"; then opt_insecure=1; fi
     while [ $# -gt 0 ]; do
         case $1 in
-            --channel | --group | --group-identity | --version | --prefix | --service-manager | --rid | --feed)
+            --channel | --group | --group-identity | --version | --prefix | --service-manager | --rid | --feed | --hub | --enroll-token | --hub-ca)
                 need_value "$1" $# "${2:-}"
                 case $1 in
+                    --hub) opt_hub=$2 ;;
+                    --enroll-token) opt_enroll_token=$2 ;;
+                    --hub-ca) opt_hub_ca=$2 ;;
                     --channel) opt_channel=$2 ;;
                     --group) opt_group=$2 ;;
                     --group-identity) opt_group_identity=$2 ;;
@@ -160,6 +170,9 @@ parse_args() {
             --service-manager=*) opt_service_manager=${1#*=}; shift ;;
             --rid=*) opt_rid=${1#*=}; shift ;;
             --feed=*) opt_feed=${1#*=}; shift ;;
+            --hub=*) opt_hub=${1#*=}; shift ;;
+            --enroll-token=*) opt_enroll_token=${1#*=}; shift ;;
+            --hub-ca=*) opt_hub_ca=${1#*=}; shift ;;
             --user) opt_user=1; shift ;;
             --no-start) opt_no_start=1; shift ;;
             --dry-run) opt_dry_run=1; shift ;;
@@ -200,6 +213,9 @@ parse_args() {
     esac
     if [ "$opt_purge" = 1 ] && [ "$opt_uninstall" = 0 ]; then
         usage_error "--purge goes with --uninstall"
+    fi
+    if [ -z "$opt_hub" ] && { [ -n "$opt_enroll_token" ] || [ -n "$opt_hub_ca" ]; }; then
+        usage_error "--enroll-token and --hub-ca go with --hub URL"
     fi
 }
 
@@ -412,7 +428,11 @@ run_belay() {
 # show COMMAND...: the command as one line, for messages.
 show() {
     shown=
+    secret_next=0
     for word in "$@"; do
+        if [ "$secret_next" = 1 ]; then word='***'; fi
+        secret_next=0
+        if [ "$word" = --enroll-token ]; then secret_next=1; fi
         case $word in
             '' | *[!A-Za-z0-9_./:=@%+,-]*) word="'$word'" ;;
         esac
@@ -525,6 +545,10 @@ install_belay() {
     if [ -n "$opt_service_manager" ]; then set -- "$@" --service-manager "$opt_service_manager"; fi
     if [ "$opt_no_start" = 1 ]; then set -- "$@" --no-start; fi
     if [ "$insecure" = 1 ] && [ "$opt_insecure" = 1 ]; then set -- "$@" --allow-insecure-http; fi
+    if [ -n "$opt_hub" ]; then set -- "$@" --hub "$opt_hub"; fi
+    if [ -n "$opt_hub" ] && [ "$insecure" = 0 ] && [ "$opt_insecure" = 1 ]; then set -- "$@" --allow-insecure-http; fi
+    if [ -n "$opt_enroll_token" ]; then set -- "$@" --enroll-token "$opt_enroll_token"; fi
+    if [ -n "$opt_hub_ca" ]; then set -- "$@" --hub-ca "$opt_hub_ca"; fi
 
     if [ "$opt_dry_run" = 1 ]; then
         say "would download $build_url with $downloader and check that its SHA-256 is $build_sha256 (with $hasher)"

@@ -128,6 +128,7 @@ check_arm64() {
 
 need clang      sh -c 'command -v clang || command -v gcc'
 need zlib1g-dev test -e /usr/include/zlib.h
+need libsqlite3-dev test -e /usr/include/sqlite3.h  # belay-hub links SQLite's static archive into its NativeAOT binary
 need minisign   has minisign
 need age        has age         # secrets: interop both ways with the stock age CLI (age, age-keygen)
 need nginx-light has nginx
@@ -144,6 +145,8 @@ need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
 need gcc-mingw-w64-x86-64-win32 has x86_64-w64-mingw32-gcc  # builds winprog.exe, the Windows program the Wine supervision tests run
+need chromium   has chromium        # the hub's browser tests (headless) and the demo's screenshots
+need chromium-driver has chromedriver  # Selenium drives chromium through it
 need zsh        has zsh         # belay completion zsh is loaded by a real zsh
 need fish       has fish        # belay completion fish is loaded by a real fish
 for mode in "$@"; do

@@ -24,12 +24,12 @@ internal sealed class Deployments : IAsyncDisposable
     private readonly SupervisedApps _apps;
     private readonly ILogger _log;
     private readonly TimeProvider _clock;
-    private readonly string _hostId;
+    private readonly string _hostIdFile;
     private readonly string _rid;
     private FeedSource? _source;
     private bool _stopped;
 
-    private Deployments(GroupFeedClient client, DeployRunner runner, DeployLogFiles logs, SupervisedApps apps, ILogger log, TimeProvider clock, string hostId, string rid)
+    private Deployments(GroupFeedClient client, DeployRunner runner, DeployLogFiles logs, SupervisedApps apps, ILogger log, TimeProvider clock, string hostIdFile, string rid)
     {
         _client = client;
         _runner = runner;
@@ -37,7 +37,7 @@ internal sealed class Deployments : IAsyncDisposable
         _apps = apps;
         _log = log;
         _clock = clock;
-        _hostId = hostId;
+        _hostIdFile = hostIdFile;
         _rid = rid;
     }
 
@@ -51,7 +51,7 @@ internal sealed class Deployments : IAsyncDisposable
 
     /// <summary>Wires the runner to the supervisor and the feed, and lets every app resume or fail what it was doing when the last agent stopped.</summary>
     public static Deployments Start(InstallConfig config, Supervisor supervisor, IReadOnlyList<FeedSource> sources, ILogger log, TimeProvider clock,
-        string agentExe, string hostId, string rid)
+        string agentExe, string rid)
     {
         var layout = config.Layout;
         var paths = AppPaths.For(layout);
@@ -74,7 +74,7 @@ internal sealed class Deployments : IAsyncDisposable
         var steps = new DeployStepRunner(paths, config.Group, apps, hooks, artifacts, secrets, logs, clock);
         var runner = new DeployRunner(paths, config.Group, new DeployMachine(), steps, apps, secrets, logs, clock);
         var client = new GroupFeedClient(sources, config.ParseRootKeys(), config.Product, config.Group, layout.TrustFile, layout.GroupWatermarkFile, clock);
-        self = new Deployments(client, runner, logs, apps, log, clock, hostId, rid);
+        self = new Deployments(client, runner, logs, apps, log, clock, layout.HostIdFile, rid);
         runner.Start();
         _ = runner.Failed.ContinueWith(t => log.Error("deployments: {Error}", t.Result.ToString()), TaskScheduler.Default);
         return self;
@@ -85,13 +85,24 @@ internal sealed class Deployments : IAsyncDisposable
     {
         var poll = await _client.PollAsync(cancellationToken).ConfigureAwait(false);
         var check = new GroupCheck { At = _clock.GetUtcNow() };
+        string? hostIdProblem = null;
+        var hostId = poll.Outcome == GroupPollOutcome.Changed ? HostId.TryLoad(_hostIdFile, out hostIdProblem) : null;
         switch (poll.Outcome)
         {
+            case GroupPollOutcome.Changed when hostId is null:
+                // The rollout needs this host's id: the document waits (not acknowledged, read again next poll).
+                check.Result = "error";
+                check.Error = hostIdProblem;
+                if (Check?.Error != check.Error)
+                {
+                    _log.Warning("group {Group}: {Error}; the apps stay as they are", Group, check.Error);
+                }
+                break;
             case GroupPollOutcome.Changed:
                 var document = poll.Document!;
                 _source = poll.Source;
                 _log.Information("group {Group}: sequence {Sequence}, {Count} app(s), expires {Expires:u}", document.Group, document.Sequence, document.Apps.Count, document.Expires);
-                _runner.Converge(document.Apps.Select(p => AppTarget.From(p.Key, p.Value, document.Sequence, _rid, _hostId)));
+                _runner.Converge(document.Apps.Select(p => AppTarget.From(p.Key, p.Value, document.Sequence, _rid, hostId!)));
                 _client.Acknowledge(poll);
                 check.Result = "changed";
                 break;

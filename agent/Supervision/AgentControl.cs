@@ -6,10 +6,10 @@ namespace Belay.Agent.Supervision;
 /// <summary>
 /// The agent's control channel, state/agent.sock (the same one-line protocol as the
 /// keeper's socket, mode 0700 in the 0700 state folder): STATUS (a JSON list of programs,
-/// secrets masked), APPS (the deployed apps, JSON), CHECK (the agent's own status, as agent.json
-/// holds it, live: the file cannot be written while the disk is full), START name, STOP name,
-/// RESTART name, RELOAD (re-read programs.conf; a config with an error is refused and the running
-/// one stays). `belay status`, `belay start|stop|restart|reload` use it.
+/// secrets masked), CHECK (the agent's own status, as agent.json holds it, live: the file
+/// cannot be written while the disk is full), APPS (the deployed apps, JSON), START name,
+/// STOP name, RESTART name, RELOAD (re-read programs.conf; a config with an error is refused
+/// and the running one stays). `belay status`, `belay apps`, `belay start|stop|restart|reload` use it.
 /// </summary>
 internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> reload, Func<string> check)
 {
@@ -45,7 +45,7 @@ internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> rel
             case "RESTART" when name.Length > 0:
                 return await supervisor.RestartProgramAsync(name).ConfigureAwait(false);
             default:
-                return $"ERR unknown request '{request}' (STATUS, APPS, CHECK, RELOAD, START name, STOP name, RESTART name)";
+                return $"ERR unknown request '{request}' (STATUS, CHECK, APPS, RELOAD, START name, STOP name, RESTART name)";
         }
     }
 }

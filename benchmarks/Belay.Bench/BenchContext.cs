@@ -12,9 +12,9 @@ internal sealed record BenchOptions
     public bool Quick { get; init; }
     /// <summary>--long: a 30-minute footprint window, so that the steady state (after ten minutes of polling) is measured.</summary>
     public bool Long { get; init; }
-    /// <summary>The phases to run (--only footprint,size,latency,fleet); all by default.</summary>
+    /// <summary>The phases to run (--only footprint,size,latency,fleet,hub); all by default.</summary>
     public IReadOnlySet<string> Phases { get; init; } = AllPhases;
-    public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(StringComparer.Ordinal) { "footprint", "size", "latency", "fleet" };
+    public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(StringComparer.Ordinal) { "footprint", "size", "latency", "fleet", "hub" };
     /// <summary>How often each process's memory is broken down (/proc/PID/smaps; each second only smaps_rollup is read).</summary>
     public TimeSpan BreakdownEvery { get; init; }
     /// <summary>The agent's age from which the footprint counts as steady (DESIGN: after ten minutes of polling).</summary>
@@ -52,7 +52,7 @@ internal sealed record BenchOptions
         var only = Value("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (only?.FirstOrDefault(p => !AllPhases.Contains(p)) is { } unknown)
         {
-            throw new InvalidOperationException($"--only {unknown}: the phases are footprint, size, latency and fleet");
+            throw new InvalidOperationException($"--only {unknown}: the phases are footprint, size, latency, fleet and hub");
         }
         var repo = Path.GetFullPath(Value("--repo") ?? ".");
         return new BenchOptions

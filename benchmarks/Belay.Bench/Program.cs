@@ -4,6 +4,8 @@
 //   2. size       belay and belay-agent per RID: on disk, gzip -9, xz -9, the agent archive
 //   3. latency    one-liner to ready vs curl|tar; publish to all agents; bad release to rollback
 //   4. fleet      N simulated agents against nginx; a release at 100% and at 10%; 1M-host arithmetic
+//   5. hub        the agent's memory with the hub connection open (side by side without), the hub's memory per
+//                 connected agent for 1,000 simulated agents, write-to-reader latency of a live log over 1,000 lines
 //
 // Size (at nice 19) and latency run while the footprint window is open (--sequential: one after
 // another); the fleet runs alone. Everything runs in a temporary folder that is removed at the end
@@ -74,12 +76,13 @@ try
     var size = await sizeTask;
     var footprint = await footprintTask;
     var fleet = Guard("fleet", () => FleetBench.Run(ctx));
+    var hub = Guard("hub", () => HubBench.Run(ctx));
 
-    foreach (var error in new[] { footprint?.Error, latency?.Error, fleet?.Error }.OfType<string>())
+    foreach (var error in new[] { footprint?.Error, latency?.Error, fleet?.Error, hub?.Error }.OfType<string>())
     {
         failures.Add(error.Split('\n')[0]);
     }
-    var results = new BenchResults(options, machine, ctx.BuiltVersion, started, watch.Elapsed, footprint, size, latency, fleet, failures,
+    var results = new BenchResults(options, machine, ctx.BuiltVersion, started, watch.Elapsed, footprint, size, latency, fleet, hub, failures,
         new Dictionary<string, double>(phases));
     Directory.CreateDirectory(options.OutDir);
     var stem = $"{started:yyyy-MM-dd}{(options.Quick ? "-quick" : options.Long ? "-long" : "")}{(options.Phases.Count < BenchOptions.AllPhases.Count ? "-" + string.Join("-", options.Phases.Order(StringComparer.Ordinal)) : "")}";

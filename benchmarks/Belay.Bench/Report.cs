@@ -6,7 +6,7 @@ namespace Belay.Bench;
 
 /// <summary>Everything one run measured, for the report.</summary>
 internal sealed record BenchResults(BenchOptions Options, MachineInfo Machine, string BuiltVersion, DateTime StartedUtc, TimeSpan Elapsed,
-    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, IReadOnlyList<string> Failures,
+    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, HubResult? Hub, IReadOnlyList<string> Failures,
     IReadOnlyDictionary<string, double> PhaseSeconds);
 
 /// <summary>
@@ -61,6 +61,7 @@ internal static class Report
         Size(b, r.Size);
         Latency(b, r.Latency, o);
         Fleet(b, r.Fleet);
+        HubSection(b, r.Hub);
 
         L();
         L("## Notes");
@@ -109,7 +110,74 @@ internal static class Report
                 $"{Done(tenth)} / {Done(full)} ({Stats.Bytes(full.ArtifactBytes)} over loopback)",
                 fl.Window is { } w ? $"{F(w.Requests / w.Seconds, 0)} req/s, {F(100.0 * w.NotModified / Math.Max(1, w.Requests))} % 304 between releases" : "", "", ""]);
         }
+        if (r.Hub is { Error: null, With: { } with, Without: { } without } h)
+        {
+            rows.Add(["Agent PSS with the hub connection open (median; keeper + agent max)", $"{F(with.AgentPssMb)} MB; {F(with.TreePssMaxMb)} MB",
+                $"the same agent without a hub {F(without.AgentPssMb)} MB; {F(without.TreePssMaxMb)} MB", $"≤ {PssTargetMb:0} MB (keeper + agent)",
+                Verdict(with.TreePssMaxMb <= PssTargetMb)]);
+            rows.Add([$"Hub memory per connected agent, {h.Agents:N0} simulated agents (PSS)", $"{F((h.HubLoadedPssMb - h.HubIdlePssMb) * 1024 / h.Agents, 1)} kB",
+                $"hub {F(h.HubIdlePssMb)} MB idle, {F(h.HubLoadedPssMb)} MB with {h.Agents + 1:N0} agents", "", ""]);
+            rows.Add([$"A program's write to the live-log reader (SSE client), {h.Lines:N0} lines, p50 / p99", $"{F(h.LatencyP50Ms, 0)} ms / {F(h.LatencyP99Ms, 0)} ms", "", "", ""]);
+            if (h.Browser is { Lines: > 0 } br)
+            {
+                rows.Add([$"A program's write to the live-log page in headless Chromium, {br.Lines:N0} lines, p50 / p99", $"{F(br.P50Ms, 0)} ms / {F(br.P99Ms, 0)} ms", "", "", ""]);
+            }
+        }
         return rows;
+    }
+
+    private static void HubSection(StringBuilder b, HubResult? h)
+    {
+        void L(string line = "") => b.AppendLine(line);
+        L();
+        L("## Hub");
+        L();
+        if (h is null)
+        {
+            L("Not run.");
+            return;
+        }
+        if (h.Error is not null)
+        {
+            L($"Failed: {h.Error}");
+            return;
+        }
+        L($"A belay-hub on loopback (NativeAOT, SQLite in its data folder). Two installations from one feed (`belay-release serve`), each with the same program writing a line every 20 ms; " +
+          $"one enrolled with the hub (its connection open all along), one not. Their agents' PSS sampled every second over {F(h.WindowSeconds, 0)} s, side by side:");
+        L();
+        Table(b, ["", "agent PSS, median", "agent PSS, max", "keeper PSS, median", "keeper + agent PSS, max", "samples"],
+            [.. new[] { h.Without!, h.With! }.Select(a => new[] { a.Name, $"{F(a.AgentPssMb, 2)} MB", $"{F(a.AgentPssMaxMb, 2)} MB", $"{F(a.KeeperPssMb, 2)} MB", $"{F(a.TreePssMaxMb, 2)} MB", a.Samples.ToString(CultureInfo.InvariantCulture) })]);
+        L();
+        L($"The connection's cost: {F((h.With!.AgentPssMb - h.Without!.AgentPssMb) * 1024, 0)} kB of agent PSS (median against median).");
+        L();
+        L($"**The hub's memory per connected agent.** {h.Agents:N0} simulated agents enrolled through the API (each batch of 25 from its own 127.0.x.y address: enrollment is rate-limited per address), " +
+          $"then each holding one WebSocket after a hello and a state of about 1.4 kB, as a real agent sends (connected in {F(h.ConnectSeconds, 1)} s). The hub's memory is /proc/PID/smaps_rollup, " +
+          "median of 10 samples a second apart, 10 s after the last connected:");
+        L();
+        Table(b, ["", "PSS", "RSS"], [
+            ["1 agent (the enrolled installation)", $"{F(h.HubIdlePssMb)} MB", $"{F(h.HubIdleRssMb)} MB"],
+            [$"{h.Agents + 1:N0} agents", $"{F(h.HubLoadedPssMb)} MB", $"{F(h.HubLoadedRssMb)} MB"],
+            ["per connected agent", $"{F((h.HubLoadedPssMb - h.HubIdlePssMb) * 1024 / h.Agents, 1)} kB", $"{F((h.HubLoadedRssMb - h.HubIdleRssMb) * 1024 / h.Agents, 1)} kB"]]);
+        L();
+        L($"The hub's own CPU with them all connected and idle: {F(h.HubCpuPercent, 2)} % of one core.");
+        L();
+        L($"**Latency, a program's write to the reader.** The program stamps each line with the time it wrote it (`date +%s%N`, a line every {F(h.LineIntervalMs, 0)} ms); " +
+          "the reader is an HTTP client on loopback reading the hub's SSE stream (`GET /api/v1/hosts/{id}/logs/clock`), taking the time each line arrives. " +
+          "The path: the program's pipe, the agent's log pump, the log file, the agent's tail (it polls the file every 100 ms, as `belay logs -f` does), the WebSocket, the hub, the SSE response. " +
+          "Then the same for a browser: headless Chromium (Debian's, through chromedriver) logged in on the hub's live-log page, whose own clock marks when each stamped line is complete in the page " +
+          "(a MutationObserver on the log view); the same program, the next 1,000 lines.");
+        L();
+        List<string[]> rows = [["SSE client on loopback", h.Lines.ToString("N0", CultureInfo.InvariantCulture), $"{F(h.LatencyP50Ms, 0)} ms", $"{F(h.LatencyP99Ms, 0)} ms", $"{F(h.LatencyMaxMs, 0)} ms"]];
+        if (h.Browser is { Lines: > 0 } br)
+        {
+            rows.Add(["the live-log page in headless Chromium", br.Lines.ToString("N0", CultureInfo.InvariantCulture), $"{F(br.P50Ms, 0)} ms", $"{F(br.P99Ms, 0)} ms", $"{F(br.MaxMs, 0)} ms"]);
+        }
+        Table(b, ["reader", "lines", "p50", "p99", "max"], rows);
+        if (h.Browser?.NotMeasured is { } why)
+        {
+            L();
+            L($"The browser's figure: {why}.");
+        }
     }
 
     private static void Footprint(StringBuilder b, BenchResults r, string svgName)

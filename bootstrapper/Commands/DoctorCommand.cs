@@ -44,8 +44,9 @@ internal static class DoctorCommand
                 config = InstallConfig.Load(path);
                 layout = config.Layout;
             }
-            catch (JsonFileException e)
+            catch (JsonFileException e) when (e.ExitCode != ExitCodes.NeedsPrivileges)
             {
+                // Damaged: a finding. Unreadable for lack of rights: nothing here can be checked, exit 5 (run it with sudo).
                 findings.Add(new Finding("files", false, e.Message, "belay install --feed URL ... with this installation's options rewrites it"));
             }
             var files = InstallFileChecks.Check(layout);

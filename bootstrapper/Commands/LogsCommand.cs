@@ -7,15 +7,15 @@ using Belay.Core.Programs;
 namespace Belay.Bootstrapper.Commands;
 
 /// <summary>
-/// `belay logs [NAME...] [--stderr | --deploy] [--app] [-n N] [-f]`: the last N lines of logs, then (with -f) what
-/// they get next, live, across rotations, until Ctrl-C. A NAME is a program (its stdout log
+/// `belay logs [NAME...] [--stderr | --deploy] [--app] [-n N] [-f]`: the last N lines of logs, then (with -f)
+/// what they get next, live, across rotations, until Ctrl-C. A NAME is a program (its stdout log
 /// NAME.log, which also holds its stderr when it sets redirect_stderr; NAME.err.log with
-/// --stderr), agent (the agent's own log) or keeper, or a deployed app (logs/apps/APP.log,
-/// APP.err.log, and with --deploy its deploy log, APP.deploy.log). Without a NAME: every program. One log
-/// prints as it is; several are merged line by line, each line behind its log's name, as
-/// `docker compose logs` does. Lines keep the order they are read in, which for logs written
-/// without timestamps is the only order there is: the tails come one log after the other, and
-/// with -f new lines as they arrive.
+/// --stderr), a deployed app (logs/apps/APP.log, APP.err.log with --stderr, and with --deploy its
+/// deploy log, APP.deploy.log: every step and hook's output), agent (the agent's own log) or
+/// keeper. Without a NAME: every program. One log prints as it is; several are merged line by
+/// line, each line behind its log's name, as `docker compose logs` does. Lines keep the order
+/// they are read in, which for logs written without timestamps is the only order there is: the
+/// tails come one log after the other, and with -f new lines as they arrive.
 /// It reads the files directly: it works while the agent is down, and needs only read access.
 /// </summary>
 internal static class LogsCommand
@@ -23,12 +23,12 @@ internal static class LogsCommand
     public static Command Create()
     {
         var installation = new Installation();
-        var names = new Argument<string[]>("NAME") { Description = "Programs, or agent or keeper; several are merged. Default: every program.", Arity = ArgumentArity.ZeroOrMore };
+        var names = new Argument<string[]>("NAME") { Description = "Programs, deployed apps, or agent or keeper; several are merged. Default: every program.", Arity = ArgumentArity.ZeroOrMore };
         var lines = CliOptions.WholeNumber("-n", "How many lines from the end of each log to print first.", 20, 0, 1_000_000, "--lines");
         var follow = new Option<bool>("-f", "--follow") { Description = "Keep printing new lines (across rotations) until interrupted." };
-        var stderr = new Option<bool>("--stderr") { Description = "The programs' stderr logs (NAME.err.log) instead of their stdout logs (NAME.log)." };
+        var stderr = new Option<bool>("--stderr") { Description = "The stderr logs (NAME.err.log) instead of the stdout logs (NAME.log)." };
         var deploy = new Option<bool>("--deploy") { Description = "A deployed app's deploy log: every step and every hook's output (APP.deploy.log)." };
-        var app = new Option<bool>("--app") { Description = "NAME is a deployed app (when a program has the same name)." };
+        var app = new Option<bool>("--app") { Description = "The NAMEs are deployed apps (when a program has the same name)." };
         var command = new Command("logs", "Print (and follow) the logs of programs, deployed apps, the agent or the keeper; without a name, every program's, merged.")
         {
             names, stderr, deploy, app, lines, follow,
@@ -92,6 +92,42 @@ internal static class LogsCommand
         return command;
     }
 
+    /// <summary>A deployed app that no program shadows: it has a journal or logs, and programs.conf has no program of that name.</summary>
+    private static bool IsApp(InstallLayout layout, string target)
+    {
+        if (target is "agent" or "keeper" || !Belay.Core.Deploy.AppPaths.IsValidAppName(target))
+        {
+            return false;
+        }
+        var apps = Belay.Core.Deploy.AppPaths.For(layout);
+        var programs = ProgramPaths.For(layout);
+        if (!File.Exists(apps.Journal(target)) && !File.Exists(apps.Log(target)) && !File.Exists(apps.DeployLog(target)))
+        {
+            return false;
+        }
+        return !File.Exists(programs.Log(target)) && (!File.Exists(programs.ConfigFile) || ProgramsConfig.Load(programs.ConfigFile).All(p => p.Name != target));
+    }
+
+    /// <summary>An app's stdout log (APP.log), stderr log (APP.err.log) or deploy log (APP.deploy.log), in logs/apps/.</summary>
+    private static Func<string?> ResolveApp(InstallLayout layout, string target, bool stderr, bool deploy)
+    {
+        if (!Belay.Core.Deploy.AppPaths.IsValidAppName(target))
+        {
+            throw new BelayException(ExitCodes.Usage, $"'{target}' is not an app name");
+        }
+        if (stderr && deploy)
+        {
+            throw new BelayException(ExitCodes.Usage, "--stderr and --deploy name two different logs; give one");
+        }
+        var paths = Belay.Core.Deploy.AppPaths.For(layout);
+        var log = deploy ? paths.DeployLog(target) : stderr ? paths.ErrLog(target) : paths.Log(target);
+        if (!File.Exists(log) && !File.Exists(paths.Journal(target)))
+        {
+            throw new BelayException($"no app '{target}' on this host (belay apps lists them) and no log {log}");
+        }
+        return () => log;
+    }
+
     /// <summary>Every program: those in programs.conf, and those that have a log though the config no longer names them.</summary>
     private static SortedSet<string> AllPrograms(InstallLayout layout)
     {
@@ -153,42 +189,6 @@ internal static class LogsCommand
             {
                 throw new BelayException($"{target} has redirect_stderr = true: its stderr is in {paths.Log(target)} (belay logs {target})");
             }
-        }
-        return () => log;
-    }
-
-    /// <summary>A deployed app that no program shadows: it has a journal or logs, and programs.conf has no program of that name.</summary>
-    private static bool IsApp(InstallLayout layout, string target)
-    {
-        if (target is "agent" or "keeper" || !Belay.Core.Deploy.AppPaths.IsValidAppName(target))
-        {
-            return false;
-        }
-        var apps = Belay.Core.Deploy.AppPaths.For(layout);
-        var programs = ProgramPaths.For(layout);
-        if (!File.Exists(apps.Journal(target)) && !File.Exists(apps.Log(target)) && !File.Exists(apps.DeployLog(target)))
-        {
-            return false;
-        }
-        return !File.Exists(programs.Log(target)) && ProgramsConfig.Load(programs.ConfigFile).All(p => p.Name != target);
-    }
-
-    /// <summary>An app's stdout log (APP.log), stderr log (APP.err.log) or deploy log (APP.deploy.log), in logs/apps/.</summary>
-    private static Func<string?> ResolveApp(InstallLayout layout, string target, bool stderr, bool deploy)
-    {
-        if (!Belay.Core.Deploy.AppPaths.IsValidAppName(target))
-        {
-            throw new BelayException(ExitCodes.Usage, $"'{target}' is not an app name");
-        }
-        if (stderr && deploy)
-        {
-            throw new BelayException(ExitCodes.Usage, "--stderr and --deploy name two different logs; give one");
-        }
-        var paths = Belay.Core.Deploy.AppPaths.For(layout);
-        var log = deploy ? paths.DeployLog(target) : stderr ? paths.ErrLog(target) : paths.Log(target);
-        if (!File.Exists(log) && !File.Exists(paths.Journal(target)))
-        {
-            throw new BelayException($"no app '{target}' on this host (belay apps lists them) and no log {log}");
         }
         return () => log;
     }

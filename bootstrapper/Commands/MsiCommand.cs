@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Belay.Bootstrapper.Install;
 using Belay.Core;
 using Belay.Core.Cli;
 using Belay.Core.Install;
@@ -24,11 +25,14 @@ internal static class MsiCommand
         var rootKey = new Option<string>("--root-key") { Description = "ROOTKEY (empty: keep, else the compiled-in key).", DefaultValueFactory = _ => "" };
         var group = new Option<string>("--group") { Description = "GROUP (empty: keep, default for a new install).", DefaultValueFactory = _ => "" };
         var groupIdentity = new Option<string>("--group-identity") { Description = "GROUP_IDENTITY: the group's age identity file (empty: keep).", DefaultValueFactory = _ => "" };
+        var hub = new Option<string>("--hub") { Description = "HUB (empty: no hub, or keep the one enrolled).", DefaultValueFactory = _ => "" };
+        var enrollToken = new Option<string>("--enroll-token") { Description = "ENROLL_TOKEN, with HUB.", DefaultValueFactory = _ => "" };
+        var hubCa = new Option<string>("--hub-ca") { Description = "HUB_CA: a PEM file, with HUB.", DefaultValueFactory = _ => "" };
         var configure = new Command("configure", "Write config.json and state.json from the MSI's properties and set the service's recovery actions and delayed start.")
         {
-            version, feed, channel, token, rootKey, group, groupIdentity,
+            version, feed, channel, token, rootKey, group, groupIdentity, hub, enrollToken, hubCa,
         };
-        configure.SetAction(result =>
+        configure.SetAction(async (result, cancel) =>
         {
             RequireWindows();
             var layout = InstallLayout.For(InstallScope.System, null);
@@ -38,7 +42,14 @@ internal static class MsiCommand
             var settings = new MsiSettings(result.GetRequiredValue(version), result.GetRequiredValue(feed).Trim(),
                 result.GetRequiredValue(channel).Trim(), result.GetRequiredValue(token), keys,
                 result.GetRequiredValue(group).Trim(), result.GetRequiredValue(groupIdentity).Trim());
+            // The hub first: a refused enrollment token fails the install (exit 3) before config.json is written.
+            var hubRequest = result.GetRequiredValue(hub).Trim() is { Length: > 0 } hubUrl
+                ? new HubRequest(hubUrl, result.GetRequiredValue(enrollToken).Trim() is { Length: > 0 } t ? t : null, ReadCa(result.GetRequiredValue(hubCa).Trim()), false)
+                : null;
+            var hostId = File.Exists(layout.HostIdFile) ? File.ReadAllText(layout.HostIdFile).Trim() : "";
+            var enrolled = await HubInstall.EnrollAsync(hubRequest, layout, hostId, Belay.Core.IO.OwnerOnlyScope.System, Console.WriteLine, cancel).ConfigureAwait(false);
             MsiSetup.Configure(layout, settings, TimeProvider.System, Console.WriteLine);
+            HubInstall.Save(enrolled, layout, Belay.Core.IO.OwnerOnlyScope.System);
             if (OperatingSystem.IsWindows())
             {
                 var definition = ServiceDefinition.For(layout, InstallScope.System);
@@ -110,6 +121,19 @@ internal static class MsiCommand
         var msi = new Command("msi", "The Windows installer's custom actions (run by msiexec, not by hand).") { configure, rollback, commit, remove };
         msi.Hidden = true;
         return msi;
+    }
+
+    private static string? ReadCa(string path)
+    {
+        if (path.Length == 0)
+        {
+            return null;
+        }
+        if (!File.Exists(path))
+        {
+            throw new BelayException(ExitCodes.Usage, $"HUB_CA {path} not found");
+        }
+        return File.ReadAllText(path);
     }
 
     private static void RequireWindows()

@@ -29,9 +29,10 @@ internal sealed record InstallRequest(
     string PollInterval,
     string TrialDeadline,
     TimeSpan ReadyTimeout,
+    string? LinkDir = null,
     string? Group = null,
     string? GroupIdentity = null,
-    string? LinkDir = null);
+    HubRequest? Hub = null);
 
 /// <summary>
 /// `belay install`, in this order, so that a failure at any step leaves nothing half-made:
@@ -103,7 +104,7 @@ internal sealed class Installer
         {
             try
             {
-                return await InstallLockedAsync(request, layout, missing, identity, cancellationToken).ConfigureAwait(false);
+                return await InstallLockedAsync(request, identity, layout, missing, cancellationToken).ConfigureAwait(false);
             }
             catch when (!File.Exists(layout.StateFile) && !File.Exists(layout.ConfigFile))
             {
@@ -114,8 +115,7 @@ internal sealed class Installer
         }
     }
 
-    private async Task<int> InstallLockedAsync(InstallRequest request, InstallLayout layout, List<string> missing, GroupIdentity? identity,
-        CancellationToken cancellationToken)
+    private async Task<int> InstallLockedAsync(InstallRequest request, GroupIdentity? identity, InstallLayout layout, List<string> missing, CancellationToken cancellationToken)
     {
         var (existing, existingState) = ReadExisting(layout);
         // Re-running install without --service-manager keeps the installation's manager; auto detects for a new one.
@@ -174,12 +174,16 @@ internal sealed class Installer
             .OrderByDescending(SemVersion.Parse)
             .ToList();
 
+        // The hub (when asked): enrolled before anything is written, so a refused token changes nothing.
+        var hub = await HubInstall.EnrollAsync(request.Hub, layout, hostId, config.SecretScope, _say, cancellationToken).ConfigureAwait(false);
+
         if (existing is not null && existingState is not null)
         {
             if (identity is not null)
             {
                 GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
             }
+            HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, existing, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
         if (existingState is not null)
@@ -189,6 +193,7 @@ internal sealed class Installer
             {
                 GroupIdentityFile.Install(identity, layout, config.SecretScope, _say);
             }
+            HubInstall.Save(hub, layout, config.SecretScope);
             return await ReinstallAsync(request, layout, null, existingState, config, release, check, others, cancellationToken).ConfigureAwait(false);
         }
 
@@ -209,6 +214,7 @@ internal sealed class Installer
             };
             using var bar = TerminalProgress.OnStandardError();
             await InstallWriter.WriteAsync(check.Source, release, rid, layout, files, Say(bar), cancellationToken, bar is null ? null : bar.Report).ConfigureAwait(false);
+            HubInstall.Save(hub, layout, config.SecretScope);
         }
         catch
         {

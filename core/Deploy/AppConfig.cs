@@ -1,9 +1,11 @@
 using System.Globalization;
+using System.Text;
 using Belay.Core.Programs;
 
 namespace Belay.Core.Deploy;
 
 /// <summary>A hook of belay-app.conf's [hooks] section, in the order of an app's life.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Belay.Core.IO.EnumNameConverter<HookKind>))]
 public enum HookKind
 {
     PreInstall,
@@ -16,6 +18,7 @@ public enum HookKind
 }
 
 /// <summary>What the health gate asks of a new release besides its process staying up.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Belay.Core.IO.EnumNameConverter<HealthKind>))]
 public enum HealthKind
 {
     /// <summary>No probe: the process staying up for healthy_for is the gate.</summary>
@@ -97,7 +100,7 @@ public sealed record HealthCheck
 /// group document's `user` wins over <see cref="User"/>, and its `env` over
 /// <see cref="Environment"/> key by key.
 /// </summary>
-public sealed partial record AppConfig
+public sealed record AppConfig
 {
     public const string FileName = "belay-app.conf";
 
@@ -491,14 +494,48 @@ public sealed partial record AppConfig
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(plain);
-        return VariablePattern().Replace(target, m => plain.TryGetValue(m.Groups[1].Value, out var v) ? v : m.Value);
+        return ReplaceVariables(target, name => plain.TryGetValue(name, out var v) ? v : null);
     }
 
     /// <summary>The target as it is checked at parse time: every variable stands for 1.</summary>
-    private static string ExpandForCheck(string target) => VariablePattern().Replace(target, "1");
+    private static string ExpandForCheck(string target) => ReplaceVariables(target, _ => "1");
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
-    private static partial System.Text.RegularExpressions.Regex VariablePattern();
+    /// <summary>
+    /// Each <c>${NAME}</c> (NAME: a letter or '_', then letters, digits and '_') replaced by
+    /// <paramref name="value"/>(NAME), or left as it is when that is null. Hand-written rather than
+    /// a Regex, which would cost the agent's binary about 1 MB.
+    /// </summary>
+    private static string ReplaceVariables(string text, Func<string, string?> value)
+    {
+        var result = new StringBuilder(text.Length);
+        var i = 0;
+        while (i < text.Length)
+        {
+            var start = text.IndexOf("${", i, StringComparison.Ordinal);
+            if (start < 0)
+            {
+                break;
+            }
+            var end = text.IndexOf('}', start + 2);
+            var name = end < 0 ? "" : text[(start + 2)..end];
+            result.Append(text, i, start - i);
+            if (IsVariableName(name) && value(name) is { } replacement)
+            {
+                result.Append(replacement);
+                i = end + 1;
+            }
+            else
+            {
+                // Not a variable (or an unknown one): keep "$" and look again from the next character.
+                result.Append('$');
+                i = start + 1;
+            }
+        }
+        return result.Append(text, i, text.Length - i).ToString();
+    }
+
+    private static bool IsVariableName(string name) =>
+        name.Length > 0 && (char.IsAsciiLetter(name[0]) || name[0] == '_') && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 
     /// <summary>Splits HOST:PORT ([v6]:PORT for IPv6).</summary>
     public static bool TrySplitEndpoint(string text, out string host, out int port)

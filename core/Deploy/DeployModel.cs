@@ -7,6 +7,7 @@ namespace Belay.Core.Deploy;
 // what this host has done about it (the journal, one file per app).
 
 /// <summary>The steps of an app's lifecycle (DESIGN.md, "Deployments"), in order.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Belay.Core.IO.EnumNameConverter<DeployStep>))]
 public enum DeployStep
 {
     /// <summary>Enough disk for the archive and its release; the app's secrets decrypt.</summary>
@@ -50,6 +51,7 @@ public enum DeployStep
 }
 
 /// <summary>What a deploy does to an app.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Belay.Core.IO.EnumNameConverter<DeployKind>))]
 public enum DeployKind
 {
     /// <summary>Another version: install it, then stop the old release and start it (or leave it stopped).</summary>

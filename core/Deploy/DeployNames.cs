@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using System.Buffers;
 
 namespace Belay.Core.Deploy;
 
@@ -9,7 +9,7 @@ namespace Belay.Core.Deploy;
 /// in both on every OS, and to lower case for group and app names, since macOS and Windows
 /// fold case and "Shop" and "shop" would be one folder there.
 /// </summary>
-public static partial class DeployNames
+public static class DeployNames
 {
     /// <summary>The group a host joins when it is not told one.</summary>
     public const string DefaultGroup = "default";
@@ -29,27 +29,33 @@ public static partial class DeployNames
     /// <summary>What a user name may be, in words.</summary>
     public const string UserRule = "a POSIX user name: 1 to 32 lower-case letters, digits, '_', '.' and '-', starting with a letter or '_'";
 
-    public static bool IsValidGroup(string? name) => name is not null && NamePattern().IsMatch(name);
+    public static bool IsValidGroup(string? name) => Matches(name, NameFirst, NameRest, 64);
 
-    public static bool IsValidApp(string? name) => name is not null && NamePattern().IsMatch(name);
+    public static bool IsValidApp(string? name) => Matches(name, NameFirst, NameRest, 64);
 
     /// <summary>Any version token that is safe in a path; semantic versions are one kind. Versions are compared for equality only.</summary>
-    public static bool IsValidVersion(string? version) => version is not null && VersionPattern().IsMatch(version);
+    public static bool IsValidVersion(string? version) => Matches(version, VersionFirst, VersionRest, 128);
 
     public static bool IsValidEnvName(string? name) =>
-        name is not null && EnvPattern().IsMatch(name) && !name.StartsWith("BELAY_", StringComparison.OrdinalIgnoreCase);
+        Matches(name, EnvFirst, EnvRest, 128) && !name.StartsWith("BELAY_", StringComparison.OrdinalIgnoreCase);
 
-    public static bool IsValidUser(string? name) => name is not null && UserPattern().IsMatch(name);
+    public static bool IsValidUser(string? name) => Matches(name, UserFirst, UserRest, 32);
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,63}\\z")]
-    private static partial Regex NamePattern();
+    // Hand-written rather than Regex: these run in the agent, and System.Text.RegularExpressions
+    // costs the agent's binary about 1 MB (docs/architecture.md, "Footprint").
+    private const string Lower = "abcdefghijklmnopqrstuvwxyz";
+    private const string Upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    private const string Digits = "0123456789";
+    private static readonly SearchValues<char> NameFirst = SearchValues.Create(Lower + Digits);
+    private static readonly SearchValues<char> NameRest = SearchValues.Create(Lower + Digits + "._-");
+    private static readonly SearchValues<char> VersionFirst = SearchValues.Create(Lower + Upper + Digits);
+    private static readonly SearchValues<char> VersionRest = SearchValues.Create(Lower + Upper + Digits + "._+-");
+    private static readonly SearchValues<char> EnvFirst = SearchValues.Create(Lower + Upper + "_");
+    private static readonly SearchValues<char> EnvRest = SearchValues.Create(Lower + Upper + Digits + "_");
+    private static readonly SearchValues<char> UserFirst = SearchValues.Create(Lower + "_");
+    private static readonly SearchValues<char> UserRest = SearchValues.Create(Lower + Digits + "_.-");
 
-    [GeneratedRegex("^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}\\z")]
-    private static partial Regex VersionPattern();
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,127}\\z")]
-    private static partial Regex EnvPattern();
-
-    [GeneratedRegex("^[a-z_][a-z0-9_.-]{0,31}\\z")]
-    private static partial Regex UserPattern();
+    /// <summary>1 to <paramref name="max"/> characters: the first from <paramref name="first"/>, the others from <paramref name="rest"/>.</summary>
+    private static bool Matches([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? text, SearchValues<char> first, SearchValues<char> rest, int max) =>
+        text is { Length: > 0 } && text.Length <= max && first.Contains(text[0]) && !text.AsSpan(1).ContainsAnyExcept(rest);
 }

@@ -60,7 +60,7 @@ public sealed class DeployStepRunner
                 DeployStep.PreStart => await HookAsync(app, d, New(app, d), HookKind.PreStart, cancellationToken).ConfigureAwait(false),
                 DeployStep.Exec => await ExecAsync(app, New(app, d), cancellationToken).ConfigureAwait(false),
                 DeployStep.PostStart => await HookAsync(app, d, New(app, d), HookKind.PostStart, cancellationToken).ConfigureAwait(false),
-                DeployStep.Health => await _health.RunAsync(New(app, d), d.From, m => _log.Write(app, m, false), cancellationToken).ConfigureAwait(false),
+                DeployStep.Health => await HealthAsync(app, d, cancellationToken).ConfigureAwait(false),
                 DeployStep.Restore => await RestoreAsync(app, d, cancellationToken).ConfigureAwait(false),
                 DeployStep.Uninstall => await HookAsync(app, d, New(app, d), HookKind.Uninstall, cancellationToken).ConfigureAwait(false),
                 DeployStep.Remove => await RemoveAsync(app).ConfigureAwait(false),
@@ -165,7 +165,7 @@ public sealed class DeployStepRunner
         {
             try
             {
-                ArchiveExtractor.Extract(archive, incoming, extracted: CrashPoint.DeployExtracted);
+                ArchiveExtractor.Extract(archive, incoming, displayName: $"{artifact.Path} ({app} {d.Version})", extracted: CrashPoint.DeployExtracted);
             }
             catch (BelayException e) when (e.ExitCode == ExitCodes.TrustFailure)
             {
@@ -294,6 +294,21 @@ public sealed class DeployStepRunner
         }
     }
 
+    private async Task<StepOutcome> HealthAsync(string app, DeployRecord d, CancellationToken cancellationToken)
+    {
+        var release = New(app, d);
+        // After a restart the supervisor holds the adopted process under a stand-in: give it its
+        // definition (the same identity: the process is left alone) before the gate watches it.
+        // Only while it runs: one that exited is the gate's failure to report, not to restart.
+        var definition = release.Definition();
+        var info = await _process.StatusAsync(app).ConfigureAwait(false);
+        if (info is { Status.State: "starting" or "running" } && info.Identity == definition.Hash)
+        {
+            await _process.ApplyAsync(definition, run: true).ConfigureAwait(false);
+        }
+        return await _health.RunAsync(release, d.From, m => _log.Write(app, m, false), cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>"exit 3" → 3, "signal 9" → 137 (as a shell shows it), anything else null.</summary>
     internal static int? ExitCodeOf(string exit)
     {
@@ -359,6 +374,8 @@ public sealed class DeployStepRunner
         var info = await _process.StatusAsync(app).ConfigureAwait(false);
         if (oldDefinition is not null && info is { Status.State: "starting" or "running" } && info.Identity == oldDefinition.Hash)
         {
+            // It never stopped (the stop was cut off before its signal): keep it, under its own definition.
+            await _process.ApplyAsync(oldDefinition, run: true).ConfigureAwait(false);
             output.Append(CultureInfo.InvariantCulture, $"restore: {app} {old!.Version} is running\n");
             return new StepOutcome { Output = output.ToString() };
         }

@@ -283,6 +283,7 @@ public sealed class DesiredApp
 }
 
 /// <summary>What a host does with an app of the group document.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Belay.Core.IO.EnumNameConverter<AppDesiredState>))]
 public enum AppDesiredState
 {
     /// <summary>Installed at the version named, and supervised.</summary>

@@ -180,7 +180,7 @@ public sealed class HookRunner(string agentExe, IDeployLog log, TimeProvider clo
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(secrets);
-        foreach (var secret in secrets)
+        foreach (var secret in secrets.OrderByDescending(s => s.Length))
         {
             if (secret.Length >= MinRedactedLength)
             {

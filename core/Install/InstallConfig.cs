@@ -59,8 +59,8 @@ public sealed class InstallConfig
         ["feeds"] = "a list of one or more feed URLs or folders (strings)",
         ["feeds[]"] = "a feed URL or folder (a string)",
         ["channel"] = "a channel name (letters, digits, '.', '_' and '-')",
+        ["group"] = $"a deployment group name ({DeployNames.GroupRule})",
         ["product"] = "a product name (a string)",
-        ["group"] = "a group name (a string)",
         ["rootKeys"] = "a list of one or more minisign public keys (base64 strings)",
         ["rootKeys[]"] = "a minisign public key (a base64 string)",
         ["pinnedVersion"] = "a version like 1.2.3, or null to follow the channel",
@@ -122,13 +122,13 @@ public sealed class InstallConfig
                 throw new JsonFileException(source, $"feeds[{i}]", $"{(Feeds[i] is null ? "null" : "an empty string")} is not allowed; expected {Fields["feeds[]"]}", remedy);
             }
         }
-        if (Group is null || !DeployNames.IsValidGroup(Group))
-        {
-            Fail("group", Group is null ? "null is not allowed" : $"'{Group}' is not a group name ({DeployNames.GroupRule})");
-        }
         if (Channel is null || !FeedLayout.IsValidChannel(Channel))
         {
             Fail("channel", Channel is null ? "null is not allowed" : $"'{Channel}' is not a channel name");
+        }
+        if (Group is null || !DeployNames.IsValidGroup(Group))
+        {
+            Fail("group", Group is null ? "null is not allowed" : $"'{Group}' is not a group name ({DeployNames.GroupRule})");
         }
         if (string.IsNullOrWhiteSpace(Product))
         {
@@ -243,10 +243,6 @@ public sealed class AgentStatus
         ["manifestExpires"] = "a date and time, or null",
         ["staged"] = "a version (a string), or null",
         ["groupCheck"] = "an object with at, result, error and sequence, or null",
-        ["groupCheck.at"] = "a date and time like 2026-01-31T12:00:00Z",
-        ["groupCheck.result"] = "a result (a string)",
-        ["groupCheck.error"] = "a message (a string), or null",
-        ["groupCheck.sequence"] = "a group document sequence (a whole number)",
     };
 
     /// <summary>agent.json only reports: a damaged one is replaced by the agent at its next check.</summary>

@@ -34,7 +34,7 @@ public sealed record InstallLayout(string BinRoot, string ConfigDir, string Stat
 
     /// <summary>
     /// The group's age identity (<c>belay install --group-identity FILE</c>), owner-only (0600, an owner-only
-    /// ACL on Windows), beside config.json: what decrypts the secrets of the group's apps (core/Secrets/AppSecrets.cs).
+    /// ACL on Windows), beside config.json: what decrypts the secrets of the group's apps (core/Deploy/AppSecrets.cs).
     /// </summary>
     public string GroupIdentityFile => Path.Combine(ConfigDir, "group-identity");
     public string KeeperLockFile => Path.Combine(StateDir, "keeper.lock");

@@ -46,9 +46,9 @@ public sealed class InstallLock : IDisposable
         var path = PathOf(layout);
         if (Path.GetDirectoryName(Path.GetFullPath(layout.StateDir)) is { } parent)
         {
-            AtomicFile.CreateDirectoryDurably(parent);
+            CreateFolder(parent, null);
         }
-        AtomicFile.CreateDirectoryDurably(layout.StateDir, (UnixFileMode)0b111_000_000);
+        CreateFolder(layout.StateDir, (UnixFileMode)0b111_000_000);
         FileStream file;
         try
         {
@@ -119,5 +119,23 @@ public sealed class InstallLock : IDisposable
         {
         }
         _file.Dispose();
+    }
+
+    /// <summary>Creates the lock's folder, or says which folder could not be made and what to do.</summary>
+    private static void CreateFolder(string dir, UnixFileMode? mode)
+    {
+        try
+        {
+            AtomicFile.CreateDirectoryDurably(dir, mode);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new BelayException(ExitCodes.NeedsPrivileges,
+                $"cannot create {dir}: {SystemErrors.Describe(e)}; choose a --prefix you may write to, or run it with sudo", e);
+        }
+        catch (IOException e)
+        {
+            throw new BelayException($"cannot create {dir}: {IOErrors.Describe(e)}{(File.Exists(dir) ? " (a file is in the way)" : "")}", e);
+        }
     }
 }

@@ -14,7 +14,8 @@ public sealed record Finding(string Check, bool Ok, string Detail, string? Fix =
 /// <summary>
 /// The file permissions an installation must have (DESIGN.md, "On-disk layout"; docs/security.md):
 /// binaries owned by root (the installing user in user scope) and writable by nobody else, so
-/// that only root can change what the keeper runs as root; config holding secrets 0600; the
+/// that only root can change what the keeper runs as root; config holding secrets (config.json,
+/// programs.conf, the group identity) 0600; the
 /// state folder (trust record, watermark, control sockets) 0700. Run by `belay doctor` and
 /// right after `belay install`.
 /// </summary>
@@ -74,7 +75,7 @@ public static class PermissionChecks
                     $"chown {(expected == 0 ? "root" : expected.ToString(CultureInfo.InvariantCulture))} {path} && chmod go-w {path}"));
         }
 
-        foreach (var secret in new[] { layout.ConfigFile, Path.Combine(layout.ConfigDir, "programs.conf") })
+        foreach (var secret in new[] { layout.ConfigFile, Path.Combine(layout.ConfigDir, "programs.conf"), layout.GroupIdentityFile })
         {
             if (stat(secret) is not { } s)
             {
@@ -86,7 +87,8 @@ public static class PermissionChecks
             }
             findings.Add((s.Mode & GroupOrOtherAny) == 0 && s.Uid == expected
                 ? new Finding("config", true, $"{secret}: mode {Octal(s.Mode)}")
-                : new Finding("config", false, $"{secret}: mode {Octal(s.Mode)}, owner uid {s.Uid.ToString(CultureInfo.InvariantCulture)}: it may hold a token and must be readable by {who} alone",
+                : new Finding("config", false, $"{secret}: mode {Octal(s.Mode)}, owner uid {s.Uid.ToString(CultureInfo.InvariantCulture)}: " +
+                    (secret == layout.GroupIdentityFile ? "it is the key to the group's secrets" : "it may hold a token") + $" and must be readable by {who} alone",
                     $"chown {(expected == 0 ? "root" : expected.ToString(CultureInfo.InvariantCulture))} {secret} && chmod 600 {secret}"));
         }
 

@@ -47,7 +47,7 @@ public sealed class ProgramsStateFile
     /// <summary>What each field of a program's record may hold.</summary>
     public static readonly IReadOnlyDictionary<string, string> RecordFields = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["name"] = "a program name from programs.conf",
+        ["name"] = "a program name from programs.conf, or @APP for a deployed app",
         ["state"] = "starting, running, backoff, stopping, stopped, exited or fatal",
         ["pid"] = "a process id (a whole number, 0 when not running)",
         ["startTime"] = "a start time in clock ticks (a whole number)",
@@ -170,7 +170,8 @@ public sealed class ProgramRecord
     {
         void Fail(string name, string problem) =>
             throw new JsonFileException(file, $"{field}.{name}", $"{problem}; expected {ProgramsStateFile.RecordFields[name]}", ProgramsStateFile.Remedy);
-        if (!ProgramsConfig.IsValidName(Name))
+        // A deployed app runs as the unit "@APP" beside the programs (AppPaths.Unit).
+        if (!ProgramsConfig.IsValidName(Name) && !(Deploy.AppPaths.IsUnit(Name) && Deploy.AppPaths.IsValidAppName(Name[1..])))
         {
             Fail("name", $"'{Name}' is not a program name");
         }

@@ -38,7 +38,7 @@ internal static class FeedCommands
             var secret = KeyCommands.LoadSecretKey(result.GetRequiredValue(rootKey), CliHost.ReadPassword(result.GetValue(passwordFile)));
             var keys = result.GetRequiredValue(releaseKeys).Select(k => VerifyCommand.LoadPublicKey(k, "--release-key")).ToList();
             Directory.CreateDirectory(dir);
-            var deploy = (result.GetValue(deployKeys) ?? []).Select(VerifyCommand.LoadPublicKey).ToList();
+            var deploy = (result.GetValue(deployKeys) ?? []).Select(k => VerifyCommand.LoadPublicKey(k, "--deploy-key")).ToList();
             new FeedPublisher(Console.WriteLine).Init(dir, secret, keys, Durations.Parse(result.GetRequiredValue(expires)),
                 result.GetRequiredValue(product), result.GetValue(force), deploy);
             return ExitCodes.Ok;

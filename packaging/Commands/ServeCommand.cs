@@ -43,7 +43,11 @@ internal static class ServeCommand
             catch (Exception e) when (e is IOException or SocketException)
             {
                 // Kestrel wraps the socket's error in an IOException (address in use); say it in our own words.
-                var socket = e as SocketException ?? e.InnerException as SocketException;
+                SocketException? socket = null;
+                for (Exception? inner = e; inner is not null && socket is null; inner = inner.InnerException)
+                {
+                    socket = inner as SocketException;
+                }
                 throw socket?.SocketErrorCode switch
                 {
                     SocketError.AddressAlreadyInUse => new BelayException($"cannot listen on {endpoint}: another program already listens there; pick a free port with --listen (127.0.0.1:0 picks one)", e),

@@ -12,11 +12,19 @@ namespace Belay.EndToEnd.Tests;
 /// </summary>
 public sealed class SizeBudgetTests
 {
-    /// <summary>The agent archive's budget. The target is 3 MB (not reached yet: docs/architecture.md, "Footprint").</summary>
-    public const long AgentArchiveBudget = 4_100_000;
+    /// <summary>
+    /// The agent archive's budget. The target is 3 MB (not reached yet: docs/architecture.md, "Footprint").
+    /// Raised from 4,100,000 for the hub connection (issue 14: ClientWebSocket, the hub protocol's JSON
+    /// context, live tails, the state report): +0.53 MB of image, +0.26 MB of archive (4,215,051 bytes measured).
+    /// </summary>
+    public const long AgentArchiveBudget = 4_300_000;
 
-    /// <summary>belay-keeper's budget on disk.</summary>
-    public const long KeeperBudget = 3_800_000;
+    /// <summary>
+    /// belay-keeper's budget on disk: 3.8 MB when it was split out; raised to 3.9 MB when issue 11 gave the
+    /// keeper checked files (JsonFile's field rules), the planted-link guard and --version's build facts
+    /// (3,824,048 bytes then).
+    /// </summary>
+    public const long KeeperBudget = 3_900_000;
 
     [Fact]
     public void TheAgentArchiveStaysWithinItsBudget()

@@ -30,6 +30,7 @@ public static class BelayBinaries
     public static string Agent => Path.Combine(Directory, "belay-agent");
     public static string Keeper => Path.Combine(Directory, "belay-keeper");
     public static string Release => Path.Combine(Directory, "belay-release");
+    public static string Hub => Path.Combine(Directory, "belay-hub");
 
     /// <summary>The developer keys the build compiled in (.keys/ at the repository root).</summary>
     public static string KeysDirectory =>

@@ -189,4 +189,16 @@ public sealed class AppConfigTests
         var hook = new AppHook(HookKind.PreStart, ["setup", "--now"], TimeSpan.FromMinutes(1), 3);
         Assert.Equal(["/r/setup", "--now"], AppConfig.ResolveHook(hook, "/r"));
     }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:${PORT}/health", "http://127.0.0.1:8080/health")]
+    [InlineData("${HOST}:${PORT}", "db:8080")]
+    [InlineData("${UNKNOWN}:${PORT}", "${UNKNOWN}:8080")]
+    [InlineData("$${PORT}", "$8080")]
+    [InlineData("${PORT", "${PORT")]
+    [InlineData("${9X}${PORT}", "${9X}8080")]
+    [InlineData("${}x", "${}x")]
+    [InlineData("no variables", "no variables")]
+    public void ATargetTakesPlainVariables(string target, string expanded) =>
+        Assert.Equal(expanded, AppConfig.Expand(target, new Dictionary<string, string> { ["PORT"] = "8080", ["HOST"] = "db" }));
 }

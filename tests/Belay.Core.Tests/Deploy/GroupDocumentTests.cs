@@ -162,4 +162,36 @@ public sealed class GroupDocumentTests
     [InlineData("1 2", false)]
     public void VersionsAreAnyTokenSafeInAPath(string version, bool valid) =>
         Assert.Equal(valid, DeployNames.IsValidVersion(version));
+
+    [Fact]
+    public void NamesHaveTheirLengthLimits()
+    {
+        Assert.True(DeployNames.IsValidGroup(new string('a', 64)));
+        Assert.False(DeployNames.IsValidGroup(new string('a', 65)));
+        Assert.True(DeployNames.IsValidVersion(new string('1', 128)));
+        Assert.False(DeployNames.IsValidVersion(new string('1', 129)));
+        Assert.False(DeployNames.IsValidApp(null));
+        Assert.False(DeployNames.IsValidVersion("1.0\u00e9"));
+    }
+
+    [Theory]
+    [InlineData("PORT", true)]
+    [InlineData("_x9", true)]
+    [InlineData("9X", false)]
+    [InlineData("A-B", false)]
+    [InlineData("BELAY_APP", false)]
+    [InlineData("belay_app", false)]
+    [InlineData("", false)]
+    public void EnvironmentNames(string name, bool valid) =>
+        Assert.Equal(valid, DeployNames.IsValidEnvName(name));
+
+    [Theory]
+    [InlineData("www-data", true)]
+    [InlineData("_svc", true)]
+    [InlineData("app.1", true)]
+    [InlineData("1app", false)]
+    [InlineData("Root", false)]
+    [InlineData("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false)]
+    public void UserNames(string name, bool valid) =>
+        Assert.Equal(valid, DeployNames.IsValidUser(name));
 }

@@ -216,6 +216,7 @@ public sealed class PlantedValuesTests
     {
         { "name", "null", "programs[1].name" },
         { "name", "\"../x\"", "programs[1].name" },
+        { "name", "\"@Not An App\"", "programs[1].name" },
         { "state", "null", "programs[1].state" },
         { "state", "\"dancing\"", "programs[1].state" },
         { "pid", "null", "programs[1].pid" },
@@ -243,6 +244,20 @@ public sealed class PlantedValuesTests
         var problem = Assert.Single(problems);
         Assert.StartsWith($"{path}: field {reported}: ", problem, StringComparison.Ordinal);
         AssertOurWords(problem);
+    }
+
+    [Fact]
+    public void ADeployedAppsRecordIsKeptBesideThePrograms()
+    {
+        // The agent records a deployed app as the unit @APP: the next agent must adopt it, not drop it (and restart the app).
+        const string record = """{ "name": "NAME", "state": "running", "pid": 4242, "startTime": 1, "startedAt": null, "hash": "h", "restarts": 0, "lastExit": null, "failures": [] }""";
+        var json = $$"""{ "agentPid": 10, "programs": [ {{record.Replace("NAME", "web", StringComparison.Ordinal)}}, {{record.Replace("NAME", "@shop", StringComparison.Ordinal)}} ] }""";
+        using var dir = new TempDir();
+        var path = dir.Combine("state.json");
+        File.WriteAllText(path, json);
+        var state = ProgramsStateFile.TryLoad(path, out var problems);
+        Assert.Empty(problems);
+        Assert.Equal(["web", "@shop"], state!.Programs.Select(p => p.Name));
     }
 
     [Theory]

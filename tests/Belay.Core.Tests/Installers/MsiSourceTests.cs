@@ -90,7 +90,7 @@ public sealed class MsiSourceTests : IDisposable
 
         var properties = Table(msi, "Property");
         Assert.Equal("stable", properties["CHANNEL"][1]);
-        Assert.Equal("TOKEN", properties["MsiHiddenProperties"][1]);
+        Assert.Equal("TOKEN;ENROLL_TOKEN", properties["MsiHiddenProperties"][1]);
         Assert.Equal("1.2.3", properties["ProductVersion"][1]);
         Assert.Equal("{" + MsiSource.UpgradeCode + "}", properties["UpgradeCode"][1], ignoreCase: true);
         Assert.False(properties.ContainsKey("FEED"));
@@ -100,7 +100,7 @@ public sealed class MsiSourceTests : IDisposable
         // (0x2000) on the one that carries TOKEN, from msibuild since wixl drops it.
         var actions = Table(msi, "CustomAction");
         Assert.Equal(["BelayConfigure", "11282", "belay.exe"], actions["BelayConfigure"][..3]);
-        Assert.Equal(@"msi configure --version 1.2.3 --feed ""[FEED]"" --channel ""[CHANNEL]"" --token ""[TOKEN]"" --root-key ""[ROOTKEY]"" --group ""[GROUP]"" --group-identity ""[GROUP_IDENTITY]""", actions["BelayConfigure"][3]);
+        Assert.Equal(@"msi configure --version 1.2.3 --feed ""[FEED]"" --channel ""[CHANNEL]"" --token ""[TOKEN]"" --root-key ""[ROOTKEY]"" --group ""[GROUP]"" --group-identity ""[GROUP_IDENTITY]"" --hub ""[HUB]"" --enroll-token ""[ENROLL_TOKEN]"" --hub-ca ""[HUB_CA]""", actions["BelayConfigure"][3]);
         Assert.Equal(["BelayRemove", "3090", "belay.exe", @"msi remove --purge ""[PURGE]"""], actions["BelayRemove"][..4]);
         // Rollback: 18 + deferred + rollback + no impersonation + exit code ignored; commit the same with commit.
         Assert.Equal(["BelayRollback", "3410", "belay.exe", "msi rollback"], actions["BelayRollback"][..4]);

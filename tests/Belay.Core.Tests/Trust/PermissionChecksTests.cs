@@ -82,6 +82,18 @@ public sealed class PermissionChecksTests : IDisposable
     }
 
     [Fact]
+    public void AGroupIdentityReadableByOthersIsAProblemAndAnOwnerOnlyOneIsFine()
+    {
+        File.WriteAllText(_layout.GroupIdentityFile, "AGE-SECRET-KEY-1…\n");
+        File.SetUnixFileMode(_layout.GroupIdentityFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.Contains(Check(), f => f.Ok && f.Detail.StartsWith(_layout.GroupIdentityFile, StringComparison.Ordinal));
+        File.SetUnixFileMode(_layout.GroupIdentityFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        var bad = Assert.Single(Check(), f => !f.Ok);
+        Assert.Contains("it is the key to the group's secrets", bad.Detail, StringComparison.Ordinal);
+        Assert.Equal($"chown {Owner} {_layout.GroupIdentityFile} && chmod 600 {_layout.GroupIdentityFile}", bad.Fix);
+    }
+
+    [Fact]
     public void ASymbolicLinkInPlaceOfTheBootstrapperIsAProblem()
     {
         File.Delete(_layout.BelayExe);

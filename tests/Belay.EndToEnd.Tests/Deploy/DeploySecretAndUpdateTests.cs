@@ -54,7 +54,7 @@ public sealed class DeploySecretAndUpdateTests
     }
 
     [Fact]
-    public void TheAgentsOwnUpdateDuringADeployNeitherStopsNorRestartsTheApp()
+    public void TheAgentsOwnUpdateDuringADeployAndItsRollbackNeitherStopNorRestartTheApp()
     {
         using var host = new DeployHost();
         host.Deploy("1.0.0");
@@ -85,5 +85,13 @@ public sealed class DeploySecretAndUpdateTests
         host.Host.WaitFor(s => InstalledHost.On(s, "1.0.2"), TimeSpan.FromSeconds(60), "on agent 1.0.2");
         host.WaitForApp(a => DeployHost.On(a, "1.1.0"), "still running 1.1.0");
         Assert.Equal(pid, host.AppPid());
+
+        // And a broken agent release that the keeper rolls back: the app runs on, untouched.
+        host.Host.PublishScript("1.0.3", "echo 'broken build' >&2\nexit 1");
+        host.Host.WaitFor(s => InstalledHost.Bad(s).Contains("1.0.3") && InstalledHost.On(s, "1.0.2"), TimeSpan.FromSeconds(90), "rolled back from 1.0.3");
+        app = host.WaitForApp(a => DeployHost.On(a, "1.1.0"), "still running 1.1.0 after the rollback");
+        Assert.Equal(pid, host.AppPid());
+        Assert.Equal(0, app.GetProperty("restarts").GetInt32());
+        Assert.Equal((200, "hello from hello 1.1.0: -\n"), host.Get("/"));
     }
 }

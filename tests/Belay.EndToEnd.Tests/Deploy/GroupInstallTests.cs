@@ -106,7 +106,7 @@ public sealed class GroupInstallTests : IDisposable
         File.WriteAllText(ConfigFile, File.ReadAllText(ConfigFile).Replace("\"group\": \"default\"", "\"group\": \"../etc\"", StringComparison.Ordinal));
         var status = InstalledHost.Belay("status", "--prefix", _host.Prefix, "--scope", "user");
         Assert.Equal(1, status.ExitCode);
-        Assert.Contains($"{ConfigFile}: group: '../etc' is not a group name", status.StdErr, StringComparison.Ordinal);
+        Assert.Contains($"{ConfigFile}: field group: '../etc' is not a group name", status.StdErr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -25,14 +25,9 @@ public sealed class InstalledHost : IDisposable
     private NginxServer? _nginx;
     private string? _package;
 
-    public InstalledHost(BelayBuild? build = null)
-        : this(deploy: false, build)
-    {
-    }
-
+    /// <param name="build">The binaries to install (the host's own by default).</param>
     /// <param name="deploy">The feed's root also lists the workspace's deploy key (for group documents).</param>
-    /// <param name="build">The binaries to install (the host's NativeAOT build by default).</param>
-    public InstalledHost(bool deploy, BelayBuild? build = null)
+    public InstalledHost(BelayBuild? build = null, bool deploy = false)
     {
         Build = build ?? BelayBuild.Host;
         Prefix = Path.Combine(_ws.Root, "host");

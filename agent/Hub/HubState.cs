@@ -1,0 +1,113 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Belay.Core.Hosting;
+using Belay.Core.Install;
+using Belay.Core.Programs;
+using Belay.Core.Update;
+
+namespace Belay.Agent.Hub;
+
+/// <summary>
+/// The <c>state</c> the agent sends its hub: the keys of <c>belay status --json</c> that the agent
+/// itself knows (DESIGN.md keeps them stable: version, previous, trial, bad, channel, feed,
+/// lastCheck, keeper, agent, host, serviceManager, programs). The hub stores it as it comes and
+/// shows what it recognizes. Secrets never get here: program environments are masked as in
+/// <c>belay status</c>, the host's token and credential are not part of it.
+/// </summary>
+internal sealed class HubState
+{
+    public string? Version { get; set; }
+    public string Current { get; set; } = "";
+    public string? Previous { get; set; }
+    public string? Trial { get; set; }
+    public List<string> Bad { get; set; } = [];
+    public string Channel { get; set; } = "";
+    public string Feed { get; set; } = "";
+    public long Sequence { get; set; }
+    public DateTimeOffset? ManifestExpires { get; set; }
+    public LastCheck? LastCheck { get; set; }
+    public HubStateKeeper? Keeper { get; set; }
+    public HubStateAgent Agent { get; set; } = new();
+    public HubStateHost Host { get; set; } = new();
+    public string ServiceManager { get; set; } = "";
+    public string Scope { get; set; } = "";
+    public List<ProgramStatus> Programs { get; set; } = [];
+}
+
+internal sealed class HubStateKeeper
+{
+    public int Pid { get; set; }
+}
+
+internal sealed class HubStateAgent
+{
+    public int? Pid { get; set; }
+    public bool Ready { get; set; }
+}
+
+internal sealed class HubStateHost
+{
+    public string Id { get; set; } = "";
+    public string Hostname { get; set; } = "";
+    public string Os { get; set; } = "";
+    public string Arch { get; set; } = "";
+    public string Rid { get; set; } = "";
+    public List<string> Macs { get; set; } = [];
+}
+
+/// <summary>What the polling loop last knew, handed over as one immutable value (no shared mutable state with the hub task).</summary>
+internal sealed record PollSnapshot(bool Ready, LastCheck? LastCheck, long Sequence, DateTimeOffset? ManifestExpires);
+
+/// <summary>Builds the state from what the agent holds: the keeper's state.json, the last poll, the supervisor.</summary>
+internal sealed class HubStateBuilder
+{
+    private readonly InstallConfig _config;
+    private readonly string _version;
+    private readonly Func<PollSnapshot> _poll;
+    private readonly Func<Task<List<ProgramStatus>>> _programs;
+    private readonly HostFacts _facts;
+
+    public HubStateBuilder(InstallConfig config, string version, HostFacts facts, Func<PollSnapshot> poll, Func<Task<List<ProgramStatus>>> programs)
+    {
+        _config = config;
+        _version = version;
+        _facts = facts;
+        _poll = poll;
+        _programs = programs;
+    }
+
+    public async Task<byte[]> BuildAsync()
+    {
+        var state = InstallStateStore.Load(_config.Layout.StateFile);
+        var poll = _poll();
+        var report = new HubState
+        {
+            Version = _version,
+            Current = state.Current,
+            Previous = state.Previous,
+            Trial = state.Trial?.Version,
+            Bad = state.Bad,
+            Channel = _config.Channel,
+            Feed = _config.Feeds.FirstOrDefault() ?? "",
+            Sequence = poll.Sequence,
+            ManifestExpires = poll.ManifestExpires,
+            LastCheck = poll.LastCheck,
+            Keeper = OperatingSystem.IsWindows() ? null : new HubStateKeeper { Pid = Core.IO.Posix.ParentId },
+            Agent = new HubStateAgent { Pid = Environment.ProcessId, Ready = poll.Ready },
+            Host = new HubStateHost { Id = _facts.Id, Hostname = _facts.Hostname, Os = _facts.Os, Arch = _facts.Arch, Rid = _facts.Rid, Macs = [.. _facts.Macs] },
+            ServiceManager = _config.ServiceManager,
+            Scope = _config.Scope,
+            Programs = await _programs().ConfigureAwait(false),
+        };
+        foreach (var program in report.Programs)
+        {
+            // Uptime changes every second; the hub computes it from startedAt, so it is not a change worth sending.
+            program.UptimeSeconds = null;
+        }
+        return JsonSerializer.SerializeToUtf8Bytes(report, HubStateJsonContext.Default.HubState);
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(HubState))]
+internal sealed partial class HubStateJsonContext : JsonSerializerContext;

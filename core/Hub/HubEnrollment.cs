@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Authentication;
+using Belay.Core.Hosting;
+
+namespace Belay.Core.Hub;
+
+/// <summary>
+/// The host's side of enrollment (<c>belay install --hub URL --enroll-token T [--hub-ca FILE]</c>):
+/// one <c>POST /agent/v1/enroll</c> that trades the token for this host's own credential. It runs
+/// before the install writes anything, so a refused token leaves the host as it was. A token the
+/// hub refuses (expired, used up, unknown, revoked) and a hub certificate that does not verify are
+/// trust failures (exit 3); a hub that cannot be reached is exit 4. Proxies as for the feed
+/// (<c>HTTPS_PROXY</c>/<c>NO_PROXY</c>). The token is never printed or logged.
+/// </summary>
+public static class HubEnrollment
+{
+    public static async Task<EnrollResponse> EnrollAsync(string url, string token, string? caPem, bool allowInsecureHttp, HostFacts facts, string version,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        HubSettings.CheckUrl(url, allowInsecureHttp);
+        if (string.IsNullOrWhiteSpace(token))
+        {
+            throw new BelayException(ExitCodes.Usage, "--enroll-token is empty");
+        }
+        using var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15), AutomaticDecompression = DecompressionMethods.None };
+        if (caPem is { Length: > 0 })
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = HubSettings.Validator(HubSettings.LoadCa(caPem, "--hub-ca"));
+        }
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
+        http.DefaultRequestHeaders.UserAgent.ParseAdd("belay/" + version);
+        var endpoint = new Uri(new Uri(url.EndsWith('/') ? url : url + "/"), "agent/v1/enroll");
+        var request = new EnrollRequest
+        {
+            Token = token.Trim(),
+            Version = version,
+            Rid = facts.Rid,
+            Host = new HelloHost { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Macs = [.. facts.Macs] },
+        };
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.PostAsJsonAsync(endpoint, request, HubJsonContext.Default.EnrollRequest, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (e.InnerException is AuthenticationException)
+        {
+            throw BelayException.Trust($"the hub at {url} presented a certificate this host does not trust ({e.InnerException.Message}): give its CA with --hub-ca FILE", e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw BelayException.Unreachable($"cannot reach the hub at {url}: {e.Message}", e);
+        }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw BelayException.Unreachable($"the hub at {url} did not answer within 60 s", e);
+        }
+        using (response)
+        {
+            if (response.IsSuccessStatusCode)
+            {
+                var enrolled = await Read(response, HubJsonContext.Default.EnrollResponse, cancellationToken).ConfigureAwait(false);
+                if (enrolled is null || string.IsNullOrEmpty(enrolled.Credential) || string.IsNullOrEmpty(enrolled.HostId))
+                {
+                    throw new BelayException($"the hub at {url} answered the enrollment without a credential: is this a Belay hub?");
+                }
+                return enrolled;
+            }
+            var error = await Read(response, HubJsonContext.Default.HubError, cancellationToken).ConfigureAwait(false);
+            var why = error?.Error is { Length: > 0 } text ? text : $"HTTP {(int)response.StatusCode}";
+            throw error?.Code switch
+            {
+                "expired" or "used-up" or "unknown-token" or "revoked" => BelayException.Trust($"the hub at {url} refused the enrollment token: {why}. Nothing was installed."),
+                "rate-limited" => new BelayException($"the hub at {url} refused for now: {why}"),
+                _ => response.StatusCode == HttpStatusCode.NotFound
+                    ? new BelayException($"{endpoint} is not there (HTTP 404): is {url} the hub's address?")
+                    : new BelayException($"the hub at {url} refused the enrollment: {why}"),
+            };
+        }
+    }
+
+    private static async Task<T?> Read<T>(HttpResponseMessage response, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(type, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or NotSupportedException or InvalidOperationException)
+        {
+            return default;
+        }
+    }
+}

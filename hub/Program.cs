@@ -1,0 +1,26 @@
+using System.CommandLine;
+using Belay.Core.Cli;
+using Belay.Hub.Cli;
+
+namespace Belay.Hub;
+
+/// <summary>
+/// belay-hub: the optional fleet hub. `serve` runs it; the other commands administer its data
+/// folder directly (they work while it serves: the database is SQLite in WAL mode, and the
+/// serving hub notices revocations within half a second).
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("belay-hub: the Belay fleet hub (agents' live connection, live logs, the fleet on a web page).")
+        {
+            ServeCommand.Create(),
+            AdminCommands.Token(),
+            AdminCommands.Hosts(),
+            AdminCommands.User(),
+            AdminCommands.Audit(),
+        };
+        return CliHost.Run(root, args, "belay-hub", BuildInfo.Facts);
+    }
+}
