@@ -97,6 +97,10 @@ internal sealed class AgentHost
         _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
             _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
 
+        if (OperatingSystem.IsWindows())
+        {
+            ProtectSecretsAtRest();
+        }
         using var supervision = await StartSupervisionAsync(stop).ConfigureAwait(false);
 
         // The hub, when this host was enrolled with one (hub.json): its own task, never awaited by the loop below.
@@ -344,6 +348,23 @@ internal sealed class AgentHost
     {
         var status = _status;
         return status is null ? "{}" : System.Text.Encoding.UTF8.GetString(status.ToJson());
+    }
+
+    /// <summary>Windows: secrets written in clear before DPAPI (config.json's token, the hub credential, the group identity) are rewritten protected.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("windows")]
+    private void ProtectSecretsAtRest()
+    {
+        try
+        {
+            foreach (var line in SecretsAtRest.ProtectPlain(_layout, new SecretProtection(new Belay.Core.IO.Windows.NativeDataProtection(), _config.SecretScope)))
+            {
+                _log.Information("{What}", line);
+            }
+        }
+        catch (Exception e) when (e is BelayException or IOException or UnauthorizedAccessException)
+        {
+            _log.Error("cannot protect the secrets kept in clear: {Error}; they stay as they are, owner-only (belay doctor)", e.Message);
+        }
     }
 
     private async Task<Supervision.Supervision> StartSupervisionAsync(CancellationToken stop)
