@@ -16,8 +16,11 @@ public sealed class SizeBudgetTests
     /// The agent archive's budget. The target is 3 MB (not reached yet: docs/architecture.md, "Footprint").
     /// Raised from 4,100,000 for the hub connection (issue 14: ClientWebSocket, the hub protocol's JSON
     /// context, live tails, the state report): +0.53 MB of image, +0.26 MB of archive (4,215,051 bytes measured).
+    /// Raised again for deployments (issue 13: group trust, the deploy machine and its journal's JSON context,
+    /// age decryption of secrets, hooks and health checks): +1.6 MB of image, +0.5 MB of archive (4,690,262
+    /// bytes measured, after taking out the Regex that deploy names and JsonStringEnumConverter had linked in).
     /// </summary>
-    public const long AgentArchiveBudget = 4_300_000;
+    public const long AgentArchiveBudget = 4_800_000;
 
     /// <summary>
     /// belay-keeper's budget on disk: 3.8 MB when it was split out; raised to 3.9 MB when issue 11 gave the

@@ -48,6 +48,7 @@ public sealed class SystemdTests : IDisposable
     {
         var watch = Stopwatch.StartNew();
         JsonElement status = default;
+        string? stopping = null;
         while (watch.Elapsed < timeout)
         {
             status = Status();
@@ -55,9 +56,14 @@ public sealed class SystemdTests : IDisposable
             {
                 return status;
             }
+            if (stopping is null && Systemd.Property("belay.service", "ActiveState") == "deactivating")
+            {
+                // What is still in the service's cgroup while systemd waits for it to empty (for a failure's message).
+                stopping = $"at {watch.Elapsed.TotalSeconds:0.0} s the service was stopping:\n{Systemd.Systemctl("status", "belay.service").StdOut}\n";
+            }
             Thread.Sleep(250);
         }
-        Assert.Fail($"not {what} within {timeout.TotalSeconds:0} s. Last status:\n{status}\n" +
+        Assert.Fail($"not {what} within {timeout.TotalSeconds:0} s. {stopping}Last status:\n{status}\n" +
             $"systemctl --user status:\n{Systemd.Systemctl("status", "belay.service").StdOut}");
         return status;
     }
