@@ -68,7 +68,8 @@ internal static class StatusCommand
             }
         }
         KeeperStatus? keeper = null;
-        if (Installer.KeeperIsRunning(layout))
+        // On Windows there is no keeper pid to probe (the SCM runs it): its named pipe answering is the sign.
+        if (Installer.KeeperIsRunning(layout) || (OperatingSystem.IsWindows() && KeeperChannel.Exists(layout.KeeperSocket)))
         {
             try
             {
