@@ -7,6 +7,7 @@ using Belay.Core.Hub;
 using Belay.Hub.Admin;
 using Belay.Hub.Agents;
 using Belay.Hub.Api;
+using Belay.Hub.Cluster;
 using Belay.Hub.Logs;
 using Belay.Hub.Security;
 using Belay.Hub.Storage;
@@ -68,7 +69,7 @@ internal sealed record ServeOptions(string DataDirectory, IPEndPoint Listen, str
 /// </summary>
 internal static class HubServer
 {
-    public static WebApplication Build(ServeOptions options, Serilog.ILogger log, IHubStore store)
+    public static WebApplication Build(ServeOptions options, Serilog.ILogger log, IHubStore store, IHubCluster cluster)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = options.DataDirectory });
         builder.Logging.ClearProviders();
@@ -92,6 +93,7 @@ internal static class HubServer
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(log);
         services.AddSingleton(store);
+        services.AddSingleton(cluster);
         services.AddSingleton<AgentRegistry>();
         services.AddSingleton<TailSessions>();
         services.AddSingleton<StateWriter>();
@@ -102,9 +104,19 @@ internal static class HubServer
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, HubApiJsonContext.Default);
             json.SerializerOptions.TypeInfoResolverChain.Insert(1, HubJsonContext.Default);
         });
-        var keys = Path.Combine(options.DataDirectory, "keys");
-        CreatePrivateDirectory(keys);
-        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(keys)).SetApplicationName("belay-hub");
+        if (store is PostgresHubStore postgres)
+        {
+            // Every node must accept the CSRF tokens another issued: the keys live in the shared database.
+            services.AddDataProtection().SetApplicationName("belay-hub");
+            services.Configure<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(keys =>
+                keys.XmlRepository = new PostgresKeyRepository(postgres.DataSource));
+        }
+        else
+        {
+            var keys = Path.Combine(options.DataDirectory, "keys");
+            CreatePrivateDirectory(keys);
+            services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(keys)).SetApplicationName("belay-hub");
+        }
         services.AddAntiforgery(antiforgery =>
         {
             antiforgery.HeaderName = Csrf.HeaderName;
@@ -135,6 +147,11 @@ internal static class HubServer
         });
 
         var app = builder.Build();
+        if (store is PostgresHubStore shared)
+        {
+            PostgresKeyRepository.EnsureKey(app.Services.GetRequiredService<Microsoft.AspNetCore.DataProtection.KeyManagement.IKeyManager>(), shared.DataSource,
+                DateTimeOffset.UtcNow);
+        }
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30), KeepAliveTimeout = TimeSpan.FromSeconds(15) });
         if (options.Tls)
         {
@@ -162,17 +179,24 @@ internal static class HubServer
 
     public const string OperatorRateLimit = "operator";
 
-    /// <summary>Starts the clockwork (revocations, tail sweep, state batches) for the app's lifetime.</summary>
+    /// <summary>Starts the clockwork (revocations, tail sweep, state batches) and the node's part in the cluster, for the app's lifetime.</summary>
     public static Task StartHousekeeping(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         var services = app.Services;
         var store = services.GetRequiredService<IHubStore>();
         var clock = services.GetRequiredService<TimeProvider>();
+        var cluster = services.GetRequiredService<IHubCluster>();
+        if (cluster is PostgresCluster postgres)
+        {
+            postgres.Attach(services.GetRequiredService<AgentRegistry>(), services.GetRequiredService<TailSessions>());
+        }
+        var stopping = app.Lifetime.ApplicationStopping;
+        var node = Task.Run(() => cluster.RunAsync(stopping));
         var housekeeping = new Housekeeping(store, services.GetRequiredService<AgentRegistry>(), services.GetRequiredService<TailSessions>(),
             services.GetRequiredService<StateWriter>(), (hash, cancel) => OperatorAuthentication.StillValidAsync(store, hash, clock.GetUtcNow(), cancel),
             services.GetRequiredService<Serilog.ILogger>(), clock);
-        return Task.Run(() => housekeeping.RunAsync(app.Lifetime.ApplicationStopping));
+        return Task.WhenAll(node, Task.Run(() => housekeeping.RunAsync(stopping)));
     }
 
     public static Serilog.ILogger CreateLog(string? file)

@@ -26,33 +26,12 @@ internal sealed class HubState
     public long Sequence { get; set; }
     public DateTimeOffset? ManifestExpires { get; set; }
     public LastCheck? LastCheck { get; set; }
-    public HubStateKeeper? Keeper { get; set; }
-    public HubStateAgent Agent { get; set; } = new();
-    public HubStateHost Host { get; set; } = new();
+    public KeeperReport? Keeper { get; set; }
+    public AgentReport Agent { get; set; } = new();
+    public HostReport Host { get; set; } = new();
     public string ServiceManager { get; set; } = "";
     public string Scope { get; set; } = "";
     public List<ProgramStatus> Programs { get; set; } = [];
-}
-
-internal sealed class HubStateKeeper
-{
-    public int Pid { get; set; }
-}
-
-internal sealed class HubStateAgent
-{
-    public int? Pid { get; set; }
-    public bool Ready { get; set; }
-}
-
-internal sealed class HubStateHost
-{
-    public string Id { get; set; } = "";
-    public string Hostname { get; set; } = "";
-    public string Os { get; set; } = "";
-    public string Arch { get; set; } = "";
-    public string Rid { get; set; } = "";
-    public List<string> Macs { get; set; } = [];
 }
 
 /// <summary>What the polling loop last knew, handed over as one immutable value (no shared mutable state with the hub task).</summary>
@@ -92,9 +71,9 @@ internal sealed class HubStateBuilder
             Sequence = poll.Sequence,
             ManifestExpires = poll.ManifestExpires,
             LastCheck = poll.LastCheck,
-            Keeper = OperatingSystem.IsWindows() ? null : new HubStateKeeper { Pid = Core.IO.Posix.ParentId },
-            Agent = new HubStateAgent { Pid = Environment.ProcessId, Ready = poll.Ready },
-            Host = new HubStateHost { Id = _facts.Id, Hostname = _facts.Hostname, Os = _facts.Os, Arch = _facts.Arch, Rid = _facts.Rid, Macs = [.. _facts.Macs] },
+            Keeper = OperatingSystem.IsWindows() ? null : new KeeperReport { Pid = Core.IO.Posix.ParentId },
+            Agent = new AgentReport { Pid = Environment.ProcessId, Ready = poll.Ready },
+            Host = HostReport.From(_facts),
             ServiceManager = _config.ServiceManager,
             Scope = _config.Scope,
             Programs = await _programs().ConfigureAwait(false),

@@ -61,11 +61,15 @@ internal static class MsiCommand
                 catch (ServiceControlException e) when (e.Error == Scm.ErrorServiceDoesNotExist)
                 {
                     // InstallServices registered it a moment ago, yet the service control manager this
-                    // process reaches does not know it. Seen under Wine when msiexec runs right after
-                    // wineboot: the ending server's services.exe and a new one run side by side, each with
-                    // its own list. Registering it here puts it in both, so StartServices finds it.
-                    Console.WriteLine($"the service control manager does not know the service {WindowsServiceBackend.ServiceName(definition)} that InstallServices registered (a second services.exe, as under Wine right after wineboot); registering it again");
-                    new WindowsServiceBackend(NativeServiceControlManager.Instance).Install(definition, start: false);
+                    // process reached does not know it. Seen under Wine when msiexec runs right after
+                    // wineboot -i: a second services.exe starts as msiexec starts, while wineboot's still
+                    // runs, and both answer (each connection reaches one or the other), each with the list
+                    // of services it read at its start. StartServices would fail (ERROR_SERVICE_DOES_NOT_EXIST)
+                    // on whichever does not know it: register it with every one a connection reaches, until
+                    // several connections in a row find it known. (Under Wine 8 StartServices then still
+                    // fails with ERROR_SERVICE_DATABASE_LOCKED, and the install rolls back: docs/install.md.)
+                    var registered = new WindowsServiceBackend(NativeServiceControlManager.Instance).RegisterWithEveryManager(definition);
+                    Console.WriteLine($"the service control manager does not know the service {WindowsServiceBackend.ServiceName(definition)} that InstallServices registered (a second services.exe, as under Wine right after wineboot); registered it {registered} more time(s), until {WindowsServiceBackend.KnownInARow} connections in a row knew it");
                     unknown = [];
                 }
                 var (actions, _) = WindowsServiceBackend.Recovery(definition);

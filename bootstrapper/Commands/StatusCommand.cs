@@ -117,7 +117,7 @@ internal static class StatusCommand
             LastCheck = agent?.LastCheck,
             Keeper = keeper is null ? null : new KeeperReport { Pid = keeper.Pid },
             Agent = new AgentReport { Pid = keeper?.AgentPid, Ready = keeper?.AgentReady ?? false },
-            Host = new HostReport { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Rid = facts.Rid, Macs = [.. facts.Macs] },
+            Host = HostReport.From(facts),
             ServiceManager = config.ServiceManager,
             Service = service,
             Scope = config.Scope,
@@ -236,27 +236,6 @@ internal sealed class ServiceReport
     public bool Running { get; set; }
     public string State { get; set; } = "";
     public string Detail { get; set; } = "";
-}
-
-internal sealed class KeeperReport
-{
-    public int Pid { get; set; }
-}
-
-internal sealed class AgentReport
-{
-    public int? Pid { get; set; }
-    public bool Ready { get; set; }
-}
-
-internal sealed class HostReport
-{
-    public string Id { get; set; } = "";
-    public string Hostname { get; set; } = "";
-    public string Os { get; set; } = "";
-    public string Arch { get; set; } = "";
-    public string Rid { get; set; } = "";
-    public List<string> Macs { get; set; } = [];
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]

@@ -90,15 +90,23 @@ internal sealed class Installer
         // Before anything is written: no link planted in the folders Belay writes into, and one command at a time.
         LayoutGuard.Check(layout);
         var missing = new[] { layout.BinRoot, layout.ConfigDir, layout.StateDir, layout.LogDir }.Where(d => !Directory.Exists(d)).ToList();
-        InstallLock installLock;
+        InstallLock? installLock;
+        int? holder;
         try
         {
-            installLock = InstallLock.Acquire(layout, "install");
+            installLock = InstallLock.TryAcquire(layout, out holder);
         }
         catch (BelayException)
         {
+            // The lock could not be taken at all (a folder it cannot create or write): nothing else runs here,
+            // so the folders this install was about to make go again.
             RemoveFolders(missing.Where(d => d != layout.StateDir && !IsInside(layout.StateDir, d)).ToList());
             throw;
+        }
+        if (installLock is null)
+        {
+            // Another install holds it and is making these folders now: touch nothing of theirs.
+            throw InstallLock.Busy(holder, "install");
         }
         using (installLock)
         {

@@ -51,6 +51,12 @@ public static class CliHost
             Console.Error.WriteLine($"{program}: {SystemErrors.Describe(e)}{(denied ? "; run it as the owner of the files (sudo for a system-wide installation)" : "")}");
             return denied ? ExitCodes.NeedsPrivileges : ExitCodes.Error;
         }
+        catch (System.Data.Common.DbException e)
+        {
+            // The hub's database refused something (a permission, a constraint, a server going away): its words, one line.
+            Console.Error.WriteLine($"{program}: the database: {e.Message.ReplaceLineEndings(" ")}");
+            return ExitCodes.Error;
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"{program}: internal error, please report it: {e}");

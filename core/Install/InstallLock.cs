@@ -34,9 +34,12 @@ public sealed class InstallLock : IDisposable
     /// <summary>Takes the lock, or throws "another belay install/update is running (pid N)" (exit 1).</summary>
     /// <param name="what">The command taking it, for the message (install, update, …).</param>
     public static InstallLock Acquire(InstallLayout layout, string what) =>
-        TryAcquire(layout, out var holder) ?? throw new BelayException(
-            $"another belay install/update is running (pid {holder?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}) on this installation; " +
-            $"wait for it to finish, then run belay {what} again");
+        TryAcquire(layout, out var holder) ?? throw Busy(holder, what);
+
+    /// <summary>The error for a lock another command holds.</summary>
+    public static BelayException Busy(int? holder, string what) => new(
+        $"another belay install/update is running (pid {holder?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}) on this installation; " +
+        $"wait for it to finish, then run belay {what} again");
 
     /// <summary>Takes the lock, or returns null with the holder's pid (when it wrote one) in <paramref name="holder"/>.</summary>
     public static InstallLock? TryAcquire(InstallLayout layout, out int? holder)

@@ -161,7 +161,9 @@ public static class MsiSetup
                 created.Add(Path.TrimEndingDirectorySeparator(dir) + Path.DirectorySeparatorChar);
             }
         }
-        foreach (var file in new[] { layout.ConfigFile, layout.HostIdFile, layout.StateFile })
+        // The secrets too: the group identity that configure copies and the hub credential that enrollment
+        // writes right after it, so that a failed install never leaves a key in a folder an uninstall kept.
+        foreach (var file in new[] { layout.ConfigFile, layout.GroupIdentityFile, Hub.HubSettings.PathIn(layout), layout.HostIdFile, layout.StateFile })
         {
             if (!File.Exists(file))
             {
@@ -225,7 +227,11 @@ public static class MsiSetup
         }
         try
         {
-            File.Delete(marker);
+            // Gone already when the folder it is in was one of those created (a first install).
+            if (File.Exists(marker))
+            {
+                File.Delete(marker);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -106,8 +106,9 @@ public static class MsiSource
     /// <summary>
     /// The SQL msibuild runs on the MSI wixl made (<c>msibuild belay.msi -q QUERY</c>, one query each):
     /// wixl ignores HideTarget on a CustomAction and Execute="rollback" or "commit" (it makes those
-    /// immediate), and always schedules MajorUpgrade's RemoveExistingProducts after InstallServices,
-    /// where the old version's uninstall would stop and delete the service the new version has just registered.
+    /// immediate), always schedules MajorUpgrade's RemoveExistingProducts after InstallServices,
+    /// where the old version's uninstall would stop and delete the service the new version has just registered,
+    /// and ignores RemoveFolder's Directory (it gives the component's folder, BINDIR).
     /// </summary>
     public static IReadOnlyList<string> Fixups { get; } =
     [
@@ -115,6 +116,8 @@ public static class MsiSource
         $"UPDATE `CustomAction` SET `Type` = {DeferredSystemExe | Rollback | IgnoreExitCode} WHERE `Action` = '{RollbackAction}'",
         $"UPDATE `CustomAction` SET `Type` = {DeferredSystemExe | Commit | IgnoreExitCode} WHERE `Action` = '{CommitAction}'",
         $"UPDATE `InstallExecuteSequence` SET `Sequence` = {RemoveExistingProductsSequence} WHERE `Action` = 'RemoveExistingProducts'",
+        "UPDATE `RemoveFile` SET `DirProperty` = 'VERSIONSDIR' WHERE `FileKey` = 'RemoveVersionsFolder'",
+        "UPDATE `RemoveFile` SET `DirProperty` = 'INSTALLDIR' WHERE `FileKey` = 'RemoveInstallFolder'",
     ];
 
     /// <summary>

@@ -25,7 +25,7 @@ namespace Belay.Hub.Agents;
 /// Idle, a connection holds a 4 KiB receive buffer; a larger frame borrows a pooled 64 KiB one.
 /// What the hub sends an agent goes through a bounded queue; an agent that stops reading is cut.
 /// </summary>
-internal sealed class AgentConnection : IDisposable
+internal sealed class AgentConnection : ITailUpstream, IDisposable
 {
     public const double MessagesPerSecond = 200;
     public const double MessageBurst = 1000;
@@ -40,6 +40,7 @@ internal sealed class AgentConnection : IDisposable
     private readonly TailSessions _tails;
     private readonly StateWriter _stateWriter;
     private readonly IHubStore _store;
+    private readonly Cluster.IHubCluster _cluster;
     private readonly ILogger _log;
     private readonly TimeProvider _clock;
     private readonly HashSet<long> _opened = [];
@@ -48,8 +49,10 @@ internal sealed class AgentConnection : IDisposable
     private int _closeCode = (int)WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
 
-    public AgentConnection(string hostId, string remote, WebSocket socket, TailSessions tails, StateWriter stateWriter, IHubStore store, ILogger log, TimeProvider clock)
+    public AgentConnection(string hostId, string remote, WebSocket socket, TailSessions tails, StateWriter stateWriter, IHubStore store, Cluster.IHubCluster cluster,
+        ILogger log, TimeProvider clock)
     {
+        _cluster = cluster;
         HostId = hostId;
         Remote = remote;
         _socket = socket;
@@ -67,6 +70,8 @@ internal sealed class AgentConnection : IDisposable
     public string Remote { get; }
     public DateTimeOffset ConnectedAt { get; }
     public string? Version { get; private set; }
+
+    public string? RemoteNode => null;
 
     /// <summary>Why the hub closed it (for the log and the tests), or null when the agent went away.</summary>
     public string? ClosedBecause { get; private set; }
@@ -234,6 +239,10 @@ internal sealed class AgentConnection : IDisposable
                     return true;
                 case HubMessages.TailDataType:
                     var data = HubMessages.Parse(frame.Span, HubJsonContext.Default.TailData);
+                    if (Relayed(data.Id, frame))
+                    {
+                        return ClosedBecause is null;
+                    }
                     if (Session(data.Id) is { } forData && !forData.OnData(data.Offset, data.Text ?? ""))
                     {
                         Close(HubCloseCodes.Policy, $"tail.data for stream {data.Id} past the credit it was given");
@@ -242,10 +251,18 @@ internal sealed class AgentConnection : IDisposable
                     return ClosedBecause is null;
                 case HubMessages.TailSkipType:
                     var skip = HubMessages.Parse(frame.Span, HubJsonContext.Default.TailSkip);
+                    if (Relayed(skip.Id, frame))
+                    {
+                        return ClosedBecause is null;
+                    }
                     Session(skip.Id)?.OnSkip(skip.Bytes);
                     return ClosedBecause is null;
                 case HubMessages.TailEndType:
                     var end = HubMessages.Parse(frame.Span, HubJsonContext.Default.TailEnd);
+                    if (Relayed(end.Id, frame))
+                    {
+                        return ClosedBecause is null;
+                    }
                     Session(end.Id)?.End(Clip(end.Reason, 200), _clock.GetUtcNow());
                     return ClosedBecause is null;
                 case null:
@@ -267,6 +284,19 @@ internal sealed class AgentConnection : IDisposable
             Close(HubCloseCodes.Malformed, $"a {Clip(type ?? "", 40)} message the hub cannot use: {Clip(e.Message, 80)}");
             return false;
         }
+    }
+
+    /// <summary>A tail message for a stream that a reader on another node opened: it goes to that node.</summary>
+    private bool Relayed(long id, ReadOnlyMemory<byte> frame)
+    {
+        lock (_opened)
+        {
+            if (!_opened.Contains(id))
+            {
+                return false;
+            }
+        }
+        return _tails.Find(id) is null && _cluster.RelayFromAgent(this, id, frame.Span);
     }
 
     /// <summary>The hub's session for a tail message; closes the connection for a stream never opened on it.</summary>

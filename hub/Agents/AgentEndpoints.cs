@@ -84,7 +84,7 @@ internal static class AgentEndpoints
     }
 
     private static async Task<Results<EmptyHttpResult, JsonHttpResult<HubError>>> ConnectAsync(HttpContext context, IHubStore store, AgentRegistry agents,
-        TailSessions tails, StateWriter states, TimeProvider clock, ILogger log, IHostApplicationLifetime lifetime)
+        TailSessions tails, StateWriter states, Cluster.IHubCluster cluster, TimeProvider clock, ILogger log, IHostApplicationLifetime lifetime)
     {
         var header = context.Request.Headers.Authorization.ToString();
         var credential = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : "";
@@ -105,17 +105,19 @@ internal static class AgentEndpoints
             return Error(StatusCodes.Status400BadRequest, "bad-request", "/agent/v1/connect is a WebSocket");
         }
         using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-        using var connection = new AgentConnection(host.Id, remote, socket, tails, states, store, log, clock);
+        using var connection = new AgentConnection(host.Id, remote, socket, tails, states, store, cluster, log, clock);
         agents.Register(connection);
         log.Information("host {Host} ({Hostname}) connected from {Remote}", host.Id, host.Hostname, remote);
         try
         {
+            await cluster.HoldAsync(connection, context.RequestAborted).ConfigureAwait(false);
             await connection.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
         {
             agents.Unregister(connection);
             tails.EndAll(connection, "the host disconnected");
+            await cluster.ReleaseAsync(connection).ConfigureAwait(false);
             try
             {
                 await store.RecordSeenAsync(host.Id, clock.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);

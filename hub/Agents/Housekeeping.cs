@@ -67,7 +67,7 @@ internal sealed class Housekeeping
             {
                 _log.Error("hub housekeeping: {Error}", e.Message);
             }
-            catch (Microsoft.Data.Sqlite.SqliteException e)
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or IOException or TimeoutException)
             {
                 _log.Error("hub housekeeping: the database: {Error}", e.Message);
             }
@@ -81,7 +81,14 @@ internal sealed class Housekeeping
                 break;
             }
         }
-        await _states.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await _states.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Core.BelayException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or IOException or TimeoutException)
+        {
+            _log.Error("hub housekeeping: the last states were not written: {Error}", e.Message);
+        }
     }
 
     private async Task CutRevokedAsync(CancellationToken stop)

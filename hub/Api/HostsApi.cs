@@ -79,14 +79,16 @@ internal static class HostsApi
         return TypedResults.Ok(deploys.Select(d => Deploy(d, names.GetValueOrDefault(d.HostId, ""))).ToList());
     }
 
-    private static async Task<Results<Ok<Done>, NotFound<HubError>, Conflict<HubError>>> PokeAsync(string id, IHubStore store, AgentRegistry agents, ClaimsPrincipal user,
-        HttpContext context, TimeProvider clock, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<Done>, NotFound<HubError>, Conflict<HubError>>> PokeAsync(string id, IHubStore store, AgentRegistry agents,
+        Cluster.IHubCluster cluster, ClaimsPrincipal user, HttpContext context, TimeProvider clock, CancellationToken cancellationToken)
     {
         if (await store.GetHostAsync(id, cancellationToken).ConfigureAwait(false) is null)
         {
             return NotFound(id);
         }
-        if (agents.Find(id) is not { } agent)
+        // The host's connection may be on another hub node: the poke goes there through the database.
+        var agent = (Logs.ITailUpstream?)agents.Find(id) ?? await cluster.RemoteAsync(id, cancellationToken).ConfigureAwait(false);
+        if (agent is null)
         {
             return TypedResults.Conflict(new HubError { Error = $"host {id} is not connected", Code = "not-connected" });
         }
@@ -119,13 +121,18 @@ internal static class HostsApi
     };
 }
 
-/// <summary>The fleet as the API shows it: stored hosts, with the fresher state and connection of this node.</summary>
-internal sealed class Fleet(IHubStore store, AgentRegistry agents, StateWriter states)
+/// <summary>
+/// The fleet as the API shows it: stored hosts, with the fresher state and connection of this node,
+/// and the connections the other hub nodes hold (their states are as fresh as their last batch).
+/// </summary>
+internal sealed class Fleet(IHubStore store, AgentRegistry agents, StateWriter states, Cluster.IHubCluster cluster)
 {
     public async Task<List<HostSummary>> ListAsync(CancellationToken cancellationToken)
     {
         var hosts = await store.ListHostsAsync(cancellationToken).ConfigureAwait(false);
-        return [.. hosts.Select(h => HostViews.Summarize(h, states.Latest(h.Id)?.Json ?? h.StateJson, agents.Find(h.Id)?.ConnectedAt))];
+        var elsewhere = await cluster.LocateAsync(null, cancellationToken).ConfigureAwait(false);
+        return [.. hosts.Select(h => HostViews.Summarize(h, states.Latest(h.Id)?.Json ?? h.StateJson,
+            agents.Find(h.Id)?.ConnectedAt ?? elsewhere.GetValueOrDefault(h.Id)?.Since))];
     }
 
     public async Task<(HostSummary Summary, string? StateJson, DateTimeOffset? StateAt)?> GetAsync(string id, CancellationToken cancellationToken)
@@ -136,6 +143,7 @@ internal sealed class Fleet(IHubStore store, AgentRegistry agents, StateWriter s
         }
         var latest = states.Latest(id);
         var json = latest?.Json ?? host.StateJson;
-        return (HostViews.Summarize(host, json, agents.Find(id)?.ConnectedAt), json, latest?.At ?? host.StateAt);
+        var since = agents.Find(id)?.ConnectedAt ?? (await cluster.LocateAsync([id], cancellationToken).ConfigureAwait(false)).GetValueOrDefault(id)?.Since;
+        return (HostViews.Summarize(host, json, since), json, latest?.At ?? host.StateAt);
     }
 }

@@ -30,7 +30,7 @@ internal static class AdminCommands
         var create = new Command("create", "Make an enrollment token; prints it (once: only its hash is kept).") { data, group, uses, expires, json };
         create.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(data), create: true, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, data, create: true, cancel).ConfigureAwait(false);
             var token = await new Administration(store, TimeProvider.System).CreateEnrollTokenAsync(result.GetRequiredValue(group), result.GetValue(uses),
                 result.GetRequiredValue(expires), Actor, cancel).ConfigureAwait(false);
             if (result.GetValue(json))
@@ -49,7 +49,7 @@ internal static class AdminCommands
         var list = new Command("list", "List enrollment tokens (never the tokens themselves).") { listData, listJson };
         list.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(listData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, listData, create: false, cancel).ConfigureAwait(false);
             var tokens = await new Administration(store, TimeProvider.System).ListEnrollTokensAsync(cancel).ConfigureAwait(false);
             if (result.GetValue(listJson))
             {
@@ -66,7 +66,7 @@ internal static class AdminCommands
         var revoke = new Command("revoke", "Revoke an enrollment token: no more hosts enroll with it (enrolled ones stay).") { id, revokeData };
         revoke.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(revokeData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, revokeData, create: false, cancel).ConfigureAwait(false);
             if (!await new Administration(store, TimeProvider.System).RevokeEnrollTokenAsync(result.GetRequiredValue(id), Actor, cancel).ConfigureAwait(false))
             {
                 throw new BelayException($"no usable enrollment token {result.GetRequiredValue(id)} (belay-hub token list)");
@@ -88,7 +88,7 @@ internal static class AdminCommands
         var list = new Command("list", "List enrolled hosts with their last state as stored.") { data, json };
         list.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(data), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, data, create: false, cancel).ConfigureAwait(false);
             var hosts = (await store.ListHostsAsync(cancel).ConfigureAwait(false)).Select(h => HostViews.Summarize(h, h.StateJson, null)).ToList();
             if (result.GetValue(json))
             {
@@ -104,7 +104,7 @@ internal static class AdminCommands
         var revoke = new Command("revoke", "Revoke a host: its credential is refused from now on and its open connection is closed.") { id, revokeData };
         revoke.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(revokeData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, revokeData, create: false, cancel).ConfigureAwait(false);
             var hostId = result.GetRequiredValue(id);
             if (await store.GetHostAsync(hostId, cancel).ConfigureAwait(false) is null)
             {
@@ -130,7 +130,7 @@ internal static class AdminCommands
         var add = new Command("add", "Add an operator.") { name, role, stdin, data };
         add.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(data), create: true, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, data, create: true, cancel).ConfigureAwait(false);
             var password = result.GetValue(stdin) ? ReadPassword() : null;
             var user = await new Administration(store, TimeProvider.System).AddUserAsync(result.GetRequiredValue(name), result.GetRequiredValue(role), password, Actor, cancel)
                 .ConfigureAwait(false);
@@ -152,7 +152,7 @@ internal static class AdminCommands
         var passwd = new Command("passwd", "Set an operator's password (ends their sessions).") { passwdName, passwdStdin, passwdData };
         passwd.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(passwdData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, passwdData, create: false, cancel).ConfigureAwait(false);
             var generated = await new Administration(store, TimeProvider.System).SetPasswordAsync(result.GetRequiredValue(passwdName),
                 result.GetValue(passwdStdin) ? ReadPassword() : null, Actor, cancel).ConfigureAwait(false);
             Console.WriteLine(generated ?? $"password of {result.GetRequiredValue(passwdName)} set");
@@ -163,7 +163,7 @@ internal static class AdminCommands
         var list = new Command("list", "List operators.") { listData };
         list.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(listData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, listData, create: false, cancel).ConfigureAwait(false);
             Table(["NAME", "ROLE", "CREATED"], (await store.ListUsersAsync(cancel).ConfigureAwait(false)).Select(u => new[] { u.Name, u.Role, Time(u.CreatedAt) }));
             return ExitCodes.Ok;
         });
@@ -173,7 +173,7 @@ internal static class AdminCommands
         var remove = new Command("remove", "Remove an operator (their sessions and API tokens go too).") { removeName, removeData };
         remove.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(removeData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, removeData, create: false, cancel).ConfigureAwait(false);
             if (!await new Administration(store, TimeProvider.System).RemoveUserAsync(result.GetRequiredValue(removeName), Actor, cancel).ConfigureAwait(false))
             {
                 throw new BelayException($"no operator named '{result.GetRequiredValue(removeName)}'");
@@ -189,7 +189,7 @@ internal static class AdminCommands
         var token = new Command("token", "Make an API token for an operator (Authorization: Bearer …); prints it once.") { tokenUser, tokenName, tokenExpires, tokenData };
         token.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(tokenData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, tokenData, create: false, cancel).ConfigureAwait(false);
             var made = await new Administration(store, TimeProvider.System).CreateApiTokenAsync(result.GetRequiredValue(tokenUser), result.GetRequiredValue(tokenName),
                 result.GetValue(tokenExpires), Actor, cancel).ConfigureAwait(false);
             Console.WriteLine(made.Token);
@@ -202,7 +202,7 @@ internal static class AdminCommands
         var revokeToken = new Command("revoke-token", "Revoke an API token by its id (belay-hub user tokens).") { revokeId, revokeData };
         revokeToken.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(revokeData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, revokeData, create: false, cancel).ConfigureAwait(false);
             if (!await new Administration(store, TimeProvider.System).RevokeApiTokenAsync(result.GetRequiredValue(revokeId), Actor, cancel).ConfigureAwait(false))
             {
                 throw new BelayException($"no live API token {result.GetRequiredValue(revokeId)}");
@@ -215,7 +215,7 @@ internal static class AdminCommands
         var tokens = new Command("tokens", "List API tokens (never the tokens themselves).") { tokensData };
         tokens.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(tokensData), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, tokensData, create: false, cancel).ConfigureAwait(false);
             Table(["ID", "USER", "NAME", "EXPIRES", "LAST USED", "STATE"], (await store.ListApiTokensAsync(cancel).ConfigureAwait(false)).Select(t => new[]
             {
                 t.Id, t.UserName, t.Name, t.ExpiresAt is { } e ? Time(e) : "never", t.LastUsed is { } u ? Time(u) : "never", t.RevokedAt is null ? "live" : "revoked",
@@ -242,7 +242,7 @@ internal static class AdminCommands
         var command = new Command("audit", "Print the audit table: every log view, login, enrollment and admin change.") { data, limit, action, json };
         command.SetAction(async (result, cancel) =>
         {
-            var store = await DataOption.OpenAsync(result.GetRequiredValue(data), create: false, cancel).ConfigureAwait(false);
+            var store = await DataOption.OpenAsync(result, data, create: false, cancel).ConfigureAwait(false);
             var entries = (await store.ListAuditAsync(result.GetValue(limit), result.GetValue(action), cancel).ConfigureAwait(false)).Select(AuditApi.View).ToList();
             if (result.GetValue(json))
             {

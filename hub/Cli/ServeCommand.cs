@@ -1,12 +1,13 @@
 using System.CommandLine;
 using Belay.Core;
+using Belay.Hub.Cluster;
 using Belay.Hub.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Belay.Hub.Cli;
 
-/// <summary>`belay-hub serve --data DIR [--listen ADDR:PORT] [--tls-cert F --tls-key F] [--insecure-http] [--log FILE]`.</summary>
+/// <summary>`belay-hub serve --data DIR [--database postgres://…] [--listen ADDR:PORT] [--tls-cert F --tls-key F] [--insecure-http] [--log FILE]`.</summary>
 internal static class ServeCommand
 {
     public static Command Create()
@@ -22,13 +23,29 @@ internal static class ServeCommand
         {
             var options = ServeOptions.Parse(result.GetRequiredValue(data).FullName, result.GetRequiredValue(listen), result.GetValue(cert)?.FullName,
                 result.GetValue(key)?.FullName, result.GetValue(insecure));
+            var database = DataOption.Url(result);
             HubServer.CreatePrivateDirectory(options.DataDirectory);
             var log = HubServer.CreateLog(result.GetValue(logFile)?.FullName);
             try
             {
-                var store = new SqliteHubStore(options.DataDirectory);
-                await store.MigrateAsync(cancel).ConfigureAwait(false);
-                await using var app = HubServer.Build(options, log, store);
+                SqlHubStore store;
+                IHubCluster cluster;
+                if (database is null)
+                {
+                    store = new SqliteHubStore(options.DataDirectory);
+                    // One process owns a SQLite database: it brings the schema up to date itself.
+                    await store.MigrateAsync(cancel).ConfigureAwait(false);
+                    cluster = new SingleNode();
+                }
+                else
+                {
+                    var postgres = new PostgresHubStore(database);
+                    store = postgres;
+                    // Several nodes share PostgreSQL: only `belay-hub migrate` changes its schema.
+                    await store.EnsureCurrentAsync(cancel).ConfigureAwait(false);
+                    cluster = new PostgresCluster(postgres, options.Listen.ToString(), log, TimeProvider.System);
+                }
+                await using var app = HubServer.Build(options, log, store, cluster);
                 try
                 {
                     await app.StartAsync(cancel).ConfigureAwait(false);
@@ -38,7 +55,8 @@ internal static class ServeCommand
                     throw new BelayException($"cannot listen on {options.Listen}: {e.Message}", e);
                 }
                 var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? options.Listen.ToString();
-                Console.WriteLine($"belay-hub {BuildInfo.Version} listening on {address.TrimEnd('/')}/ (data {options.DataDirectory}, SQLite {SqliteHubStore.SqliteVersion})");
+                var engine = database is null ? $"data {options.DataDirectory}, SQLite {SqliteHubStore.SqliteVersion}" : $"data {options.DataDirectory}, database {store.Describe}, node {cluster.NodeId}";
+                Console.WriteLine($"belay-hub {BuildInfo.Version} listening on {address.TrimEnd('/')}/ ({engine})");
                 if (options.InsecureHttp && !options.Tls)
                 {
                     log.Warning("serving plain HTTP on {Listen} (--insecure-http): use it on a trusted network only", options.Listen);
@@ -57,26 +75,79 @@ internal static class ServeCommand
         });
         return command;
     }
+
+    /// <summary>`belay-hub migrate [--data DIR | --database postgres://…]`: brings the schema to this build's, and says what it did.</summary>
+    public static Command Migrate()
+    {
+        var data = DataOption.Create();
+        var command = new Command("migrate", "Bring the hub database's schema up to this belay-hub's (PostgreSQL: run once, from one node, before starting upgraded nodes).") { data };
+        command.SetAction(async (result, cancel) =>
+        {
+            var database = DataOption.Url(result);
+            if (database is null)
+            {
+                HubServer.CreatePrivateDirectory(result.GetRequiredValue(data).FullName);
+            }
+            SqlHubStore store = database is null ? new SqliteHubStore(result.GetRequiredValue(data).FullName) : new PostgresHubStore(database);
+            var before = await store.AppliedAsync(cancel).ConfigureAwait(false);
+            await store.MigrateAsync(cancel).ConfigureAwait(false);
+            var done = Migrations.All.Where(s => !before.Contains(s.Version)).ToList();
+            Console.WriteLine(done.Count == 0
+                ? $"{store.Describe}: already at schema step {Migrations.Latest}"
+                : $"{store.Describe}: applied schema step(s) {string.Join(", ", done.Select(s => s.Version))}; now at {Migrations.Latest}");
+            if (store is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync().ConfigureAwait(false);
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
 }
 
-/// <summary>The data folder every command works on.</summary>
+/// <summary>The data folder every command works on, and the database (SQLite in the folder, or PostgreSQL).</summary>
 internal static class DataOption
 {
     public const string Default = "/var/lib/belay-hub";
 
+    /// <summary>`--database postgres://…`, on every command (recursive, on the root).</summary>
+    public static readonly Option<string?> Database = new("--database")
+    {
+        Description = "PostgreSQL, as postgres://USER@HOST[:PORT]/DATABASE (password via PGPASSWORD or ~/.pgpass), shared by several hub nodes. Default: SQLite in --data.",
+        Recursive = true,
+    };
+
     public static Option<DirectoryInfo> Create() => new("--data")
     {
-        Description = "The hub's data folder (its SQLite database and keys).",
+        Description = "The hub's data folder (its SQLite database and keys; with --database, the keys folder and nothing else).",
         DefaultValueFactory = _ => new DirectoryInfo(Default),
     };
 
-    /// <summary>The store of an existing data folder (the admin commands never create one by accident, except `serve` and the first `user add`/`token create`).</summary>
-    public static async Task<SqliteHubStore> OpenAsync(DirectoryInfo data, bool create, CancellationToken cancellationToken)
+    /// <summary>The PostgreSQL database the command was given, or null for SQLite.</summary>
+    public static PostgresUrl? Url(ParseResult result)
     {
-        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(result);
+        return result.GetValue(Database) is { Length: > 0 } text ? PostgresUrl.Parse(text) : null;
+    }
+
+    /// <summary>
+    /// The store the admin commands work on. SQLite: the data folder's, migrated (never created by
+    /// accident, except by `serve` and the first `user add`/`token create`). PostgreSQL: as it is, at
+    /// this build's schema (`belay-hub migrate` first).
+    /// </summary>
+    public static async Task<SqlHubStore> OpenAsync(ParseResult result, Option<DirectoryInfo> dataOption, bool create, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (Url(result) is { } database)
+        {
+            var postgres = new PostgresHubStore(database);
+            await postgres.EnsureCurrentAsync(cancellationToken).ConfigureAwait(false);
+            return postgres;
+        }
+        var data = result.GetRequiredValue(dataOption);
         if (!File.Exists(Path.Combine(data.FullName, SqliteHubStore.FileName)) && !create)
         {
-            throw new BelayException($"no hub database in {data.FullName}: give the hub's --data folder (belay-hub serve --data DIR creates it)");
+            throw new BelayException($"no hub database in {data.FullName}: give the hub's --data folder (belay-hub serve --data DIR creates it), or its --database");
         }
         HubServer.CreatePrivateDirectory(data.FullName);
         var store = new SqliteHubStore(data.FullName);

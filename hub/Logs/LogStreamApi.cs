@@ -33,7 +33,7 @@ internal static class LogStreamApi
     }
 
     private static async Task<Results<EmptyHttpResult, NotFound<HubError>, BadRequest<HubError>>> StreamAsync(string id, string program, string? stream, int? lines,
-        HttpContext context, ClaimsPrincipal user, IHubStore store, AgentRegistry agents, TailSessions tails, TimeProvider clock)
+        HttpContext context, ClaimsPrincipal user, IHubStore store, AgentRegistry agents, TailSessions tails, Cluster.IHubCluster cluster, TimeProvider clock)
     {
         var which = stream ?? "stdout";
         if (which is not ("stdout" or "stderr") || !(program == "agent" || ProgramsConfig.IsValidName(program)))
@@ -57,7 +57,9 @@ internal static class LogStreamApi
         var resumed = session is not null && session.TryAttach();
         if (!resumed)
         {
-            if (agents.Find(id) is not { } agent)
+            // The host's connection may be on another hub node: the tail goes through it (PostgreSQL carries it).
+            var agent = (ITailUpstream?)agents.Find(id) ?? await cluster.RemoteAsync(id, cancel).ConfigureAwait(false);
+            if (agent is null)
             {
                 await WriteEventAsync(response, "end", null, End($"host {host.Hostname} ({id}) is not connected to the hub"), cancel).ConfigureAwait(false);
                 return TypedResults.Empty;

@@ -35,8 +35,9 @@ internal sealed class TailSession
     private long _pendingGrant;
     private TaskCompletionSource _changed = New();
     private int _readers;
+    private long _base;
 
-    public TailSession(long id, AgentConnection agent, string program, string stream, string owner, string credentialHash, DateTimeOffset now)
+    public TailSession(long id, ITailUpstream agent, string program, string stream, string owner, string credentialHash, DateTimeOffset now)
     {
         Id = id;
         Agent = agent;
@@ -50,7 +51,9 @@ internal sealed class TailSession
     }
 
     public long Id { get; }
-    public AgentConnection Agent { get; }
+
+    /// <summary>Where the agent's stream comes from: its connection to this node, or another node (<see cref="Cluster.RemoteAgent"/>).</summary>
+    public ITailUpstream Agent { get; private set; }
     public string HostId => Agent.HostId;
     public string Program { get; }
     public string Stream { get; }
@@ -82,6 +85,7 @@ internal sealed class TailSession
             {
                 return true; // late data for a stream just closed: harmless
             }
+            offset += _base;
             if (bytes > _outstanding)
             {
                 return false;
@@ -112,6 +116,23 @@ internal sealed class TailSession
             Append(new TailEvent(NextOffset, bytes, null));
         }
         Signal();
+    }
+
+    /// <summary>
+    /// The host is now reached through <paramref name="upstream"/> (it reconnected, to this node or another,
+    /// after the node that held it went away): the stream goes on from the offset it had reached, so a
+    /// reader sees one log with no restart; what the host wrote while it was away is not in it.
+    /// </summary>
+    public void MoveTo(ITailUpstream upstream)
+    {
+        ArgumentNullException.ThrowIfNull(upstream);
+        lock (_lock)
+        {
+            Agent = upstream;
+            _base = NextOffset;
+            _outstanding = InitialCredit;
+            _pendingGrant = 0;
+        }
     }
 
     public void End(string reason, DateTimeOffset now)

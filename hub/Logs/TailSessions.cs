@@ -20,10 +20,11 @@ internal sealed class TailSessions
     private readonly TimeProvider _clock;
     private long _nextId;
 
-    public TailSessions(TimeProvider clock)
+    public TailSessions(TimeProvider clock, Cluster.IHubCluster cluster)
     {
+        ArgumentNullException.ThrowIfNull(cluster);
         _clock = clock;
-        _nextId = 0;
+        _nextId = cluster.TailIdBase;
     }
 
     public int Count => _sessions.Count;
@@ -32,15 +33,15 @@ internal sealed class TailSessions
 
     public IEnumerable<TailSession> All => _sessions.Values;
 
-    /// <summary>Live (not ended) tails on one agent, readers attached or not.</summary>
-    public int OpenOn(AgentConnection agent) => _sessions.Values.Count(s => ReferenceEquals(s.Agent, agent) && !s.Ended);
+    /// <summary>Live (not ended) tails on one host through this node, readers attached or not.</summary>
+    public int OpenOn(ITailUpstream agent) => _sessions.Values.Count(s => s.HostId == agent.HostId && !s.Ended);
 
     /// <summary>A tail of the same operator and log that lost its reader and can be resumed.</summary>
     public TailSession? FindDetached(string key) =>
         _sessions.Values.Where(s => !s.Ended && s.DetachedAt is not null && s.Key == key).OrderByDescending(s => s.OpenedAt).FirstOrDefault();
 
     /// <summary>Opens a tail on <paramref name="agent"/> (tail.open with <paramref name="lines"/>); null when the agent already has its maximum.</summary>
-    public TailSession? Open(AgentConnection agent, string program, string stream, int lines, string owner, string credentialHash)
+    public TailSession? Open(ITailUpstream agent, string program, string stream, int lines, string owner, string credentialHash)
     {
         ArgumentNullException.ThrowIfNull(agent);
         if (OpenOn(agent) >= HubMessages.MaxStreamsPerAgent)
@@ -75,8 +76,22 @@ internal sealed class TailSessions
         }
     }
 
+    /// <summary>
+    /// The host's tails through another node follow it to <paramref name="upstream"/> (it reconnected there):
+    /// each is opened again on the host, for new lines only, and goes on from the offset it had reached.
+    /// </summary>
+    public static void Move(TailSession session, ITailUpstream upstream)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(upstream);
+        session.MoveTo(upstream);
+        upstream.TailOpened(session.Id);
+        upstream.Send(HubMessages.Serialize(new TailOpen { Id = session.Id, Program = session.Program, Stream = session.Stream, Lines = 0, Follow = true },
+            HubJsonContext.Default.TailOpen));
+    }
+
     /// <summary>The agent went away: its tails end (their readers are told why).</summary>
-    public void EndAll(AgentConnection agent, string reason)
+    public void EndAll(ITailUpstream agent, string reason)
     {
         foreach (var session in _sessions.Values.Where(s => ReferenceEquals(s.Agent, agent)))
         {

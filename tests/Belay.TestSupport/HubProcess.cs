@@ -44,10 +44,15 @@ public sealed class HubProcess : IDisposable
         }
     }
 
-    /// <summary>Runs a belay-hub admin command on this hub's data folder.</summary>
-    public ToolResult Admin(params string[] args) => ExternalTool.Run(BelayBinaries.Hub, [.. args, "--data", Data]);
+    /// <summary>The hub's --database (PostgreSQL), when it was given one; its admin commands use it too.</summary>
+    public string? Database => Array.IndexOf(_extra, "--database") is var at and >= 0 && at + 1 < _extra.Length ? _extra[at + 1] : null;
 
-    public ToolResult AdminWithInput(string stdin, params string[] args) => ExternalTool.Run(BelayBinaries.Hub, [.. args, "--data", Data], stdin: stdin);
+    private string[] Where => Database is { } database ? ["--data", Data, "--database", database] : ["--data", Data];
+
+    /// <summary>Runs a belay-hub admin command on this hub's data folder (and its database).</summary>
+    public ToolResult Admin(params string[] args) => ExternalTool.Run(BelayBinaries.Hub, [.. args, .. Where]);
+
+    public ToolResult AdminWithInput(string stdin, params string[] args) => ExternalTool.Run(BelayBinaries.Hub, [.. args, .. Where], stdin: stdin);
 
     /// <summary>A new enrollment token for <paramref name="group"/>.</summary>
     public string EnrollToken(string group = "default", int uses = 1, string expires = "1h")
@@ -122,6 +127,18 @@ public sealed class HubProcess : IDisposable
             }
         }
         _process.Dispose();
+        _process = null;
+    }
+
+    /// <summary>Kills the hub at once (SIGKILL): a hub node that dies, with no goodbye to its agents or its database.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill();
+            process.WaitForExit();
+        }
+        _process?.Dispose();
         _process = null;
     }
 

@@ -92,14 +92,29 @@ public sealed class NginxServer : IDisposable
     /// the test (fails it when tools are required) if nginx is not installed.</summary>
     public static NginxServer Start(string feedRoot)
     {
-        var nginx = ExternalTool.Require("nginx", "nginx-light");
         var root = Path.GetFullPath(feedRoot);
+        return StartWith((prefix, port) => RenderConfig(prefix, root, port));
+    }
+
+    /// <summary>
+    /// nginx with what <paramref name="servers"/> says inside <c>http { }</c> after the common lines (the
+    /// paths, the logs), given the port to listen on: a reverse proxy, for instance.
+    /// </summary>
+    public static NginxServer StartHttp(Func<int, string> servers)
+    {
+        ArgumentNullException.ThrowIfNull(servers);
+        return StartWith((prefix, port) => RenderHttp(prefix, servers(port)));
+    }
+
+    private static NginxServer StartWith(Func<string, int, string> render)
+    {
+        var nginx = ExternalTool.Require("nginx", "nginx-light");
         var failures = new StringBuilder();
         for (var attempt = 0; attempt < 3; attempt++)
         {
             var temp = new TempDir("belay-nginx-");
             var port = FreePort();
-            File.WriteAllText(temp.Combine("nginx.conf"), RenderConfig(temp.Path, root, port));
+            File.WriteAllText(temp.Combine("nginx.conf"), render(temp.Path, port));
             var psi = new ProcessStartInfo(nginx)
             {
                 RedirectStandardOutput = true,
@@ -136,6 +151,20 @@ public sealed class NginxServer : IDisposable
     /// <paramref name="prefixDir"/>, listening on 127.0.0.1:<paramref name="port"/>.</summary>
     public static string RenderConfig(string prefixDir, string feedRoot, int port)
     {
+        var b = new StringBuilder();
+        b.AppendLine("    sendfile on;");
+        b.AppendLine(Indent(CacheControlMap, 4));
+        b.AppendLine("    server {");
+        b.AppendLine(CultureInfo.InvariantCulture, $"        listen 127.0.0.1:{port};");
+        b.AppendLine(CultureInfo.InvariantCulture, $"        root \"{feedRoot.Replace("\\", "/", StringComparison.Ordinal)}\";");
+        b.AppendLine(Indent(FeedDirectives, 8));
+        b.AppendLine("    }");
+        return RenderHttp(prefixDir, b.ToString());
+    }
+
+    /// <summary>The whole nginx.conf around <paramref name="http"/> (what goes in <c>http { }</c> besides the paths and logs).</summary>
+    private static string RenderHttp(string prefixDir, string http)
+    {
         string Q(string path) => "\"" + Path.Combine(prefixDir, path).Replace("\\", "/", StringComparison.Ordinal) + "\"";
         var b = new StringBuilder();
         b.AppendLine("daemon off;");
@@ -150,13 +179,7 @@ public sealed class NginxServer : IDisposable
         {
             b.AppendLine(CultureInfo.InvariantCulture, $"    {temp}_temp_path {Q(temp)};");
         }
-        b.AppendLine("    sendfile on;");
-        b.AppendLine(Indent(CacheControlMap, 4));
-        b.AppendLine("    server {");
-        b.AppendLine(CultureInfo.InvariantCulture, $"        listen 127.0.0.1:{port};");
-        b.AppendLine(CultureInfo.InvariantCulture, $"        root \"{feedRoot.Replace("\\", "/", StringComparison.Ordinal)}\";");
-        b.AppendLine(Indent(FeedDirectives, 8));
-        b.AppendLine("    }");
+        b.Append(http);
         b.AppendLine("}");
         return b.ToString();
     }

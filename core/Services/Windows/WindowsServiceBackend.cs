@@ -98,7 +98,47 @@ public sealed class WindowsServiceBackend : IServiceBackend
         return (new FailureActions(ResetPeriodSeconds, [restart, restart, restart]), true);
     }
 
-    public void Install(ServiceDefinition definition, bool start)
+    public void Install(ServiceDefinition definition, bool start) => Register(definition, start);
+
+    /// <summary>
+    /// <see cref="Install"/> without starting it, through one connection to the service control
+    /// manager; true if the manager it reached did not know the service (registered), false if it
+    /// did (configuration set again). Where two service control managers answer (Wine, see
+    /// <c>belay msi configure</c>), each call reaches one of them.
+    /// </summary>
+    public bool RegisterWithOneManager(ServiceDefinition definition) => Register(definition, start: false);
+
+    /// <summary>How many connections in a row must find the service known before <see cref="RegisterWithEveryManager"/> stops.</summary>
+    public const int KnownInARow = 4;
+
+    /// <summary>The most connections <see cref="RegisterWithEveryManager"/> makes.</summary>
+    public const int MostConnections = 32;
+
+    /// <summary>
+    /// <see cref="RegisterWithOneManager"/> over new connections until <see cref="KnownInARow"/> in a
+    /// row found the service known (at most <see cref="MostConnections"/>): registers it with every
+    /// service control manager that answers, where more than one does. How many registered it.
+    /// </summary>
+    public int RegisterWithEveryManager(ServiceDefinition definition)
+    {
+        var registered = 0;
+        var known = 0;
+        for (var i = 0; i < MostConnections && known < KnownInARow; i++)
+        {
+            if (RegisterWithOneManager(definition))
+            {
+                registered++;
+                known = 0;
+            }
+            else
+            {
+                known++;
+            }
+        }
+        return registered;
+    }
+
+    private bool Register(ServiceDefinition definition, bool start)
     {
         ArgumentNullException.ThrowIfNull(definition);
         Check(definition);
@@ -139,6 +179,7 @@ public sealed class WindowsServiceBackend : IServiceBackend
             {
                 _scm.CloseHandle(service);
             }
+            return !existed;
         }
         finally
         {

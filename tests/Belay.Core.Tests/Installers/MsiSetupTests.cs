@@ -174,6 +174,7 @@ public sealed class MsiSetupTests : IDisposable
         Assert.Equal(_layout.ConfigFile, removed[0]);
         Assert.False(Directory.Exists(_layout.StateDir)); // ProgramData\Belay did not exist before: all of it goes
         Assert.True(Directory.Exists(_layout.VersionDir("1.2.3"))); // what Windows Installer installed is its own to roll back
+        Assert.DoesNotContain(_said, line => line.Contains("cannot", StringComparison.Ordinal)); // the list went with its folder: nothing to complain of
     }
 
     [Fact]
@@ -190,6 +191,25 @@ public sealed class MsiSetupTests : IDisposable
         Assert.False(File.Exists(_layout.StateFile));
         Assert.False(File.Exists(MsiSetup.MarkerPath(_layout)));
         Assert.Equal("0123456789abcdef0123456789abcdef\n", File.ReadAllText(_layout.HostIdFile));
+    }
+
+    [Fact]
+    public void A_rollback_in_a_folder_an_uninstall_kept_takes_the_group_identity_and_the_hub_credential_too()
+    {
+        Directory.CreateDirectory(_layout.ConfigDir); // left by an uninstall without PURGE=1
+        var identityFile = _dir.Combine("group.key");
+        File.WriteAllText(identityFile, Belay.Core.Encryption.AgeIdentity.Generate().ToFileText(DateTimeOffset.UtcNow));
+        Bundle("1.2.3");
+        MsiSetup.Configure(_layout, new MsiSettings("1.2.3", "https://feed.example.com/", "stable", "s3cret", [_key], "web", identityFile), _clock, _said.Add);
+        File.WriteAllText(Belay.Core.Hub.HubSettings.PathIn(_layout), "{}"); // what enrollment writes after configure
+        Assert.True(File.Exists(_layout.GroupIdentityFile));
+
+        MsiSetup.Rollback(_layout, _said.Add);
+
+        Assert.False(File.Exists(_layout.ConfigFile));
+        Assert.False(File.Exists(_layout.GroupIdentityFile));
+        Assert.False(File.Exists(Belay.Core.Hub.HubSettings.PathIn(_layout)));
+        Assert.True(Directory.Exists(_layout.ConfigDir)); // the folder was there before
     }
 
     [Fact]

@@ -113,6 +113,13 @@ public sealed class MsiSourceTests : IDisposable
         Assert.Equal("NOT REMOVE~=\"ALL\"", sequence["BelayConfigure"].Condition);
         // The rollback action is in the script before BelayConfigure (so a failure in it or after it undoes it), the commit after.
         Assert.True(At("InstallServices") < At("BelayRollback") && At("BelayRollback") < At("BelayConfigure") && At("BelayConfigure") < At("BelayCommit") && At("BelayCommit") < At("StartServices"));
+        // InstallExecute between InstallServices and the rollback action: Wine's msi then has belay.exe still installed when it runs it.
+        Assert.True(At("InstallServices") < At("InstallExecute") && At("InstallExecute") < At("BelayRollback"),
+            $"InstallServices {At("InstallServices")}, InstallExecute {At("InstallExecute")}, BelayRollback {At("BelayRollback")}");
+        // The two folders above the components' own, removed once empty (wixl gives RemoveFolder the component's folder; msibuild corrects it).
+        var removeFile = Table(msi, "RemoveFile");
+        Assert.Equal(["RemoveVersionsFolder", "Keeper", "", "VERSIONSDIR", "2"], removeFile["RemoveVersionsFolder"]);
+        Assert.Equal(["RemoveInstallFolder", "Keeper", "", "INSTALLDIR", "2"], removeFile["RemoveInstallFolder"]);
         Assert.True(At("StopServices") < At("DeleteServices") && At("DeleteServices") < At("BelayRemove") && At("BelayRemove") < At("RemoveFiles"));
         Assert.Equal("REMOVE~=\"ALL\" AND NOT UPGRADINGPRODUCTCODE", sequence["BelayRemove"].Condition);
         Assert.Equal(At("InstallInitialize") + 1, At("RemoveExistingProducts"));

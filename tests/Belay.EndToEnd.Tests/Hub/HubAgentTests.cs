@@ -75,6 +75,16 @@ public sealed class HubAgentTests : IClassFixture<HubAgentTests.Fixture>
         {
             Assert.True(state.TryGetProperty(key, out _), $"state has no '{key}': {state}");
         }
+        // Every key of the state is a key of belay status --json, of the same kind; the host's facts have the same keys.
+        var status = _f.Fleet.Belay("web1", "status", "--json");
+        using var statusDoc = JsonDocument.Parse(status.StdOut);
+        foreach (var property in state.EnumerateObject())
+        {
+            Assert.True(statusDoc.RootElement.TryGetProperty(property.Name, out var mine), $"belay status --json has no '{property.Name}', which the hub's state has: {status.StdOut}");
+            Assert.True(property.Value.ValueKind == mine.ValueKind || property.Value.ValueKind == JsonValueKind.Null || mine.ValueKind == JsonValueKind.Null,
+                $"'{property.Name}' is {property.Value.ValueKind} in the hub's state, {mine.ValueKind} in belay status --json");
+        }
+        Assert.Equal(statusDoc.RootElement.GetProperty("host").EnumerateObject().Select(p => p.Name), state.GetProperty("host").EnumerateObject().Select(p => p.Name));
         // Agents cannot use the operator API with their credential, nor operators the agents' path with theirs.
         using var asAgent = _f.Fleet.Hub.Client(_f.Fleet.HubSettings("web1").GetProperty("credential").GetString()!);
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await asAgent.GetAsync("api/v1/hosts", TestContext.Current.CancellationToken)).StatusCode);

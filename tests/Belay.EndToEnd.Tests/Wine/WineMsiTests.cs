@@ -155,6 +155,14 @@ public sealed class WineMsiTests : IDisposable
             .Select(f => f.GetProperty("detail").GetString()));
     }
 
+    /// <summary>config.json holds the token under DPAPI, not in clear (the configure action protects it as it writes).</summary>
+    private static void AssertTokenProtected(WinePrefix wine)
+    {
+        var text = File.ReadAllText(wine.OnLinux(ConfigJson));
+        Assert.DoesNotContain("s3cret-t0ken", text, StringComparison.Ordinal);
+        Assert.Contains("\"tokenDpapi\": \"", text, StringComparison.Ordinal);
+    }
+
     /// <summary>config.json once the agent has protected its token (it does so when it starts); the test fails after two minutes.</summary>
     private static string WaitForProtectedToken(WinePrefix wine)
     {
@@ -171,6 +179,98 @@ public sealed class WineMsiTests : IDisposable
         }
         Assert.Fail("the agent did not protect config.json's token within two minutes:\n" + text);
         return text;
+    }
+
+    /// <summary>Every file under the prefix's C: that holds <paramref name="text"/>.</summary>
+    private static List<string> FilesHolding(WinePrefix wine, string text) =>
+        [.. Directory.EnumerateFiles(wine.DriveC, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true })
+            .Where(f => new FileInfo(f).Length < 1_000_000 && File.ReadAllText(f).Contains(text, StringComparison.Ordinal))];
+
+    /// <summary>What a failed first install must leave: nothing of Belay's on C: (no token anywhere), no service.</summary>
+    private static void AssertNothingLeft(WinePrefix wine, ToolResult install, string log)
+    {
+        var what = install + log;
+        Assert.False(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json")), "config.json left behind\n" + what);
+        Assert.False(Directory.Exists(wine.OnLinux(@"C:\ProgramData\Belay")), "ProgramData\\Belay left behind\n" + what);
+        Assert.False(Directory.Exists(wine.OnLinux(@"C:\Program Files\Belay")), "Program Files\\Belay left behind\n" + what);
+        var holding = FilesHolding(wine, "s3cret-t0ken");
+        Assert.True(holding.Count == 0, "the token is still in " + string.Join(", ", holding));
+        Assert.NotEqual(0, wine.Run("reg", "query", Key).ExitCode); // no service registration either
+        Assert.DoesNotContain("rollback: cannot", install.StdOut, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A deferred action after BelayConfigure fails (belay.exe exits 2), so Windows Installer rolls the
+    /// first install back: BelayRollback must run while belay.exe is still installed (Wine 8 runs the
+    /// rollback of InstallFiles before every rollback action scheduled ahead of InstallExecute; see belay.wxs)
+    /// and take config.json with the token, the other files it wrote and the service away.
+    /// </summary>
+    [Fact]
+    public void A_failure_after_the_configure_action_rolls_back_the_config_and_its_token()
+    {
+        _ = WinePrefix.RequireWine();
+        var msi = BuildMsi("1.2.3");
+        // Just before StartServices (5900), after every Belay action.
+        var msibuild = ExternalTool.Require("msibuild", "msitools");
+        foreach (var query in new[]
+        {
+            "INSERT INTO `CustomAction` (`Action`, `Type`, `Source`, `Target`) VALUES ('FailOnPurpose', 3090, 'belay.exe', 'msi no-such-action')",
+            "INSERT INTO `InstallExecuteSequence` (`Action`, `Condition`, `Sequence`) VALUES ('FailOnPurpose', 'NOT REMOVE~=\"ALL\"', 5899)",
+        })
+        {
+            var patched = ExternalTool.Run(msibuild, [msi, "-q", query]);
+            Assert.True(patched.ExitCode == 0, patched.ToString());
+        }
+        using var ws = new ReleaseWorkspace();
+        Assert.Equal(0, ws.Init().ExitCode);
+        using var wine = WinePrefix.Create();
+        var log = _dir.Combine("failing.log");
+        var install = Msiexec(wine, "/i", WindowsBuild.OnZ(msi), "/qn", "FEED=" + WindowsBuild.OnZ(ws.Feed), "TOKEN=s3cret-t0ken", "ROOTKEY=" + WindowsBuild.RootKeyLine(ws),
+            "/l*v", WindowsBuild.OnZ(log));
+        Assert.True(install.ExitCode != 0, install + Log(log));
+        Assert.Contains("token set", install.StdOut, StringComparison.Ordinal); // the configure action did run and write it
+        Assert.Contains(@"rollback: removed C:\ProgramData\Belay\etc\config.json", install.StdOut, StringComparison.Ordinal);
+        AssertNothingLeft(wine, install, Log(log));
+    }
+
+    /// <summary>
+    /// `wineboot -i` and then at once `msiexec /i`, as a user would: a second services.exe starts while
+    /// the first one's still runs, so two service control managers answer (each with its own list of
+    /// services). The install either works or fails and leaves nothing; after a failure, what
+    /// docs/install.md tells the user to do (`wineserver -w`, then msiexec again) installs it.
+    /// </summary>
+    [Fact]
+    public void Msiexec_right_after_wineboot_as_a_user_runs_it_installs_or_leaves_nothing()
+    {
+        _ = WinePrefix.RequireWine();
+        var msi = BuildMsi("1.2.3");
+        using var ws = new ReleaseWorkspace();
+        Assert.Equal(0, ws.Init().ExitCode);
+        WindowsBuild.PublishAgent(ws, "1.2.3");
+        using var wine = WinePrefix.CreateAsAUserWould();
+        var log = _dir.Combine("user.log");
+        var install = Msiexec(wine, "/i", WindowsBuild.OnZ(msi), "/qn", "FEED=" + WindowsBuild.OnZ(ws.Feed), "TOKEN=s3cret-t0ken", "ROOTKEY=" + WindowsBuild.RootKeyLine(ws),
+            "/l*v", WindowsBuild.OnZ(log));
+        if (install.ExitCode == 0)
+        {
+            Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")));
+            AssertTokenProtected(wine); // the configure action wrote the token under DPAPI
+            Assert.False(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\" + ".msi-install")), "the commit action forgets the rollback list");
+            Assert.Contains(@"""C:\Program Files\Belay\bin\belay.exe"" run --config", Registry(wine).StdOut, StringComparison.Ordinal);
+        }
+        else
+        {
+            AssertNothingLeft(wine, install, Log(log));
+            wine.WaitForServerToEnd();
+            var againLog = _dir.Combine("again.log");
+            // As a user would: the server this starts (and its services) lives on after msiexec.
+            var again = wine.RunWithOutputInFile(TimeSpan.FromMinutes(3), "msiexec", "/i", WindowsBuild.OnZ(msi), "/qn", "FEED=" + WindowsBuild.OnZ(ws.Feed), "TOKEN=s3cret-t0ken", "ROOTKEY=" + WindowsBuild.RootKeyLine(ws),
+                "/l*v", WindowsBuild.OnZ(againLog));
+            Assert.True(again.ExitCode == 0, again + Log(againLog));
+            AssertTokenProtected(wine); // the configure action wrote the token under DPAPI
+            Assert.False(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\" + ".msi-install")), "the commit action forgets the rollback list");
+            Assert.Contains(@"""C:\Program Files\Belay\bin\belay.exe"" run --config", Registry(wine).StdOut, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>

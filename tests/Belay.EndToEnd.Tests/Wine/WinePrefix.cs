@@ -88,6 +88,27 @@ internal sealed partial class WinePrefix : IDisposable
         return prefix;
     }
 
+    /// <summary>`wineserver -w`: waits until every process of the prefix has ended and its server with them.</summary>
+    public void WaitForServerToEnd()
+    {
+        Assert.NotNull(_wineserver);
+        var r = ExternalTool.Run(_wineserver!, ["-w"], environment: Environment, timeout: TimeSpan.FromMinutes(2));
+        Assert.True(r.ExitCode == 0, $"wineserver -w failed: {r}");
+    }
+
+    /// <summary>
+    /// Runs a Windows program with its output (stdout and stderr together) in a file, not in this
+    /// test's pipes: for a command that starts the prefix's server, whose services.exe and services
+    /// inherit that output and keep it open after the command ended.
+    /// </summary>
+    public ToolResult RunWithOutputInFile(TimeSpan timeout, string program, params string[] args)
+    {
+        var output = System.IO.Path.Combine(_dir.Path, $"output-{Guid.NewGuid():N}.log");
+        var r = ExternalTool.Run("/bin/sh", ["-c", "exec \"$@\" </dev/null >\"$0\" 2>&1", output, _wine, program, .. args],
+            environment: Environment, workingDirectory: _dir.Path, timeout: timeout);
+        return new ToolResult(r.ExitCode, File.Exists(output) ? File.ReadAllText(output) : "", r.StdErr);
+    }
+
     /// <summary>A Linux path inside C: for a Windows path C:\...</summary>
     public string OnLinux(string windowsPath)
     {

@@ -11,8 +11,42 @@ public sealed class TailSessionTests
     {
         var clock = new FakeClock();
         using var socket = WebSocket.CreateFromStream(new MemoryStream(), new WebSocketCreationOptions { IsServer = true });
-        var agent = new AgentConnection("h1", "127.0.0.1", socket, new TailSessions(clock), new StateWriter(null!), null!, Serilog.Core.Logger.None, clock);
+        var agent = new AgentConnection("h1", "127.0.0.1", socket, new TailSessions(clock, new Belay.Hub.Cluster.SingleNode()), new StateWriter(null!), null!, new Belay.Hub.Cluster.SingleNode(),
+            Serilog.Core.Logger.None, clock);
         return new TailSession(1, agent, "web", "stdout", "ann", "hash", clock.Now);
+    }
+
+    private sealed class Upstream(string? node) : ITailUpstream
+    {
+        public List<string> Sent { get; } = [];
+
+        public string HostId => "h1";
+
+        public string? RemoteNode => node;
+
+        public void Send(byte[] frame) => Sent.Add(System.Text.Encoding.UTF8.GetString(frame));
+
+        public void TailOpened(long id)
+        {
+        }
+    }
+
+    [Fact]
+    public void AMovedTailGoesOnFromItsOffsetWithFreshCreditAndAsksTheNewUpstreamForNewLinesOnly()
+    {
+        var session = NewSession();
+        Assert.True(session.OnData(0, new string('a', 60 * 1024)));
+        var there = new Upstream("nodeb");
+        TailSessions.Move(session, there);
+        Assert.Same(there, session.Agent);
+        var open = Assert.Single(there.Sent);
+        Assert.Contains("\"tail.open\"", open, StringComparison.Ordinal);
+        Assert.Contains("\"lines\":0", open, StringComparison.Ordinal);
+        // The host's new stream starts at 0 again: it lands at the offset the reader had reached, with a whole window of credit.
+        Assert.True(session.OnData(0, new string('b', 64 * 1024)));
+        var events = session.Read(60 * 1024, long.MaxValue);
+        Assert.Equal((60L * 1024, 64L * 1024, false), (events[0].Offset, events[0].Bytes, events[0].IsSkip));
+        Assert.StartsWith("b", events[0].Text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -354,4 +354,36 @@ public sealed class WindowsServiceBackendTests
 
         Assert.Contains("close them, or restart Windows", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Registering_with_every_manager_reaches_the_one_that_did_not_know_the_service()
+    {
+        // InstallServices went to the first; the second services.exe read its list before that.
+        var first = new FakeServiceControlManager();
+        first.Add("Belay");
+        var second = new FakeServiceControlManager();
+        var backend = new WindowsServiceBackend(new ManagersInTurn(first, second), _clock, _ => { });
+
+        Assert.Equal(1, backend.RegisterWithEveryManager(Definition));
+
+        foreach (var scm in new[] { first, second })
+        {
+            Assert.Equal(ImagePath, scm.Services["Belay"].ImagePath);
+            Assert.Equal(Scm.Stopped, scm.Services["Belay"].State); // registered, not started: StartServices does that
+            Assert.Equal(0, scm.OpenHandles);
+        }
+        Assert.Contains(second.Calls, c => c.StartsWith("CreateService(Belay", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Registering_with_every_manager_where_one_answers_registers_nothing_more()
+    {
+        _scm.Add("Belay");
+
+        Assert.Equal(0, Backend().RegisterWithEveryManager(Definition));
+
+        Assert.Equal(WindowsServiceBackend.KnownInARow, _scm.Calls.Count(c => c.StartsWith("OpenSCManager", StringComparison.Ordinal)));
+        Assert.Equal(ImagePath, _scm.Services["Belay"].ImagePath); // its configuration set again, as Install does
+        Assert.Equal(0, _scm.OpenHandles);
+    }
 }
