@@ -42,6 +42,7 @@ internal sealed class AgentHost
     private readonly ILogger _log;
     private readonly TimeProvider _clock;
     private readonly string? _keeperSocket;
+    private readonly int? _keeperPid;
     private readonly string _version;
     private readonly AgentLifetime _lifetime;
     private readonly AsyncSignal _poked = new();
@@ -53,7 +54,7 @@ internal sealed class AgentHost
     /// <summary>An update is put off while an app deploys (said once in the log, not at every check).</summary>
     private bool _updateWaitsForDeploy;
 
-    public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
+    public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, int? keeperPid, string version, AgentLifetime lifetime)
     {
         _lifetime = lifetime;
         _config = config;
@@ -62,6 +63,7 @@ internal sealed class AgentHost
         _log = log;
         _clock = clock;
         _keeperSocket = keeperSocket;
+        _keeperPid = keeperPid;
         _version = version;
     }
 
@@ -290,7 +292,8 @@ internal sealed class AgentHost
         }
         var facts = HostFacts.Read(hostId);
         var paths = ProgramPaths.For(_layout);
-        var builder = new HubStateBuilder(_config, _version, facts, () => _poll,
+        // The keeper is the agent's parent; Windows has no parent pid to read, so there the keeper's own word.
+        var builder = new HubStateBuilder(_config, _version, facts, () => OperatingSystem.IsWindows() ? _keeperPid : Posix.ParentId, () => _poll,
             () => supervision is not null ? supervision.Supervisor.StatusAsync() : Task.FromResult(new List<ProgramStatus>()));
         Hello Hello() => new()
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Belay.Agent.Logging;
 using Belay.Agent.Supervision;
@@ -136,7 +137,8 @@ internal static class Program
         });
         // The keeper says which version folder it started; a binary of another build
         // (BuildInfo.Version) in that folder still reports as what the keeper runs.
-        var host = new AgentHost(settings, path, log, TimeProvider.System, Environment.GetEnvironmentVariable(KeeperChannel.SocketVariable),
+        var keeperPid = int.TryParse(Environment.GetEnvironmentVariable(KeeperChannel.KeeperPidVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) ? kp : (int?)null;
+        var host = new AgentHost(settings, path, log, TimeProvider.System, Environment.GetEnvironmentVariable(KeeperChannel.SocketVariable), keeperPid,
             Environment.GetEnvironmentVariable(KeeperChannel.VersionVariable) is { Length: > 0 } v ? v : BuildInfo.Version, lifetime);
         try
         {

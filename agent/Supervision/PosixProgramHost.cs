@@ -51,8 +51,10 @@ internal sealed class PosixProgramHost(ProgramPaths paths, ILogger log, string a
         {
             psi.ArgumentList.Add(arg);
         }
-        psi.Environment.Remove(Belay.Core.Install.KeeperChannel.SocketVariable);
-        psi.Environment.Remove(Belay.Core.Install.KeeperChannel.VersionVariable);
+        foreach (var variable in Belay.Core.Install.KeeperChannel.Variables)
+        {
+            psi.Environment.Remove(variable);
+        }
         foreach (var (key, value) in d.Environment)
         {
             psi.Environment[key] = value;

@@ -65,8 +65,10 @@ internal sealed class WindowsProgramHost : IProgramHost
         {
             variables[(string)entry.Key] = (string?)entry.Value ?? "";
         }
-        variables.Remove(KeeperChannel.SocketVariable);
-        variables.Remove(KeeperChannel.VersionVariable);
+        foreach (var variable in KeeperChannel.Variables)
+        {
+            variables.Remove(variable);
+        }
         foreach (var (key, value) in d.Environment)
         {
             variables[key] = value;

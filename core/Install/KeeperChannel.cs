@@ -20,6 +20,12 @@ public static class KeeperChannel
     /// <summary>The version folder the keeper started the agent from: the version it reports as.</summary>
     public const string VersionVariable = "BELAY_AGENT_VERSION";
 
+    /// <summary>The keeper's process id, which the agent reports to its hub (on Windows it has no parent pid to read).</summary>
+    public const string KeeperPidVariable = "BELAY_KEEPER_PID";
+
+    /// <summary>Every variable the keeper sets for its agent: meant for the agent only, so programs and hooks do not inherit them.</summary>
+    public static readonly string[] Variables = [SocketVariable, VersionVariable, KeeperPidVariable];
+
     public const int MaxLine = 64 * 1024;
 
     /// <summary>Sends one request and returns the reply line; throws when the keeper cannot be reached.</summary>

@@ -259,6 +259,7 @@ internal sealed class KeeperHost : IDisposable
         psi.ArgumentList.Add(_configPath);
         psi.Environment[KeeperChannel.SocketVariable] = _layout.KeeperSocket;
         psi.Environment[KeeperChannel.VersionVariable] = version;
+        psi.Environment[KeeperChannel.KeeperPidVariable] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         try
         {
             var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");

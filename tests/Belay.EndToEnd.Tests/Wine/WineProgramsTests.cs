@@ -85,6 +85,13 @@ public sealed partial class WineProgramsTests
         Assert.Matches($@"web\s+running\s+pid {programs["web"].Pid}\s.*restarts 0", text.StdOut);
         Assert.Matches(@"crasher\s+fatal\s+-\s.*restarts 2\s+last exit exit 3", text.StdOut);
         Assert.DoesNotContain("the agent did not answer", text.StdOut, StringComparison.Ordinal);
+        // The keeper's and the agent's processes (StatusParts): the keeper answers for itself over its pipe (no pid to probe under the SCM).
+        var json = wine.Run(exe, "status", "--json");
+        using (var doc = JsonDocument.Parse(json.StdOut))
+        {
+            Assert.True(doc.RootElement.GetProperty("keeper").GetProperty("pid").GetInt32() > 0, json.ToString());
+            Assert.True(doc.RootElement.GetProperty("agent").GetProperty("pid").GetInt32() > 0, json.ToString());
+        }
 
         var agentLog = ReadShared(wine.OnLinux(DataRoot + @"\logs\agent.log"));
         Assert.Contains("crasher (pid", agentLog, StringComparison.Ordinal);
