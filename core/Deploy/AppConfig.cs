@@ -198,86 +198,54 @@ public sealed record AppConfig
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(source);
-        var sections = new Dictionary<string, Section>(StringComparer.Ordinal);
-        Section? current = null;
-        (string Key, int Line)? last = null;
-        var lines = text.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
-        {
-            var number = i + 1;
-            var raw = lines[i].TrimEnd('\r');
-            var trimmed = raw.Trim();
-            if (trimmed.Length == 0 || trimmed[0] is '#' or ';')
+        IniError error = (line, key, problem) => Error(source, line, key, problem);
+        var format = new IniFile.Format(
+            "[app]",
+            "any section ([app], [hooks] or [health])",
+            (header, line, earlier) =>
             {
-                continue;
-            }
-            if (char.IsWhiteSpace(raw[0]) && current is not null && last is { } continued)
-            {
-                current.Values[continued.Key] = (current.Values[continued.Key].Value + "\n" + trimmed, continued.Line);
-                continue;
-            }
-            if (trimmed[0] == '[')
-            {
-                if (trimmed[^1] != ']')
+                if (header is not ("app" or "hooks" or "health"))
                 {
-                    throw Error(source, number, null, $"'{trimmed}' is not a section header like [app]");
+                    throw error(line, null, $"[{header}] is not a section of {FileName}; it has [app], [hooks] and [health]");
                 }
-                var name = trimmed[1..^1].Trim();
-                if (name is not ("app" or "hooks" or "health"))
+                if (earlier.FirstOrDefault(s => s.Name == header) is { } first)
                 {
-                    throw Error(source, number, null, $"[{name}] is not a section of {FileName}; it has [app], [hooks] and [health]");
+                    throw error(line, null, $"[{header}] is already on line {first.Line}");
                 }
-                if (sections.TryGetValue(name, out var earlier))
-                {
-                    throw Error(source, number, null, $"[{name}] is already on line {earlier.Line}");
-                }
-                current = new Section(name, number);
-                sections[name] = current;
-                last = null;
-                continue;
-            }
-            if (current is null)
-            {
-                throw Error(source, number, null, "a setting outside any section ([app], [hooks] or [health])");
-            }
-            var eq = trimmed.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0)
-            {
-                throw Error(source, number, null, $"'{trimmed}' is not 'key = value'");
-            }
-            var key = trimmed[..eq].Trim();
-            var known = current.Name switch
-            {
-                "app" => AppKeys,
-                "hooks" => [.. HookKeys, "timeout", .. HookKeys.Select(k => k + "_timeout")],
-                _ => HealthKeys,
-            };
-            if (!known.Contains(key))
-            {
-                var listed = current.Name == "hooks" ? [.. HookKeys, "timeout", "<hook>_timeout"] : known;
-                throw Error(source, number, key, $"unknown setting in [{current.Name}] (known: {string.Join(", ", listed)})");
-            }
-            if (current.Values.TryGetValue(key, out var seen))
-            {
-                throw Error(source, number, key, $"set twice in [{current.Name}] (first on line {seen.Line})");
-            }
-            current.Values[key] = (trimmed[(eq + 1)..].Trim(), number);
-            last = (key, number);
-        }
+                return header;
+            },
+            UnknownKey);
+        var sections = IniFile.Read(text, format, error).ToDictionary(s => s.Name, StringComparer.Ordinal);
         if (!sections.TryGetValue("app", out var app))
         {
             throw Error(source, 1, null, $"no [app] section; {FileName} needs at least [app] with exec = …");
         }
-        var config = BuildApp(app, source);
+        var config = BuildApp(app);
         if (sections.TryGetValue("hooks", out var hooks))
         {
-            config = config with { Hooks = BuildHooks(hooks, source) };
+            config = config with { Hooks = BuildHooks(hooks) };
         }
         if (sections.TryGetValue("health", out var health))
         {
-            config = config with { Health = BuildHealth(health, source), HealthLine = health.LineOf("command") };
+            config = config with { Health = BuildHealth(health), HealthLine = health.LineOf("command") };
         }
         return config with { Source = source };
+    }
+
+    private static string? UnknownKey(IniSection section, string key)
+    {
+        IReadOnlyList<string> known = section.Name switch
+        {
+            "app" => AppKeys,
+            "hooks" => [.. HookKeys, "timeout", .. HookKeys.Select(k => k + "_timeout")],
+            _ => HealthKeys,
+        };
+        if (known.Contains(key))
+        {
+            return null;
+        }
+        var listed = section.Name == "hooks" ? [.. HookKeys, "timeout", "<hook>_timeout"] : known;
+        return $"unknown setting in [{section.Name}] (known: {string.Join(", ", listed)})";
     }
 
     /// <summary>
@@ -340,83 +308,54 @@ public sealed record AppConfig
         path.Length > 0 && !Path.IsPathRooted(path) && !path.StartsWith('~')
         && path.Split('/').All(part => part is not "..");
 
-    private static AppConfig BuildApp(Section s, string source)
+    private static AppConfig BuildApp(IniSection s)
     {
-        var get = s.Get;
-        if (get("exec") is not { } execText)
+        if (s.Get("exec") is not { } execText)
         {
-            throw Error(source, s.Line, "exec", "[app] has no exec (the command that runs the release, in the foreground)");
+            throw s.Missing("exec", "[app] has no exec (the command that runs the release, in the foreground)");
         }
-        var exec = Words(s, source, "exec", execText);
+        var exec = Words(s, "exec", execText);
         if (IsReleasePath(exec[0]) && !StaysInside(exec[0]))
         {
-            throw s.Fail(source, "exec", $"'{exec[0]}' leaves the release folder; name a path inside it, an absolute path, or a program on PATH");
+            throw s.Fail("exec", $"'{exec[0]}' leaves the release folder; name a path inside it, an absolute path, or a program on PATH");
         }
-        IReadOnlyList<KeyValuePair<string, string>> environment = [];
-        if (get("environment") is { } envText && !ProgramsConfig.TryParseEnvironment(envText, out environment, out var envError))
-        {
-            throw s.Fail(source, "environment", envError);
-        }
-        var directory = get("directory") ?? ".";
+        var environment = s.Environment("environment");
+        var directory = s.Get("directory") ?? ".";
         if (!StaysInside(directory))
         {
-            throw s.Fail(source, "directory", $"'{directory}' is not a folder inside the release (a relative path without '..'; '.' is the release itself)");
+            throw s.Fail("directory", $"'{directory}' is not a folder inside the release (a relative path without '..'; '.' is the release itself)");
         }
-        var restart = get("restart") switch
-        {
-            null or "always" => RestartPolicy.Always,
-            "on-failure" => RestartPolicy.OnFailure,
-            "never" => RestartPolicy.Never,
-            var other => throw s.Fail(source, "restart", $"'{other}' is not always, on-failure or never"),
-        };
-        var redirectStderr = get("redirect_stderr") switch
-        {
-            null or "false" or "no" => false,
-            "true" or "yes" => true,
-            var other => throw s.Fail(source, "redirect_stderr", $"'{other}' is not true or false"),
-        };
+        var restart = s.Restart("restart");
+        var redirectStderr = s.Flag("redirect_stderr", fallback: false);
         var defaults = new AppConfig { Exec = exec };
-        var backoffInitial = s.Duration(source, "backoff_initial", defaults.BackoffInitial);
-        var backoffMax = s.Duration(source, "backoff_max", defaults.BackoffMax);
-        if (backoffMax < backoffInitial)
-        {
-            throw s.Fail(source, "backoff_max", $"{get("backoff_max") ?? "60s"} is shorter than backoff_initial ({get("backoff_initial")})");
-        }
-        var stopSignal = defaults.StopSignal;
-        if (get("stop_signal") is { } signalText && !SignalNames.TryParse(signalText, out stopSignal))
-        {
-            throw s.Fail(source, "stop_signal", $"'{signalText}' is not a signal name ({string.Join(", ", SignalNames.Names)})");
-        }
-        long logMax = defaults.LogMaxBytes;
-        if (get("log_max_bytes") is { } sizeText && (!ProgramsConfig.TryParseSize(sizeText, out logMax) || logMax < 1024))
-        {
-            throw s.Fail(source, "log_max_bytes", $"'{sizeText}' is not a size of at least 1KB, like 10MB");
-        }
+        var (backoffInitial, backoffMax) = s.Backoff(defaults.BackoffInitial, defaults.BackoffMax);
+        var stopSignal = s.Signal("stop_signal", defaults.StopSignal);
+        var logMax = s.LogSize("log_max_bytes", defaults.LogMaxBytes);
         return defaults with
         {
             ExecLine = s.LineOf("exec"),
             Environment = environment,
             Directory = directory,
-            User = NonEmpty(get("user")),
-            Group = NonEmpty(get("group")),
+            User = NonEmpty(s.Get("user")),
+            Group = NonEmpty(s.Get("group")),
             Restart = restart,
             BackoffInitial = backoffInitial,
             BackoffMax = backoffMax,
-            StartTimeout = s.Duration(source, "start_timeout", defaults.StartTimeout, zeroAllowed: true),
+            StartTimeout = s.Duration("start_timeout", defaults.StartTimeout, zeroAllowed: true),
             StopSignal = stopSignal,
-            StopTimeout = s.Duration(source, "stop_timeout", defaults.StopTimeout),
-            KeepReleases = s.Number(source, "keep_releases", defaults.KeepReleases, 1, 1000),
+            StopTimeout = s.Duration("stop_timeout", defaults.StopTimeout),
+            KeepReleases = s.Number("keep_releases", defaults.KeepReleases, 1, 1000),
             LogMaxBytes = logMax,
-            LogBackups = s.Number(source, "log_backups", defaults.LogBackups, 0, 1000),
+            LogBackups = s.Number("log_backups", defaults.LogBackups, 0, 1000),
             RedirectStderr = redirectStderr,
-            FatalAfter = s.Number(source, "fatal_after", defaults.FatalAfter, 1, 10_000),
-            FatalWindow = s.Duration(source, "fatal_window", defaults.FatalWindow),
+            FatalAfter = s.Number("fatal_after", defaults.FatalAfter, 1, 10_000),
+            FatalWindow = s.Duration("fatal_window", defaults.FatalWindow),
         };
     }
 
-    private static Dictionary<HookKind, AppHook> BuildHooks(Section s, string source)
+    private static Dictionary<HookKind, AppHook> BuildHooks(IniSection s)
     {
-        var fallback = s.Duration(source, "timeout", DefaultHookTimeout);
+        var fallback = s.Duration("timeout", DefaultHookTimeout);
         var hooks = new Dictionary<HookKind, AppHook>();
         foreach (var kind in Enum.GetValues<HookKind>())
         {
@@ -425,44 +364,44 @@ public sealed record AppConfig
             {
                 if (s.Get(key + "_timeout") is not null)
                 {
-                    throw s.Fail(source, key + "_timeout", $"a timeout for a hook that is not set ({key} = …)");
+                    throw s.Fail(key + "_timeout", $"a timeout for a hook that is not set ({key} = …)");
                 }
                 continue;
             }
-            var command = Words(s, source, key, text);
+            var command = Words(s, key, text);
             if (!StaysInside(command[0]))
             {
-                throw s.Fail(source, key, $"'{command[0]}' is not a path inside the release (a relative path without '..', like hooks/{key}.sh)");
+                throw s.Fail(key, $"'{command[0]}' is not a path inside the release (a relative path without '..', like hooks/{key}.sh)");
             }
-            hooks[kind] = new AppHook(kind, command, s.Duration(source, key + "_timeout", fallback), s.LineOf(key));
+            hooks[kind] = new AppHook(kind, command, s.Duration(key + "_timeout", fallback), s.LineOf(key));
         }
         return hooks;
     }
 
-    private static HealthCheck BuildHealth(Section s, string source)
+    private static HealthCheck BuildHealth(IniSection s)
     {
         var probes = HealthKeys.Take(3).Where(k => s.Get(k) is not null).ToList();
         if (probes.Count > 1)
         {
-            throw s.Fail(source, probes[1], $"[health] takes one of http, tcp or command, not {string.Join(" and ", probes)}");
+            throw s.Fail(probes[1], $"[health] takes one of http, tcp or command, not {string.Join(" and ", probes)}");
         }
         var check = new HealthCheck();
         check = check with
         {
-            Interval = s.Duration(source, "interval", check.Interval),
-            Timeout = s.Duration(source, "timeout", check.Timeout),
-            HealthyFor = s.Duration(source, "healthy_for", check.HealthyFor, zeroAllowed: true),
-            Deadline = s.Duration(source, "deadline", check.Deadline),
+            Interval = s.Duration("interval", check.Interval),
+            Timeout = s.Duration("timeout", check.Timeout),
+            HealthyFor = s.Duration("healthy_for", check.HealthyFor, zeroAllowed: true),
+            Deadline = s.Duration("deadline", check.Deadline),
         };
         if (check.Deadline < check.HealthyFor)
         {
-            throw s.Fail(source, "deadline", $"{s.Get("deadline")} is shorter than healthy_for ({FormatDuration(check.HealthyFor)}): the gate could never pass");
+            throw s.Fail("deadline", $"{s.Get("deadline")} is shorter than healthy_for ({FormatDuration(check.HealthyFor)}): the gate could never pass");
         }
         if (s.Get("http") is { } url)
         {
             if (!Uri.TryCreate(ExpandForCheck(url), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || string.IsNullOrEmpty(uri.Host))
             {
-                throw s.Fail(source, "http", $"'{url}' is not an http:// or https:// URL");
+                throw s.Fail("http", $"'{url}' is not an http:// or https:// URL");
             }
             return check with { Kind = HealthKind.Http, Target = url };
         }
@@ -470,16 +409,16 @@ public sealed record AppConfig
         {
             if (!TrySplitEndpoint(ExpandForCheck(endpoint), out _, out _))
             {
-                throw s.Fail(source, "tcp", $"'{endpoint}' is not HOST:PORT (a port from 1 to 65535; [::1]:8080 for IPv6)");
+                throw s.Fail("tcp", $"'{endpoint}' is not HOST:PORT (a port from 1 to 65535; [::1]:8080 for IPv6)");
             }
             return check with { Kind = HealthKind.Tcp, Target = endpoint };
         }
         if (s.Get("command") is { } commandText)
         {
-            var command = Words(s, source, "command", commandText);
+            var command = Words(s, "command", commandText);
             if (IsReleasePath(command[0]) && !StaysInside(command[0]))
             {
-                throw s.Fail(source, "command", $"'{command[0]}' leaves the release folder");
+                throw s.Fail("command", $"'{command[0]}' leaves the release folder");
             }
             return check with { Kind = HealthKind.Command, Command = command };
         }
@@ -556,15 +495,15 @@ public sealed record AppConfig
         return host.Length > 0 && !host.Contains(' ', StringComparison.Ordinal);
     }
 
-    private static IReadOnlyList<string> Words(Section s, string source, string key, string text)
+    private static IReadOnlyList<string> Words(IniSection s, string key, string text)
     {
         if (!CommandLine.TrySplit(text, out var words, out var error))
         {
-            throw s.Fail(source, key, error);
+            throw s.Fail(key, error);
         }
         if (words.Count == 0)
         {
-            throw s.Fail(source, key, "is empty");
+            throw s.Fail(key, "is empty");
         }
         return words;
     }
@@ -575,45 +514,6 @@ public sealed record AppConfig
 
     private static AppConfigException Error(string source, int line, string? key, string problem) =>
         new($"{source}:{line}: {(key is null ? "" : key + ": ")}{problem}");
-
-    private sealed class Section(string name, int line)
-    {
-        public string Name { get; } = name;
-        public int Line { get; } = line;
-        public Dictionary<string, (string Value, int Line)> Values { get; } = new(StringComparer.Ordinal);
-
-        public string? Get(string key) => Values.TryGetValue(key, out var v) ? v.Value : null;
-
-        public int LineOf(string key) => Values.TryGetValue(key, out var v) ? v.Line : Line;
-
-        public AppConfigException Fail(string source, string key, string problem) => Error(source, LineOf(key), key, problem);
-
-        public TimeSpan Duration(string source, string key, TimeSpan fallback, bool zeroAllowed = false)
-        {
-            if (Get(key) is not { } text)
-            {
-                return fallback;
-            }
-            if (!ProgramsConfig.TryParseDuration(text, out var value) || (value == TimeSpan.Zero && !zeroAllowed))
-            {
-                throw Fail(source, key, $"'{text}' is not a {(zeroAllowed ? "" : "positive ")}duration like 500ms, 10s, 5m or 1h");
-            }
-            return value;
-        }
-
-        public int Number(string source, string key, int fallback, int min, int max)
-        {
-            if (Get(key) is not { } text)
-            {
-                return fallback;
-            }
-            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
-            {
-                throw Fail(source, key, $"'{text}' is not a whole number from {min} to {max}");
-            }
-            return value;
-        }
-    }
 }
 
 /// <summary>A belay-app.conf that was refused; the message names file, line and key.</summary>

@@ -56,193 +56,92 @@ public static class ProgramsConfig
     public static IReadOnlyList<ProgramDefinition> Parse(string text, string source)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var sections = new List<Section>();
-        Section? current = null;
-        (string Key, int Line)? last = null;
-        var lines = text.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
+        IniError error = (line, key, problem) => Error(source, line, key, problem);
+        var format = new IniFile.Format(
+            "[program:NAME]",
+            "any [program:NAME] section",
+            (header, line, earlier) => OpenSection(header, line, earlier, error),
+            (_, key) => Keys.Contains(key) ? null : $"unknown setting (known: {string.Join(", ", Keys)})");
+        return [.. IniFile.Read(text, format, error).Select(Build)];
+    }
+
+    private static string OpenSection(string header, int line, IReadOnlyList<IniSection> earlier, IniError error)
+    {
+        if (!header.StartsWith("program:", StringComparison.Ordinal))
         {
-            var number = i + 1;
-            var raw = lines[i].TrimEnd('\r');
-            var trimmed = raw.Trim();
-            if (trimmed.Length == 0 || trimmed[0] is '#' or ';')
-            {
-                continue;
-            }
-            if (char.IsWhiteSpace(raw[0]) && current is not null && last is { } continued)
-            {
-                current.Values[continued.Key] = (current.Values[continued.Key].Value + "\n" + trimmed, continued.Line);
-                continue;
-            }
-            if (trimmed[0] == '[')
-            {
-                if (trimmed[^1] != ']')
-                {
-                    throw Error(source, number, null, $"'{trimmed}' is not a section header like [program:NAME]");
-                }
-                var header = trimmed[1..^1].Trim();
-                if (!header.StartsWith("program:", StringComparison.Ordinal))
-                {
-                    throw Error(source, number, null, $"[{header}] is not a section Belay knows; use [program:NAME]");
-                }
-                var name = header["program:".Length..].Trim();
-                if (!IsValidName(name))
-                {
-                    throw Error(source, number, null, $"'{name}' is not a program name (letters, digits, '.', '_' and '-', at most 64, not starting with '.' or '-')");
-                }
-                if (ReservedNames.Contains(name))
-                {
-                    throw Error(source, number, null, name == AllPrograms
-                        ? $"'{name}' is reserved (belay stop {name} means every program)"
-                        : $"'{name}' is reserved (belay logs {name} shows Belay's own log)");
-                }
-                if (name.EndsWith(StderrSuffix, StringComparison.Ordinal))
-                {
-                    throw Error(source, number, null, $"'{name}' ends in {StderrSuffix}, which names stderr files (program {name[..^StderrSuffix.Length]} writes its stderr to {name}.log)");
-                }
-                if (sections.Find(s => s.Name == name) is { } earlier)
-                {
-                    throw Error(source, number, null, $"program '{name}' is already defined on line {earlier.Line}");
-                }
-                current = new Section(name, number);
-                sections.Add(current);
-                last = null;
-                continue;
-            }
-            if (current is null)
-            {
-                throw Error(source, number, null, "a setting outside any [program:NAME] section");
-            }
-            var eq = trimmed.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0)
-            {
-                throw Error(source, number, null, $"'{trimmed}' is not 'key = value'");
-            }
-            var key = trimmed[..eq].Trim();
-            if (!Keys.Contains(key))
-            {
-                throw Error(source, number, key, $"unknown setting (known: {string.Join(", ", Keys)})");
-            }
-            if (current.Values.TryGetValue(key, out var seen))
-            {
-                throw Error(source, number, key, $"set twice in [program:{current.Name}] (first on line {seen.Line})");
-            }
-            current.Values[key] = (trimmed[(eq + 1)..].Trim(), number);
-            last = (key, number);
+            throw error(line, null, $"[{header}] is not a section Belay knows; use [program:NAME]");
         }
-        return [.. sections.Select(s => Build(s, source))];
+        var name = header["program:".Length..].Trim();
+        if (!IsValidName(name))
+        {
+            throw error(line, null, $"'{name}' is not a program name (letters, digits, '.', '_' and '-', at most 64, not starting with '.' or '-')");
+        }
+        if (ReservedNames.Contains(name))
+        {
+            throw error(line, null, name == AllPrograms
+                ? $"'{name}' is reserved (belay stop {name} means every program)"
+                : $"'{name}' is reserved (belay logs {name} shows Belay's own log)");
+        }
+        if (name.EndsWith(StderrSuffix, StringComparison.Ordinal))
+        {
+            throw error(line, null, $"'{name}' ends in {StderrSuffix}, which names stderr files (program {name[..^StderrSuffix.Length]} writes its stderr to {name}.log)");
+        }
+        if (earlier.FirstOrDefault(s => s.Name == name) is { } first)
+        {
+            throw error(line, null, $"program '{name}' is already defined on line {first.Line}");
+        }
+        return name;
     }
 
     public static bool IsValidName(string name) =>
         name.Length is > 0 and <= 64 && name[0] is not ('.' or '-') && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 
-    private static ProgramDefinition Build(Section s, string source)
+    private static ProgramDefinition Build(IniSection s)
     {
-        string? Get(string key) => s.Values.TryGetValue(key, out var v) ? v.Value : null;
-        int LineOf(string key) => s.Values.TryGetValue(key, out var v) ? v.Line : s.Line;
-        BelayException Fail(string key, string problem) => Error(source, LineOf(key), key, problem);
-
-        if (Get("command") is not { } commandText)
+        if (s.Get("command") is not { } commandText)
         {
-            throw Error(source, s.Line, "command", $"[program:{s.Name}] has no command");
+            throw s.Missing("command", $"[program:{s.Name}] has no command");
         }
         if (!CommandLine.TrySplit(commandText, out var command, out var commandError))
         {
-            throw Fail("command", commandError);
+            throw s.Fail("command", commandError);
         }
         if (command.Count == 0)
         {
-            throw Fail("command", "is empty");
+            throw s.Fail("command", "is empty");
         }
-        IReadOnlyList<KeyValuePair<string, string>> environment = [];
-        if (Get("environment") is { } envText && !TryParseEnvironment(envText, out environment, out var envError))
-        {
-            throw Fail("environment", envError);
-        }
-        var directory = Get("directory") ?? "/";
+        var environment = s.Environment("environment");
+        var directory = s.Get("directory") ?? "/";
         if (!Path.IsPathRooted(directory))
         {
-            throw Fail("directory", $"'{directory}' is not an absolute path");
+            throw s.Fail("directory", $"'{directory}' is not an absolute path");
         }
-        var restart = Get("restart") switch
-        {
-            null or "always" => RestartPolicy.Always,
-            "on-failure" => RestartPolicy.OnFailure,
-            "never" => RestartPolicy.Never,
-            var other => throw Fail("restart", $"'{other}' is not always, on-failure or never"),
-        };
-        var autostart = Get("autostart") switch
-        {
-            null or "true" or "yes" => true,
-            "false" or "no" => false,
-            var other => throw Fail("autostart", $"'{other}' is not true or false"),
-        };
-        var redirectStderr = Get("redirect_stderr") switch
-        {
-            null or "false" or "no" => false,
-            "true" or "yes" => true,
-            var other => throw Fail("redirect_stderr", $"'{other}' is not true or false"),
-        };
-        TimeSpan Duration(string key, TimeSpan fallback, bool zeroAllowed = false)
-        {
-            if (Get(key) is not { } text)
-            {
-                return fallback;
-            }
-            if (!TryParseDuration(text, out var value) || (value == TimeSpan.Zero && !zeroAllowed))
-            {
-                throw Fail(key, $"'{text}' is not a {(zeroAllowed ? "" : "positive ")}duration like 500ms, 10s, 5m or 1h");
-            }
-            return value;
-        }
-        int Number(string key, int fallback, int min, int max)
-        {
-            if (Get(key) is not { } text)
-            {
-                return fallback;
-            }
-            if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
-            {
-                throw Fail(key, $"'{text}' is not a whole number from {min} to {max}");
-            }
-            return value;
-        }
+        var restart = s.Restart("restart");
+        var autostart = s.Flag("autostart", fallback: true);
+        var redirectStderr = s.Flag("redirect_stderr", fallback: false);
         var defaults = new ProgramDefinition { Name = s.Name, Command = command };
-        var backoffInitial = Duration("backoff_initial", defaults.BackoffInitial);
-        var backoffMax = Duration("backoff_max", defaults.BackoffMax);
-        if (backoffMax < backoffInitial)
-        {
-            throw Fail("backoff_max", $"{Get("backoff_max") ?? "60s"} is shorter than backoff_initial ({Get("backoff_initial")})");
-        }
-        var stopSignal = defaults.StopSignal;
-        if (Get("stop_signal") is { } signalText && !SignalNames.TryParse(signalText, out stopSignal))
-        {
-            throw Fail("stop_signal", $"'{signalText}' is not a signal name ({string.Join(", ", SignalNames.Names)})");
-        }
-        long logMax = defaults.LogMaxBytes;
-        if (Get("log_max_bytes") is { } sizeText && (!TryParseSize(sizeText, out logMax) || logMax < 1024))
-        {
-            throw Fail("log_max_bytes", $"'{sizeText}' is not a size of at least 1KB, like 10MB");
-        }
+        var (backoffInitial, backoffMax) = s.Backoff(defaults.BackoffInitial, defaults.BackoffMax);
+        var stopSignal = s.Signal("stop_signal", defaults.StopSignal);
+        var logMax = s.LogSize("log_max_bytes", defaults.LogMaxBytes);
         return defaults with
         {
             Environment = environment,
             Directory = directory,
-            User = NonEmpty(Get("user")),
-            Group = NonEmpty(Get("group")),
+            User = NonEmpty(s.Get("user")),
+            Group = NonEmpty(s.Get("group")),
             Restart = restart,
             Autostart = autostart,
             BackoffInitial = backoffInitial,
             BackoffMax = backoffMax,
-            StartTimeout = Duration("start_timeout", defaults.StartTimeout, zeroAllowed: true),
+            StartTimeout = s.Duration("start_timeout", defaults.StartTimeout, zeroAllowed: true),
             StopSignal = stopSignal,
-            StopTimeout = Duration("stop_timeout", defaults.StopTimeout),
-            Priority = Number("priority", defaults.Priority, -10_000, 10_000),
+            StopTimeout = s.Duration("stop_timeout", defaults.StopTimeout),
+            Priority = s.Number("priority", defaults.Priority, -10_000, 10_000),
             LogMaxBytes = logMax,
-            LogBackups = Number("log_backups", defaults.LogBackups, 0, 1000),
+            LogBackups = s.Number("log_backups", defaults.LogBackups, 0, 1000),
             RedirectStderr = redirectStderr,
-            FatalAfter = Number("fatal_after", defaults.FatalAfter, 1, 10_000),
-            FatalWindow = Duration("fatal_window", defaults.FatalWindow),
+            FatalAfter = s.Number("fatal_after", defaults.FatalAfter, 1, 10_000),
+            FatalWindow = s.Duration("fatal_window", defaults.FatalWindow),
         };
     }
 
@@ -388,13 +287,6 @@ public static class ProgramsConfig
 
     private static ProgramsConfigException Error(string source, int line, string? field, string problem) =>
         new ProgramsConfigException($"{source}:{line}: {(field is null ? "" : field + ": ")}{problem}");
-
-    private sealed class Section(string name, int line)
-    {
-        public string Name { get; } = name;
-        public int Line { get; } = line;
-        public Dictionary<string, (string Value, int Line)> Values { get; } = new(StringComparer.Ordinal);
-    }
 }
 
 /// <summary>A programs.conf the agent refused; the message names file, line and field.</summary>

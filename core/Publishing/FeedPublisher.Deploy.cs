@@ -104,18 +104,17 @@ public sealed partial class FeedPublisher
         EnsureWritable(feed);
 
         // 2. Archives and their signatures; 3. the document. Undo on any failure.
-        var created = new List<string>();
-        var createdDirs = new List<string>();
+        var written = new Written(this, feed);
         try
         {
             foreach (var (rid, source, relative) in plan)
             {
                 var target = Path.Combine(feed, relative);
-                CreateDirectories(feed, Path.GetDirectoryName(target)!, createdDirs);
+                written.Folder(Path.GetDirectoryName(target)!);
                 if (!_files.Exists(target))
                 {
                     _files.CopyAtomically(source, target);
-                    created.Add(target);
+                    written.File(target);
                 }
                 var sigPath = target + FeedLayout.SignatureSuffix;
                 if (!_files.Exists(sigPath))
@@ -126,35 +125,22 @@ public sealed partial class FeedPublisher
                         sig = request.Key.Sign(stream, TrustedComment(relative, $"app {request.App} {request.Version} {rid}"));
                     }
                     _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
-                    created.Add(sigPath);
+                    written.File(sigPath);
                 }
                 var entry = document.Apps[request.App!].Artifacts[rid];
                 _log($"wrote {relative} ({entry.Size} bytes, sha256 {entry.Sha256})");
             }
-            CreateDirectories(feed, Path.GetDirectoryName(groupPath)!, createdDirs);
+            written.Folder(Path.GetDirectoryName(groupPath)!);
             var json = document.Serialize();
             // Exactly the host's check of what is about to be signed (signature aside).
             GroupDocument.Parse(json, groupPath);
             WriteSigned(groupPath, json, request.Key, FeedLayout.GroupFile(request.Group), $"group {request.Group} sequence {document.Sequence}");
             _log($"wrote {FeedLayout.GroupFile(request.Group)} (sequence {document.Sequence}, expires {document.Expires:u}, {document.Apps.Count} app(s); {what})");
-            return new DeployResult(document, created);
+            return new DeployResult(document, written.Files);
         }
         catch
         {
-            foreach (var path in Enumerable.Reverse(created))
-            {
-                TryDelete(path);
-            }
-            foreach (var dir in Enumerable.Reverse(createdDirs))
-            {
-                try
-                {
-                    _files.DeleteDirectoryIfEmpty(dir);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            written.Undo();
             throw;
         }
     }

@@ -71,20 +71,18 @@ public sealed partial class FeedPublisher
         // Exactly the host's check, before a byte is written.
         RootTrust.VerifySuccessor(current, json, [.. signatures.Select(s => s.Signature)], relative);
 
-        var written = new List<string>();
+        var written = new Written(this, feed);
+        var sigPath = rootPath + FeedLayout.SignatureSuffix;
+        byte[]? oldSig = null;
         try
         {
-            var rootDir = Path.Combine(feed, "root");
-            if (!Directory.Exists(rootDir))
-            {
-                _files.CreateDirectory(rootDir);
-            }
+            written.Folder(Path.Combine(feed, "root"));
             var currentVersioned = Path.Combine(feed, FeedLayout.RootVersionFile(current.Version));
             if (!_files.Exists(currentVersioned))
             {
                 // A feed made before versioned roots: keep version N where hosts walking the chain find it.
                 _files.WriteAtomically(currentVersioned, currentJson);
-                written.Add(currentVersioned);
+                written.File(currentVersioned);
                 var currentSig = _files.ReadAllBytes(rootPath + FeedLayout.SignatureSuffix);
                 var signer = MinisignSignature.Parse(currentSig);
                 var signerKey = oldKeys.FirstOrDefault(k => k.KeyId.Span.SequenceEqual(signer.KeyId.Span));
@@ -92,7 +90,7 @@ public sealed partial class FeedPublisher
                 {
                     var perKey = Path.Combine(feed, FeedLayout.RootKeySignature(current.Version, signerKey));
                     _files.WriteAtomically(perKey, currentSig);
-                    written.Add(perKey);
+                    written.File(perKey);
                 }
             }
             var versioned = Path.Combine(feed, relative);
@@ -104,37 +102,31 @@ public sealed partial class FeedPublisher
             {
                 var path = Path.Combine(feed, FeedLayout.RootKeySignature(next.Version, key));
                 _files.WriteAtomically(path, signature);
-                written.Add(path);
+                written.File(path);
             }
             _files.WriteAtomically(versioned, json);
-            written.Add(versioned);
-        }
-        catch
-        {
-            foreach (var path in Enumerable.Reverse(written))
-            {
-                TryDelete(path);
-            }
-            throw;
-        }
+            written.File(versioned);
 
-        // root.json last: from here on hosts see version N+1.
-        var legacy = signatures.FirstOrDefault(s => oldKeys.Contains(s.Key) && newKeys.Contains(s.Key));
-        if (legacy.Signature is null)
-        {
-            legacy = signatures.First(s => newKeys.Contains(s.Key));
-        }
-        var sigPath = rootPath + FeedLayout.SignatureSuffix;
-        var oldSig = _files.ReadAllBytes(sigPath);
-        try
-        {
+            // root.json last: from here on hosts see version N+1.
+            var legacy = signatures.FirstOrDefault(s => oldKeys.Contains(s.Key) && newKeys.Contains(s.Key));
+            if (legacy.Signature is null)
+            {
+                legacy = signatures.First(s => newKeys.Contains(s.Key));
+            }
+            oldSig = _files.ReadAllBytes(sigPath);
             _files.WriteAtomically(sigPath, legacy.Signature);
             _files.WriteAtomically(rootPath, json);
         }
         catch
         {
-            Restore(sigPath, oldSig);
-            Restore(rootPath, currentJson);
+            // Back to version N as it was: root.json and its signature, then the staged files of N+1
+            // (a versioned root left behind would stop the next rotation as "half-finished").
+            if (oldSig is not null)
+            {
+                Restore(sigPath, oldSig);
+                Restore(rootPath, currentJson);
+            }
+            written.Undo();
             throw;
         }
         _log($"wrote {FeedLayout.RootFile} version {next.Version} (root keys {string.Join(", ", newKeys.Select(k => k.KeyIdHex))}, threshold {threshold}; " +

@@ -161,8 +161,7 @@ public sealed partial class FeedPublisher
         EnsureWritable(feed);
 
         // 2. Artifacts and their signatures; 3. the manifest. Undo on any failure.
-        var created = new List<string>();
-        var createdDirs = new List<string>();
+        var written = new Written(this, feed);
         try
         {
             var release = new ReleaseEntry
@@ -175,7 +174,7 @@ public sealed partial class FeedPublisher
             foreach (var item in plan)
             {
                 var target = Path.Combine(feed, item.Relative);
-                CreateDirectories(feed, Path.GetDirectoryName(target)!, createdDirs);
+                written.Folder(Path.GetDirectoryName(target)!);
                 ArtifactEntry entry;
                 if (_files.Exists(target))
                 {
@@ -184,7 +183,7 @@ public sealed partial class FeedPublisher
                 else
                 {
                     var (sha, size) = _files.CopyAtomically(item.Source, target);
-                    created.Add(target);
+                    written.File(target);
                     entry = new ArtifactEntry { Path = item.Relative, Sha256 = sha, Size = size };
                 }
                 var sigPath = target + FeedLayout.SignatureSuffix;
@@ -196,7 +195,7 @@ public sealed partial class FeedPublisher
                         sig = request.Key.Sign(stream, TrustedComment(item.Relative, $"{item.Kind} {request.Version} {item.Rid}"));
                     }
                     _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
-                    created.Add(sigPath);
+                    written.File(sigPath);
                 }
                 if (item.Kind == "agent")
                 {
@@ -216,10 +215,10 @@ public sealed partial class FeedPublisher
                 if (!_files.Exists(sumsPath))
                 {
                     _files.WriteAtomically(sumsPath, sumsBytes);
-                    created.Add(sumsPath);
+                    written.File(sumsPath);
                     var sumsSig = request.Key.Sign(sumsBytes, TrustedComment(FeedLayout.BootstrapChecksums(request.Version), $"bootstrap {request.Version}"));
                     _files.WriteAtomically(sumsPath + FeedLayout.SignatureSuffix, Encoding.UTF8.GetBytes(sumsSig.ToFileText()));
-                    created.Add(sumsPath + FeedLayout.SignatureSuffix);
+                    written.File(sumsPath + FeedLayout.SignatureSuffix);
                 }
             }
 
@@ -231,27 +230,14 @@ public sealed partial class FeedPublisher
                 Expires = Truncate(now + (request.ExpiresIn ?? DefaultManifestLifetime)),
                 Releases = [.. (previous?.Releases ?? []).Append(release).OrderBy(r => SemVersion.Parse(r.Version))],
             };
-            CreateDirectories(feed, Path.GetDirectoryName(channelPath)!, createdDirs);
+            written.Folder(Path.GetDirectoryName(channelPath)!);
             WriteManifest(channelPath, manifest, request.Key);
             _log($"wrote {FeedLayout.ChannelFile(request.Channel)} (sequence {manifest.Sequence}, expires {manifest.Expires:u}, {manifest.Releases.Count} release(s), newest {request.Version} at {request.RolloutPercent}%)");
-            return new PublishResult(manifest, created);
+            return new PublishResult(manifest, written.Files);
         }
         catch
         {
-            foreach (var path in Enumerable.Reverse(created))
-            {
-                TryDelete(path);
-            }
-            foreach (var dir in Enumerable.Reverse(createdDirs))
-            {
-                try
-                {
-                    _files.DeleteDirectoryIfEmpty(dir);
-                }
-                catch (IOException)
-                {
-                }
-            }
+            written.Undo();
             throw;
         }
     }
@@ -494,6 +480,41 @@ public sealed partial class FeedPublisher
         }
         catch (IOException)
         {
+        }
+    }
+
+    /// <summary>
+    /// What one publish or deploy has written so far, to take back when a later step fails: the
+    /// files it created (never one that was there before) and the folders it made, newest first.
+    /// </summary>
+    private sealed class Written(FeedPublisher publisher, string feed)
+    {
+        private readonly List<string> _files = [];
+        private readonly List<string> _folders = [];
+
+        public IReadOnlyList<string> Files => _files;
+
+        public void File(string path) => _files.Add(path);
+
+        /// <summary>Makes <paramref name="directory"/> and its missing parents inside the feed, remembering each.</summary>
+        public void Folder(string directory) => publisher.CreateDirectories(feed, directory, _folders);
+
+        public void Undo()
+        {
+            foreach (var path in Enumerable.Reverse(_files))
+            {
+                publisher.TryDelete(path);
+            }
+            foreach (var folder in Enumerable.Reverse(_folders))
+            {
+                try
+                {
+                    publisher._files.DeleteDirectoryIfEmpty(folder);
+                }
+                catch (IOException)
+                {
+                }
+            }
         }
     }
 

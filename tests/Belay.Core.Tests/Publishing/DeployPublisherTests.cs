@@ -47,6 +47,33 @@ public sealed class DeployPublisherTests : IDisposable
     }
 
     [Fact]
+    public void AFailureAtAnyWriteOfADeployLeavesTheFeedAsItWas()
+    {
+        _feed.Deploy("web", "shop", "1.0");
+        var before = FailingFeedFiles.Snapshot(_feed.Root);
+        var archive = _feed.Archive("cart", "2.0", rid: "linux-x64");
+        DeployRequest Next(string feed) => new(feed, "web", _feed.DeployKey, "cart", "2.0", new Dictionary<string, string> { ["linux-x64"] = archive });
+
+        // Count the writes of a successful deploy (new folders, the archive, its signature, the document) in a copy...
+        var counting = new FailingFeedFiles(failAt: int.MaxValue);
+        var copy = _feed.Combine("copy");
+        FailingFeedFiles.CopyDirectory(_feed.Root, copy);
+        new FeedPublisher(_ => { }, _feed.Clock, counting).Deploy(Next(copy));
+        Assert.True(counting.Writes >= 6, $"only {counting.Writes} writes counted");
+
+        // ...then fail at each one in turn: nothing of the deploy stays, not even an empty folder.
+        for (var n = 1; n <= counting.Writes; n++)
+        {
+            var failing = new FailingFeedFiles(failAt: n);
+            var e = Record.Exception(() => new FeedPublisher(_ => { }, _feed.Clock, failing).Deploy(Next(_feed.Root)));
+            Assert.True(e is IOException or BelayException, $"write {n}: {e}");
+            Assert.True(failing.Failed, $"write {n} did not fail");
+            Assert.Equal(before, FailingFeedFiles.Snapshot(_feed.Root));
+        }
+        Assert.Equal(2, _feed.Publisher.Deploy(Next(_feed.Root)).Document.Sequence);
+    }
+
+    [Fact]
     public void AnotherArchiveUnderAVersionAlreadyPublishedIsRefusedAndTheFeedIsLeftAsItWas()
     {
         _feed.Deploy("web", "shop", "1.0");

@@ -40,10 +40,7 @@ public sealed class FeedPublisherTests : IDisposable
         Publisher().Init(Feed, _rootKey, [_releaseKey.PublicKey]);
     }
 
-    private Dictionary<string, string> Snapshot() =>
-        Directory.EnumerateFileSystemEntries(Feed, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToDictionary(
-            p => Path.GetRelativePath(Feed, p),
-            p => File.Exists(p) ? Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(p))) : "dir");
+    private Dictionary<string, string> Snapshot() => FailingFeedFiles.Snapshot(Feed);
 
     private ChannelManifest ReadManifest(string channel = "stable")
     {
@@ -95,7 +92,7 @@ public sealed class FeedPublisherTests : IDisposable
         // Count the writes of a successful publish in a copy of the feed...
         var counting = new FailingFeedFiles(failAt: int.MaxValue);
         var copy = _dir.Combine("copy");
-        CopyDirectory(Feed, copy);
+        FailingFeedFiles.CopyDirectory(Feed, copy);
         Publisher(counting).Publish(Request("1.1.0") with { FeedDirectory = copy });
         Assert.True(counting.Writes > 8, $"only {counting.Writes} writes counted");
 
@@ -171,64 +168,5 @@ public sealed class FeedPublisherTests : IDisposable
         Publisher().Publish(Request("1.0.0", "beta"));
         Assert.Equal(1, ReadManifest("beta").Sequence);
         Assert.Equal("1.0.0", Assert.Single(ReadManifest("beta").Releases).Version);
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        }
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
-        }
-    }
-
-    /// <summary>The real file operations, except that the Nth write throws, once.</summary>
-    private sealed class FailingFeedFiles(int failAt) : IFeedFiles
-    {
-        public int Writes { get; private set; }
-        public bool Failed { get; private set; }
-
-        private void Step(string what)
-        {
-            Writes++;
-            if (Writes == failAt && !Failed)
-            {
-                Failed = true;
-                throw new IOException($"injected failure at write {Writes} ({what})");
-            }
-        }
-
-        public bool Exists(string path) => FeedFiles.Instance.Exists(path);
-        public byte[] ReadAllBytes(string path) => FeedFiles.Instance.ReadAllBytes(path);
-
-        public void CreateDirectory(string path)
-        {
-            Step("mkdir " + path);
-            FeedFiles.Instance.CreateDirectory(path);
-        }
-
-        public (string Sha256, long Size) CopyAtomically(string source, string destination)
-        {
-            Step("copy " + destination);
-            return FeedFiles.Instance.CopyAtomically(source, destination);
-        }
-
-        public void WriteAtomically(string path, ReadOnlySpan<byte> content)
-        {
-            Step("write " + path);
-            FeedFiles.Instance.WriteAtomically(path, content);
-        }
-
-        public void Delete(string path)
-        {
-            Step("delete " + path);
-            FeedFiles.Instance.Delete(path);
-        }
-
-        public void DeleteDirectoryIfEmpty(string path) => FeedFiles.Instance.DeleteDirectoryIfEmpty(path);
     }
 }

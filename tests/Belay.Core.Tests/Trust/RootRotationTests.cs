@@ -1,5 +1,7 @@
 using Belay.Core.Feed;
 using Belay.Core.Minisign;
+using Belay.Core.Publishing;
+using Belay.Core.Tests.Publishing;
 
 namespace Belay.Core.Tests.Trust;
 
@@ -32,6 +34,33 @@ public sealed class RootRotationTests : IDisposable
         Root = new KeyRole { Threshold = threshold, Keys = [.. rootKeys.Select(k => k.PublicKey.ToBase64())] },
         Release = new KeyRole { Threshold = 1, Keys = [_feed.ReleaseKey.PublicKey.ToBase64()] },
     };
+
+    [Fact]
+    public void AFailureAtAnyWriteOfARotationLeavesTheFeedAsItWas()
+    {
+        _feed.Publish("1.0.0");
+        var before = FailingFeedFiles.Snapshot(_feed.Root);
+        var newKey = MinisignSecretKey.Generate();
+        RotateRequest Next(string feed) => new(feed, [_feed.RootKey, newKey], [newKey.PublicKey]);
+
+        // Count the writes of a successful rotation in a copy (per-key signatures, root/2.json, root.json and its signature)...
+        var counting = new FailingFeedFiles(failAt: int.MaxValue);
+        var copy = _feed.Combine("copy");
+        FailingFeedFiles.CopyDirectory(_feed.Root, copy);
+        new FeedPublisher(_ => { }, _feed.Clock, counting).Rotate(Next(copy));
+        Assert.True(counting.Writes >= 5, $"only {counting.Writes} writes counted");
+
+        // ...then fail at each one in turn: the feed stays at root version 1, with nothing of version 2 left behind.
+        for (var n = 1; n <= counting.Writes; n++)
+        {
+            var failing = new FailingFeedFiles(failAt: n);
+            var e = Record.Exception(() => new FeedPublisher(_ => { }, _feed.Clock, failing).Rotate(Next(_feed.Root)));
+            Assert.True(e is IOException or BelayException, $"write {n}: {e}");
+            Assert.True(failing.Failed, $"write {n} did not fail");
+            Assert.Equal(before, FailingFeedFiles.Snapshot(_feed.Root));
+        }
+        Assert.Equal(2, _feed.Publisher.Rotate(Next(_feed.Root)).Version);
+    }
 
     [Fact]
     public async Task AHostFollowsARotationSignedByTheOldAndTheNewKey()
