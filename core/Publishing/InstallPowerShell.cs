@@ -82,61 +82,16 @@ public static partial class InstallPowerShell
         IReadOnlyList<MinisignPublicKey>? trustedRootKeys, DateTimeOffset now)
     {
         feedUrl = CheckFeedUrl(feedUrl);
-        var feed = Path.GetFullPath(feedDirectory);
-        var rootPath = Path.Combine(feed, FeedLayout.RootFile);
-        if (!File.Exists(rootPath))
-        {
-            throw new BelayException($"{rootPath} not found: this is not a feed yet; create it with belay-release init --feed {feed}");
-        }
-        var rootJson = File.ReadAllBytes(rootPath);
-        IReadOnlyList<MinisignPublicKey> keys = trustedRootKeys is { Count: > 0 }
-            ? trustedRootKeys
-            : [.. FeedJson.ParseRoot(rootJson, rootPath).Root.Keys.Select(k => MinisignPublicKey.TryParse(k, out var key, out _) ? key : null).OfType<MinisignPublicKey>()];
-        var root = FeedTrust.VerifyRoot(rootJson, ReadSignature(rootPath), keys, now, rootPath);
-        var rootKeys = trustedRootKeys is { Count: > 0 } ? trustedRootKeys : [.. root.Root.Keys.Select(MinisignPublicKey.Parse)];
-
-        var channelPath = Path.Combine(feed, FeedLayout.ChannelFile(channel));
-        if (!FeedLayout.IsValidChannel(channel) || !File.Exists(channelPath))
-        {
-            throw new BelayException($"channel {channel} has no manifest ({channelPath}); publish a release to it first, or name the channel with --channel");
-        }
-        var manifest = FeedTrust.VerifyManifest(File.ReadAllBytes(channelPath), ReadSignature(channelPath), root, channel, now: null, minimumSequence: 0, channelPath);
-        var hasScriptBuilds = manifest.Releases.Any(r => r.Bootstrap is not null && r.Bootstrap.Keys.Any(InstallScript.ScriptRids.Contains));
-        var release = manifest.Releases
-            .Where(r => r.Bootstrap is not null && r.Bootstrap.Keys.Any(ScriptRids.Contains))
-            .OrderBy(r => SemVersion.Parse(r.Version))
-            .LastOrDefault();
-        if (release is null)
-        {
-            return new InstallPowerShellSource(null, hasScriptBuilds);
-        }
-        var builds = new List<InstallScriptBuild>();
-        foreach (var (rid, entry) in release.Bootstrap!.Where(p => ScriptRids.Contains(p.Key)).OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            var file = Path.Combine(feed, entry.Path);
-            if (!File.Exists(file))
-            {
-                throw new BelayException($"the bootstrapper for {rid} ({entry.Path}) is not in the feed folder {feed}; restore it before generating install.ps1");
-            }
-            string sha;
-            using (var stream = File.OpenRead(file))
-            {
-                sha = Convert.ToHexStringLower(SHA256.HashData(stream));
-            }
-            if (sha != entry.Sha256 || new FileInfo(file).Length != entry.Size)
-            {
-                throw BelayException.Trust($"{entry.Path} does not match channel {channel}'s manifest (SHA-256 {sha}, manifest {entry.Sha256}): the feed folder was changed after publishing");
-            }
-            builds.Add(new InstallScriptBuild(rid, entry.Path, entry.Sha256));
-        }
-        return new InstallPowerShellSource(new InstallScriptValues(feedUrl, channel, rootKeys, release.Version, builds), hasScriptBuilds);
+        var feed = InstallerFeed.Read(feedDirectory, channel, trustedRootKeys, now);
+        var hasScriptBuilds = feed.NewestWith(InstallScript.ScriptRids) is not null;
+        return feed.NewestWith(ScriptRids) is { } release
+            ? new InstallPowerShellSource(new InstallScriptValues(feedUrl, channel, feed.RootKeys, release.Version, feed.Builds(release, ScriptRids, FileName)), hasScriptBuilds)
+            : new InstallPowerShellSource(null, hasScriptBuilds);
     }
 
     /// <summary>Writes install.ps1 and install.ps1.minisig (signed with <paramref name="key"/>) at the feed root, signature first, each atomically.</summary>
     public static string Write(string feedDirectory, string script, MinisignSecretKey key, DateTimeOffset now, string what) =>
         InstallScript.WriteSigned(feedDirectory, FileName, script, key, now, what);
-
-    private static byte[] ReadSignature(string path) => InstallScript.ReadSignature(path);
 
     private static string CheckFeedUrl(string feedUrl) => InstallScript.CheckFeedUrl(feedUrl, UrlPattern());
 

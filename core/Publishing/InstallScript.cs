@@ -78,53 +78,10 @@ public static partial class InstallScript
         IReadOnlyList<MinisignPublicKey>? trustedRootKeys, DateTimeOffset now)
     {
         feedUrl = CheckFeedUrl(feedUrl);
-        var feed = System.IO.Path.GetFullPath(feedDirectory);
-        var rootPath = System.IO.Path.Combine(feed, FeedLayout.RootFile);
-        if (!File.Exists(rootPath))
-        {
-            throw new BelayException($"{rootPath} not found: this is not a feed yet; create it with belay-release init --feed {feed}");
-        }
-        var rootJson = File.ReadAllBytes(rootPath);
-        var rootSig = ReadSignature(rootPath);
-        IReadOnlyList<MinisignPublicKey> keys = trustedRootKeys is { Count: > 0 }
-            ? trustedRootKeys
-            : [.. FeedJson.ParseRoot(rootJson, rootPath).Root.Keys.Select(k => MinisignPublicKey.TryParse(k, out var key, out _) ? key : null).OfType<MinisignPublicKey>()];
-        var root = FeedTrust.VerifyRoot(rootJson, rootSig, keys, now, rootPath);
-        var rootKeys = trustedRootKeys is { Count: > 0 }
-            ? trustedRootKeys
-            : [.. root.Root.Keys.Select(MinisignPublicKey.Parse)];
-
-        var channelPath = System.IO.Path.Combine(feed, FeedLayout.ChannelFile(channel));
-        if (!FeedLayout.IsValidChannel(channel) || !File.Exists(channelPath))
-        {
-            throw new BelayException($"channel {channel} has no manifest ({channelPath}); publish a release to it first, or name the channel with --channel");
-        }
-        var manifest = FeedTrust.VerifyManifest(File.ReadAllBytes(channelPath), ReadSignature(channelPath), root, channel, now: null, minimumSequence: 0, channelPath);
-        var release = manifest.Releases
-            .Where(r => r.Bootstrap is not null && r.Bootstrap.Keys.Any(ScriptRids.Contains))
-            .OrderBy(r => SemVersion.Parse(r.Version))
-            .LastOrDefault()
+        var feed = InstallerFeed.Read(feedDirectory, channel, trustedRootKeys, now);
+        var release = feed.NewestWith(ScriptRids)
             ?? throw new BelayException($"no release on channel {channel} carries a bootstrapper for Linux or macOS; publish one with belay-release publish --bootstrap linux-x64=PATH (install.sh downloads it)");
-        var builds = new List<InstallScriptBuild>();
-        foreach (var (rid, entry) in release.Bootstrap!.Where(p => ScriptRids.Contains(p.Key)).OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            var file = System.IO.Path.Combine(feed, entry.Path);
-            if (!File.Exists(file))
-            {
-                throw new BelayException($"the bootstrapper for {rid} ({entry.Path}) is not in the feed folder {feed}; restore it before generating install.sh");
-            }
-            string sha;
-            using (var stream = File.OpenRead(file))
-            {
-                sha = Convert.ToHexStringLower(SHA256.HashData(stream));
-            }
-            if (sha != entry.Sha256 || new FileInfo(file).Length != entry.Size)
-            {
-                throw BelayException.Trust($"{entry.Path} does not match channel {channel}'s manifest (SHA-256 {sha}, manifest {entry.Sha256}): the feed folder was changed after publishing");
-            }
-            builds.Add(new InstallScriptBuild(rid, entry.Path, entry.Sha256));
-        }
-        return new InstallScriptValues(feedUrl, channel, rootKeys, release.Version, builds);
+        return new InstallScriptValues(feedUrl, channel, feed.RootKeys, release.Version, feed.Builds(release, ScriptRids, FileName));
     }
 
     /// <summary>Writes install.sh and install.sh.minisig (signed with <paramref name="key"/>) at the feed root, signature first, each atomically.</summary>

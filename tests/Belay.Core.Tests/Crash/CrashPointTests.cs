@@ -52,8 +52,7 @@ public sealed class CrashPointTests
 
     public static TheoryData<string> Cases => new(Table.Select(Name));
 
-    private static string Name((CrashPoint Point, int Occurrence, string Step) c) =>
-        $"{(int)c.Point:00} {c.Point} #{c.Occurrence} ({c.Step})";
+    private static string Name((CrashPoint Point, int Occurrence, string Step) c) => PowerLoss.Name(c);
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -61,27 +60,7 @@ public sealed class CrashPointTests
     {
         var (point, occurrence, _) = Table.Single(c => Name(c) == name);
         using var scenario = new CrashScenario();
-        Dictionary<string, byte[]> promised = [];
-        var disk = new CrashingFileSystem(scenario.HostRoot)
-        {
-            CrashAt = point,
-            CrashOccurrence = occurrence,
-            BeforeCrash = p => promised = scenario.Promised(p),
-        };
-        using (Durability.Observe(disk))
-        {
-            var crash = await Assert.ThrowsAsync<CrashException>(() => scenario.RunAsync(Ct));
-            Assert.Equal(point, crash.Point);
-        }
-        disk.PowerLoss();
-
-        foreach (var (path, bytes) in promised)
-        {
-            var full = Path.Combine(scenario.HostRoot, path);
-            Assert.True(File.Exists(full) && bytes.AsSpan().SequenceEqual(File.ReadAllBytes(full)),
-                $"{path}, written before crash point {name}, did not survive the power loss " +
-                $"({(File.Exists(full) ? $"{new FileInfo(full).Length} bytes, not {bytes.Length}" : "gone")})");
-        }
+        await PowerLoss.AtAsync(scenario, point, occurrence, name, Ct);
         var settled = await scenario.RestartAsync(Ct);
         TestContext.Current.TestOutputHelper?.WriteLine($"crash at {name}: settled on {settled.Current}, bad [{string.Join(", ", settled.Bad)}]");
     }
@@ -90,13 +69,7 @@ public sealed class CrashPointTests
     public async Task TheTableListsEveryCrashPointAndEveryTimeTheScenarioReachesOne()
     {
         using var scenario = new CrashScenario();
-        var disk = new CrashingFileSystem(scenario.HostRoot);
-        using (Durability.Observe(disk))
-        {
-            await scenario.RunAsync(Ct);
-        }
-        var counts = new Dictionary<CrashPoint, int>();
-        var reached = disk.Points.Select(p => (p, counts[p] = counts.GetValueOrDefault(p) + 1)).ToList();
+        var (reached, disk) = await PowerLoss.WithoutACrashAsync(scenario, Ct);
         Assert.Equal(Table.Select(c => (c.Point, c.Occurrence)), reached);
         // The points of an app's deploy are reached by DeployCrashPointTests' scenario.
         Assert.Empty(Enum.GetValues<CrashPoint>().Except(disk.Points).Except(DeployCrashPointTests.DeployPoints));
@@ -107,11 +80,7 @@ public sealed class CrashPointTests
     public async Task WithoutACrashTheScenarioEndsOnTheLastVersionAndAPowerLossAfterwardsLosesNothing()
     {
         using var scenario = new CrashScenario();
-        var disk = new CrashingFileSystem(scenario.HostRoot);
-        using (Durability.Observe(disk))
-        {
-            await scenario.RunAsync(Ct);
-        }
+        var (_, disk) = await PowerLoss.WithoutACrashAsync(scenario, Ct);
         var before = InstallStateStore.Load(scenario.Layout.StateFile);
         disk.PowerLoss();
         var after = InstallStateStore.Load(scenario.Layout.StateFile);

@@ -19,7 +19,7 @@ namespace Belay.Core.Tests.Crash;
 /// does what the host does next: the service manager starts the keeper from state.json (or,
 /// with no state.json, the operator runs the install again), and the agent stages again.
 /// </summary>
-internal sealed class CrashScenario : IDisposable
+internal sealed class CrashScenario : ICrashScenario, IDisposable
 {
     public const string Rid = "linux-x64";
     public static readonly string[] Versions = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"];

@@ -49,8 +49,7 @@ public sealed class DeployCrashPointTests
 
     public static TheoryData<string> Cases => new(Table.Select(Name));
 
-    private static string Name((CrashPoint Point, int Occurrence, string Step) c) =>
-        $"{(int)c.Point:00} {c.Point} #{c.Occurrence} ({c.Step})";
+    private static string Name((CrashPoint Point, int Occurrence, string Step) c) => PowerLoss.Name(c);
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -58,26 +57,7 @@ public sealed class DeployCrashPointTests
     {
         var (point, occurrence, _) = Table.Single(c => Name(c) == name);
         using var scenario = new DeployCrashScenario();
-        Dictionary<string, byte[]> promised = [];
-        var disk = new CrashingFileSystem(scenario.HostRoot)
-        {
-            CrashAt = point,
-            CrashOccurrence = occurrence,
-            BeforeCrash = p => promised = scenario.Promised(p),
-        };
-        using (Durability.Observe(disk))
-        {
-            var crash = await Assert.ThrowsAsync<CrashException>(() => scenario.RunAsync(Ct));
-            Assert.Equal(point, crash.Point);
-        }
-        disk.PowerLoss();
-
-        foreach (var (path, bytes) in promised)
-        {
-            var full = Path.Combine(scenario.HostRoot, path);
-            Assert.True(File.Exists(full) && bytes.AsSpan().SequenceEqual(File.ReadAllBytes(full)),
-                $"{path}, written before crash point {name}, did not survive the power loss");
-        }
+        await PowerLoss.AtAsync(scenario, point, occurrence, name, Ct);
         var settled = await scenario.RestartAsync(Ct);
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"crash at {name}: settled on {settled?.Current ?? "nothing"} ({(settled?.Running == true ? "running" : "not running")}), last {(settled is { History.Count: > 0 } h ? h.History[^1].Result : "-")}");
@@ -87,13 +67,7 @@ public sealed class DeployCrashPointTests
     public async Task TheTableListsEveryDeployCrashPointAndEveryTimeTheScenarioReachesOne()
     {
         using var scenario = new DeployCrashScenario();
-        var disk = new CrashingFileSystem(scenario.HostRoot);
-        using (Durability.Observe(disk))
-        {
-            await scenario.RunAsync(Ct);
-        }
-        var counts = new Dictionary<CrashPoint, int>();
-        var reached = disk.Points.Select(p => (p, counts[p] = counts.GetValueOrDefault(p) + 1)).ToList();
+        var (reached, disk) = await PowerLoss.WithoutACrashAsync(scenario, Ct);
         Assert.Equal(Table.Select(c => (c.Point, c.Occurrence)), reached);
         Assert.Empty(DeployPoints.Except(disk.Points));
         Assert.All(Enum.GetValues<CrashPoint>().Where(p => p.ToString().StartsWith("Deploy", StringComparison.Ordinal)), p => Assert.Contains(p, DeployPoints));
@@ -103,11 +77,7 @@ public sealed class DeployCrashPointTests
     public async Task WithoutACrashTheAppIsRemovedAndAPowerLossAfterwardsLosesNothing()
     {
         using var scenario = new DeployCrashScenario();
-        var disk = new CrashingFileSystem(scenario.HostRoot);
-        using (Durability.Observe(disk))
-        {
-            await scenario.RunAsync(Ct);
-        }
+        var (_, disk) = await PowerLoss.WithoutACrashAsync(scenario, Ct);
         var journal = File.ReadAllBytes(scenario.Paths.Journal(DeployCrashScenario.App));
         disk.PowerLoss();
         Assert.Equal(journal, File.ReadAllBytes(scenario.Paths.Journal(DeployCrashScenario.App)));

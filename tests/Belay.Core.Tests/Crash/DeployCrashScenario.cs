@@ -17,7 +17,7 @@ namespace Belay.Core.Tests.Crash;
 /// archive's files byte for byte; the app runs that release (if it should), or nothing; and the
 /// app then converges normally.
 /// </summary>
-internal sealed class DeployCrashScenario : IDisposable
+internal sealed class DeployCrashScenario : ICrashScenario, IDisposable
 {
     public const string App = "shop";
     public static readonly string[] Versions = ["1.0.0", "1.1.0", "1.2.0"];

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Belay.Core.Deploy;
 using Belay.Core.Feed;
+using Belay.Core.Tests.Trust;
 using Belay.TestSupport;
 
 namespace Belay.Core.Tests.Deploy;
@@ -14,11 +15,6 @@ namespace Belay.Core.Tests.Deploy;
 /// </summary>
 public sealed class GroupHostileFeedTests : IDisposable
 {
-    /// <summary>Short limits so that each case ends in seconds: 2000 bytes/s over 1 s windows, 4 s deadlines.</summary>
-    private static readonly TransferLimits TestLimits = new(TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4), 2000, TimeSpan.FromSeconds(1));
-
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
-
     private readonly DeployFeed _feed = new();
     private readonly string _downloads;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -36,19 +32,7 @@ public sealed class GroupHostileFeedTests : IDisposable
 
     public void Dispose() => _feed.Dispose();
 
-    public static TheoryData<Hostility, string> Attacks()
-    {
-        var data = new TheoryData<Hostility, string>();
-        foreach (var b in new[] { Hostility.StallBeforeHeaders, Hostility.StallAfterHeaders, Hostility.Trickle, Hostility.Reset, Hostility.ShortBody,
-                     Hostility.HugeContentLength, Hostility.Endless, Hostility.Intermittent500 })
-        {
-            foreach (var target in new[] { "document", "signature", "archive" })
-            {
-                data.Add(b, target);
-            }
-        }
-        return data;
-    }
+    public static TheoryData<Hostility, string> Attacks() => HostileCases.Attacks("document", "signature", "archive");
 
     private static Func<string, bool> Target(string target) => target switch
     {
@@ -74,13 +58,13 @@ public sealed class GroupHostileFeedTests : IDisposable
         if (target == "archive")
         {
             using var source = FeedSource.Open(server.Url);
-            source.Limits = TestLimits;
+            source.Limits = HostileCases.Limits;
             failure = await Assert.ThrowsAnyAsync<BelayException>(() =>
                 AppArtifactFetcher.FetchAsync(source, "shop", honest.Document!.Apps["shop"], "linux-x64", _downloads, Ct));
         }
         else
         {
-            var poll = await _feed.Client(feeds: [server.Url], limits: TestLimits).PollAsync(Ct);
+            var poll = await _feed.Client(feeds: [server.Url], limits: HostileCases.Limits).PollAsync(Ct);
             Assert.Equal(GroupPollOutcome.Failed, poll.Outcome);
             failure = poll.Error!;
             Assert.Equal(
@@ -89,7 +73,7 @@ public sealed class GroupHostileFeedTests : IDisposable
         }
         watch.Stop();
 
-        Assert.True(watch.Elapsed < Bound, $"{behaviour} on {target} took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < HostileCases.Bound, $"{behaviour} on {target} took {watch.Elapsed}");
         Assert.Equal(behaviour is Hostility.HugeContentLength or Hostility.Endless ? ExitCodes.TrustFailure : ExitCodes.FeedUnreachable, failure.ExitCode);
         Assert.Contains(server.Url, failure.Message, StringComparison.Ordinal);
         Assert.Equal(watermarks, File.ReadAllBytes(_feed.WatermarkFile));
@@ -103,7 +87,7 @@ public sealed class GroupHostileFeedTests : IDisposable
         CopyTree(_feed.Root, old);
         _feed.Deploy("web", "shop", "1.1");
         await using var server = new HostileFeedServer(_feed.Root);
-        var client = _feed.Client(feeds: [server.Url], limits: TestLimits);
+        var client = _feed.Client(feeds: [server.Url], limits: HostileCases.Limits);
         Assert.Equal(2, (await client.PollAsync(Ct)).Document!.Sequence);
         server.ReplayRoot = old;
         server.Behaviour = Hostility.Replay;

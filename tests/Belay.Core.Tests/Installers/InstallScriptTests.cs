@@ -163,6 +163,25 @@ public sealed class InstallScriptTests : IDisposable
     }
 
     [Fact]
+    public void InstallPs1FromFeedPinsTheNewestWindowsBootstrapperAndChecksItsFile()
+    {
+        var feed = PublishFeed(("1.0.0", true), ("1.1.0", true), ("1.2.0", false));
+        var source = InstallPowerShell.FromFeed(feed, "https://feed.example.com", "stable", null, _clock.GetUtcNow());
+        Assert.True(source.HasScriptBuilds);
+        var values = Assert.IsType<InstallScriptValues>(source.Values);
+        Assert.Equal("1.1.0", values.BootstrapVersion);
+        Assert.Equal("bootstrap/1.1.0/belay-win-x64.exe", Assert.Single(values.Builds).Path);
+        Assert.Equal(_rootKey.PublicKey, Assert.Single(values.RootKeys));
+
+        File.Delete(Path.Combine(feed, values.Builds[0].Path));
+        Assert.Contains("restore it before generating install.ps1",
+            Assert.Throws<BelayException>(() => InstallPowerShell.FromFeed(feed, "https://x/", "stable", null, _clock.GetUtcNow())).Message, StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(feed, values.Builds[0].Path), "tampered");
+        Assert.Equal(ExitCodes.TrustFailure,
+            Assert.Throws<BelayException>(() => InstallPowerShell.FromFeed(feed, "https://x/", "stable", null, _clock.GetUtcNow())).ExitCode);
+    }
+
+    [Fact]
     public void FromFeedSaysWhatToDoWhenNoReleaseHasABootstrapper()
     {
         var feed = PublishFeed(("1.0.0", false));

@@ -15,12 +15,6 @@ namespace Belay.Core.Tests.Trust;
 /// </summary>
 public sealed class HostileFeedTests : IDisposable
 {
-    /// <summary>Short limits so that each case ends in seconds: 2000 bytes/s over 1 s windows, 4 s deadlines.</summary>
-    private static readonly TransferLimits TestLimits = new(TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4), 2000, TimeSpan.FromSeconds(1));
-
-    /// <summary>Generous: the limits above end every case in about two seconds.</summary>
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
-
     private readonly TestFeed _feed = new();
     private readonly InstallLayout _layout;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -34,19 +28,7 @@ public sealed class HostileFeedTests : IDisposable
 
     public void Dispose() => _feed.Dispose();
 
-    public static TheoryData<Hostility, string> Attacks()
-    {
-        var data = new TheoryData<Hostility, string>();
-        foreach (var b in new[] { Hostility.StallBeforeHeaders, Hostility.StallAfterHeaders, Hostility.Trickle, Hostility.Reset, Hostility.ShortBody,
-                     Hostility.HugeContentLength, Hostility.Endless, Hostility.Intermittent500 })
-        {
-            foreach (var target in new[] { "root", "manifest", "artifact" })
-            {
-                data.Add(b, target);
-            }
-        }
-        return data;
-    }
+    public static TheoryData<Hostility, string> Attacks() => HostileCases.Attacks("root", "manifest", "artifact");
 
     private static Func<string, bool> Target(string target) => target switch
     {
@@ -56,7 +38,7 @@ public sealed class HostileFeedTests : IDisposable
     };
 
     private FeedClient Client(params string[] feeds) =>
-        new(feeds, [_feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, _feed.Clock, trustFile: _feed.TrustFile, limits: TestLimits);
+        new(feeds, [_feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, _feed.Clock, trustFile: _feed.TrustFile, limits: HostileCases.Limits);
 
     private static int ExpectedExitCode(Hostility b) =>
         b is Hostility.HugeContentLength or Hostility.Endless ? ExitCodes.TrustFailure : ExitCodes.FeedUnreachable;
@@ -87,7 +69,7 @@ public sealed class HostileFeedTests : IDisposable
         }
         watch.Stop();
 
-        Assert.True(watch.Elapsed < Bound, $"{behaviour} on {target} took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < HostileCases.Bound, $"{behaviour} on {target} took {watch.Elapsed}");
         Assert.Equal(ExpectedExitCode(behaviour), e.ExitCode);
         Assert.Contains(server.Url, e.Message, StringComparison.Ordinal);
         Assert.Equal(trustBefore, File.ReadAllBytes(_feed.TrustFile));
@@ -139,7 +121,7 @@ public sealed class HostileFeedTests : IDisposable
         using var both = Client(server.Url, mirror.Url);
         var watch = Stopwatch.StartNew();
         var check = await both.CheckAsync(0, null, Ct);
-        Assert.True(watch.Elapsed < Bound);
+        Assert.True(watch.Elapsed < HostileCases.Bound);
         Assert.Equal(mirror.Url, check.Source.Location);
         var download = await ArtifactDownloader.DownloadAsync(check.Source, check.Manifest!.Releases[0].Artifacts["linux-x64"], _feed.State, Ct);
         Assert.Equal(200_000, new FileInfo(download).Length);
