@@ -54,19 +54,22 @@ internal sealed class HubStateBuilder
 {
     private readonly InstallConfig _config;
     private readonly string _version;
+    private readonly Func<int?> _keeperPid;
     private readonly Func<PollSnapshot> _poll;
     private readonly Func<Task<List<ProgramStatus>>> _programs;
     private readonly HostFacts _facts;
     private readonly Func<Task<AppsReport?>> _apps;
 
+    /// <param name="keeperPid">The keeper's pid (the parent on Unix; what the keeper said on Windows), or null when unknown.</param>
     /// <param name="apps">The deploy runner's report, or null while there is none (the state then names the configured group and no app).</param>
-    public HubStateBuilder(InstallConfig config, string version, HostFacts facts, Func<PollSnapshot> poll, Func<Task<List<ProgramStatus>>> programs,
+    public HubStateBuilder(InstallConfig config, string version, HostFacts facts, Func<int?> keeperPid, Func<PollSnapshot> poll, Func<Task<List<ProgramStatus>>> programs,
         Func<Task<AppsReport?>> apps)
     {
         _apps = apps;
         _config = config;
         _version = version;
         _facts = facts;
+        _keeperPid = keeperPid;
         _poll = poll;
         _programs = programs;
     }
@@ -87,7 +90,7 @@ internal sealed class HubStateBuilder
             Sequence = poll.Sequence,
             ManifestExpires = poll.ManifestExpires,
             LastCheck = poll.LastCheck,
-            Keeper = OperatingSystem.IsWindows() ? null : new KeeperReport { Pid = Core.IO.Posix.ParentId },
+            Keeper = _keeperPid() is { } keeperPid ? new KeeperReport { Pid = keeperPid } : null,
             Agent = new AgentReport { Pid = Environment.ProcessId, Ready = poll.Ready },
             Host = HostReport.From(_facts),
             ServiceManager = _config.ServiceManager,
