@@ -42,18 +42,22 @@ internal sealed class AgentHost
     private readonly ILogger _log;
     private readonly TimeProvider _clock;
     private readonly string? _keeperSocket;
+    private readonly int? _keeperPid;
     private readonly string _version;
     private readonly AgentLifetime _lifetime;
     private readonly AsyncSignal _poked = new();
     private volatile PollSnapshot _poll = new(false, null, 0, null);
     private AgentStatus? _status;
     private string? _statusWriteError;
-    private Deploy.Deployments? _deployments;
+    private volatile Deploy.Deployments? _deployments;
+
+    /// <summary>The hub connection once started (the deploy runner tells it when an app's state changed).</summary>
+    private volatile HubClient? _hub;
 
     /// <summary>An update is put off while an app deploys (said once in the log, not at every check).</summary>
     private bool _updateWaitsForDeploy;
 
-    public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, string version, AgentLifetime lifetime)
+    public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, int? keeperPid, string version, AgentLifetime lifetime)
     {
         _lifetime = lifetime;
         _config = config;
@@ -62,6 +66,7 @@ internal sealed class AgentHost
         _log = log;
         _clock = clock;
         _keeperSocket = keeperSocket;
+        _keeperPid = keeperPid;
         _version = version;
     }
 
@@ -97,18 +102,18 @@ internal sealed class AgentHost
         _log.Information("agent {Version} started (pid {Pid}, config {Config}, channel {Channel}, poll every {Interval})",
             _version, status.Pid, _configPath, _config.Channel, _config.PollInterval);
 
-        using var supervision = OperatingSystem.IsWindows() ? null : await StartSupervisionAsync(stop).ConfigureAwait(false);
-        if (OperatingSystem.IsWindows() && File.Exists(ProgramPaths.For(_layout).ConfigFile))
+        if (OperatingSystem.IsWindows())
         {
-            _log.Error("{Config}: supervising programs is not supported on Windows yet; no program is started", ProgramPaths.For(_layout).ConfigFile);
+            ProtectSecretsAtRest();
         }
+        using var supervision = await StartSupervisionAsync(stop).ConfigureAwait(false);
 
         // The hub, when this host was enrolled with one (hub.json): its own task, never awaited by the loop below.
         // A host id that does not load now is reported by the first feed check; the hub then starts after it.
         var hub = HostId.TryLoad(_layout.HostIdFile, out _) is { } knownHostId ? StartHub(knownHostId, supervision, stop) : (null, Task.CompletedTask);
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
-        var deployments = supervision is null || OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, rid);
+        var deployments = OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, rid);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
@@ -254,10 +259,7 @@ internal sealed class AgentHost
             // Steps stop first (a running hook's group is killed; its journal names the step for the next agent).
             await deployments.DisposeAsync().ConfigureAwait(false);
         }
-        if (supervision is { } s && !OperatingSystem.IsWindows())
-        {
-            await s.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
-        }
+        await supervision.EndAsync(_lifetime.HandOver).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
 
@@ -293,15 +295,19 @@ internal sealed class AgentHost
         }
         var facts = HostFacts.Read(hostId);
         var paths = ProgramPaths.For(_layout);
-        var builder = new HubStateBuilder(_config, _version, facts, () => _poll,
-            () => supervision is not null && !OperatingSystem.IsWindows() ? supervision.Supervisor.StatusAsync() : Task.FromResult(new List<ProgramStatus>()));
+        // The keeper is the agent's parent; Windows has no parent pid to read, so there the keeper's own word.
+        var builder = new HubStateBuilder(_config, _version, facts, () => OperatingSystem.IsWindows() ? _keeperPid : Posix.ParentId, () => _poll,
+            () => supervision is not null ? supervision.Supervisor.StatusAsync() : Task.FromResult(new List<ProgramStatus>()),
+            AppsAsync);
         Hello Hello() => new()
         {
             Version = _version,
             Rid = RuntimeInformation.RuntimeIdentifier,
             Host = new HelloHost { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Macs = [.. facts.Macs] },
+            Group = _config.Group,
         };
         var client = new HubClient(settingsPath, Hello, builder.BuildAsync, Poke, (program, stream) => HubLogs.Resolve(_layout, paths, program, stream), _log, _clock, _version);
+        _hub = client;
         return (client, Task.Run(async () =>
         {
             try
@@ -317,6 +323,10 @@ internal sealed class AgentHost
 
         void Poke() => _poked.Set();
     }
+
+    /// <summary>The apps as belay status shows them, from the deploy runner (null before it started, or where there is none).</summary>
+    private async Task<Core.Deploy.AppsReport?> AppsAsync() =>
+        !OperatingSystem.IsWindows() && _deployments is { } deployments ? await deployments.ReportAsync().ConfigureAwait(false) : null;
 
     /// <summary>
     /// Writes agent.json; a failure (a full disk) is said once, not at every check, and the agent goes on with the
@@ -353,13 +363,38 @@ internal sealed class AgentHost
         return status is null ? "{}" : System.Text.Encoding.UTF8.GetString(status.ToJson());
     }
 
-    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    /// <summary>Windows: secrets written in clear before DPAPI (config.json's token, the hub credential, the group identity) are rewritten protected.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("windows")]
+    private void ProtectSecretsAtRest()
+    {
+        try
+        {
+            foreach (var line in SecretsAtRest.ProtectPlain(_layout, new SecretProtection(new Belay.Core.IO.Windows.NativeDataProtection(), _config.SecretScope)))
+            {
+                _log.Information("{What}", line);
+            }
+        }
+        catch (Exception e) when (e is BelayException or IOException or UnauthorizedAccessException)
+        {
+            _log.Error("cannot protect the secrets kept in clear: {Error}; they stay as they are, owner-only (belay doctor)", e.Message);
+        }
+    }
+
     private async Task<Supervision.Supervision> StartSupervisionAsync(CancellationToken stop)
     {
         var paths = ProgramPaths.For(_layout);
         var loader = new ProgramsConfigLoader(paths, _log);
         var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
-        var supervisor = new Supervisor(paths, _log, _clock, exe);
+        IProgramHost host;
+        if (OperatingSystem.IsWindows())
+        {
+            host = new WindowsProgramHost(paths, _log, exe);
+        }
+        else
+        {
+            host = new PosixProgramHost(paths, _log, exe);
+        }
+        var supervisor = new Supervisor(paths, _log, _clock, host);
         var definitions = loader.LoadAtStart();
         await supervisor.StartAsync(definitions).ConfigureAwait(false);
         _log.Information("supervising {Count} program(s) from {Config}", definitions.Count, paths.ConfigFile);
@@ -376,8 +411,10 @@ internal sealed class AgentHost
             }
         }
         _lifetime.Reload = () => _ = ReloadAsync();
-        var serving = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var control = new AgentControl(supervisor, ReloadAsync, StatusJson);
+        // Not linked to the agent's stop: the channel still answers (SHUTDOWN's own reply among them) while the programs
+        // stop, and ends with them (Supervision.EndAsync).
+        var serving = new CancellationTokenSource();
+        var control = new AgentControl(supervisor, ReloadAsync, StatusJson) { End = _lifetime.End };
         var channel = KeeperChannel.ServeAsync(paths.AgentSocket, control.HandleAsync, m => _log.Debug("{Message}", m), serving.Token).ContinueWith(t =>
         {
             if (t.Exception?.InnerException is { } e)
@@ -392,7 +429,7 @@ internal sealed class AgentHost
     private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string rid)
     {
         var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
-        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid);
+        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid, () => _hub?.StateMayHaveChanged());
         _deployments = deployments;
         supervision.Control.Apps = async () => (await deployments.ReportAsync().ConfigureAwait(false)).ToJson().ReplaceLineEndings(" ");
         _log.Information("deploying group {Group}", deployments.Group);

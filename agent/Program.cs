@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Belay.Agent.Logging;
 using Belay.Agent.Supervision;
@@ -34,6 +35,10 @@ internal static class Program
         if (args.Length > 0 && args[0] == ExecHelper.Verb)
         {
             return ExecHelper.Run(args[1..]);
+        }
+        if (args.Length == 2 && args[0] == WindowsProgramHost.StopRequestVerb && OperatingSystem.IsWindows())
+        {
+            return StopRequestHelper(args[1]);
         }
         try
         {
@@ -108,6 +113,18 @@ internal static class Program
         using var log = new LoggerConfiguration().WriteTo.Sink(sink).CreateLogger();
         using var stop = new CancellationTokenSource();
         var lifetime = new AgentLifetime();
+        // Windows has no SIGUSR2: the keeper asks over the agent's control channel (HANDOVER, SHUTDOWN).
+        lifetime.End = handOver =>
+        {
+            lifetime.HandOver = handOver;
+            try
+            {
+                stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        };
         // SIGTERM/SIGINT: stop everything (service stop, uninstall). SIGUSR2: hand over (the keeper
         // switches versions): exit and leave the programs running. SIGHUP: reload programs.conf.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStop);
@@ -120,7 +137,8 @@ internal static class Program
         });
         // The keeper says which version folder it started; a binary of another build
         // (BuildInfo.Version) in that folder still reports as what the keeper runs.
-        var host = new AgentHost(settings, path, log, TimeProvider.System, Environment.GetEnvironmentVariable(KeeperChannel.SocketVariable),
+        var keeperPid = int.TryParse(Environment.GetEnvironmentVariable(KeeperChannel.KeeperPidVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var kp) ? kp : (int?)null;
+        var host = new AgentHost(settings, path, log, TimeProvider.System, Environment.GetEnvironmentVariable(KeeperChannel.SocketVariable), keeperPid,
             Environment.GetEnvironmentVariable(KeeperChannel.VersionVariable) is { Length: > 0 } v ? v : BuildInfo.Version, lifetime);
         try
         {
@@ -151,6 +169,21 @@ internal static class Program
             }
         }
     }
+
+    /// <summary>`belay-agent stop-request PID` (Windows): CTRL_BREAK to the program's console process group, else WM_CLOSE
+    /// to its windows (<see cref="Belay.Core.Programs.Windows.StopRequest"/>); exit 0 when delivered, 1 when not.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("windows")]
+    private static int StopRequestHelper(string pid)
+    {
+        if (!int.TryParse(pid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id <= 0)
+        {
+            Console.Error.WriteLine($"belay-agent {WindowsProgramHost.StopRequestVerb}: '{pid}' is not a process id");
+            return ExitCodes.Usage;
+        }
+        var (delivery, detail) = Belay.Core.Programs.Windows.StopRequest.Deliver(new Belay.Core.Programs.Windows.NativeConsoleControl(), id);
+        Console.Out.WriteLine(detail);
+        return delivery == Belay.Core.Programs.Windows.StopDelivery.NotDelivered ? ExitCodes.Error : ExitCodes.Ok;
+    }
 }
 
 /// <summary>How the agent was asked to end, and the reload hook SIGHUP calls.</summary>
@@ -160,4 +193,7 @@ internal sealed class AgentLifetime
     public volatile bool HandOver;
 
     public Action? Reload { get; set; }
+
+    /// <summary>Ends the agent as the keeper asks on Windows: true hands the programs over, false stops them.</summary>
+    public Action<bool>? End { get; set; }
 }

@@ -8,6 +8,7 @@ using Belay.Hub.Admin;
 using Belay.Hub.Agents;
 using Belay.Hub.Api;
 using Belay.Hub.Cluster;
+using Belay.Hub.Feed;
 using Belay.Hub.Logs;
 using Belay.Hub.Security;
 using Belay.Hub.Storage;
@@ -69,7 +70,7 @@ internal sealed record ServeOptions(string DataDirectory, IPEndPoint Listen, str
 /// </summary>
 internal static class HubServer
 {
-    public static WebApplication Build(ServeOptions options, Serilog.ILogger log, IHubStore store, IHubCluster cluster)
+    public static WebApplication Build(ServeOptions options, Serilog.ILogger log, IHubStore store, IHubCluster cluster, FeedHosting? feed = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = options.DataDirectory });
         builder.Logging.ClearProviders();
@@ -99,6 +100,13 @@ internal static class HubServer
         services.AddSingleton<StateWriter>();
         services.AddSingleton<Fleet>();
         services.AddSingleton<Administration>();
+        FeedPublications? publications = null;
+        if (feed is not null)
+        {
+            publications = new FeedPublications(feed, log, TimeProvider.System);
+            publications.Prepare();
+            services.AddSingleton(publications);
+        }
         services.ConfigureHttpJsonOptions(json =>
         {
             json.SerializerOptions.TypeInfoResolverChain.Insert(0, HubApiJsonContext.Default);
@@ -172,6 +180,8 @@ internal static class HubServer
         api.MapLogStreams();
         api.MapAudit();
         api.MapAdmin();
+        api.MapFeedPush();
+        app.MapServedFeed(publications);
         app.MapPages(options.Tls);
         app.MapGet("/healthz", () => TypedResults.Text("ok\n"));
         return app;

@@ -26,6 +26,7 @@ internal static class Program
             VerifyCommand.Create(),
             FeedCommands.VerifyFeed(),
             ServeCommand.Create(),
+            PushCommand.Create(),
             PackageCommand.Create(),
             AppCommands.Create(),
             DeployCommand.Create(),

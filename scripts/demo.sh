@@ -408,7 +408,8 @@ start_hub() {
 that an operator sees the fleet and reads any program's log live, with nothing shipped while
 no one looks. It runs on an embedded SQLite database in its data folder and refuses a
 non-loopback address without TLS. We make an admin (its password read from stdin), an API
-token for curl, and a one-use enrollment token for the group demo."
+token for curl, and a one-use enrollment token for the group default, the group the demo
+deploys its app to (the host joins the token's group)."
     t=$(now)
     "$BIN/belay-hub" serve --data "$W/hub" --listen 127.0.0.1:0 --log "$W/hub.log" >"$W/hub.out" 2>&1 &
     HUB_PID=$!
@@ -427,7 +428,7 @@ token for curl, and a one-use enrollment token for the group demo."
     printf '%s\n' "$ADMIN_PASSWORD" | "$BIN/belay-hub" user add admin --role admin --password-stdin --data "$W/hub" >/dev/null ||
         fail "belay-hub user add failed"
     API_TOKEN=$("$BIN/belay-hub" user token admin --name demo --data "$W/hub" 2>/dev/null) || fail "belay-hub user token failed"
-    ENROLL_TOKEN=$("$BIN/belay-hub" token create --group demo --uses 1 --expires 1h --data "$W/hub" 2>/dev/null) ||
+    ENROLL_TOKEN=$("$BIN/belay-hub" token create --group default --uses 1 --expires 1h --data "$W/hub" 2>/dev/null) ||
         fail "belay-hub token create failed"
     run "$BIN/belay-hub" token list --data "$W/hub"
     record "hub started, operator and token made" "$(echo "$HUB_URL" | sed 's|http://||')" "$(elapsed_since "$t")"

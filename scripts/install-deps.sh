@@ -144,6 +144,7 @@ need wget       has wget
 need wixl       has wixl        # builds the MSI (installers/windows/belay.wxs)
 need msitools   has msiinfo     # msiinfo/msibuild: the MSI's tables are checked and patched
 need wine64     test -x /usr/lib/wine/wine64  # runs the win-x64 belay.exe as a service under Wine's SCM (off PATH)
+need gcc-mingw-w64-x86-64-win32 has x86_64-w64-mingw32-gcc  # builds winprog.exe, the Windows program the Wine supervision tests run
 need chromium   has chromium        # the hub's browser tests (headless) and the demo's screenshots
 need chromium-driver has chromedriver  # Selenium drives chromium through it
 need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'  # the hub on PostgreSQL: the tests initdb and run their own server

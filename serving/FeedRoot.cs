@@ -6,6 +6,11 @@ namespace Belay.Serving;
 /// Windows), and a file whose real path is not under the root's real path is refused: a
 /// symlink may point anywhere inside the feed, never out of it.
 ///
+/// The directory itself is resolved again at every request: when it is a link, the feed is
+/// whatever the link points at when the request arrives, so replacing the link (a rename of a
+/// new link over it) switches the whole feed between two requests, never within one. The hub
+/// publishes a pushed feed that way (hub/Feed/FeedPublications.cs).
+///
 /// Hazard: the check and the open are two steps, so someone who can swap links inside the
 /// feed between them could still win a race. The feed is the publisher's own directory; this
 /// guards against links that leave it by mistake, not against its owner.
@@ -17,38 +22,51 @@ internal sealed class FeedRoot
     private static readonly StringComparison PathComparison =
         OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
 
-    private FeedRoot(string realPath)
+    private readonly string directory;
+
+    private FeedRoot(string directory)
     {
-        RealPath = realPath;
+        this.directory = directory;
     }
 
-    /// <summary>The root with every link resolved.</summary>
-    public string RealPath { get; }
+    /// <summary>The root with every link resolved, as it is now.</summary>
+    public string? RealPath => RealPathOfDirectory(directory);
 
     /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
     public static FeedRoot Open(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         var full = Path.GetFullPath(directory);
-        var real = RealPathOf(Path.GetPathRoot(full)!, Components(full[Path.GetPathRoot(full)!.Length..]));
-        if (real is null || !Directory.Exists(real))
+        if (RealPathOfDirectory(full) is null)
         {
             throw new DirectoryNotFoundException($"feed directory '{directory}' does not exist");
         }
-        return new FeedRoot(Path.TrimEndingDirectorySeparator(real));
+        return new FeedRoot(full);
+    }
+
+    private static string? RealPathOfDirectory(string full)
+    {
+        var real = RealPathOf(Path.GetPathRoot(full)!, Components(full[Path.GetPathRoot(full)!.Length..]));
+        return real is null || !Directory.Exists(real) ? null : Path.TrimEndingDirectorySeparator(real);
     }
 
     /// <summary>The real path of the regular file the segments name, or null with the reason
-    /// ("not found", "directory", "symlink leaves the feed", "symlink loop").</summary>
+    /// ("not found", "directory", "symlink leaves the feed", "symlink loop", "no feed").</summary>
     public string? Resolve(IReadOnlyList<string> segments, out string reason)
     {
-        var real = RealPathOf(RealPath, segments);
+        var root = RealPath;
+        if (root is null)
+        {
+            reason = "no feed";
+            return null;
+        }
+        var real = RealPathOf(root, segments);
         if (real is null)
         {
             reason = "symlink loop";
             return null;
         }
-        if (!IsInside(real))
+        if (!IsInside(root, real))
         {
             reason = "symlink leaves the feed";
             return null;
@@ -67,10 +85,10 @@ internal sealed class FeedRoot
         return real;
     }
 
-    private bool IsInside(string path) =>
-        path.Length > RealPath.Length
-        && path.StartsWith(RealPath, PathComparison)
-        && (path[RealPath.Length] == Path.DirectorySeparatorChar || RealPath.EndsWith(Path.DirectorySeparatorChar));
+    private static bool IsInside(string root, string path) =>
+        path.Length > root.Length
+        && path.StartsWith(root, PathComparison)
+        && (path[root.Length] == Path.DirectorySeparatorChar || root.EndsWith(Path.DirectorySeparatorChar));
 
     /// <summary>Walks <paramref name="components"/> from <paramref name="start"/> (a real path),
     /// replacing each link by its target as realpath(3) does. A missing component ends the

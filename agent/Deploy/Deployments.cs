@@ -49,9 +49,12 @@ internal sealed class Deployments : IAsyncDisposable
     /// <summary>True while an app's deploy is in progress: the agent's own update waits for it.</summary>
     public bool Deploying => _runner.Deploying;
 
-    /// <summary>Wires the runner to the supervisor and the feed, and lets every app resume or fail what it was doing when the last agent stopped.</summary>
+    /// <summary>
+    /// Wires the runner to the supervisor and the feed, and lets every app resume or fail what it was doing when the last agent stopped.
+    /// <paramref name="changed"/> is called (it must not block) whenever an app's journal changed: the hub is sent a state.
+    /// </summary>
     public static Deployments Start(InstallConfig config, Supervisor supervisor, IReadOnlyList<FeedSource> sources, ILogger log, TimeProvider clock,
-        string agentExe, string rid)
+        string agentExe, string rid, Action changed)
     {
         var layout = config.Layout;
         var paths = AppPaths.For(layout);
@@ -72,7 +75,7 @@ internal sealed class Deployments : IAsyncDisposable
         Deployments? self = null;
         var artifacts = new GroupArtifactSource(() => self?._source, rid);
         var steps = new DeployStepRunner(paths, config.Group, apps, hooks, artifacts, secrets, logs, clock);
-        var runner = new DeployRunner(paths, config.Group, new DeployMachine(), steps, apps, secrets, logs, clock);
+        var runner = new DeployRunner(paths, config.Group, new DeployMachine(), steps, apps, secrets, logs, clock) { Changed = changed };
         var client = new GroupFeedClient(sources, config.ParseRootKeys(), config.Product, config.Group, layout.TrustFile, layout.GroupWatermarkFile, clock);
         self = new Deployments(client, runner, logs, apps, log, clock, layout.HostIdFile, rid);
         runner.Start();

@@ -16,7 +16,8 @@ namespace Belay.Agent.Hub;
 /// stayed up a minute starts the count again. A 401 (revoked or unknown credential) waits the
 /// whole cap before the next try: the hub said no, asking again at once would not change that.</item>
 /// <item>After connecting: hello, then the current state; a state again whenever it changes
-/// (checked every 2 s and after each feed check). A <c>poke</c> asks for a feed check now.</item>
+/// (checked every 2 s, after each feed check, and whenever an app's deploy moves on), at most one
+/// a second, the hub's rate. A <c>poke</c> asks for a feed check now.</item>
 /// <item>Nothing here is awaited by the polling loop or the supervisor: they only post a state
 /// (<see cref="HubOutbox.SetState"/> replaces the pending one) and get poked through a
 /// callback. A hub that is down, slow or answers garbage costs this task's retries and at most
@@ -30,6 +31,9 @@ internal sealed class HubClient
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan StableAfter = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan StateEvery = TimeSpan.FromSeconds(2);
+
+    /// <summary>The least time between two states sent: the hub's rate for states (one a second).</summary>
+    private static readonly TimeSpan StateSpacing = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(30);
 
     private readonly string _settingsPath;
@@ -294,6 +298,9 @@ internal sealed class HubClient
                 {
                     _queue.SetState(HubMessages.StateFrame(state));
                     sent = state;
+                    // The hub takes one state a second (a burst of ten) and drops the rest unread: a deploy's quick
+                    // steps are sent at that pace, the last of them always (the signal stays set while this waits).
+                    await Task.Delay(StateSpacing, _clock, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (Exception e) when (e is IOException or JsonException or Core.BelayException or UnauthorizedAccessException)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Belay.Core.Deploy;
 using Belay.Core.Hosting;
 using Belay.Core.Install;
 using Belay.Core.Programs;
@@ -10,9 +11,11 @@ namespace Belay.Agent.Hub;
 /// <summary>
 /// The <c>state</c> the agent sends its hub: the keys of <c>belay status --json</c> that the agent
 /// itself knows (DESIGN.md keeps them stable: version, previous, trial, bad, channel, feed,
-/// lastCheck, keeper, agent, host, serviceManager, programs). The hub stores it as it comes and
-/// shows what it recognizes. Secrets never get here: program environments are masked as in
-/// <c>belay status</c>, the host's token and credential are not part of it.
+/// lastCheck, keeper, agent, host, serviceManager, programs, group, apps), each of the same type
+/// as there. The hub stores it as it comes and shows what it recognizes (deploy history from
+/// apps[].lastDeploy). Secrets never get here: program environments are masked as in
+/// <c>belay status</c>, an app's report holds no environment and its deploy output is redacted
+/// before it is journaled, the host's token and credential are not part of it.
 /// </summary>
 internal sealed class HubState
 {
@@ -32,6 +35,15 @@ internal sealed class HubState
     public string ServiceManager { get; set; } = "";
     public string Scope { get; set; } = "";
     public List<ProgramStatus> Programs { get; set; } = [];
+
+    /// <summary>The group whose apps this host runs.</summary>
+    public string Group { get; set; } = "";
+
+    /// <summary>The last poll of the group document.</summary>
+    public GroupCheck? GroupCheck { get; set; }
+
+    /// <summary>Deployed apps: name, desired, running, state, step, bad, lastDeploy (DESIGN.md), and more.</summary>
+    public List<AppStatus> Apps { get; set; } = [];
 }
 
 /// <summary>What the polling loop last knew, handed over as one immutable value (no shared mutable state with the hub task).</summary>
@@ -42,15 +54,22 @@ internal sealed class HubStateBuilder
 {
     private readonly InstallConfig _config;
     private readonly string _version;
+    private readonly Func<int?> _keeperPid;
     private readonly Func<PollSnapshot> _poll;
     private readonly Func<Task<List<ProgramStatus>>> _programs;
     private readonly HostFacts _facts;
+    private readonly Func<Task<AppsReport?>> _apps;
 
-    public HubStateBuilder(InstallConfig config, string version, HostFacts facts, Func<PollSnapshot> poll, Func<Task<List<ProgramStatus>>> programs)
+    /// <param name="keeperPid">The keeper's pid (the parent on Unix; what the keeper said on Windows), or null when unknown.</param>
+    /// <param name="apps">The deploy runner's report, or null while there is none (the state then names the configured group and no app).</param>
+    public HubStateBuilder(InstallConfig config, string version, HostFacts facts, Func<int?> keeperPid, Func<PollSnapshot> poll, Func<Task<List<ProgramStatus>>> programs,
+        Func<Task<AppsReport?>> apps)
     {
+        _apps = apps;
         _config = config;
         _version = version;
         _facts = facts;
+        _keeperPid = keeperPid;
         _poll = poll;
         _programs = programs;
     }
@@ -71,13 +90,20 @@ internal sealed class HubStateBuilder
             Sequence = poll.Sequence,
             ManifestExpires = poll.ManifestExpires,
             LastCheck = poll.LastCheck,
-            Keeper = OperatingSystem.IsWindows() ? null : new KeeperReport { Pid = Core.IO.Posix.ParentId },
+            Keeper = _keeperPid() is { } keeperPid ? new KeeperReport { Pid = keeperPid } : null,
             Agent = new AgentReport { Pid = Environment.ProcessId, Ready = poll.Ready },
             Host = HostReport.From(_facts),
             ServiceManager = _config.ServiceManager,
             Scope = _config.Scope,
             Programs = await _programs().ConfigureAwait(false),
+            Group = _config.Group,
         };
+        if (await _apps().ConfigureAwait(false) is { } apps)
+        {
+            report.Group = apps.Group;
+            report.GroupCheck = apps.GroupCheck;
+            report.Apps = apps.Apps;
+        }
         foreach (var program in report.Programs)
         {
             // Uptime changes every second; the hub computes it from startedAt, so it is not a change worth sending.

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using System.Text.Json;
 using Belay.Core.Programs;
 
@@ -12,9 +11,12 @@ namespace Belay.Agent.Supervision;
 /// STOP name, RESTART name, RELOAD (re-read programs.conf; a config with an error is refused
 /// and the running one stays). `belay status`, `belay apps`, `belay start|stop|restart|reload` use it.
 /// </summary>
-[UnsupportedOSPlatform("windows")]
 internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> reload, Func<string> check)
 {
+    /// <summary>HANDOVER and SHUTDOWN (the keeper on Windows, which has no SIGUSR2 or SIGTERM to send): end the agent,
+    /// leaving the programs running for the next one or stopping them.</summary>
+    public Action<bool>? End { get; set; }
+
     /// <summary>APPS: the deployed apps as JSON (set once deployments run).</summary>
     public Func<Task<string>>? Apps { get; set; }
 
@@ -29,6 +31,9 @@ internal sealed class AgentControl(Supervisor supervisor, Func<Task<string>> rel
                 return JsonSerializer.Serialize(await supervisor.StatusAsync().ConfigureAwait(false), ProgramsJsonContext.Default.ListProgramStatus);
             case "CHECK":
                 return check();
+            case "HANDOVER" or "SHUTDOWN" when End is { } end:
+                end(verb == "HANDOVER");
+                return verb == "HANDOVER" ? "OK handing the programs over" : "OK stopping the programs";
             case "RELOAD":
                 return await reload().ConfigureAwait(false);
             case "APPS":

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Belay.Core.Programs;
 using Serilog;
 
@@ -10,8 +9,8 @@ namespace Belay.Agent.Supervision;
 /// is warned about (it may hold secrets in environment). The last config accepted is kept
 /// in state/programs/accepted.conf, so that an agent started after a bad edit (an update,
 /// a crash) still knows the programs it adopts; the operator's next reload fixes it.
+/// On Windows the file's mode is not checked (it has none): the config folder's ACL guards it.
 /// </summary>
-[UnsupportedOSPlatform("windows")]
 internal sealed class ProgramsConfigLoader(ProgramPaths paths, ILogger log)
 {
     private string AcceptedCopy => Path.Combine(paths.StateDir, "accepted.conf");
@@ -26,14 +25,17 @@ internal sealed class ProgramsConfigLoader(ProgramPaths paths, ILogger log)
         string text;
         try
         {
-            var mode = File.GetUnixFileMode(paths.ConfigFile);
-            if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            if (!OperatingSystem.IsWindows())
             {
-                throw new ProgramsConfigException($"{paths.ConfigFile}: refused: others may write it (mode {Convert.ToString((int)mode, 8)}); chmod 600 it");
-            }
-            if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
-            {
-                log.Warning("{Config} is readable by others (mode {Mode}); it may hold secrets: chmod 600 it", paths.ConfigFile, Convert.ToString((int)mode, 8));
+                var mode = File.GetUnixFileMode(paths.ConfigFile);
+                if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+                {
+                    throw new ProgramsConfigException($"{paths.ConfigFile}: refused: others may write it (mode {Convert.ToString((int)mode, 8)}); chmod 600 it");
+                }
+                if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
+                {
+                    log.Warning("{Config} is readable by others (mode {Mode}); it may hold secrets: chmod 600 it", paths.ConfigFile, Convert.ToString((int)mode, 8));
+                }
             }
             text = File.ReadAllText(paths.ConfigFile);
         }

@@ -1,9 +1,6 @@
-using System.Runtime.Versioning;
-
 namespace Belay.Agent.Supervision;
 
 /// <summary>The running supervisor and its control channel, ended together.</summary>
-[UnsupportedOSPlatform("windows")]
 internal sealed class Supervision(Supervisor supervisor, Task channel, CancellationTokenSource serving, AgentControl control) : IDisposable
 {
     public Supervisor Supervisor => supervisor;

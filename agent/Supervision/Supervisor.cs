@@ -21,7 +21,6 @@ namespace Belay.Agent.Supervision;
 /// Two ways to end: <see cref="StopAllAsync"/> (service stop, uninstall) stops every
 /// program; <see cref="HandOverAsync"/> (an update, a rollback) leaves them running.
 /// </summary>
-[UnsupportedOSPlatform("windows")]
 internal sealed class Supervisor : IDisposable
 {
     /// <summary>How long an adopted program that is gone may wait for the keeper's exit record.</summary>
@@ -30,24 +29,29 @@ internal sealed class Supervisor : IDisposable
     private readonly ProgramPaths _paths;
     private readonly ILogger _log;
     private readonly TimeProvider _clock;
-    private readonly string _agentExe;
-    private readonly LogPump _pump;
+    private readonly IProgramHost _host;
     private readonly Channel<Action> _inbox = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, Managed> _programs = new(StringComparer.Ordinal);
     private Task _loop = Task.CompletedTask;
     private bool _quit;
     private bool _shuttingDown;
 
-    public Supervisor(ProgramPaths paths, ILogger log, TimeProvider clock, string agentExe)
+    public Supervisor(ProgramPaths paths, ILogger log, TimeProvider clock, IProgramHost host)
     {
         _paths = paths;
         _log = log;
         _clock = clock;
-        _agentExe = agentExe;
-        Directory.CreateDirectory(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        File.SetUnixFileMode(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _host = host;
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(paths.StateDir); // owner-only by the ACL of the state folder it is in
+        }
+        else
+        {
+            Directory.CreateDirectory(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            File.SetUnixFileMode(paths.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         Directory.CreateDirectory(paths.LogDir);
-        _pump = new LogPump(log);
     }
 
     /// <summary>Adopts the programs an earlier agent left running, starts the rest, and runs the loop.</summary>
@@ -240,7 +244,7 @@ internal sealed class Supervisor : IDisposable
         _log.Information("handing {Count} program(s) over to the next agent", _programs.Values.Count(m => m.Pid > 0));
     }
 
-    public void Dispose() => _pump.Dispose();
+    public void Dispose() => _host.Dispose();
 
     private DateTimeOffset Now => _clock.GetUtcNow();
 
@@ -296,8 +300,9 @@ internal sealed class Supervisor : IDisposable
                     work();
                 }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.ComponentModel.Win32Exception)
             {
+                // A failure of one step (a full disk, a call the system refused) must not end supervision: the loop goes on.
                 _log.Error("supervisor: {Error}", SystemErrors.Describe(e));
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _clock).ConfigureAwait(false);
             }
@@ -352,8 +357,9 @@ internal sealed class Supervisor : IDisposable
             }
             if (m.State == ProgramState.Stopping && m.KillAt is { } kill && kill <= now && m.Pid > 0)
             {
-                _log.Warning("{Program} (pid {Pid}) did not stop within {Timeout} s; killing its process group", m.Name, m.Pid, m.Definition.StopTimeout.TotalSeconds);
-                PosixProcess.SignalGroup(m.Pid, PosixProcess.SigKill);
+                _log.Warning("{Program} (pid {Pid}) did not stop within {Timeout} s; killing {What}", m.Name, m.Pid, m.Definition.StopTimeout.TotalSeconds,
+                    OperatingSystem.IsWindows() ? "its job" : "its process group");
+                _host.Kill(m.Pid);
                 m.KillAt = null;
             }
             if (m.Adopted && m.Pid > 0)
@@ -371,7 +377,7 @@ internal sealed class Supervisor : IDisposable
     {
         if (m.GoneSince is null)
         {
-            if (PosixProcess.IsSameProcessAlive(m.Pid, m.StartTime))
+            if (_host.IsSameProcessAlive(m.Pid, m.StartTime))
             {
                 return;
             }
@@ -380,7 +386,7 @@ internal sealed class Supervisor : IDisposable
         if (ExitRecord.TryLoad(_paths.ExitRecord(m.Name)) is { } record && record.Pid == m.Pid)
         {
             File.Delete(_paths.ExitRecord(m.Name));
-            OnExit(m, now, record.Status == 0, PosixProcess.DescribeWaitStatus(record.Status));
+            OnExit(m, now, record.Status == 0, _host.DescribeExit(record.Status));
         }
         else if (now - m.GoneSince >= ExitRecordWait)
         {
@@ -400,7 +406,7 @@ internal sealed class Supervisor : IDisposable
         var toStart = new List<Managed>();
         foreach (var record in state?.Programs ?? [])
         {
-            var alive = record.Pid > 0 && PosixProcess.IsSameProcessAlive(record.Pid, record.StartTime);
+            var alive = record.Pid > 0 && _host.IsSameProcessAlive(record.Pid, record.StartTime);
             if (AppPaths.IsUnit(record.Name) && !byName.ContainsKey(record.Name))
             {
                 AdoptApp(record, alive);
@@ -471,7 +477,7 @@ internal sealed class Supervisor : IDisposable
                 var exit = ExitRecord.TryLoad(_paths.ExitRecord(m.Name)) is { } r && r.Pid == record.Pid ? r : null;
                 File.Delete(_paths.ExitRecord(m.Name));
                 m.StopRequested = recorded == ProgramState.Stopping;
-                OnExit(m, now, exit?.Status == 0, exit is null ? "exit unknown (ended while no agent ran)" : PosixProcess.DescribeWaitStatus(exit.Status));
+                OnExit(m, now, exit?.Status == 0, exit is null ? "exit unknown (ended while no agent ran)" : _host.DescribeExit(exit.Status));
             }
             else
             {
@@ -526,7 +532,7 @@ internal sealed class Supervisor : IDisposable
         {
             var exit = ExitRecord.TryLoad(_paths.ExitRecord(m.Name)) is { } r && r.Pid == record.Pid ? r : null;
             File.Delete(_paths.ExitRecord(m.Name));
-            m.LastExit = exit is null ? "exit unknown (ended while no agent ran)" : PosixProcess.DescribeWaitStatus(exit.Status);
+            m.LastExit = exit is null ? "exit unknown (ended while no agent ran)" : _host.DescribeExit(exit.Status);
             _log.Information("app {App} (pid {Pid}) ended while no agent ran: {Exit}", m.Name[1..], record.Pid, m.LastExit);
         }
         m.State = RestartDecider.ParseState(record.State) == ProgramState.Stopped ? ProgramState.Stopped : ProgramState.Exited;
@@ -644,11 +650,11 @@ internal sealed class Supervisor : IDisposable
         // A command that cannot be started is not spawned to exit 127 and back off until fatal:
         // it is fatal at once, with the reason in status and in the reply to start or reload.
         var searchPath = d.Environment.Where(kv => kv.Key == "PATH").Select(kv => kv.Value).LastOrDefault() ?? Environment.GetEnvironmentVariable("PATH");
-        if (CommandLookup.Problem(d.Command[0], d.Directory, searchPath) is { } spawnError)
+        // (On Windows CreateProcess searches as Windows does; a failure there is the catch below.)
+        if (!OperatingSystem.IsWindows() && CommandLookup.Problem(d.Command[0], d.Directory, searchPath) is { } spawnError)
         {
             _log.Error("cannot start {Program}: {Error}; it is fatal until that is fixed and belay start {Program} (or a reload)", m.Name, spawnError, m.Name);
             m.Pid = 0;
-            m.Child = null;
             m.LastExit = spawnError;
             m.State = ProgramState.Fatal;
             m.Failures.Clear();
@@ -661,56 +667,18 @@ internal sealed class Supervisor : IDisposable
         }
         m.EverStarted = true;
         m.StartedAt = now;
-        var psi = new ProcessStartInfo(_agentExe) { UseShellExecute = false, WorkingDirectory = "/" };
         try
         {
             m.SeparateStderr = !d.RedirectStderr;
-            PumpLogs(m);
-            foreach (var arg in (string[])["exec", "--log", _paths.Fifo(m.Name), "--dir", d.Directory])
-            {
-                psi.ArgumentList.Add(arg);
-            }
-            if (m.SeparateStderr)
-            {
-                psi.ArgumentList.Add("--stderr");
-                psi.ArgumentList.Add(_paths.ErrFifo(m.Name));
-            }
-            if (d.User is { } user)
-            {
-                psi.ArgumentList.Add("--user");
-                psi.ArgumentList.Add(user);
-                psi.Environment["USER"] = user;
-                psi.Environment["LOGNAME"] = user;
-                if (HomeOf(user) is { } home)
-                {
-                    psi.Environment["HOME"] = home;
-                }
-            }
-            if (d.Group is { } group)
-            {
-                psi.ArgumentList.Add("--group");
-                psi.ArgumentList.Add(group);
-            }
-            psi.ArgumentList.Add("--");
-            foreach (var arg in d.Command)
-            {
-                psi.ArgumentList.Add(arg);
-            }
-            psi.Environment.Remove(Belay.Core.Install.KeeperChannel.SocketVariable);
-            psi.Environment.Remove(Belay.Core.Install.KeeperChannel.VersionVariable);
-            foreach (var (key, value) in d.Environment)
-            {
-                psi.Environment[key] = value;
-            }
-            var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
-            m.Child = process;
-            m.Pid = process.Id;
-            m.StartTime = PosixProcess.StartTime(process.Id);
+            var started = _host.Start(d, m.SeparateStderr);
+            m.Pid = started.Pid;
+            m.StartTime = started.StartTime;
             m.Adopted = false;
             m.State = ProgramState.Starting;
             var generation = ++m.Generation;
             _log.Information("started {Program} (pid {Pid}{Restarts})", m.Name, m.Pid, m.Restarts > 0 ? $", restart {m.Restarts}" : "");
-            _ = process.WaitForExitAsync().ContinueWith(_ => Post(() => OnChildExit(m, generation, process)), TaskScheduler.Default);
+            _ = started.Exited.ContinueWith(t => Post(() => OnChildExit(m, generation, t.IsCompletedSuccessfully ? t.Result : new ProgramExit(false, "exit unknown"))),
+                TaskScheduler.Default);
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
@@ -722,30 +690,25 @@ internal sealed class Supervisor : IDisposable
         Persist();
     }
 
-    private void OnChildExit(Managed m, int generation, Process process)
+    private void OnChildExit(Managed m, int generation, ProgramExit exit)
     {
-        if (generation != m.Generation || m.Child != process)
+        if (generation != m.Generation || m.Pid <= 0 || m.Adopted)
         {
             return;
         }
-        var code = process.ExitCode;
-        process.Dispose();
-        m.Child = null;
-        // .NET reports a death by signal N as 128 + N.
-        OnExit(m, Now, code == 0, code > 128 ? $"signal {code - 128}" : $"exit {code}");
+        OnExit(m, Now, exit.Success, exit.Description);
     }
 
     private void OnExit(Managed m, DateTimeOffset now, bool success, string description)
     {
         if (m.Pid > 0)
         {
-            // Whatever the program left in its group (a background child) goes with it.
-            PosixProcess.SignalGroup(m.Pid, PosixProcess.SigKill);
+            // Whatever the program left in its group or job (a background child) goes with it.
+            _host.Ended(m.Pid);
         }
         var pid = m.Pid;
         m.Pid = 0;
         m.StartTime = 0;
-        m.Child = null;
         m.Adopted = false;
         m.GoneSince = null;
         m.KillAt = null;
@@ -803,10 +766,19 @@ internal sealed class Supervisor : IDisposable
             m.StopRequested = true;
             m.State = ProgramState.Stopping;
             m.KillAt = now + m.Definition.StopTimeout;
-            if (!PosixProcess.SignalGroup(m.Pid, m.Definition.StopSignal))
+            var generation = m.Generation;
+            var pid = m.Pid;
+            _ = _host.RequestStopAsync(pid, m.Definition).ContinueWith(t => Post(() =>
             {
-                PosixProcess.Signal(m.Pid, m.Definition.StopSignal);
-            }
+                var undelivered = t.IsCompletedSuccessfully ? t.Result : t.Exception?.InnerException?.Message ?? "the stop request failed";
+                if (undelivered is not null && m.Generation == generation && m.Pid == pid && m.State == ProgramState.Stopping)
+                {
+                    // Nothing can ask it to stop (no console, no window): waiting stop_timeout would change nothing.
+                    _log.Warning("{Program} (pid {Pid}) cannot be asked to stop ({Why}); ending it now", m.Name, pid, undelivered);
+                    _host.Kill(pid);
+                    m.KillAt = null;
+                }
+            }), TaskScheduler.Default);
             Persist();
         }
         return wait;
@@ -862,79 +834,11 @@ internal sealed class Supervisor : IDisposable
         }
     }
 
-    private static string StderrSource(string name) => name + " stderr";
+    /// <summary>Makes sure the program's output reaches its logs (see <see cref="IProgramHost.PumpLogs"/>).</summary>
+    private void PumpLogs(Managed m) => _host.PumpLogs(m.Definition, m.SeparateStderr);
 
-    /// <summary>
-    /// Copies the program's stdout FIFO into NAME.log and, when its process has a stderr FIFO of its own,
-    /// that one into NAME.err.log (creating the FIFOs that are missing). A program whose stderr goes into
-    /// NAME.log has no stderr FIFO: one left from an earlier run is drained and deleted.
-    /// </summary>
-    private void PumpLogs(Managed m)
-    {
-        var d = m.Definition;
-        _pump.Add(m.Name, _paths.Fifo(m.Name), _paths.Log(m.Name), d.LogMaxBytes, d.LogBackups);
-        if (m.SeparateStderr)
-        {
-            _pump.Add(StderrSource(m.Name), _paths.ErrFifo(m.Name), _paths.ErrLog(m.Name), d.LogMaxBytes, d.LogBackups);
-        }
-        else
-        {
-            if (File.Exists(_paths.ErrFifo(m.Name)))
-            {
-                // Whatever an earlier process left in it still reaches NAME.err.log before the FIFO goes.
-                _pump.Add(StderrSource(m.Name), _paths.ErrFifo(m.Name), _paths.ErrLog(m.Name), d.LogMaxBytes, d.LogBackups);
-            }
-            _pump.Remove(StderrSource(m.Name));
-            DeleteFile(_paths.ErrFifo(m.Name));
-        }
-    }
-
-    /// <summary>A removed program: stop copying its output (what is in the pipes is still written) and delete its FIFOs.</summary>
-    private void Forget(string name)
-    {
-        _pump.Remove(name);
-        _pump.Remove(StderrSource(name));
-        DeleteFifos(name);
-    }
-
-    private void DeleteFifos(string name)
-    {
-        DeleteFile(_paths.Fifo(name));
-        DeleteFile(_paths.ErrFifo(name));
-    }
-
-    /// <summary>Deletes a FIFO by path; the pump's open descriptor still reads what is left in it.</summary>
-    private void DeleteFile(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            _log.Warning("cannot delete {File}: {Error}", path, SystemErrors.Describe(e));
-        }
-    }
-
-    /// <summary>The home folder of a user from /etc/passwd (for HOME), or null.</summary>
-    private static string? HomeOf(string user)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/etc/passwd"))
-            {
-                var fields = line.Split(':');
-                if (fields.Length >= 6 && fields[0] == user)
-                {
-                    return fields[5];
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return null;
-    }
+    /// <summary>A removed program: stop copying its output (what is waiting is still written).</summary>
+    private void Forget(string name) => _host.Forget(name);
 
     private sealed class Managed(ProgramDefinition definition)
     {
@@ -967,7 +871,6 @@ internal sealed class Supervisor : IDisposable
 
         /// <summary>Whether the process (the running one, else the next to start) has its own stderr FIFO.</summary>
         public bool SeparateStderr { get; set; } = !definition.RedirectStderr;
-        public Process? Child { get; set; }
         public int Generation { get; set; }
 
         public Task<string> AddWaiter()

@@ -15,7 +15,7 @@ internal sealed record HubResult(
     AgentMemory? Without, AgentMemory? With, double WindowSeconds,
     int Agents, double HubIdlePssMb, double HubLoadedPssMb, double HubIdleRssMb, double HubLoadedRssMb, double ConnectSeconds, double HubCpuPercent,
     int Lines, double LatencyP50Ms, double LatencyP99Ms, double LatencyMaxMs, double LineIntervalMs,
-    BrowserFigures? Browser, string? Error);
+    BrowserFigures? Browser, ThroughputFigures? Throughput, string? Error);
 
 /// <summary>The write-to-browser latency (headless Chromium on the hub's live-log page), or why it was not measured.</summary>
 internal sealed record BrowserFigures(int Lines, double P50Ms, double P99Ms, double MaxMs, string? NotMeasured);
@@ -31,7 +31,8 @@ internal sealed record BrowserFigures(int Lines, double P50Ms, double P99Ms, dou
 /// <item>the latency from a program's write to a reader of the hub's live log, over 1,000 lines:
 /// the program stamps each line with the time it wrote it; an HTTP client reading the SSE stream
 /// takes the time each line arrives, and then headless Chromium on the live-log page takes the
-/// time each line is complete in the page (<see cref="BrowserLatency"/>).</item>
+/// time each line is complete in the page (<see cref="BrowserLatency"/>);</item>
+/// <item>a program's write throughput with no live log open and with a throttled one (<see cref="HubThroughput"/>).</item>
 /// </list>
 /// </summary>
 internal static class HubBench
@@ -66,11 +67,13 @@ internal static class HubBench
             server = Shell.Start(ctx.Release, ["serve", "--feed", feed.Dir, "--listen", "127.0.0.1:0"], Path.Combine(dir, "serve.log"));
             var feedUrl = WaitForUrl(Path.Combine(dir, "serve.log"), server, "serving ");
             var program = "[program:clock]\ncommand = sh -c 'i=0; while :; do i=$((i+1)); echo \"lat $i $(date +%s%N)\"; sleep 0.02; done'\n";
+            var burstLines = o.Quick ? 200_000 : 400_000;
             foreach (var host in new[] { plain, enrolled })
             {
                 Directory.CreateDirectory(Path.Combine(host.Prefix, "etc"));
+                Directory.CreateDirectory(Path.Combine(host.Prefix, "scratch"));
                 var conf = Path.Combine(host.Prefix, "etc", "programs.conf");
-                File.WriteAllText(conf, program);
+                File.WriteAllText(conf, program + HubThroughput.Program(Path.Combine(host.Prefix, "scratch"), burstLines));
                 File.SetUnixFileMode(conf, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }
             CheckOk(plain.Install(feedUrl, "--poll-interval", "10s"), "install without the hub");
@@ -90,6 +93,10 @@ internal static class HubBench
             var latencies = Latency(http, hubHostId, 1000);
             BenchContext.Say("hub: write-to-browser latency over 1,000 lines, headless Chromium on the live-log page");
             var browser = Browser(dir, url, password, hubHostId, 1000);
+
+            // 4. A slow reader and the program's throughput.
+            BenchContext.Say($"hub: a program's write throughput, {burstLines:N0} lines a burst, with no live log open and with a throttled one");
+            var throughput = Throughput(url, apiToken, hubHostId, Path.Combine(enrolled.Prefix, "scratch"), burstLines, o.Quick ? 3 : 5);
 
             // 2. The hub's memory per connected agent.
             var hubPid = hub.Id;
@@ -117,12 +124,12 @@ internal static class HubBench
             var loaded = (Pss: Stats.Median(samples.Select(s => s.Pss)), Rss: Stats.Median(samples.Select(s => s.Rss)));
             BenchContext.Say($"hub: {loaded.Pss:F1} MB PSS with {agents + 1} agents: {(loaded.Pss - idle.Pss) * 1024 / agents:F1} kB each");
             return new HubResult(without, with, window.TotalSeconds, agents, idle.Pss, loaded.Pss, idle.Rss, loaded.Rss, connectSeconds, cpu,
-                latencies.Count, Stats.Percentile(latencies, 50), Stats.Percentile(latencies, 99), latencies.Count == 0 ? double.NaN : latencies.Max(), 20, browser, null);
+                latencies.Count, Stats.Percentile(latencies, 50), Stats.Percentile(latencies, 99), latencies.Count == 0 ? double.NaN : latencies.Max(), 20, browser, throughput, null);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or WebSocketException or AggregateException or JsonException)
         {
             BenchContext.Say($"hub FAILED: {e.Message}");
-            return new HubResult(null, null, 0, agents, 0, 0, 0, 0, 0, 0, 0, double.NaN, double.NaN, double.NaN, 0, null, e.Message.Split('\n')[0]);
+            return new HubResult(null, null, 0, agents, 0, 0, 0, 0, 0, 0, 0, double.NaN, double.NaN, double.NaN, 0, null, null, e.Message.Split('\n')[0]);
         }
         finally
         {
@@ -293,6 +300,22 @@ internal static class HubBench
         {
             BenchContext.Say($"hub: the browser latency FAILED: {e.Message}");
             return new BrowserFigures(0, double.NaN, double.NaN, double.NaN, "failed: " + e.Message.Split('\n')[0]);
+        }
+    }
+
+    private static ThroughputFigures Throughput(string url, string apiToken, string hostId, string folder, int lines, int rounds)
+    {
+        try
+        {
+            var figures = HubThroughput.Measure(url, apiToken, hostId, folder, lines, rounds);
+            BenchContext.Say($"hub: burst throughput {string.Join(", ", figures.WithoutMbps.Select(m => m.ToString("F0", CultureInfo.InvariantCulture)))} MB/s with no live log open, " +
+                $"{string.Join(", ", figures.WithMbps.Select(m => m.ToString("F0", CultureInfo.InvariantCulture)))} MB/s with a throttled one ({figures.SkippedBytes:N0} bytes reported skipped)");
+            return figures;
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or AggregateException or FormatException)
+        {
+            BenchContext.Say($"hub: the throughput FAILED: {e.Message}");
+            return new ThroughputFigures(lines, (long)lines * HubThroughput.LineBytes, [], [], 0, 0, 0, "failed: " + e.Message.Split('\n')[0]);
         }
     }
 

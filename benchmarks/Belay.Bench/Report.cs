@@ -122,6 +122,11 @@ internal static class Report
             {
                 rows.Add([$"A program's write to the live-log page in headless Chromium, {br.Lines:N0} lines, p50 / p99", $"{F(br.P50Ms, 0)} ms / {F(br.P99Ms, 0)} ms", "", "", ""]);
             }
+            if (h.Throughput is { NotMeasured: null, WithMbps.Count: > 0 } t)
+            {
+                rows.Add([$"A program's write throughput with a live log open whose reader takes {t.ReaderBytesPerSecond / 1000:N0} kB/s (median of {t.WithMbps.Count} bursts)",
+                    $"{F(Stats.Median(t.WithMbps), 0)} MB/s", $"no live log open {F(Stats.Median(t.WithoutMbps), 0)} MB/s", "", ""]);
+            }
         }
         return rows;
     }
@@ -178,6 +183,28 @@ internal static class Report
             L();
             L($"The browser's figure: {why}.");
         }
+        if (h.Throughput is not { } t)
+        {
+            return;
+        }
+        L();
+        L($"**A slow reader and the program's throughput.** The enrolled installation's `burst` program writes {t.Lines:N0} lines ({Stats.Bytes(t.BurstBytes)}) as fast as it can, " +
+          "timing itself (`date +%s%N` before and after `seq`: its own write throughput into its pipe, which the agent's log pump drains into the log file). " +
+          $"Bursts alternate between no live log open and one open through the hub whose reader takes {t.ReaderBytesPerSecond / 1000:N0} kB/s (an HTTP client on loopback with a 32 kB receive buffer), " +
+          "in the order A B, B A, A B, … (a drifting load favours neither), " +
+          "so that the agent runs out of credit and drops lines (`tail.skip`) instead of holding the program back.");
+        L();
+        if (t.NotMeasured is { } missing)
+        {
+            L($"Not measured: {missing}.");
+            return;
+        }
+        string Each(IReadOnlyList<double> m) => string.Join(", ", m.Select(x => F(x, 0)));
+        Table(b, ["", "bursts (MB/s)", "median"], [
+            ["no live log open", Each(t.WithoutMbps), $"{F(Stats.Median(t.WithoutMbps), 0)} MB/s"],
+            [$"a live log open, read at {t.ReaderBytesPerSecond / 1000:N0} kB/s", Each(t.WithMbps), $"{F(Stats.Median(t.WithMbps), 0)} MB/s"]]);
+        L();
+        L($"The slow reader got {Stats.Bytes(t.ReaderBytes)} and was told of {Stats.Bytes(t.SkippedBytes)} skipped.");
     }
 
     private static void Footprint(StringBuilder b, BenchResults r, string svgName)

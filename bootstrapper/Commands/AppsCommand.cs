@@ -76,7 +76,7 @@ internal static class AppsStatus
     {
         var layout = config.Layout;
         var programs = ProgramPaths.For(layout);
-        if (File.Exists(programs.AgentSocket))
+        if (Belay.Core.Install.KeeperChannel.Exists(programs.AgentSocket))
         {
             try
             {

@@ -112,6 +112,7 @@ internal static class DoctorCommand
         {
             findings.Add(new Finding("binaries", true, "ownership and ACLs of the binaries are not checked on Windows yet") { Warning = true });
             findings.AddRange(WindowsPermissionChecks.Check(layout, config.SecretScope, new OwnerOnlyAcl(new Belay.Core.IO.Windows.NativeFileSecurity())));
+            findings.AddRange(SecretsAtRest.Check(layout, new SecretProtection(new Belay.Core.IO.Windows.NativeDataProtection(), config.SecretScope)));
         }
 
         // Keys: compiled in, pinned, and the root this host has come to trust.

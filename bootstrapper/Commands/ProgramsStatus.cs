@@ -12,7 +12,7 @@ internal static class ProgramsStatus
     public static async Task<List<ProgramStatus>> ReadAsync(InstallLayout layout, List<string> problems, CancellationToken cancellationToken)
     {
         var paths = ProgramPaths.For(layout);
-        if (File.Exists(paths.AgentSocket))
+        if (KeeperChannel.Exists(paths.AgentSocket))
         {
             try
             {

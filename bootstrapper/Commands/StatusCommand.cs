@@ -68,7 +68,8 @@ internal static class StatusCommand
             }
         }
         KeeperStatus? keeper = null;
-        if (Installer.KeeperIsRunning(layout))
+        // On Windows there is no keeper pid to probe (the SCM runs it): its named pipe answering is the sign.
+        if (Installer.KeeperIsRunning(layout) || (OperatingSystem.IsWindows() && KeeperChannel.Exists(layout.KeeperSocket)))
         {
             try
             {
@@ -131,7 +132,7 @@ internal static class StatusCommand
     private static async Task<AgentStatus?> LiveAgentStatusAsync(InstallLayout layout, CancellationToken cancellationToken)
     {
         var paths = Belay.Core.Programs.ProgramPaths.For(layout);
-        if (OperatingSystem.IsWindows() || !File.Exists(paths.AgentSocket))
+        if (!KeeperChannel.Exists(paths.AgentSocket))
         {
             return null;
         }

@@ -50,6 +50,37 @@ internal static class HubInstall
         return settings;
     }
 
+    /// <summary>
+    /// The group of a host that this install enrolled: one group, the deploy group and the hub's the same. Without
+    /// --group a newly enrolled host (not one that was in a group already) joins the group of its enrollment token;
+    /// with a --group that differs it runs the apps of that group, and says so. Null: the group stays as chosen.
+    /// </summary>
+    public static string? GroupFor(string? requested, string? existing, HubSettings? enrolled, Action<string> say)
+    {
+        if (enrolled is null || string.IsNullOrEmpty(enrolled.Group))
+        {
+            return null;
+        }
+        if (requested is not null)
+        {
+            if (requested != enrolled.Group)
+            {
+                say($"note: the enrollment token is for group {enrolled.Group}; this host runs the apps of group {requested} (--group), and the hub shows that");
+            }
+            return null;
+        }
+        if (existing is not null)
+        {
+            return null;
+        }
+        if (!Core.Deploy.DeployNames.IsValidGroup(enrolled.Group))
+        {
+            say($"note: the enrollment token's group '{enrolled.Group}' is not a deployment group name ({Core.Deploy.DeployNames.GroupRule}); this host runs the apps of group {Core.Deploy.DeployNames.DefaultGroup}");
+            return null;
+        }
+        return enrolled.Group;
+    }
+
     public static void Save(HubSettings? settings, InstallLayout layout, OwnerOnlyScope scope)
     {
         settings?.Save(HubSettings.PathIn(layout), scope);

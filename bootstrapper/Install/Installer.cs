@@ -184,6 +184,7 @@ internal sealed class Installer
 
         // The hub (when asked): enrolled before anything is written, so a refused token changes nothing.
         var hub = await HubInstall.EnrollAsync(request.Hub, layout, hostId, config.SecretScope, _say, cancellationToken).ConfigureAwait(false);
+        config.Group = HubInstall.GroupFor(request.Group, existing?.Group, hub, _say) ?? config.Group;
 
         if (existing is not null && existingState is not null)
         {
@@ -562,7 +563,7 @@ internal sealed class Installer
             // A STATUS on the keeper's socket costs next to nothing: asking often keeps the one-liner's
             // wait close to the moment the agent is ready (it was 200 ms, 100 ms lost on average).
             await Task.Delay(TimeSpan.FromMilliseconds(25), cancellationToken).ConfigureAwait(false);
-            if (!File.Exists(layout.KeeperSocket))
+            if (!KeeperChannel.Exists(layout.KeeperSocket))
             {
                 continue;
             }

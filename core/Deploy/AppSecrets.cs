@@ -24,7 +24,11 @@ public static class AppSecrets
     /// not be readable or writable by group or others (as install writes it); null when it does not exist.
     /// </summary>
     /// <exception cref="SecretException">The file is open to others, unreadable, or not an age identity.</exception>
-    public static IReadOnlyList<AgeIdentity>? LoadIdentity(string path)
+    public static IReadOnlyList<AgeIdentity>? LoadIdentity(string path) =>
+        LoadIdentity(path, IO.SecretProtection.ForThisSystem(IO.OwnerOnlyScope.System));
+
+    /// <summary>As <see cref="LoadIdentity(string)"/>, a DPAPI-sealed file (Windows) opened with <paramref name="protection"/>; a plain one read as it is.</summary>
+    public static IReadOnlyList<AgeIdentity>? LoadIdentity(string path, IO.SecretProtection? protection)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))
@@ -44,11 +48,15 @@ public static class AppSecrets
         string text;
         try
         {
-            text = File.ReadAllText(path, Encoding.UTF8);
+            text = Encoding.UTF8.GetString(IO.SecretProtection.Open(File.ReadAllBytes(path), protection, $"the group identity {path}"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new SecretException(null, null, null, $"cannot read the group identity {path}: {e.Message}", e);
+        }
+        catch (BelayException e)
+        {
+            throw new SecretException(null, null, null, e.Message, e);
         }
         try
         {

@@ -45,6 +45,13 @@ public sealed class DeployRunner : IAsyncDisposable
         _clock = clock;
     }
 
+    /// <summary>
+    /// Called (on a worker's thread; it must not block) after an app's journal changed: a deploy began, moved to
+    /// another step, committed, failed or rolled back, or the desired state changed. The agent sends its hub a
+    /// state then, so that a step shorter than the hub client's periodic check is still reported.
+    /// </summary>
+    public Action? Changed { get; set; }
+
     /// <summary>True while any app has a deploy in progress (the agent waits with its own update).</summary>
     public bool Deploying
     {
@@ -247,7 +254,12 @@ public sealed class DeployRunner : IAsyncDisposable
                 }
             }
             // Shown (belay apps, Deploying) once the decision's effects are carried out.
+            var changed = !ReferenceEquals(worker.Journal, decision.Journal);
             worker.Journal = decision.Journal;
+            if (changed)
+            {
+                Changed?.Invoke();
+            }
         }
     }
 

@@ -39,8 +39,10 @@ public sealed class HookRunner(string agentExe, IDeployLog log, TimeProvider clo
         {
             psi.ArgumentList.Add(arg);
         }
-        psi.Environment.Remove(KeeperChannel.SocketVariable);
-        psi.Environment.Remove(KeeperChannel.VersionVariable);
+        foreach (var variable in KeeperChannel.Variables)
+        {
+            psi.Environment.Remove(variable);
+        }
         if (run.User is { } user)
         {
             psi.ArgumentList.Add("--user");

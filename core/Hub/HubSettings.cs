@@ -67,15 +67,17 @@ public sealed class HubSettings
         }
     }
 
-    public void Save(string path, OwnerOnlyScope scope) =>
-        AtomicFile.WriteSecret(path, [.. JsonSerializer.SerializeToUtf8Bytes(this, HubSettingsJsonContext.Default.HubSettings), (byte)'\n'], scope);
+    public void Save(string path, OwnerOnlyScope scope, OwnerOnlyAcl? acl = null) =>
+        AtomicFile.WriteSecret(path, [.. JsonSerializer.SerializeToUtf8Bytes(this, HubSettingsJsonContext.Default.HubSettings), (byte)'\n'], scope, acl);
 
-    /// <summary>Sets the credential the way this OS keeps it.</summary>
-    public void SetCredential(string credential, OwnerOnlyScope scope)
+    /// <summary>Sets the credential the way this OS keeps it: DPAPI-protected on Windows, in clear elsewhere (the file's mode guards it).</summary>
+    public void SetCredential(string credential, OwnerOnlyScope scope) => SetCredential(credential, SecretProtection.ForThisSystem(scope));
+
+    public void SetCredential(string credential, SecretProtection? protection)
     {
-        if (OperatingSystem.IsWindows())
+        if (protection is not null)
         {
-            CredentialDpapi = Convert.ToBase64String(IO.Windows.Dpapi.Protect(Encoding.UTF8.GetBytes(credential), machine: scope == OwnerOnlyScope.System));
+            CredentialDpapi = protection.ProtectText(credential, "hub.json's credential");
             Credential = null;
         }
         else
@@ -85,15 +87,31 @@ public sealed class HubSettings
         }
     }
 
-    public string ReadCredential()
+    /// <summary>True when the credential is in clear where this OS would protect it (a hub.json from before DPAPI): <see cref="ProtectPlain"/> rewrites it.</summary>
+    public bool NeedsProtection(SecretProtection? protection) => protection is not null && Credential is { Length: > 0 };
+
+    /// <summary>Moves a clear credential under DPAPI (the agent does it at start for a file written before); true when it changed something to save.</summary>
+    public bool ProtectPlain(SecretProtection? protection)
+    {
+        if (!NeedsProtection(protection))
+        {
+            return false;
+        }
+        SetCredential(Credential!, protection);
+        return true;
+    }
+
+    public string ReadCredential() => ReadCredential(OperatingSystem.IsWindows() ? SecretProtection.ForThisSystem(OwnerOnlyScope.System) : null);
+
+    public string ReadCredential(SecretProtection? protection)
     {
         if (CredentialDpapi is { Length: > 0 } protectedValue)
         {
-            if (!OperatingSystem.IsWindows())
+            if (protection is null)
             {
-                throw new BelayException("hub.json holds a DPAPI-protected credential, which only Windows can read");
+                throw new BelayException("hub.json holds a DPAPI-protected credential, which only the Windows machine that wrote it can read");
             }
-            return Encoding.UTF8.GetString(IO.Windows.Dpapi.Unprotect(Convert.FromBase64String(protectedValue)));
+            return protection.UnprotectText(protectedValue, "hub.json's credential");
         }
         return Credential ?? throw new BelayException("hub.json has no credential; re-run belay install --hub URL --enroll-token TOKEN");
     }

@@ -12,6 +12,9 @@ public static partial class Posix
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Open(string path, int flags);
 
+    [LibraryImport("libc", EntryPoint = "rename", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int RenameNative(string from, string to);
+
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int FSync(int fd);
 
@@ -99,6 +102,18 @@ public static partial class Posix
         finally
         {
             _ = Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// rename(2): replaces <paramref name="to"/> whatever it is (a symbolic link to a folder included,
+    /// which File.Move will not), atomically: a reader sees the old or the new, never neither.
+    /// </summary>
+    public static void Rename(string from, string to)
+    {
+        if (RenameNative(from, to) != 0)
+        {
+            throw new IOException($"cannot rename {from} to {to} (errno {Marshal.GetLastPInvokeError()})");
         }
     }
 }

@@ -65,26 +65,43 @@ public static class GroupIdentityFile
         return new GroupIdentity(full, content, identities);
     }
 
-    /// <summary>Writes the host's copy (replacing an older one atomically); says what it did, never the key.</summary>
-    public static void Install(GroupIdentity identity, InstallLayout layout, OwnerOnlyScope scope, Action<string> say)
+    /// <summary>Writes the host's copy (replacing an older one atomically), DPAPI-sealed on Windows; says what it did, never the key.</summary>
+    public static void Install(GroupIdentity identity, InstallLayout layout, OwnerOnlyScope scope, Action<string> say) =>
+        Install(identity, layout, scope, SecretProtection.ForThisSystem(scope), null, say);
+
+    public static void Install(GroupIdentity identity, InstallLayout layout, OwnerOnlyScope scope, SecretProtection? protection, OwnerOnlyAcl? acl, Action<string> say)
     {
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(say);
         var target = layout.GroupIdentityFile;
-        if (File.Exists(target) && File.ReadAllBytes(target).AsSpan().SequenceEqual(identity.Content))
+        if (File.Exists(target) && File.ReadAllBytes(target) is var existing && (protection is null || SecretProtection.IsSealed(existing))
+            && Unchanged(existing, identity.Content, protection))
         {
             say($"group identity {target} unchanged (recipient {identity.Recipients})");
             return;
         }
         try
         {
-            AtomicFile.WriteSecret(target, identity.Content, scope);
+            AtomicFile.WriteSecret(target, protection is null ? identity.Content : protection.Seal(identity.Content, target), scope, acl);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new BelayException($"cannot write {target}: {e.Message}", e);
         }
-        say($"installed the group identity in {target}, readable by its owner only (recipient {identity.Recipients})");
+        say($"installed the group identity in {target}, readable by its owner only{(protection is null ? "" : " and DPAPI-protected")} (recipient {identity.Recipients})");
+    }
+
+    /// <summary>The host's copy holds <paramref name="content"/> (a copy that does not unprotect here counts as changed).</summary>
+    private static bool Unchanged(byte[] existing, byte[] content, SecretProtection? protection)
+    {
+        try
+        {
+            return SecretProtection.Open(existing, protection, "the group identity").AsSpan().SequenceEqual(content);
+        }
+        catch (BelayException)
+        {
+            return false;
+        }
     }
 }

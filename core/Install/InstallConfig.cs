@@ -39,6 +39,19 @@ public sealed class InstallConfig
     /// <summary>The agent's token (set by hand or by an installer, e.g. the MSI's TOKEN property): the reason this
     /// file is 0600. Never logged; `belay status --json` shows "***".</summary>
     public string? Token { get; set; }
+
+    /// <summary>The token under DPAPI, base64: what config.json holds on Windows instead of <see cref="Token"/>
+    /// (<see cref="SecretProtection"/>), read back into <see cref="Token"/> by <see cref="Parse(ReadOnlySpan{byte}, string, SecretProtection?)"/>.</summary>
+    public string? TokenDpapi { get; set; }
+
+    /// <summary>The file held the token in clear (written before DPAPI, or by hand): on Windows the agent rewrites it protected.</summary>
+    [JsonIgnore]
+    public bool TokenInClear { get; private set; }
+
+    /// <summary>Why <see cref="TokenDpapi"/> could not be read here (another machine's blob, damaged, not Windows); null when it was or there is none.
+    /// The protected value is kept as it is by <see cref="Save(string)"/>: what cannot be read is not thrown away.</summary>
+    [JsonIgnore]
+    public string? TokenProblem { get; private set; }
     public ConfigPaths Paths { get; set; } = new();
 
     [JsonIgnore]
@@ -71,6 +84,7 @@ public sealed class InstallConfig
         ["maxTries"] = "a whole number from 1 to 100",
         ["allowInsecureHttp"] = "true or false",
         ["token"] = "a string, or null",
+        ["tokenDpapi"] = "the token protected with DPAPI (base64, written by Belay on Windows), or null",
         ["paths"] = "an object with the folders bin, config, state and log",
         ["paths.bin"] = "an absolute folder (a string)",
         ["paths.config"] = "an absolute folder (a string)",
@@ -89,15 +103,57 @@ public sealed class InstallConfig
     }
 
     /// <summary>Reads config.json's bytes (from <paramref name="source"/>), every field checked.</summary>
-    public static InstallConfig Parse(ReadOnlySpan<byte> json, string source)
+    public static InstallConfig Parse(ReadOnlySpan<byte> json, string source) =>
+        Parse(json, source, SecretProtection.ForThisSystem(OwnerOnlyScope.System));
+
+    /// <summary>Reads config.json's bytes, the token unprotected with <paramref name="protection"/> (null: not Windows).</summary>
+    public static InstallConfig Parse(ReadOnlySpan<byte> json, string source, SecretProtection? protection)
     {
         var config = JsonFile.Parse(json, source, InstallJsonContext.Default.InstallConfig, Fields, Remedy);
         config.Validate(source);
+        config.TokenInClear = config.Token is not null;
+        if (config.Token is null && config.TokenDpapi is { Length: > 0 } blob)
+        {
+            // A token that does not unprotect must not keep the keeper or the agent from starting: nothing reads it to run.
+            try
+            {
+                config.Token = protection is null
+                    ? throw new BelayException($"{source}: the token is DPAPI-protected (tokenDpapi), which only the Windows machine that wrote it can read")
+                    : protection.UnprotectText(blob, $"{source}'s token");
+            }
+            catch (BelayException e)
+            {
+                config.TokenProblem = e.Message;
+            }
+        }
         return config;
     }
 
-    public void Save(string path) =>
-        AtomicFile.WriteSecret(path, [.. JsonSerializer.SerializeToUtf8Bytes(this, InstallJsonContext.Default.InstallConfig), (byte)'\n'], SecretScope);
+    /// <summary>Writes config.json owner-only, the token DPAPI-protected on Windows.</summary>
+    public void Save(string path) => Save(path, SecretProtection.ForThisSystem(SecretScope));
+
+    public void Save(string path, SecretProtection? protection, OwnerOnlyAcl? acl = null)
+    {
+        var token = Token;
+        if (token is not null)
+        {
+            TokenDpapi = protection?.ProtectText(token, $"{path}'s token");
+            Token = protection is null ? token : null;
+        }
+        else if (TokenProblem is null)
+        {
+            TokenDpapi = null;
+        }
+        try
+        {
+            AtomicFile.WriteSecret(path, [.. JsonSerializer.SerializeToUtf8Bytes(this, InstallJsonContext.Default.InstallConfig), (byte)'\n'], SecretScope, acl);
+            TokenInClear = Token is not null;
+        }
+        finally
+        {
+            Token = token;
+        }
+    }
 
     /// <summary>Who may read config.json on Windows (its ACL): the machine's admins for a system install, the installing user for a user install.</summary>
     [System.Text.Json.Serialization.JsonIgnore]

@@ -7,7 +7,8 @@ namespace Belay.Core.Install;
 /// <summary>
 /// The keeper's control channel: a Unix domain socket in the state folder (mode 0700, so
 /// only the installation's owner can reach it), one request line and one reply line per
-/// connection. The agent uses it to report readiness (READY) and to ask for a switch to a
+/// connection. On Windows the same path names a local named pipe with an owner-only DACL
+/// instead (<see cref="NamedPipeChannel"/>). The agent's channel (state/agent.sock) is the same kind. The agent uses it to report readiness (READY) and to ask for a switch to a
 /// staged version (SWITCH v); the operator's CLI to ask for a rollback (ROLLBACK) or the
 /// keeper's view (STATUS).
 /// </summary>
@@ -19,6 +20,12 @@ public static class KeeperChannel
     /// <summary>The version folder the keeper started the agent from: the version it reports as.</summary>
     public const string VersionVariable = "BELAY_AGENT_VERSION";
 
+    /// <summary>The keeper's process id, which the agent reports to its hub (on Windows it has no parent pid to read).</summary>
+    public const string KeeperPidVariable = "BELAY_KEEPER_PID";
+
+    /// <summary>Every variable the keeper sets for its agent: meant for the agent only, so programs and hooks do not inherit them.</summary>
+    public static readonly string[] Variables = [SocketVariable, VersionVariable, KeeperPidVariable];
+
     public const int MaxLine = 64 * 1024;
 
     /// <summary>Sends one request and returns the reply line; throws when the keeper cannot be reached.</summary>
@@ -26,19 +33,42 @@ public static class KeeperChannel
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cts.Token).ConfigureAwait(false);
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await using var stream = await ConnectAsync(socketPath, cts.Token).ConfigureAwait(false);
             await stream.WriteAsync(Encoding.UTF8.GetBytes(request + "\n"), cts.Token).ConfigureAwait(false);
+            await stream.FlushAsync(cts.Token).ConfigureAwait(false);
             return await ReadLineAsync(stream, cts.Token).ConfigureAwait(false)
                 ?? throw new BelayException($"the other end of {socketPath} closed the channel without answering. Is it running? (belay status)");
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is SocketException or IOException or TimeoutException or UnauthorizedAccessException
+            or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             var why = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0} s" : SystemErrors.Describe(e);
             throw new BelayException($"cannot reach the keeper at {socketPath}: {why}. Is it running? (belay status)", e);
+        }
+    }
+
+    /// <summary>Whether a server listens at <paramref name="socketPath"/> (the socket file is there; on Windows, the pipe is).</summary>
+    public static bool Exists(string socketPath) =>
+        OperatingSystem.IsWindows() ? NamedPipeChannel.Exists(socketPath) : File.Exists(socketPath);
+
+    private static async Task<Stream> ConnectAsync(string socketPath, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return await NamedPipeChannel.ConnectAsync(socketPath, cancellationToken).ConfigureAwait(false);
+        }
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 
@@ -47,6 +77,17 @@ public static class KeeperChannel
     {
         ArgumentNullException.ThrowIfNull(handle);
         ArgumentNullException.ThrowIfNull(log);
+        if (OperatingSystem.IsWindows())
+        {
+            try
+            {
+                await NamedPipeChannel.ServeAsync(socketPath, stream => ServeOneAsync(stream, handle, log, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            return;
+        }
         if (File.Exists(socketPath))
         {
             File.Delete(socketPath); // left by a keeper that died; the keeper's lock says we are alone
@@ -63,7 +104,14 @@ public static class KeeperChannel
             while (!cancellationToken.IsCancellationRequested)
             {
                 var client = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                _ = Task.Run(() => ServeOneAsync(client, handle, log, cancellationToken), cancellationToken);
+                _ = Task.Run(async () =>
+                {
+                    using (client)
+                    {
+                        await using var stream = new NetworkStream(client, ownsSocket: false);
+                        await ServeOneAsync(stream, handle, log, cancellationToken).ConfigureAwait(false);
+                    }
+                }, cancellationToken);
             }
         }
         catch (OperationCanceledException)
@@ -81,27 +129,24 @@ public static class KeeperChannel
         }
     }
 
-    private static async Task ServeOneAsync(Socket client, Func<string, Task<string>> handle, Action<string> log, CancellationToken cancellationToken)
+    private static async Task ServeOneAsync(Stream stream, Func<string, Task<string>> handle, Action<string> log, CancellationToken cancellationToken)
     {
-        using (client)
+        try
         {
-            try
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            cts.CancelAfter(TimeSpan.FromSeconds(30));
+            var line = await ReadLineAsync(stream, cts.Token).ConfigureAwait(false);
+            if (line is null)
             {
-                using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                cts.CancelAfter(TimeSpan.FromSeconds(30));
-                await using var stream = new NetworkStream(client, ownsSocket: false);
-                var line = await ReadLineAsync(stream, cts.Token).ConfigureAwait(false);
-                if (line is null)
-                {
-                    return;
-                }
-                var reply = await handle(line).ConfigureAwait(false);
-                await stream.WriteAsync(Encoding.UTF8.GetBytes(reply.ReplaceLineEndings(" ") + "\n"), cts.Token).ConfigureAwait(false);
+                return;
             }
-            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
-            {
-                log($"control channel: {SystemErrors.Describe(e)}");
-            }
+            var reply = await handle(line).ConfigureAwait(false);
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(reply.ReplaceLineEndings(" ") + "\n"), cts.Token).ConfigureAwait(false);
+            await stream.FlushAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            log($"control channel: {SystemErrors.Describe(e)}");
         }
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Belay.Core;
 using Belay.Hub.Cluster;
+using Belay.Hub.Feed;
 using Belay.Hub.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -18,12 +19,23 @@ internal static class ServeCommand
         var key = new Option<FileInfo?>("--tls-key") { Description = "PEM private key of --tls-cert." };
         var insecure = new Option<bool>("--insecure-http") { Description = "Serve plain HTTP on a non-loopback address (a trusted network only: passwords, credentials and logs travel in clear)." };
         var logFile = new Option<FileInfo?>("--log") { Description = "Also write the hub's log to this file (rotated at 10 MB, 5 kept)." };
-        var command = new Command("serve", "Run the hub: agents connect to /agent/v1, operators use the page and /api/v1.") { data, listen, cert, key, insecure, logFile };
+        var feedDir = new Option<DirectoryInfo?>("--feed-dir") { Description = "Serve a feed under /feed/ from this folder, which belay-release push fills (each push checked as a host would). Needs --feed-root-key." };
+        var feedRootKeys = new Option<string[]>("--feed-root-key")
+        {
+            Description = "A root public key (base64 line or .pub file) that a pushed feed's root.json must be reached from: the key your hosts pin. Repeat for more.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var feedMaxUpload = new Option<string>("--feed-max-upload") { Description = "The largest push the hub takes, like 512MB or 2GB.", DefaultValueFactory = _ => "1GB" };
+        var command = new Command("serve", "Run the hub: agents connect to /agent/v1, operators use the page and /api/v1, hosts may read a pushed feed at /feed/.")
+        {
+            data, listen, cert, key, insecure, logFile, feedDir, feedRootKeys, feedMaxUpload,
+        };
         command.SetAction(async (result, cancel) =>
         {
             var options = ServeOptions.Parse(result.GetRequiredValue(data).FullName, result.GetRequiredValue(listen), result.GetValue(cert)?.FullName,
                 result.GetValue(key)?.FullName, result.GetValue(insecure));
             var database = DataOption.Url(result);
+            var feed = FeedOption(result.GetValue(feedDir), result.GetValue(feedRootKeys) ?? [], result.GetRequiredValue(feedMaxUpload));
             HubServer.CreatePrivateDirectory(options.DataDirectory);
             var log = HubServer.CreateLog(result.GetValue(logFile)?.FullName);
             try
@@ -45,7 +57,7 @@ internal static class ServeCommand
                     await store.EnsureCurrentAsync(cancel).ConfigureAwait(false);
                     cluster = new PostgresCluster(postgres, options.Listen.ToString(), log, TimeProvider.System);
                 }
-                await using var app = HubServer.Build(options, log, store, cluster);
+                await using var app = HubServer.Build(options, log, store, cluster, feed);
                 try
                 {
                     await app.StartAsync(cancel).ConfigureAwait(false);
@@ -56,6 +68,10 @@ internal static class ServeCommand
                 }
                 var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? options.Listen.ToString();
                 var engine = database is null ? $"data {options.DataDirectory}, SQLite {SqliteHubStore.SqliteVersion}" : $"data {options.DataDirectory}, database {store.Describe}, node {cluster.NodeId}";
+                if (feed is not null)
+                {
+                    engine += $", feed {feed.Directory} at {address.TrimEnd('/')}/feed/";
+                }
                 Console.WriteLine($"belay-hub {BuildInfo.Version} listening on {address.TrimEnd('/')}/ ({engine})");
                 if (options.InsecureHttp && !options.Tls)
                 {
@@ -74,6 +90,27 @@ internal static class ServeCommand
             }
         });
         return command;
+    }
+
+    /// <summary>--feed-dir with its root keys and upload limit, checked before anything starts; null without --feed-dir.</summary>
+    internal static FeedHosting? FeedOption(DirectoryInfo? directory, IReadOnlyList<string> rootKeys, string maxUpload)
+    {
+        if (!Belay.Core.Programs.ProgramsConfig.TryParseSize(maxUpload, out var max) || max < 1024)
+        {
+            throw new BelayException(ExitCodes.Usage, $"--feed-max-upload '{maxUpload}': give a size of at least 1KB, like 512MB or 2GB");
+        }
+        if (directory is null)
+        {
+            return rootKeys.Count == 0 ? null
+                : throw new BelayException(ExitCodes.Usage, "--feed-root-key goes with --feed-dir DIR (the folder the hub serves a pushed feed from)");
+        }
+        if (rootKeys.Count == 0)
+        {
+            throw new BelayException(ExitCodes.Usage,
+                "--feed-dir needs --feed-root-key KEY: the root public key your hosts pin (root.pub), which every pushed feed's root.json must be reached from");
+        }
+        var keys = rootKeys.Select(k => Belay.Core.Cli.VerifyCommand.LoadPublicKey(k, "--feed-root-key")).ToList();
+        return new FeedHosting(directory.FullName, keys, max);
     }
 
     /// <summary>`belay-hub migrate [--data DIR | --database postgres://…]`: brings the schema to this build's, and says what it did.</summary>

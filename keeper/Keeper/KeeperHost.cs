@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 using System.Text.Json;
 using System.Threading.Channels;
 using Belay.Core;
@@ -258,6 +259,7 @@ internal sealed class KeeperHost : IDisposable
         psi.ArgumentList.Add(_configPath);
         psi.Environment[KeeperChannel.SocketVariable] = _layout.KeeperSocket;
         psi.Environment[KeeperChannel.VersionVariable] = version;
+        psi.Environment[KeeperChannel.KeeperPidVariable] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         try
         {
             var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
@@ -286,6 +288,36 @@ internal sealed class KeeperHost : IDisposable
         return code;
     }
 
+    /// <summary>
+    /// Windows has no signals: the agent's control channel carries the request (HANDOVER or SHUTDOWN). True when
+    /// the agent stopped in time; false when it must be killed (its programs' jobs close with it, kill-on-close).
+    /// A method of its own so that the Unix keeper does not carry the channel's client (NativeAOT drops it there).
+    /// </summary>
+    [SupportedOSPlatform("windows")]
+    private async Task<bool> AskAgentToStopAsync(AgentRun run, bool handOver)
+    {
+        var timeout = handOver ? StopTimeout : StopAllTimeout;
+        try
+        {
+            var reply = await Belay.Core.Programs.AgentClient.SendAsync(Belay.Core.Programs.ProgramPaths.For(_layout), handOver ? "HANDOVER" : "SHUTDOWN",
+                TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            if (reply.StartsWith("OK", StringComparison.Ordinal)
+                && await Task.WhenAny(run.Exited, Task.Delay(timeout, _clock)).ConfigureAwait(false) == run.Exited)
+            {
+                Log($"agent (pid {run.Pid}) stopped, exit {run.Exited.Result}");
+                return true;
+            }
+            Log(reply.StartsWith("OK", StringComparison.Ordinal)
+                ? $"agent (pid {run.Pid}) did not stop within {timeout.TotalSeconds:0} s; killing it"
+                : $"agent (pid {run.Pid}) refused to stop ({reply}); killing it");
+        }
+        catch (BelayException e)
+        {
+            Log($"agent (pid {run.Pid}) cannot be asked to stop ({e.Message}); killing it");
+        }
+        return false;
+    }
+
     private async Task StopAgentAsync(bool kill)
     {
         var run = _agent;
@@ -312,6 +344,10 @@ internal sealed class KeeperHost : IDisposable
                 return;
             }
             Log($"agent (pid {run.Pid}) did not stop within {timeout.TotalSeconds:0} s; killing it");
+        }
+        if (!kill && OperatingSystem.IsWindows() && await AskAgentToStopAsync(run, handOver).ConfigureAwait(false))
+        {
+            return;
         }
         // A handover kills the agent alone: its programs are its descendants and must survive it (what
         // else it started goes with its process group once its exit is seen).

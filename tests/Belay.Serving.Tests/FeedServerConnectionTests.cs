@@ -123,6 +123,35 @@ public sealed class FeedServerConnectionTests
     }
 
     [Fact]
+    public async Task A_feed_root_that_is_a_link_is_followed_at_every_request_so_one_rename_switches_the_whole_feed()
+    {
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "symlinks need privileges on Windows");
+        using var temp = new Belay.TestSupport.TempDir();
+        foreach (var generation in new[] { "1", "2" })
+        {
+            Directory.CreateDirectory(temp.Combine(generation, "channels"));
+            File.WriteAllText(temp.Combine(generation, "channels", "stable.json"), "generation " + generation);
+        }
+        File.WriteAllText(temp.Combine("2", "only-in-2.json"), "new");
+        Directory.CreateSymbolicLink(temp.Combine("current"), "1");
+        await using var server = new FeedServer(temp.Combine("current"), new IPEndPoint(IPAddress.Loopback, 0));
+        await server.StartAsync(Ct);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://{server.LocalEndPoint}/") };
+        Assert.Equal("generation 1", await client.GetStringAsync("channels/stable.json", Ct));
+        using (var missing = await client.GetAsync("only-in-2.json", Ct))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+
+        // What the hub does after a push: a new link renamed over the old one.
+        Directory.CreateSymbolicLink(temp.Combine(".next"), "2");
+        Belay.Core.IO.Posix.Rename(temp.Combine(".next"), temp.Combine("current"));
+
+        Assert.Equal("generation 2", await client.GetStringAsync("channels/stable.json", Ct));
+        Assert.Equal("new", await client.GetStringAsync("only-in-2.json", Ct));
+    }
+
+    [Fact]
     public async Task A_client_that_disconnects_mid_download_leaves_the_server_serving()
     {
         await using var feed = await RunningFeedServer.StartAsync();

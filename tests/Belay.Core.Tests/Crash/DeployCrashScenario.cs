@@ -121,7 +121,7 @@ internal sealed class DeployCrashScenario : ICrashScenario, IDisposable
         return settled;
     }
 
-    private async Task ConvergeAsync(DeployRunner runner, AppTarget target, Func<AppJournal, bool> done, CancellationToken ct)
+    public async Task ConvergeAsync(DeployRunner runner, AppTarget target, Func<AppJournal, bool> done, CancellationToken ct)
     {
         _last = target;
         runner.Converge([WithArtifact(target)]);
@@ -153,12 +153,13 @@ internal sealed class DeployCrashScenario : ICrashScenario, IDisposable
         throw new TimeoutException($"the app did not settle: {string.Join(", ", runner.Journals().Select(j => $"{j.Current} {j.Deploy?.Step}"))}");
     }
 
-    private DeployRunner NewRunner()
+    /// <summary>A runner on this host, as the agent makes it (<paramref name="changed"/>: its <see cref="DeployRunner.Changed"/>).</summary>
+    public DeployRunner NewRunner(Action? changed = null)
     {
         var log = new NullLog();
         var secrets = new PlainSecrets();
         var steps = new DeployStepRunner(Paths, "default", Apps, new FakeHooks(), new LocalArtifacts(_archives), secrets, log, Clock);
-        return new DeployRunner(Paths, "default", new DeployMachine(), steps, Apps, secrets, log, Clock);
+        return new DeployRunner(Paths, "default", new DeployMachine(), steps, Apps, secrets, log, Clock) { Changed = changed };
     }
 
     /// <summary>The journal's current release holds exactly the signed archive's files; a release folder is never partial.</summary>

@@ -22,8 +22,12 @@ public sealed class DeployHost : IDisposable
 
     private readonly InstalledHost _host = new(deploy: true);
 
-    public DeployHost(bool withIdentity = false)
+    /// <param name="withIdentity">The host gets a group identity (an age key): the test can deploy secrets to it.</param>
+    /// <param name="group">The group the test deploys to (the host is installed in it by <paramref name="install"/>, or is in <c>default</c>).</param>
+    /// <param name="install">More options for belay install (a hub to enroll with, say).</param>
+    public DeployHost(bool withIdentity = false, string group = "default", params string[] install)
     {
+        Group = group;
         File.SetUnixFileMode(_host.Workspace.Root, (UnixFileMode)0b111_101_101);
         Directory.CreateDirectory(Scratch);
         File.SetUnixFileMode(Scratch, (UnixFileMode)0b111_111_111);
@@ -39,8 +43,8 @@ public sealed class DeployHost : IDisposable
             Recipient = File.ReadAllLines(IdentityFile).Single(l => l.StartsWith("# public key: ", StringComparison.Ordinal))["# public key: ".Length..];
         }
         _host.PublishAgent("1.0.0");
-        var install = _host.Install();
-        Assert.True(install.ExitCode == 0, install + _host.ReadLog());
+        Installed = _host.Install(install);
+        Assert.True(Installed.ExitCode == 0, Installed + _host.ReadLog());
         if (withIdentity)
         {
             // Where belay install --group-identity puts it: config folder, owner-only.
@@ -51,6 +55,10 @@ public sealed class DeployHost : IDisposable
     }
 
     public InstalledHost Host => _host;
+    public string Group { get; }
+
+    /// <summary>What belay install printed.</summary>
+    public ToolResult Installed { get; }
     public ReleaseWorkspace Workspace => _host.Workspace;
     public string Prefix => _host.Prefix;
     public int Port { get; }
@@ -88,7 +96,7 @@ public sealed class DeployHost : IDisposable
             archive = Package(version);
         }
         var result = ReleaseWorkspace.Release([
-            "deploy", "--feed", Workspace.Feed, "--group", "default", "--app", App, "--version", version,
+            "deploy", "--feed", Workspace.Feed, "--group", Group, "--app", App, "--version", version,
             "--artifact", $"linux-x64={archive}", "--env", $"PORT={Port}", "--env", $"HOOK_LOG={HookLog}", "--env", $"HOOK_HOLD={HoldDir}",
             "--key", Workspace.DeployKey, .. extra]);
         Assert.True(result.ExitCode == 0, result.ToString());

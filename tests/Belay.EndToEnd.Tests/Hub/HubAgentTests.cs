@@ -71,7 +71,7 @@ public sealed class HubAgentTests : IClassFixture<HubAgentTests.Fixture>
         Assert.NotEqual(JsonValueKind.Null, host.GetProperty("lastCheck").ValueKind);
         // The whole status object came along, with the keys of belay status --json.
         var state = detail.GetProperty("state");
-        foreach (var key in new[] { "version", "previous", "trial", "bad", "channel", "feed", "lastCheck", "agent", "host", "programs" })
+        foreach (var key in new[] { "version", "previous", "trial", "bad", "channel", "feed", "lastCheck", "agent", "host", "programs", "group", "apps" })
         {
             Assert.True(state.TryGetProperty(key, out _), $"state has no '{key}': {state}");
         }
@@ -85,6 +85,10 @@ public sealed class HubAgentTests : IClassFixture<HubAgentTests.Fixture>
                 $"'{property.Name}' is {property.Value.ValueKind} in the hub's state, {mine.ValueKind} in belay status --json");
         }
         Assert.Equal(statusDoc.RootElement.GetProperty("host").EnumerateObject().Select(p => p.Name), state.GetProperty("host").EnumerateObject().Select(p => p.Name));
+        // Enrolled with a token for group web (and no --group): the host is in group web, for its deployments as for the hub.
+        Assert.Equal(("web", "web"), (state.GetProperty("group").GetString(), statusDoc.RootElement.GetProperty("group").GetString()));
+        Assert.Equal(statusDoc.RootElement.GetProperty("apps").GetArrayLength(), state.GetProperty("apps").GetArrayLength());
+        // (an app's object is compared key by key with belay status --json in HubDeployTests, where an app is deployed)
         // Agents cannot use the operator API with their credential, nor operators the agents' path with theirs.
         using var asAgent = _f.Fleet.Hub.Client(_f.Fleet.HubSettings("web1").GetProperty("credential").GetString()!);
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await asAgent.GetAsync("api/v1/hosts", TestContext.Current.CancellationToken)).StatusCode);

@@ -195,8 +195,9 @@ public sealed class HubBrowserTests : IClassFixture<HubBrowserTests.Fixture>
     [Fact]
     public async Task OnceAHostReportsDeploysTheFleetAndTheHostPageShowTheirHistory()
     {
-        // A hub of its own (the fixture's fleet is counted by the other tests), and an agent that reports an app's deploys
-        // in its state as DESIGN.md's Deployments have it (apps[].lastDeploy); the agent's side of deployments is not built yet.
+        // A hub of its own (the fixture's fleet is counted by the other tests), and a stand-in agent that reports an app's deploys
+        // in its state as DESIGN.md's Deployments have it (apps[].lastDeploy): the page's side alone, without deploying anything.
+        // HubDeployTests has the real agent's deploys on the host's page.
         using var hub = new HubProcess();
         hub.Operator("admin", "admin", HubFleet.AdminPassword);
         using var agent = await FakeAgent.ConnectAsync(hub.BaseUri, hub.EnrollToken("shop"), "shop-app-01");

@@ -9,10 +9,9 @@ namespace Belay.EndToEnd.Tests.Wine;
 /// (NativeServiceControlManager: real advapi32 calls, answered by Wine's services.exe), from a feed
 /// given as a folder (Z:\...), for the whole machine (under Wine every process is an administrator).
 /// <para>
-/// Where Wine differs from Windows (docs/service-managers.md records it): there are no AF_UNIX
-/// sockets, so the keeper's control channel cannot be opened and the agent never reports ready:
-/// install runs with --no-start (otherwise it would wait for readiness in vain) and the service
-/// is started with sc; Wine 8 rejects two ChangeServiceConfig2 settings with ERROR_INVALID_LEVEL
+/// Where Wine differs from Windows (docs/service-managers.md records it): install runs with
+/// --no-start and the service is started with sc (the agent's start under Wine on a loaded
+/// machine can outlast install's wait for readiness); Wine 8 rejects two ChangeServiceConfig2 settings with ERROR_INVALID_LEVEL
 /// (delayed auto-start, the failure-actions flag), which the backend tolerates, so there is no
 /// DelayedAutostart or FailureActionsOnNonCrashFailures value here (on Windows both are 1);
 /// and it accepts the recovery actions but discards them (no FailureActions value; Windows stores

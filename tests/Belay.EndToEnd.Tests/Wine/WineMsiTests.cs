@@ -10,8 +10,8 @@ namespace Belay.EndToEnd.Tests.Wine;
 /// <c>belay msi configure</c> as LocalSystem, StartServices (ServiceControl), MajorUpgrade, and
 /// on /x StopServices, DeleteServices, <c>belay msi remove</c>, RemoveFiles.
 /// <para>
-/// Wine differs from Windows here: no AF_UNIX sockets, so the agent never reports ready and the
-/// keeper reports RUNNING after its 15 s limit instead (StartServices waits for that); delayed
+/// Wine differs from Windows here: the agent may be slower to report ready than the keeper's 15 s
+/// limit, after which it reports RUNNING anyway (StartServices waits for that); delayed
 /// auto-start and the failure-actions flag are rejected by Wine's SCM (ERROR_INVALID_LEVEL, which
 /// the custom action reports and tolerates); recovery actions are accepted and discarded.
 /// </para>
@@ -93,7 +93,9 @@ public sealed class WineMsiTests : IDisposable
             var c = config.RootElement;
             Assert.Equal(feed, c.GetProperty("feeds")[0].GetString());
             Assert.Equal("stable", c.GetProperty("channel").GetString());
-            Assert.Equal("s3cret-t0ken", c.GetProperty("token").GetString());
+            // The token under DPAPI (Wine's crypt32 CryptProtectData), never in clear.
+            Assert.Equal(JsonValueKind.Null, c.GetProperty("token").ValueKind);
+            Assert.False(string.IsNullOrEmpty(c.GetProperty("tokenDpapi").GetString()));
             Assert.Equal(rootKey, c.GetProperty("rootKeys")[0].GetString());
             Assert.Equal("windows", c.GetProperty("serviceManager").GetString());
         }
@@ -107,6 +109,16 @@ public sealed class WineMsiTests : IDisposable
         wine.WaitForState("Belay", 4, TimeSpan.FromSeconds(60));
         Assert.Contains("token set", install.StdOut, StringComparison.Ordinal); // the custom action's own output
         TokenNotLogged(Log(installLog));
+        Assert.DoesNotContain("s3cret-t0ken", File.ReadAllText(wine.OnLinux(ConfigJson)), StringComparison.Ordinal);
+        // belay doctor unprotects it (CryptUnprotectData) and says so.
+        Assert.Contains("the token is DPAPI-protected and unprotects here", SecretsFindings(wine), StringComparison.Ordinal);
+
+        // A config.json from before DPAPI (the token in clear): the upgraded agent rewrites it protected when it starts.
+        var clear = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(wine.OnLinux(ConfigJson)))!;
+        clear["token"] = "s3cret-t0ken";
+        clear["tokenDpapi"] = null;
+        File.WriteAllText(wine.OnLinux(ConfigJson), clear.ToJsonString());
+        Assert.Contains("holds the token in clear", SecretsFindings(wine), StringComparison.Ordinal);
 
         // Upgrade: no properties; the config stays, the new agent becomes current, the old folder goes.
         var upgradeLog = _dir.Combine("upgrade.log");
@@ -114,8 +126,7 @@ public sealed class WineMsiTests : IDisposable
         Assert.True(upgrade.ExitCode == 0, upgrade + Log(upgradeLog));
         Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\versions\1.3.0\belay-agent.exe")));
         Assert.False(Directory.Exists(wine.OnLinux(@"C:\Program Files\Belay\versions\1.2.3")));
-        var upgraded = File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json"));
-        Assert.Contains("s3cret-t0ken", upgraded, StringComparison.Ordinal);
+        var upgraded = WaitForProtectedToken(wine);
         Assert.Contains(feed.Replace(@"\", @"\\", StringComparison.Ordinal), upgraded, StringComparison.Ordinal);
         Assert.Contains("\"current\": \"1.3.0\"", File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\state.json")), StringComparison.Ordinal);
         Assert.Contains(@"belay.exe"" run --config", Registry(wine).StdOut, StringComparison.Ordinal);
@@ -130,6 +141,44 @@ public sealed class WineMsiTests : IDisposable
         Assert.False(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")));
         Assert.False(Directory.Exists(wine.OnLinux(@"C:\Program Files\Belay\versions")));
         Assert.False(Directory.Exists(wine.OnLinux(@"C:\ProgramData\Belay")));
+    }
+
+    private const string ConfigJson = @"C:\ProgramData\Belay\etc\config.json";
+
+    /// <summary>The details of `belay doctor --json`'s "secrets" findings, one a line.</summary>
+    private static string SecretsFindings(WinePrefix wine)
+    {
+        var doctor = wine.Run(TimeSpan.FromMinutes(2), @"C:\Program Files\Belay\bin\belay.exe", "doctor", "--json", "--scope", "system");
+        using var doc = JsonDocument.Parse(doctor.StdOut);
+        return string.Join("\n", doc.RootElement.GetProperty("findings").EnumerateArray()
+            .Where(f => f.GetProperty("check").GetString() == "secrets")
+            .Select(f => f.GetProperty("detail").GetString()));
+    }
+
+    /// <summary>config.json holds the token under DPAPI, not in clear (the configure action protects it as it writes).</summary>
+    private static void AssertTokenProtected(WinePrefix wine)
+    {
+        var text = File.ReadAllText(wine.OnLinux(ConfigJson));
+        Assert.DoesNotContain("s3cret-t0ken", text, StringComparison.Ordinal);
+        Assert.Contains("\"tokenDpapi\": \"", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>config.json once the agent has protected its token (it does so when it starts); the test fails after two minutes.</summary>
+    private static string WaitForProtectedToken(WinePrefix wine)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        var text = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            text = File.ReadAllText(wine.OnLinux(ConfigJson));
+            if (!text.Contains("s3cret-t0ken", StringComparison.Ordinal) && text.Contains("\"tokenDpapi\": \"", StringComparison.Ordinal))
+            {
+                return text;
+            }
+            Thread.Sleep(500);
+        }
+        Assert.Fail("the agent did not protect config.json's token within two minutes:\n" + text);
+        return text;
     }
 
     /// <summary>Every file under the prefix's C: that holds <paramref name="text"/>.</summary>
@@ -205,7 +254,7 @@ public sealed class WineMsiTests : IDisposable
         if (install.ExitCode == 0)
         {
             Assert.True(File.Exists(wine.OnLinux(@"C:\Program Files\Belay\bin\belay.exe")));
-            Assert.Contains("s3cret-t0ken", File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json")), StringComparison.Ordinal);
+            AssertTokenProtected(wine); // the configure action wrote the token under DPAPI
             Assert.False(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\" + ".msi-install")), "the commit action forgets the rollback list");
             Assert.Contains(@"""C:\Program Files\Belay\bin\belay.exe"" run --config", Registry(wine).StdOut, StringComparison.Ordinal);
         }
@@ -218,7 +267,7 @@ public sealed class WineMsiTests : IDisposable
             var again = wine.RunWithOutputInFile(TimeSpan.FromMinutes(3), "msiexec", "/i", WindowsBuild.OnZ(msi), "/qn", "FEED=" + WindowsBuild.OnZ(ws.Feed), "TOKEN=s3cret-t0ken", "ROOTKEY=" + WindowsBuild.RootKeyLine(ws),
                 "/l*v", WindowsBuild.OnZ(againLog));
             Assert.True(again.ExitCode == 0, again + Log(againLog));
-            Assert.Contains("s3cret-t0ken", File.ReadAllText(wine.OnLinux(@"C:\ProgramData\Belay\etc\config.json")), StringComparison.Ordinal);
+            AssertTokenProtected(wine); // the configure action wrote the token under DPAPI
             Assert.False(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\" + ".msi-install")), "the commit action forgets the rollback list");
             Assert.Contains(@"""C:\Program Files\Belay\bin\belay.exe"" run --config", Registry(wine).StdOut, StringComparison.Ordinal);
         }

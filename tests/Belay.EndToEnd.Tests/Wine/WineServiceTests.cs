@@ -71,8 +71,7 @@ public sealed class WineServiceTests
         var start = wine.Run("sc", "start", Service);
         Assert.True(start.ExitCode == 0, start.ToString());
         // START_PENDING (with checkpoints) while the keeper waits for a ready agent, which never
-        // comes here (there is no agent, and under Wine no control channel to report on: Wine 8
-        // has no AF_UNIX sockets), then RUNNING at the latest WindowsServiceHost.ReadyLimit (15 s)
+        // comes here (version 1.0.0 has no agent binary), then RUNNING at the latest WindowsServiceHost.ReadyLimit (15 s)
         // after the start, so that the service can be stopped and does not hold up the boot.
         var states = wine.WaitForState(Service, 4, TimeSpan.FromSeconds(60));
         Assert.True(states.IndexOf(2) is >= 0 and var pending && pending < states.IndexOf(4), $"states seen: {string.Join(" ", states)}");

@@ -4,35 +4,38 @@ using System.Runtime.Versioning;
 namespace Belay.Core.IO.Windows;
 
 /// <summary>
-/// DPAPI (crypt32 CryptProtectData/CryptUnprotectData) through source-generated LibraryImports,
-/// for secrets kept on a Windows host: the hub credential is stored protected, so that a copy of
-/// the file taken off the machine (a backup, an image) is useless. A system install protects it
-/// for the machine (<c>CRYPTPROTECT_LOCAL_MACHINE</c>: the keeper runs as LocalSystem), a user
-/// install for the user. The owner-only ACL of the file still applies on top.
+/// DPAPI (crypt32 CryptProtectData/CryptUnprotectData) through source-generated LibraryImports: the
+/// native <see cref="IDataProtectionApi"/> that <see cref="SecretProtection"/> uses on Windows for the
+/// secrets Belay keeps (config.json's token, hub.json's credential, the group identity). A system
+/// install protects for the machine (<c>CRYPTPROTECT_LOCAL_MACHINE</c>: the keeper runs as
+/// LocalSystem), a user install for the user; <c>CRYPTPROTECT_UI_FORBIDDEN</c> always (a service
+/// has no one to prompt). The owner-only ACL of each file still applies on top.
 /// </summary>
 [SupportedOSPlatform("windows")]
-public static unsafe partial class Dpapi
+public sealed unsafe partial class NativeDataProtection : IDataProtectionApi
 {
     private const uint UiForbidden = 0x1;
     private const uint LocalMachine = 0x4;
 
-    public static byte[] Protect(ReadOnlySpan<byte> data, bool machine) => Transform(data, machine, protect: true);
+    public int LastError { get; private set; }
 
-    public static byte[] Unprotect(ReadOnlySpan<byte> data) => Transform(data, machine: false, protect: false);
+    public byte[]? Protect(ReadOnlySpan<byte> data, bool machine) => Transform(data, UiForbidden | (machine ? LocalMachine : 0), protect: true);
 
-    private static byte[] Transform(ReadOnlySpan<byte> data, bool machine, bool protect)
+    public byte[]? Unprotect(ReadOnlySpan<byte> blob) => Transform(blob, UiForbidden, protect: false);
+
+    private byte[]? Transform(ReadOnlySpan<byte> data, uint flags, bool protect)
     {
         fixed (byte* input = data)
         {
             var blobIn = new DataBlob { Size = (uint)data.Length, Data = input };
             var blobOut = default(DataBlob);
-            var flags = UiForbidden | (machine ? LocalMachine : 0);
             var ok = protect
                 ? CryptProtectData(&blobIn, null, null, null, null, flags, &blobOut)
                 : CryptUnprotectData(&blobIn, null, null, null, null, flags, &blobOut);
             if (ok == 0)
             {
-                throw new BelayException($"DPAPI {(protect ? "protect" : "unprotect")} failed (Windows error {Marshal.GetLastPInvokeError()})");
+                LastError = Marshal.GetLastPInvokeError();
+                return null;
             }
             try
             {

@@ -1,0 +1,409 @@
+using System.Collections;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Pipes;
+using System.Runtime.Versioning;
+using Belay.Core.Install;
+using Belay.Core.Programs;
+using Belay.Core.Programs.Windows;
+using Microsoft.Win32.SafeHandles;
+using Serilog;
+
+namespace Belay.Agent.Supervision;
+
+/// <summary>
+/// Programs on Windows: each runs in a Job Object of its own (<see cref="ProgramJobs"/>: kill-on-close, no
+/// breakaway, so nothing it starts escapes its job and nothing outlives the handle the agent holds), with
+/// stdout and stderr on named pipes whose read ends the agent copies into the same rotated NAME.log and
+/// NAME.err.log as on Linux (one reader task per pipe; an unfinished last line is held back as the
+/// <see cref="RotatingLog"/> says and written once it is <see cref="RotatingLog.PendingAge"/> old). A stop is
+/// CTRL_BREAK to the program's console process group, or WM_CLOSE to its main windows, sent by a short-lived
+/// helper (`belay-agent stop-request PID`, <see cref="StopRequest"/>) because sending a console event means
+/// attaching to the program's console; the stop_timeout's end, or a stop that cannot be delivered, terminates
+/// the job. The agent holds every job: when it exits (a service stop, or a crash) Windows closes the handles
+/// and the jobs' kill-on-close ends the programs, so a program never outlives the agent; the next agent
+/// starts them again by the state file's record (it adopts none: see docs/programs.md, "On Windows").
+/// </summary>
+[SupportedOSPlatform("windows")]
+internal sealed class WindowsProgramHost : IProgramHost
+{
+    private static readonly TimeSpan StopRequestTimeout = TimeSpan.FromSeconds(15);
+
+    private readonly ProgramPaths _paths;
+    private readonly ILogger _log;
+    private readonly string _agentExe;
+    private readonly ProgramJobs _jobs = new(NativeWindowsProcessApi.Instance);
+    private readonly Lock _lock = new();
+    private readonly Dictionary<int, Running> _running = [];
+    private readonly Dictionary<string, SharedLog> _logs = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Timer _flusher;
+    private int _pipes;
+
+    public WindowsProgramHost(ProgramPaths paths, ILogger log, string agentExe)
+    {
+        _paths = paths;
+        _log = log;
+        _agentExe = agentExe;
+        var every = RotatingLog.PendingAge / 2;
+        _flusher = new Timer(_ => FlushOldPending(), null, every, every);
+    }
+
+    public StartedProcess Start(ProgramDefinition d, bool separateStderr)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        if (d.User is { } user)
+        {
+            throw new InvalidOperationException(
+                $"user = {user}: running a program as another account is not supported on Windows yet; remove user (the program then runs as the service's account)");
+        }
+        if (d.Group is { } group)
+        {
+            throw new InvalidOperationException($"group = {group}: Windows has no primary group to set; remove group");
+        }
+        var variables = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            variables[(string)entry.Key] = (string?)entry.Value ?? "";
+        }
+        foreach (var variable in KeeperChannel.Variables)
+        {
+            variables.Remove(variable);
+        }
+        foreach (var (key, value) in d.Environment)
+        {
+            variables[key] = value;
+        }
+        var start = new JobStart(WindowsCommandLine.Join(d.Command), Directory(d.Directory), ProgramJobs.EnvironmentBlock(variables), separateStderr);
+        var pipeName = string.Create(CultureInfo.InvariantCulture, $"belay-{Environment.ProcessId}-{Interlocked.Increment(ref _pipes)}");
+        var output = Log(d, _paths.Log(d.Name));
+        var errors = separateStderr ? Log(d, _paths.ErrLog(d.Name)) : null;
+        JobProgram program;
+        try
+        {
+            program = _jobs.Start(start, pipeName);
+        }
+        catch
+        {
+            Release(output);
+            if (errors is not null)
+            {
+                Release(errors);
+            }
+            throw;
+        }
+        var running = new Running(program);
+        lock (_lock)
+        {
+            _running[program.Pid] = running;
+        }
+        _ = CopyAsync(d.Name, program.Stdout, output);
+        if (errors is not null)
+        {
+            _ = CopyAsync(d.Name + " stderr", program.Stderr, errors);
+        }
+        return new StartedProcess(program.Pid, program.CreationTime, WaitAsync(running));
+    }
+
+    /// <summary>The folder a program starts in: the definition's, with the default "/" read as the system drive's root.</summary>
+    private static string Directory(string directory) =>
+        directory is "/" or "\\" ? Path.GetPathRoot(Environment.SystemDirectory) ?? "C:\\" : directory;
+
+    private async Task<ProgramExit> WaitAsync(Running running)
+    {
+        var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var handle = new ProcessWaitHandle(running.Program.Process);
+        var registration = ThreadPool.RegisterWaitForSingleObject(handle, (_, _) => exited.TrySetResult(), null, Timeout.Infinite, executeOnlyOnce: true);
+        try
+        {
+            await exited.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            registration.Unregister(null);
+        }
+        var code = _jobs.ExitCode(running.Program) ?? Win32.StillActive;
+        return new ProgramExit(code == 0, Describe(code));
+    }
+
+    /// <summary>"exit 3"; an NTSTATUS (a crash, CTRL_C's 0xC000013A) in hex.</summary>
+    internal static string Describe(uint code) =>
+        code >= 0x80000000 ? string.Create(CultureInfo.InvariantCulture, $"exit 0x{code:X8}") : string.Create(CultureInfo.InvariantCulture, $"exit {code}");
+
+    public Task<string?> RequestStopAsync(int pid, ProgramDefinition definition) => Task.Run(() => RequestStop(pid, definition));
+
+    private string? RequestStop(int pid, ProgramDefinition definition)
+    {
+        var psi = new ProcessStartInfo(_agentExe)
+        {
+            UseShellExecute = false,
+            CreateNoWindow = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.ArgumentList.Add(StopRequestVerb);
+        psi.ArgumentList.Add(pid.ToString(CultureInfo.InvariantCulture));
+        try
+        {
+            using var helper = Process.Start(psi) ?? throw new InvalidOperationException("no process");
+            var said = helper.StandardOutput.ReadToEndAsync();
+            var errors = helper.StandardError.ReadToEndAsync();
+            if (!helper.WaitForExit(StopRequestTimeout))
+            {
+                helper.Kill();
+                return $"the stop request helper did not finish within {StopRequestTimeout.TotalSeconds:0} s";
+            }
+            var detail = (said.Result + errors.Result).Trim();
+            if (helper.ExitCode == 0)
+            {
+                _log.Information("{Program} (pid {Pid}): {Detail}", definition.Name, pid, detail);
+                return null;
+            }
+            return detail.Length > 0 ? detail : $"the stop request helper exited with {helper.ExitCode}";
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            return $"cannot run {_agentExe} {StopRequestVerb}: {e.Message}";
+        }
+    }
+
+    /// <summary>The agent's verb for the helper that delivers a stop request (see <see cref="StopRequest"/>).</summary>
+    public const string StopRequestVerb = "stop-request";
+
+    public void Kill(int pid)
+    {
+        if (Find(pid) is { } running)
+        {
+            Terminate(running);
+        }
+    }
+
+    public void Ended(int pid)
+    {
+        Running? running;
+        lock (_lock)
+        {
+            if (!_running.Remove(pid, out running))
+            {
+                return;
+            }
+        }
+        // What the program started is still in its job: it goes with it.
+        Terminate(running);
+        try
+        {
+            _jobs.Close(running.Program);
+        }
+        catch (WindowsCallException e)
+        {
+            _log.Warning("cannot close the job of pid {Pid}: {Error}", pid, e.Message);
+        }
+    }
+
+    private void Terminate(Running running)
+    {
+        try
+        {
+            _jobs.Terminate(running.Program);
+        }
+        catch (WindowsCallException e)
+        {
+            _log.Warning("cannot end the job of pid {Pid}: {Error}", running.Program.Pid, e.Message);
+        }
+    }
+
+    /// <summary>Only a program this agent started runs: the jobs of an earlier agent's programs ended with it.</summary>
+    public bool IsSameProcessAlive(int pid, long startTime) =>
+        Find(pid) is { } running && running.Program.CreationTime == startTime && _jobs.ExitCode(running.Program) is null;
+
+    public string DescribeExit(int status) => Describe(unchecked((uint)status));
+
+    private Running? Find(int pid)
+    {
+        lock (_lock)
+        {
+            return _running.GetValueOrDefault(pid);
+        }
+    }
+
+    public void PumpLogs(ProgramDefinition definition, bool separateStderr)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        lock (_lock)
+        {
+            foreach (var path in (string[])[_paths.Log(definition.Name), _paths.ErrLog(definition.Name)])
+            {
+                if (_logs.TryGetValue(path, out var log))
+                {
+                    lock (log)
+                    {
+                        log.Log.MaxBytes = definition.LogMaxBytes;
+                        log.Log.Backups = definition.LogBackups;
+                    }
+                }
+            }
+        }
+    }
+
+    public void Forget(string name)
+    {
+        // The readers end when the pipes do (the program's end); each log closes with its last reader.
+    }
+
+    private SharedLog Log(ProgramDefinition d, string path)
+    {
+        lock (_lock)
+        {
+            if (!_logs.TryGetValue(path, out var log))
+            {
+                log = new SharedLog(new RotatingLog(path, d.LogMaxBytes, d.LogBackups));
+                _logs[path] = log;
+            }
+            lock (log)
+            {
+                log.Log.MaxBytes = d.LogMaxBytes;
+                log.Log.Backups = d.LogBackups;
+                log.Readers++;
+            }
+            return log;
+        }
+    }
+
+    /// <summary>Copies one pipe into its log until the program and everything it started closed their ends.</summary>
+    private async Task CopyAsync(string name, nint readEnd, SharedLog log)
+    {
+        var buffer = new byte[64 * 1024];
+        var failing = false;
+        try
+        {
+            await using var pipe = new NamedPipeServerStream(PipeDirection.In, isAsync: true, isConnected: true, new SafePipeHandle(readEnd, ownsHandle: true));
+            while (true)
+            {
+                int n;
+                try
+                {
+                    n = await pipe.ReadAsync(buffer).ConfigureAwait(false);
+                }
+                catch (IOException)
+                {
+                    break; // ERROR_BROKEN_PIPE: every writer is gone
+                }
+                if (n == 0)
+                {
+                    break;
+                }
+                try
+                {
+                    lock (log)
+                    {
+                        log.Log.Write(buffer.AsSpan(0, n));
+                    }
+                    failing = false;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    if (!failing)
+                    {
+                        _log.Error("cannot write the log of {Program}: {Error}; its output is dropped until writing works again", name, e.Message);
+                    }
+                    failing = true;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+            _log.Error("reading the output of {Program}: {Error}", name, e.Message);
+        }
+        finally
+        {
+            Release(log);
+        }
+    }
+
+    private void Release(SharedLog log)
+    {
+        lock (_lock)
+        {
+            lock (log)
+            {
+                if (--log.Readers > 0)
+                {
+                    return;
+                }
+                try
+                {
+                    log.Log.FlushPending();
+                }
+                catch (IOException)
+                {
+                }
+                log.Log.Dispose();
+            }
+            foreach (var (path, open) in _logs.ToList())
+            {
+                if (open == log)
+                {
+                    _logs.Remove(path);
+                }
+            }
+        }
+    }
+
+    private void FlushOldPending()
+    {
+        List<SharedLog> logs;
+        lock (_lock)
+        {
+            logs = [.. _logs.Values];
+        }
+        var now = Environment.TickCount64;
+        foreach (var log in logs)
+        {
+            lock (log)
+            {
+                if (log.Readers > 0 && log.Log.PendingSince is { } since && now - since >= (long)RotatingLog.PendingAge.TotalMilliseconds)
+                {
+                    try
+                    {
+                        log.Log.FlushPending();
+                    }
+                    catch (IOException)
+                    {
+                    }
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _flusher.Dispose();
+        List<Running> left;
+        lock (_lock)
+        {
+            left = [.. _running.Values];
+            _running.Clear();
+        }
+        foreach (var running in left)
+        {
+            // Closing the last handle of a job ends what runs in it (kill-on-close).
+            _jobs.Close(running.Program);
+        }
+    }
+
+    private sealed class Running(JobProgram program)
+    {
+        public JobProgram Program { get; } = program;
+    }
+
+    private sealed class SharedLog(RotatingLog log)
+    {
+        public RotatingLog Log { get; } = log;
+        public int Readers { get; set; }
+    }
+
+    /// <summary>A wait on a process handle this host owns (and closes itself).</summary>
+    private sealed class ProcessWaitHandle : WaitHandle
+    {
+        public ProcessWaitHandle(nint process) => SafeWaitHandle = new SafeWaitHandle(process, ownsHandle: false);
+    }
+}

@@ -1,0 +1,185 @@
+using Belay.Core.Programs.Windows;
+
+namespace Belay.Core.Tests.Programs.Windows;
+
+/// <summary>The Win32 call sequences of starting, stopping and ending a program on Windows, through a fake that records them.</summary>
+public sealed class ProgramJobsTests
+{
+    private readonly FakeProcessApi _api = new();
+
+    private static JobStart Start(bool separateStderr = true) =>
+        new(@"C:\app\app.exe serve", @"C:\app", ProgramJobs.EnvironmentBlock([new("B", "2"), new("a", "1")]), separateStderr);
+
+    [Fact]
+    public void A_program_starts_suspended_in_a_new_group_inside_a_kill_on_close_job_that_denies_breakaway_and_only_then_runs()
+    {
+        var program = new ProgramJobs(_api).Start(Start(), "belay-1-1");
+
+        Assert.Equal(
+        [
+            "CreateJob -> 100",
+            "SetJobLimits 100 0x2000", // KILL_ON_JOB_CLOSE alone: no BREAKAWAY_OK, no SILENT_BREAKAWAY_OK
+            "CreateInboundPipe belay-1-1-out -> 101",
+            "OpenPipeForWriting belay-1-1-out -> 102",
+            "CreateInboundPipe belay-1-1-err -> 103",
+            "OpenPipeForWriting belay-1-1-err -> 104",
+            "OpenNul -> 105",
+            // CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW | CREATE_BREAKAWAY_FROM_JOB (out of the agent's own job)
+            @"CreateProcess C:\app\app.exe serve flags 0x09000204 dir C:\app in 105 out 102 err 104 -> process 106 thread 107 pid 4242",
+            "AssignToJob 100 106",
+            "ResumeThread 107",
+            "CloseHandle 107",
+            "CloseHandle 102",
+            "CloseHandle 104",
+            "CloseHandle 105",
+        ], _api.Calls);
+        Assert.Equal(new JobProgram(4242, 777, 100, 106, 101, 103), program);
+        Assert.Equal("a=1\0B=2\0\0", _api.Environment);
+    }
+
+    [Fact]
+    public void Stdout_and_stderr_share_one_pipe_when_stderr_goes_into_the_log()
+    {
+        var program = new ProgramJobs(_api).Start(Start(separateStderr: false), "p");
+        Assert.Contains(_api.Calls, c => c.StartsWith("CreateProcess", StringComparison.Ordinal) && c.Contains("out 102 err 102", StringComparison.Ordinal));
+        Assert.Equal(0, program.Stderr);
+        Assert.DoesNotContain(_api.Calls, c => c.Contains("-err", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_program_that_cannot_join_its_job_is_terminated_and_nothing_is_left_open()
+    {
+        _api.FailAssign = true;
+        Assert.Throws<WindowsCallException>(() => new ProgramJobs(_api).Start(Start(), "p"));
+        Assert.Contains("TerminateProcess 106 1", _api.Calls);
+        Assert.Empty(_api.Open);
+        Assert.DoesNotContain("ResumeThread 107", _api.Calls);
+    }
+
+    [Fact]
+    public void A_failed_create_process_closes_the_job_and_the_pipes()
+    {
+        _api.FailCreate = 2;
+        var e = Assert.Throws<WindowsCallException>(() => new ProgramJobs(_api).Start(Start(), "p"));
+        Assert.Contains("the file was not found (Windows error 2)", e.Message, StringComparison.Ordinal);
+        Assert.Empty(_api.Open);
+    }
+
+    [Fact]
+    public void Inside_a_job_that_denies_breakaway_the_program_starts_without_asking_for_it()
+    {
+        _api.DenyBreakaway = true;
+        var program = new ProgramJobs(_api).Start(Start(), "p");
+        Assert.False(program.BrokeAway);
+        Assert.Contains(_api.Calls, c => c.StartsWith("CreateProcess", StringComparison.Ordinal) && c.Contains("flags 0x08000204", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Ending_a_program_terminates_its_job_and_closing_lets_go_of_the_job_and_the_process()
+    {
+        var jobs = new ProgramJobs(_api);
+        var program = jobs.Start(Start(), "p");
+        _api.Calls.Clear();
+        Assert.Null(jobs.ExitCode(program));
+        jobs.Terminate(program);
+        _api.ExitCodes[106] = 1;
+        Assert.Equal(1u, jobs.ExitCode(program));
+        jobs.Close(program);
+        Assert.Equal(["ExitCode 106", "TerminateJob 100 1", "ExitCode 106", "CloseHandle 106", "CloseHandle 100"], _api.Calls);
+    }
+
+    [Fact]
+    public void An_environment_variable_windows_cannot_hold_is_refused()
+    {
+        Assert.Throws<ArgumentException>(() => ProgramJobs.EnvironmentBlock([new("A=B", "1")]));
+        Assert.Equal("PATH=x\0\0", ProgramJobs.EnvironmentBlock([new("PATH", "y"), new("Path", "x")]));
+    }
+
+    private sealed class FakeProcessApi : IWindowsProcessApi
+    {
+        private nint _next = 100;
+
+        public List<string> Calls { get; } = [];
+        public HashSet<nint> Open { get; } = [];
+        public Dictionary<nint, uint> ExitCodes { get; } = [];
+        public string? Environment { get; private set; }
+        public bool FailAssign { get; set; }
+        public int FailCreate { get; set; }
+        public bool DenyBreakaway { get; set; }
+
+        private nint New()
+        {
+            var h = _next++;
+            Open.Add(h);
+            return h;
+        }
+
+        private nint Record(string call)
+        {
+            var h = New();
+            Calls.Add($"{call} -> {h}");
+            return h;
+        }
+
+        public nint CurrentProcess => -1;
+        public nint CreateJob() => Record("CreateJob");
+        public void SetJobLimits(nint job, uint limitFlags) => Calls.Add($"SetJobLimits {job} 0x{limitFlags:X}");
+
+        public void AssignToJob(nint job, nint process)
+        {
+            Calls.Add($"AssignToJob {job} {process}");
+            if (FailAssign)
+            {
+                throw new WindowsCallException("AssignProcessToJobObject", 5);
+            }
+        }
+
+        public void TerminateJob(nint job, uint exitCode) => Calls.Add($"TerminateJob {job} {exitCode}");
+        public nint CreateInboundPipe(string name, uint bufferSize) => Record($"CreateInboundPipe {name}");
+        public nint OpenPipeForWriting(string name) => Record($"OpenPipeForWriting {name}");
+        public nint OpenNul() => Record("OpenNul");
+        public nint OpenForAppend(string path) => Record($"OpenForAppend {path}");
+
+        public CreatedProcess CreateProcess(string commandLine, uint flags, string environmentBlock, string directory, nint stdin, nint stdout, nint stderr,
+            nint token, string? desktop)
+        {
+            if (FailCreate != 0)
+            {
+                throw new WindowsCallException("CreateProcess", FailCreate);
+            }
+            if (DenyBreakaway && (flags & Win32.CreateBreakawayFromJob) != 0)
+            {
+                throw new WindowsCallException("CreateProcess", Win32.ErrorAccessDenied);
+            }
+            Environment = environmentBlock;
+            var process = New();
+            var thread = New();
+            Calls.Add($"CreateProcess {commandLine} flags 0x{flags:X8} dir {directory} in {stdin} out {stdout} err {stderr} -> process {process} thread {thread} pid 4242");
+            return new CreatedProcess(process, thread, 4242);
+        }
+
+        public void ResumeThread(nint thread) => Calls.Add($"ResumeThread {thread}");
+
+        public void TerminateProcess(nint process, uint exitCode) => Calls.Add($"TerminateProcess {process} {exitCode}");
+        public nint OpenProcess(uint access, int pid) => Record($"OpenProcess {pid}");
+        public int ProcessId(nint process) => 4242;
+
+        public uint ExitCode(nint process)
+        {
+            Calls.Add($"ExitCode {process}");
+            return ExitCodes.TryGetValue(process, out var code) ? code : Win32.StillActive;
+        }
+
+        public long CreationTime(nint process) => 777;
+
+        public nint DuplicateHandle(nint sourceProcess, nint handle, nint targetProcess, bool closeSource) => Record($"DuplicateHandle {handle}");
+
+        public void CloseHandle(nint handle)
+        {
+            Calls.Add($"CloseHandle {handle}");
+            Assert.True(Open.Remove(handle), $"handle {handle} closed twice or never opened");
+        }
+
+        public nint LogonServiceAccount(string user, string domain) => Record($"LogonServiceAccount {domain}\\{user}");
+    }
+}
