@@ -19,46 +19,11 @@ internal sealed class PosixProgramHost(ProgramPaths paths, ILogger log, string a
 
     public StartedProcess Start(ProgramDefinition d, bool separateStderr)
     {
-        var psi = new ProcessStartInfo(agentExe) { UseShellExecute = false, WorkingDirectory = "/" };
         PumpLogs(d, separateStderr);
-        foreach (var arg in (string[])["exec", "--log", paths.Fifo(d.Name), "--dir", d.Directory])
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        if (separateStderr)
-        {
-            psi.ArgumentList.Add("--stderr");
-            psi.ArgumentList.Add(paths.ErrFifo(d.Name));
-        }
-        if (d.User is { } user)
-        {
-            psi.ArgumentList.Add("--user");
-            psi.ArgumentList.Add(user);
-            psi.Environment["USER"] = user;
-            psi.Environment["LOGNAME"] = user;
-            if (HomeOf(user) is { } home)
-            {
-                psi.Environment["HOME"] = home;
-            }
-        }
-        if (d.Group is { } group)
-        {
-            psi.ArgumentList.Add("--group");
-            psi.ArgumentList.Add(group);
-        }
-        psi.ArgumentList.Add("--");
-        foreach (var arg in d.Command)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        foreach (var variable in Belay.Core.Install.KeeperChannel.Variables)
-        {
-            psi.Environment.Remove(variable);
-        }
-        foreach (var (key, value) in d.Environment)
-        {
-            psi.Environment[key] = value;
-        }
+        string[] options = separateStderr
+            ? ["--log", paths.Fifo(d.Name), "--stderr", paths.ErrFifo(d.Name), "--dir", d.Directory]
+            : ["--log", paths.Fifo(d.Name), "--dir", d.Directory];
+        var psi = AgentExec.StartInfo(agentExe, options, d.User, d.Group, d.Command, d.Environment);
         var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
         var pid = process.Id;
         return new StartedProcess(pid, PosixProcess.StartTime(pid), WaitAsync(process));
@@ -140,26 +105,6 @@ internal sealed class PosixProgramHost(ProgramPaths paths, ILogger log, string a
         {
             log.Warning("cannot delete {File}: {Error}", path, e.Message);
         }
-    }
-
-    /// <summary>The home folder of a user from /etc/passwd (for HOME), or null.</summary>
-    private static string? HomeOf(string user)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/etc/passwd"))
-            {
-                var fields = line.Split(':');
-                if (fields.Length >= 6 && fields[0] == user)
-                {
-                    return fields[5];
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return null;
     }
 
     public void Dispose() => _pump.Dispose();

@@ -5,6 +5,7 @@ using System.Runtime.Versioning;
 using System.Text;
 using Belay.Core.Install;
 using Belay.Core.IO;
+using Belay.Core.Programs;
 
 namespace Belay.Core.Deploy;
 
@@ -29,45 +30,8 @@ public sealed class HookRunner(string agentExe, IDeployLog log, TimeProvider clo
     public async Task<HookResult> RunAsync(HookRun run, Action<int, long>? started, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
-        var psi = new ProcessStartInfo(agentExe)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            WorkingDirectory = "/",
-        };
-        foreach (var arg in (string[])["exec", "--stderr-to-stdout", "--dir", run.Directory])
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        foreach (var variable in KeeperChannel.Variables)
-        {
-            psi.Environment.Remove(variable);
-        }
-        if (run.User is { } user)
-        {
-            psi.ArgumentList.Add("--user");
-            psi.ArgumentList.Add(user);
-            psi.Environment["USER"] = user;
-            psi.Environment["LOGNAME"] = user;
-            if (UserHome(user) is { } home)
-            {
-                psi.Environment["HOME"] = home;
-            }
-        }
-        if (run.Group is { } group)
-        {
-            psi.ArgumentList.Add("--group");
-            psi.ArgumentList.Add(group);
-        }
-        psi.ArgumentList.Add("--");
-        foreach (var arg in run.Command)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        foreach (var (key, value) in run.Environment)
-        {
-            psi.Environment[key] = value;
-        }
+        var psi = AgentExec.StartInfo(agentExe, ["--stderr-to-stdout", "--dir", run.Directory], run.User, run.Group, run.Command, run.Environment);
+        psi.RedirectStandardOutput = true;
         var redact = run.Redact.Where(v => v.Length >= MinRedactedLength).OrderByDescending(v => v.Length).ToArray();
         var shown = Redact(string.Join(' ', run.Command), redact);
         if (run.Log)
@@ -193,23 +157,4 @@ public sealed class HookRunner(string agentExe, IDeployLog log, TimeProvider clo
     }
 
     private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
-
-    private static string? UserHome(string user)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/etc/passwd"))
-            {
-                var fields = line.Split(':');
-                if (fields.Length >= 6 && fields[0] == user)
-                {
-                    return fields[5];
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return null;
-    }
 }
