@@ -162,5 +162,10 @@ internal sealed class PosixProgramHost(ProgramPaths paths, ILogger log, string a
         return null;
     }
 
+    public void HandOver()
+    {
+        // The programs are the keeper's children once this agent exits, and their FIFOs keep what they write.
+    }
+
     public void Dispose() => _pump.Dispose();
 }
