@@ -56,6 +56,11 @@ public sealed partial class WineProgramsTests
             return root.GetProperty("current").GetString() == "1.1.0" && (!root.TryGetProperty("trial", out var trial) || trial.ValueKind == System.Text.Json.JsonValueKind.Null)
                 && root.GetProperty("agent").GetProperty("ready").GetBoolean();
         }, "1.1.0 is current and its agent ready");
+
+        // The same process, supervised by the new agent, and still writing into its log.
+        var after = WaitFor(wine, exe, p => p.TryGetValue("count", out var c) && c is { State: "running", Live: true });
+        Assert.Equal(pid, after["count"].Pid);
+        Assert.Equal(0, after["count"].Restarts);
         var keeperLog = ReadShared(wine.OnLinux(DataRoot + @"\logs\keeper.log"));
         Assert.Contains("started agent 1.1.0", keeperLog, StringComparison.Ordinal);
         var agentLog = ReadShared(wine.OnLinux(DataRoot + @"\logs\agent.log"));
@@ -63,11 +68,6 @@ public sealed partial class WineProgramsTests
         Assert.Contains("the keeper (pid ", agentLog, StringComparison.Ordinal);
         Assert.Contains($"took count (pid {pid}) back from the keeper", agentLog, StringComparison.Ordinal);
         Assert.Contains($"adopted count (pid {pid}", agentLog, StringComparison.Ordinal);
-
-        // The same process, supervised by the new agent, and still writing into its log.
-        var after = WaitFor(wine, exe, p => p.TryGetValue("count", out var c) && c is { State: "running", Live: true });
-        Assert.Equal(pid, after["count"].Pid);
-        Assert.Equal(0, after["count"].Restarts);
         var linesAtSwitch = CountLines(wine).Count;
         Eventually(() => CountLines(wine).Count >= linesAtSwitch + 100, "count.log grows after the update");
 
