@@ -33,6 +33,10 @@ internal interface IProgramHost : IDisposable
     /// <summary>Whether the process <paramref name="pid"/> started at <paramref name="startTime"/> still runs.</summary>
     bool IsSameProcessAlive(int pid, long startTime);
 
+    /// <summary>An agent update: leave the programs running for the next agent (nothing to do on Linux, where they and
+    /// their FIFOs outlive the agent by themselves; on Windows the keeper takes their handles).</summary>
+    void HandOver();
+
     /// <summary>How a recorded exit status (the keeper's exit record) reads.</summary>
     string DescribeExit(int status);
 }

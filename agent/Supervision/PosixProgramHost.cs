@@ -107,5 +107,10 @@ internal sealed class PosixProgramHost(ProgramPaths paths, ILogger log, string a
         }
     }
 
+    public void HandOver()
+    {
+        // The programs are the keeper's children once this agent exits, and their FIFOs keep what they write.
+    }
+
     public void Dispose() => _pump.Dispose();
 }

@@ -242,6 +242,7 @@ internal sealed class Supervisor : IDisposable
         }).ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         _log.Information("handing {Count} program(s) over to the next agent", _programs.Values.Count(m => m.Pid > 0));
+        _host.HandOver();
     }
 
     public void Dispose() => _host.Dispose();

@@ -15,14 +15,15 @@ namespace Belay.Agent.Supervision;
 /// Programs on Windows: each runs in a Job Object of its own (<see cref="ProgramJobs"/>: kill-on-close, no
 /// breakaway, so nothing it starts escapes its job and nothing outlives the handle the agent holds), with
 /// stdout and stderr on named pipes whose read ends the agent copies into the same rotated NAME.log and
-/// NAME.err.log as on Linux (one reader task per pipe; an unfinished last line is held back as the
-/// <see cref="RotatingLog"/> says and written once it is <see cref="RotatingLog.PendingAge"/> old). A stop is
+/// NAME.err.log as on Linux (one reader thread per pipe, <see cref="OverlappedPipeReader"/>; an unfinished last
+/// line is held back as the <see cref="RotatingLog"/> says and written once it is <see cref="RotatingLog.PendingAge"/> old). A stop is
 /// CTRL_BREAK to the program's console process group, or WM_CLOSE to its main windows, sent by a short-lived
 /// helper (`belay-agent stop-request PID`, <see cref="StopRequest"/>) because sending a console event means
 /// attaching to the program's console; the stop_timeout's end, or a stop that cannot be delivered, terminates
 /// the job. The agent holds every job: when it exits (a service stop, or a crash) Windows closes the handles
-/// and the jobs' kill-on-close ends the programs, so a program never outlives the agent; the next agent
-/// starts them again by the state file's record (it adopts none: see docs/programs.md, "On Windows").
+/// and the jobs' kill-on-close ends the programs. An agent update is the exception (<see cref="HandOver"/>):
+/// the keeper is given copies of the handles (<see cref="ProgramHandover"/>) and the next agent takes them back,
+/// so the programs run on and their output waits in the pipes (docs/programs.md, "On Windows").
 /// </summary>
 [SupportedOSPlatform("windows")]
 internal sealed class WindowsProgramHost : IProgramHost
@@ -33,19 +34,144 @@ internal sealed class WindowsProgramHost : IProgramHost
     private readonly ILogger _log;
     private readonly string _agentExe;
     private readonly ProgramJobs _jobs = new(NativeWindowsProcessApi.Instance);
+    private readonly int? _keeperPid;
     private readonly Lock _lock = new();
     private readonly Dictionary<int, Running> _running = [];
     private readonly Dictionary<string, SharedLog> _logs = new(StringComparer.OrdinalIgnoreCase);
     private readonly Timer _flusher;
     private int _pipes;
 
-    public WindowsProgramHost(ProgramPaths paths, ILogger log, string agentExe)
+    public WindowsProgramHost(ProgramPaths paths, ILogger log, string agentExe, int? keeperPid)
     {
         _paths = paths;
         _log = log;
         _agentExe = agentExe;
+        _keeperPid = keeperPid;
         var every = RotatingLog.PendingAge / 2;
         _flusher = new Timer(_ => FlushOldPending(), null, every, every);
+        ReclaimHeld();
+    }
+
+    private string HeldFile => Path.Combine(_paths.StateDir, "held.json");
+
+    /// <summary>Takes back the programs the agent before handed over to the keeper (<see cref="ProgramHandover"/>), before
+    /// the supervisor looks for them: each runs on as this agent's, its pipes read from where the last agent stopped;
+    /// one that ended meanwhile gets its exit record, which is how the supervisor learns its exit code.</summary>
+    private void ReclaimHeld()
+    {
+        var file = HeldPrograms.TryLoad(HeldFile, out var problem);
+        if (problem is not null)
+        {
+            _log.Error("{Problem}", problem);
+            File.Delete(HeldFile);
+        }
+        if (file is null)
+        {
+            return;
+        }
+        var reclaimed = new ProgramHandover(_jobs).Reclaim(file, _keeperPid, () => File.Delete(HeldFile), w => _log.Warning("{Problem}", w));
+        foreach (var (name, separateStderr, program) in reclaimed)
+        {
+            var defaults = new ProgramDefinition { Name = name, Command = ["(handed over)"] };
+            var running = new Running(program, name, separateStderr);
+            lock (_lock)
+            {
+                _running[program.Pid] = running;
+            }
+            if (program.Stdout != 0)
+            {
+                running.Output = Pump(name, program.Stdout, Log(defaults, _paths.Log(name)));
+            }
+            if (program.Stderr != 0)
+            {
+                running.Errors = Pump(name + " stderr", program.Stderr, Log(defaults, _paths.ErrLog(name)));
+            }
+            if (_jobs.ExitCode(program) is { } code)
+            {
+                RecordExit(running, code);
+            }
+            else
+            {
+                _ = RecordExitAsync(running);
+            }
+            _log.Information("took {Program} (pid {Pid}) back from the keeper", name, program.Pid);
+        }
+    }
+
+    /// <summary>A taken-back program is not this agent's child: the supervisor checks it by pid and reads its exit from its exit record, as on Linux.</summary>
+    private async Task RecordExitAsync(Running running)
+    {
+        var exit = await WaitAsync(running).ConfigureAwait(false);
+        if (_jobs.ExitCode(running.Program) is { } code)
+        {
+            RecordExit(running, code);
+        }
+        else
+        {
+            _log.Warning("{Program} (pid {Pid}) ended ({Exit}) but its exit code cannot be read", running.Name, running.Program.Pid, exit.Description);
+        }
+    }
+
+    private void RecordExit(Running running, uint code)
+    {
+        try
+        {
+            new ExitRecord { Pid = running.Program.Pid, Status = unchecked((int)code), At = DateTimeOffset.UtcNow }.Save(_paths.ExitRecord(running.Name));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.Error("cannot record the exit of {Program} (pid {Pid}): {Error}", running.Name, running.Program.Pid, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// An agent update: stop reading the pipes (what is unread stays in them), write out what was read, and put every
+    /// program's job, process and pipes into the keeper, named in state/programs/held.json for the next agent. Without a
+    /// keeper to hold them (an agent run by hand) the programs end with this agent, as before.
+    /// </summary>
+    public void HandOver()
+    {
+        List<Running> programs;
+        lock (_lock)
+        {
+            programs = [.. _running.Values];
+        }
+        if (_keeperPid is not { } keeper)
+        {
+            _log.Warning("no keeper to hand {Count} program(s) over to (BELAY_KEEPER_PID is not set); they end with this agent", programs.Count);
+            return;
+        }
+        var pumps = programs.SelectMany(r => (PipePump?[])[r.Output, r.Errors]).OfType<PipePump>().ToList();
+        foreach (var pump in pumps)
+        {
+            pump.Reader.Stop();
+        }
+        foreach (var pump in pumps)
+        {
+            if (pump.Thread is { } thread && !thread.Join(TimeSpan.FromSeconds(5)))
+            {
+                _log.Warning("a log reader did not stop within 5 s; its program's output may be read twice");
+            }
+        }
+        List<ReclaimedProgram> handed;
+        lock (_lock)
+        {
+            handed = [.. programs.Select(r => new ReclaimedProgram(r.Name, r.SeparateStderr, r.Program with
+            {
+                Stdout = r.Output is { Closed: false } o ? o.Handle : 0,
+                Stderr = r.Errors is { Closed: false } e ? e.Handle : 0,
+            }))];
+        }
+        try
+        {
+            var held = new ProgramHandover(_jobs).Hold(keeper, handed, w => _log.Warning("{Problem}", w));
+            held.Save(HeldFile);
+            _log.Information("the keeper (pid {Pid}) holds {Count} program(s) for the next agent", keeper, held.Programs.Count);
+        }
+        catch (Exception e) when (e is WindowsCallException or IOException or UnauthorizedAccessException)
+        {
+            _log.Error("cannot hand the programs over to the keeper (pid {Pid}): {Error}; they end with this agent, and the next one starts them again", keeper, e.Message);
+        }
     }
 
     public StartedProcess Start(ProgramDefinition d, bool separateStderr)
@@ -91,15 +217,15 @@ internal sealed class WindowsProgramHost : IProgramHost
             }
             throw;
         }
-        var running = new Running(program);
+        var running = new Running(program, d.Name, separateStderr);
         lock (_lock)
         {
             _running[program.Pid] = running;
         }
-        _ = CopyAsync(d.Name, program.Stdout, output);
+        running.Output = Pump(d.Name, program.Stdout, output);
         if (errors is not null)
         {
-            _ = CopyAsync(d.Name + " stderr", program.Stderr, errors);
+            running.Errors = Pump(d.Name + " stderr", program.Stderr, errors);
         }
         return new StartedProcess(program.Pid, program.CreationTime, WaitAsync(running));
     }
@@ -268,34 +394,29 @@ internal sealed class WindowsProgramHost : IProgramHost
         }
     }
 
-    /// <summary>Copies one pipe into its log until the program and everything it started closed their ends.</summary>
-    private async Task CopyAsync(string name, nint readEnd, SharedLog log)
+    /// <summary>Copies one pipe into its log on a thread of its own until the program and everything it started closed
+    /// their ends (then the pipe is closed here), or until a hand-over stops it (then the pipe stays open for the keeper).</summary>
+    private PipePump Pump(string name, nint readEnd, SharedLog log)
     {
-        var buffer = new byte[64 * 1024];
+        var pump = new PipePump(readEnd, new OverlappedPipeReader(readEnd));
+        pump.Thread = new Thread(() => Copy(name, pump, log)) { IsBackground = true, Name = "log " + name };
+        pump.Thread.Start();
+        return pump;
+    }
+
+    private void Copy(string name, PipePump pump, SharedLog log)
+    {
         var failing = false;
+        var ended = false;
         try
         {
-            await using var pipe = new NamedPipeServerStream(PipeDirection.In, isAsync: true, isConnected: true, new SafePipeHandle(readEnd, ownsHandle: true));
-            while (true)
+            ended = pump.Reader.Run(data =>
             {
-                int n;
-                try
-                {
-                    n = await pipe.ReadAsync(buffer).ConfigureAwait(false);
-                }
-                catch (IOException)
-                {
-                    break; // ERROR_BROKEN_PIPE: every writer is gone
-                }
-                if (n == 0)
-                {
-                    break;
-                }
                 try
                 {
                     lock (log)
                     {
-                        log.Log.Write(buffer.AsSpan(0, n));
+                        log.Log.Write(data);
                     }
                     failing = false;
                 }
@@ -307,14 +428,23 @@ internal sealed class WindowsProgramHost : IProgramHost
                     }
                     failing = true;
                 }
-            }
+            });
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        catch (WindowsCallException e)
         {
             _log.Error("reading the output of {Program}: {Error}", name, e.Message);
+            ended = true;
         }
         finally
         {
+            if (ended)
+            {
+                lock (_lock)
+                {
+                    pump.Closed = true;
+                    NativeWindowsProcessApi.Instance.CloseHandle(pump.Handle);
+                }
+            }
             Release(log);
         }
     }
@@ -385,14 +515,27 @@ internal sealed class WindowsProgramHost : IProgramHost
         }
         foreach (var running in left)
         {
-            // Closing the last handle of a job ends what runs in it (kill-on-close).
+            // Closing the last handle of a job ends what runs in it (kill-on-close), unless the keeper holds a copy (a hand-over).
             _jobs.Close(running.Program);
         }
     }
 
-    private sealed class Running(JobProgram program)
+    private sealed class Running(JobProgram program, string name, bool separateStderr)
     {
         public JobProgram Program { get; } = program;
+        public string Name { get; } = name;
+        public bool SeparateStderr { get; } = separateStderr;
+        public PipePump? Output { get; set; }
+        public PipePump? Errors { get; set; }
+    }
+
+    /// <summary>One pipe's reader: the read end (closed by the reader once the pipe is done), the reader and its thread.</summary>
+    private sealed class PipePump(nint handle, OverlappedPipeReader reader)
+    {
+        public nint Handle { get; } = handle;
+        public OverlappedPipeReader Reader { get; } = reader;
+        public Thread? Thread { get; set; }
+        public bool Closed { get; set; }
     }
 
     private sealed class SharedLog(RotatingLog log)

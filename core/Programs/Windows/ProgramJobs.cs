@@ -161,6 +161,9 @@ public sealed class ProgramJobs(IWindowsProcessApi api)
         }
     }
 
+    /// <summary>Lets go of a holder opened by <see cref="OpenHolder"/> (the handles put into it stay there).</summary>
+    public void CloseHolder(nint holder) => api.CloseHandle(holder);
+
     /// <summary>The holder's creation time (recorded with the handles it holds).</summary>
     public long CreationTime(nint process) => api.CreationTime(process);
 

@@ -5,7 +5,8 @@
  *   ignore       as serve, but it ignores CTRL_BREAK (only the end of its job stops it).
  *   crash CODE   prints "crashing with CODE" on stdout and stderr and exits CODE.
  *   spam N       prints N numbered lines of 100 bytes, then sleeps (for the log rotation).
- *   parent       starts "serve" as a child of its own (in its job), prints the child's pid, sleeps. */
+ *   parent       starts "serve" as a child of its own (in its job), prints the child's pid, sleeps.
+ *   count        prints "count N pid P" lines, N = 0, 1, 2, ..., one every 20 ms, each in one write (WineHandoverTests). */
 #include <windows.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,14 @@ int main(int argc, char **argv)
         }
         printf("spam done\n");
         for (;;) Sleep(1000);
+    }
+    if (strcmp(mode, "count") == 0) {
+        char line[64];
+        for (long i = 0;; i++) {
+            int len = snprintf(line, sizeof line, "count %06ld pid %lu\n", i, GetCurrentProcessId());
+            fwrite(line, 1, len, stdout);
+            Sleep(20);
+        }
     }
     if (strcmp(mode, "parent") == 0) {
         char self[MAX_PATH], cmd[MAX_PATH + 16];

@@ -89,6 +89,86 @@ public sealed class ProgramJobsTests
     }
 
     [Fact]
+    public void A_hand_over_puts_copies_into_the_keeper_and_the_next_agent_takes_them_back_and_leaves_the_keeper_nothing()
+    {
+        var jobs = new ProgramJobs(_api);
+        var program = jobs.Start(Start(), "p");
+        var warnings = new List<string>();
+        var held = new ProgramHandover(jobs).Hold(900, [new ReclaimedProgram("web", true, program)], warnings.Add);
+        Assert.Empty(warnings);
+        Assert.Equal(4, _api.Held.Count); // job, process, stdout, stderr
+        Assert.Equal(900, held.HolderPid);
+        Assert.Equal(555, held.HolderCreationTime);
+        Assert.DoesNotContain(_api.Holders, _api.Open.Contains); // the agent let go of the keeper's process handle
+        // The old agent exits: its own handles close (the keeper's copies keep the job, so the program runs on).
+        jobs.Close(program);
+        using var dir = new Belay.TestSupport.TempDir();
+        var file = Path.Combine(dir.Path, "held.json");
+        held.Save(file);
+        var loaded = HeldPrograms.TryLoad(file, out var problem);
+        Assert.Null(problem);
+
+        _api.Calls.Clear();
+        var forgotten = -1;
+        var reclaimed = new ProgramHandover(jobs).Reclaim(loaded!, 900, () => { forgotten = _api.Calls.Count; File.Delete(file); }, warnings.Add);
+
+        Assert.Empty(warnings);
+        var (name, separate, taken) = Assert.Single(reclaimed);
+        Assert.Equal(("web", true, 4242, 777L), (name, separate, taken.Pid, taken.CreationTime));
+        Assert.All(new[] { taken.Job, taken.Process, taken.Stdout, taken.Stderr }, h => Assert.Contains(h, _api.Open));
+        Assert.Empty(_api.Held); // the keeper's copies are closed: it holds nothing while an agent runs
+        Assert.False(File.Exists(file));
+        Assert.True(forgotten >= 0 && _api.Calls.Skip(forgotten).Take(4).All(c => c.StartsWith("TakeBack", StringComparison.Ordinal)), string.Join("\n", _api.Calls));
+        Assert.DoesNotContain(_api.Calls.Take(forgotten), c => c.StartsWith("CloseInHolder", StringComparison.Ordinal));
+        // A program that ended while no agent ran: its exit code is still there to read.
+        _api.ExitCodes[taken.Process] = 3;
+        Assert.Equal(3u, jobs.ExitCode(taken));
+    }
+
+    [Fact]
+    public void Handles_of_another_keeper_are_not_touched_and_the_file_is_forgotten()
+    {
+        var jobs = new ProgramJobs(_api);
+        var program = jobs.Start(Start(), "p");
+        var held = new ProgramHandover(jobs).Hold(900, [new ReclaimedProgram("web", false, program)], _ => { });
+        var before = _api.Held.ToList();
+        var warnings = new List<string>();
+        var forgotten = 0;
+
+        // Another keeper process (it restarted): those handles died with the one before.
+        Assert.Empty(new ProgramHandover(jobs).Reclaim(held, 901, () => forgotten++, warnings.Add));
+        Assert.Contains("handed over to the keeper pid 900, not to this agent's (901)", Assert.Single(warnings), StringComparison.Ordinal);
+        // The same pid, started at another time: a keeper that reuses the pid.
+        _api.HolderCreated = 556;
+        Assert.Empty(new ProgramHandover(jobs).Reclaim(held, 900, () => forgotten++, warnings.Add));
+        Assert.Contains("another process than the keeper", warnings[1], StringComparison.Ordinal);
+
+        Assert.Equal(2, forgotten);
+        Assert.Equal(before, _api.Held.ToList()); // nothing closed in a process that is not the holder
+        Assert.DoesNotContain(_api.Calls, c => c.StartsWith("TakeBack", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_held_process_that_is_not_the_recorded_program_is_left_out_and_its_copies_in_the_keeper_closed()
+    {
+        var jobs = new ProgramJobs(_api);
+        var program = jobs.Start(Start(), "p");
+        var held = new ProgramHandover(jobs).Hold(900, [new ReclaimedProgram("web", true, program)], _ => { });
+        _api.ProgramPid = 5151;
+        var warnings = new List<string>();
+
+        Assert.Empty(new ProgramHandover(jobs).Reclaim(held, 900, () => { }, warnings.Add));
+
+        Assert.Contains("cannot take web (pid 4242) back from the keeper", Assert.Single(warnings), StringComparison.Ordinal);
+        Assert.Empty(_api.Held);
+        var takenBack = _api.Calls.Where(c => c.StartsWith("TakeBack", StringComparison.Ordinal))
+            .Select(c => (nint)long.Parse(c[(c.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.NotEmpty(takenBack);
+        Assert.DoesNotContain(takenBack, _api.Open.Contains); // this agent's copies are closed too
+        Assert.DoesNotContain(_api.Holders, _api.Open.Contains);
+    }
+
+    [Fact]
     public void An_environment_variable_windows_cannot_hold_is_refused()
     {
         Assert.Throws<ArgumentException>(() => ProgramJobs.EnvironmentBlock([new("A=B", "1")]));
@@ -161,8 +241,14 @@ public sealed class ProgramJobsTests
         public void ResumeThread(nint thread) => Calls.Add($"ResumeThread {thread}");
 
         public void TerminateProcess(nint process, uint exitCode) => Calls.Add($"TerminateProcess {process} {exitCode}");
-        public nint OpenProcess(uint access, int pid) => Record($"OpenProcess {pid}");
-        public int ProcessId(nint process) => 4242;
+        public nint OpenProcess(uint access, int pid)
+        {
+            var h = Record($"OpenProcess {pid}");
+            Holders.Add(h);
+            return h;
+        }
+
+        public int ProcessId(nint process) => ProgramPid;
 
         public uint ExitCode(nint process)
         {
@@ -170,9 +256,33 @@ public sealed class ProgramJobsTests
             return ExitCodes.TryGetValue(process, out var code) ? code : Win32.StillActive;
         }
 
-        public long CreationTime(nint process) => 777;
+        public long CreationTime(nint process) => Holders.Contains(process) ? HolderCreated : 777;
 
-        public nint DuplicateHandle(nint sourceProcess, nint handle, nint targetProcess, bool closeSource) => Record($"DuplicateHandle {handle}");
+        /// <summary>The handles opened to a holder (the keeper), and the handle values the holder has.</summary>
+        public HashSet<nint> Holders { get; } = [];
+        public HashSet<long> Held { get; } = [];
+        public long HolderCreated { get; set; } = 555;
+        public int ProgramPid { get; set; } = 4242;
+
+        public nint DuplicateHandle(nint sourceProcess, nint handle, nint targetProcess, bool closeSource)
+        {
+            if (closeSource)
+            {
+                Calls.Add($"CloseInHolder {handle}");
+                Assert.True(Held.Remove(handle), $"holder handle {handle} closed twice or never held");
+                return 0;
+            }
+            if (sourceProcess == CurrentProcess)
+            {
+                Assert.True(Open.Contains(handle), $"handle {handle} is not open");
+                var copy = 9000 + Held.Count + Calls.Count;
+                Held.Add(copy);
+                Calls.Add($"HoldInKeeper {handle} -> {copy}");
+                return copy;
+            }
+            Assert.True(Held.Contains(handle), $"the holder has no handle {handle}");
+            return Record($"TakeBack {handle}");
+        }
 
         public void CloseHandle(nint handle)
         {
