@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Security.Authentication;
 using Belay.Core.Hosting;
 
 namespace Belay.Core.Hub;
@@ -24,13 +23,7 @@ public static class HubEnrollment
         {
             throw new BelayException(ExitCodes.Usage, "--enroll-token is empty");
         }
-        using var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15), AutomaticDecompression = DecompressionMethods.None };
-        if (caPem is { Length: > 0 })
-        {
-            handler.SslOptions.RemoteCertificateValidationCallback = HubSettings.Validator(HubSettings.LoadCa(caPem, "--hub-ca"));
-        }
-        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
-        http.DefaultRequestHeaders.UserAgent.ParseAdd("belay/" + version);
+        using var http = HubHttp.Client(caPem, TimeSpan.FromSeconds(60), "belay/" + version);
         var endpoint = new Uri(new Uri(url.EndsWith('/') ? url : url + "/"), "agent/v1/enroll");
         var request = new EnrollRequest
         {
@@ -39,23 +32,9 @@ public static class HubEnrollment
             Rid = facts.Rid,
             Host = new HelloHost { Id = facts.Id, Hostname = facts.Hostname, Os = facts.Os, Arch = facts.Arch, Macs = [.. facts.Macs] },
         };
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.PostAsJsonAsync(endpoint, request, HubJsonContext.Default.EnrollRequest, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException e) when (e.InnerException is AuthenticationException)
-        {
-            throw BelayException.Trust($"the hub at {url} presented a certificate this host does not trust ({e.InnerException.Message}): give its CA with --hub-ca FILE", e);
-        }
-        catch (HttpRequestException e)
-        {
-            throw BelayException.Unreachable($"cannot reach the hub at {url}: {e.Message}", e);
-        }
-        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw BelayException.Unreachable($"the hub at {url} did not answer within 60 s", e);
-        }
+        using var content = JsonContent.Create(request, HubJsonContext.Default.EnrollRequest);
+        using var post = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
+        var response = await HubHttp.SendAsync(http, post, url, cancellationToken).ConfigureAwait(false);
         using (response)
         {
             if (response.IsSuccessStatusCode)

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Authentication;
 using System.Text.Json;
 using Belay.Core;
 using Belay.Core.Hub;
@@ -92,18 +91,8 @@ internal static class PushCommand
 
     private static async Task<(HttpStatusCode Status, FeedPushAnswer Answer)> SendAsync(string url, string token, string? caPem, string bundle, CancellationToken cancellationToken)
     {
-        using var handler = new SocketsHttpHandler
-        {
-            ConnectTimeout = TimeSpan.FromSeconds(15),
-            AutomaticDecompression = DecompressionMethods.None,
-            Expect100ContinueTimeout = TimeSpan.FromSeconds(5),
-        };
-        if (caPem is not null)
-        {
-            handler.SslOptions.RemoteCertificateValidationCallback = HubSettings.Validator(HubSettings.LoadCa(caPem, "--hub-ca"));
-        }
-        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(30) };
-        http.DefaultRequestHeaders.UserAgent.ParseAdd("belay-release/" + BuildInfo.Version);
+        using var http = HubHttp.Client(caPem, TimeSpan.FromMinutes(30), "belay-release/" + BuildInfo.Version,
+            handler => handler.Expect100ContinueTimeout = TimeSpan.FromSeconds(5));
         var endpoint = new Uri(new Uri(url.EndsWith('/') ? url : url + "/"), FeedPush.Path);
         await using var body = new FileStream(bundle, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, FileOptions.SequentialScan);
         using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new StreamContent(body) };
@@ -112,23 +101,7 @@ internal static class PushCommand
         // The hub refuses a wrong token or a too large feed before the body: without 100-continue
         // the client would be cut off mid-upload (a broken pipe) instead of reading why.
         request.Headers.ExpectContinue = true;
-        HttpResponseMessage response;
-        try
-        {
-            response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException e) when (e.InnerException is AuthenticationException)
-        {
-            throw BelayException.Trust($"the hub at {url} presented a certificate this machine does not trust ({e.InnerException.Message}): give its CA with --hub-ca FILE", e);
-        }
-        catch (HttpRequestException e)
-        {
-            throw BelayException.Unreachable($"cannot reach the hub at {url}: {SystemErrors.Describe(e)}", e);
-        }
-        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw BelayException.Unreachable($"the hub at {url} did not answer within 30 minutes", e);
-        }
+        var response = await HubHttp.SendAsync(http, request, url, cancellationToken).ConfigureAwait(false);
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
