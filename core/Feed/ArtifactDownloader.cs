@@ -145,7 +145,7 @@ public static class ArtifactDownloader
     /// Where the feed writes: counts and hashes the bytes as they pass to the file and refuses
     /// any byte past the signed size, whatever the feed source's own cap does.
     /// </summary>
-    private sealed class VerifyingSink : Stream
+    private sealed class VerifyingSink : WriteOnlyStream
     {
         private readonly FileStream _file;
         private readonly string _path;
@@ -167,17 +167,6 @@ public static class ArtifactDownloader
 
         public long Written { get; private set; }
         public bool Overflowed { get; private set; }
-
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public string Sha256() => Convert.ToHexStringLower(_hash.GetCurrentHash());
 
@@ -224,16 +213,6 @@ public static class ArtifactDownloader
             Written += buffer.Length;
             _progress?.Invoke(Written);
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -1,3 +1,5 @@
+using Belay.Core.IO;
+
 namespace Belay.Core.Feed;
 
 /// <summary>
@@ -77,19 +79,9 @@ public sealed class MirrorFeedSource : FeedSource
         return new BelayException(worst.ExitCode, $"every mirror failed for {what}: {string.Join("; ", failures.Select(f => f.Message))}", worst);
     }
 
-    private sealed class CountingStream(Stream inner) : Stream
+    private sealed class CountingStream(Stream inner) : WriteOnlyStream
     {
         public long Written { get; private set; }
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override void Write(byte[] buffer, int offset, int count)
         {
@@ -107,8 +99,7 @@ public sealed class MirrorFeedSource : FeedSource
             WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using Belay.Core.IO;
 using Belay.Core.Programs;
 
 namespace Belay.Core.Hub;
@@ -198,7 +199,7 @@ public sealed class TailStreams
     public const int MaxFrameText = 8 * 1024;
 
     /// <summary>The sink <see cref="LogFollower"/> writes into: never blocks, drops what has no credit.</summary>
-    private sealed class TailStream : Stream
+    private sealed class TailStream : WriteOnlyStream
     {
         private readonly HubOutbox _queue;
         private readonly TailWindow _window = new();
@@ -309,21 +310,6 @@ public sealed class TailStreams
             Write(buffer.AsSpan(offset, count));
             return Task.CompletedTask;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -1,4 +1,5 @@
 using System.Text;
+using Belay.Core.IO;
 
 namespace Belay.Core.Programs;
 
@@ -9,7 +10,7 @@ namespace Belay.Core.Programs;
 /// at once never interleave inside a line. One instance per log; all of them share one
 /// output and one lock.
 /// </summary>
-public sealed class LinePrefixStream : Stream
+public sealed class LinePrefixStream : WriteOnlyStream
 {
     private readonly Stream _output;
     private readonly SemaphoreSlim _outputLock;
@@ -25,17 +26,6 @@ public sealed class LinePrefixStream : Stream
 
     /// <summary>"name | " padded so that the bars of every log line up.</summary>
     public static string PrefixFor(string name, int width) => name.PadRight(width) + " | ";
-
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
@@ -79,18 +69,6 @@ public sealed class LinePrefixStream : Stream
         _pending.SetLength(0);
         await EmitAsync(line, cancellationToken).ConfigureAwait(false);
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

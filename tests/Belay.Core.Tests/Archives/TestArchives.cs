@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.IO.Compression;
+using Belay.Core.IO;
 
 namespace Belay.Core.Tests.Archives;
 
@@ -151,21 +152,11 @@ internal static class TestArchives
     }
 
     /// <summary>A write-only sink that keeps the first bytes written and drops the rest.</summary>
-    private sealed class HeadStream(int keep) : Stream
+    private sealed class HeadStream(int keep) : WriteOnlyStream
     {
         private readonly MemoryStream _head = new();
 
         public byte[] Head => _head.ToArray();
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override void Write(byte[] buffer, int offset, int count)
         {
@@ -175,14 +166,6 @@ internal static class TestArchives
                 _head.Write(buffer, offset, n);
             }
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
