@@ -46,21 +46,15 @@ public sealed class DeployCrashSoakTests
             File.Copy(archive, Path.Combine(host.Workspace.Root, "app-packages", $"{DeployHost.App}-{version}-linux-x64.tar.gz"), overwrite: true);
             host.Deploy(version);
             Thread.Sleep(delay);
-            Kill(host, victim);
-            if (!KeeperRuns(host))
-            {
-                StartKeeper(host);
-            }
+            CrashSoak.Kill(host.Prefix, victim);
+            CrashSoak.EnsureKeeper(host.Prefix, host.Host.KeeperLog);
             var (problem, outcome) = Settled(host, version);
             outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
             if (problem is not null)
             {
                 failures.Add($"iteration {i} ({version}, {victim} killed {delay} ms after the deploy): {problem}");
                 output?.WriteLine(failures[^1] + "\n" + host.Diagnostics().Split('\n').TakeLast(40).Aggregate((a, b) => a + "\n" + b));
-                if (!KeeperRuns(host))
-                {
-                    StartKeeper(host);
-                }
+                CrashSoak.EnsureKeeper(host.Prefix, host.Host.KeeperLog);
             }
         }
 
@@ -71,60 +65,6 @@ public sealed class DeployCrashSoakTests
             File.AppendAllText(report, summary + "\n" + string.Concat(failures.Select(f => f + "\n")));
         }
         Assert.True(failures.Count == 0, summary + "\n" + string.Join("\n", failures));
-    }
-
-    private static void Kill(DeployHost host, string victim)
-    {
-        var keeper = InstalledHost.ReadPid(Path.Combine(host.Prefix, "var", "keeper.pid"));
-        var agent = keeper is { } k ? Children(k).FirstOrDefault(p => Comm(p) == "belay-agent") : 0;
-        if (victim.Contains("agent", StringComparison.Ordinal) && agent > 0 && ExternalTool.IsRunning(agent))
-        {
-            ExternalTool.Run("kill", ["-9", agent.ToString(CultureInfo.InvariantCulture)]);
-        }
-        if (victim.Contains("keeper", StringComparison.Ordinal) && keeper is { } kp && ExternalTool.IsRunning(kp))
-        {
-            ExternalTool.Run("kill", ["-9", kp.ToString(CultureInfo.InvariantCulture)]);
-            for (var w = 0; w < 200 && ExternalTool.IsRunning(kp); w++)
-            {
-                Thread.Sleep(10);
-            }
-        }
-    }
-
-    private static string Comm(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/comm").Trim();
-        }
-        catch (IOException)
-        {
-            return "";
-        }
-    }
-
-    private static IEnumerable<int> Children(int pid)
-    {
-        try
-        {
-            return [.. Directory.EnumerateDirectories($"/proc/{pid}/task")
-                .SelectMany(t => File.ReadAllText(Path.Combine(t, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Select(c => int.Parse(c, CultureInfo.InvariantCulture))];
-        }
-        catch (IOException)
-        {
-            return [];
-        }
-    }
-
-    private static bool KeeperRuns(DeployHost host) =>
-        InstalledHost.ReadPid(Path.Combine(host.Prefix, "var", "keeper.pid")) is { } pid && ExternalTool.IsRunning(pid);
-
-    private static void StartKeeper(DeployHost host)
-    {
-        var start = ExternalTool.Run("/bin/sh", ["-c", "exec \"$0\" run --config \"$1\" --detach </dev/null >>\"$2\" 2>&1 &",
-            Path.Combine(host.Prefix, "bin", "belay"), Path.Combine(host.Prefix, "etc", "config.json"), host.Host.KeeperLog]);
-        Assert.True(start.ExitCode == 0, start.ToString());
     }
 
     /// <summary>(null, outcome) once the app settled on one complete, answering release; else (what is wrong, "unsettled").</summary>

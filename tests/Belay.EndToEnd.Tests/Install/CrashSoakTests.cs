@@ -51,20 +51,14 @@ public sealed class CrashSoakTests : IDisposable
             var victim = rng.Next(3) switch { 0 => "keeper", 1 => "agent", _ => "keeper and agent" };
             _host.PublishAgentCopy(version);
             Thread.Sleep(delay);
-            var what = Kill(victim);
+            var what = CrashSoak.Kill(_host.Prefix, victim);
             kills[what] = kills.GetValueOrDefault(what) + 1;
-            if (!KeeperRuns())
-            {
-                StartKeeper();
-            }
+            CrashSoak.EnsureKeeper(_host.Prefix, _host.KeeperLog);
             if (Settled(version) is { } problem)
             {
                 failures.Add($"iteration {i} ({version}, {victim} killed {delay} ms after the publish): {problem}");
                 output?.WriteLine(failures[^1] + "\nkeeper log (end):\n" + string.Join("\n", _host.ReadLog().Split('\n').TakeLast(30)));
-                if (!KeeperRuns())
-                {
-                    StartKeeper();
-                }
+                CrashSoak.EnsureKeeper(_host.Prefix, _host.KeeperLog);
             }
             Prune();
         }
@@ -77,56 +71,6 @@ public sealed class CrashSoakTests : IDisposable
         }
         Assert.True(failures.Count == 0, summary + "\n" + string.Join("\n", failures));
         Assert.Equal(iterations, runs);
-    }
-
-    /// <summary>SIGKILLs the chosen processes (those that run at this moment); says what it killed.</summary>
-    private string Kill(string victim)
-    {
-        var keeper = InstalledHost.ReadPid(Path.Combine(_host.Prefix, "var", "keeper.pid"));
-        var agent = keeper is { } k ? Children(k).FirstOrDefault() : (int?)null;
-        var killed = new List<string>();
-        if (victim.Contains("agent", StringComparison.Ordinal) && agent is { } a && ExternalTool.IsRunning(a))
-        {
-            SigKill(a);
-            killed.Add("agent");
-        }
-        if (victim.Contains("keeper", StringComparison.Ordinal) && keeper is { } kp && ExternalTool.IsRunning(kp))
-        {
-            SigKill(kp);
-            killed.Add("keeper");
-            for (var w = 0; w < 200 && ExternalTool.IsRunning(kp); w++)
-            {
-                Thread.Sleep(10);
-            }
-        }
-        return killed.Count == 0 ? "nothing running" : string.Join(" and ", killed);
-    }
-
-    private static void SigKill(int pid) => ExternalTool.Run("kill", ["-9", pid.ToString(CultureInfo.InvariantCulture)]);
-
-    private static IEnumerable<int> Children(int pid)
-    {
-        try
-        {
-            return [.. Directory.EnumerateDirectories($"/proc/{pid}/task")
-                .SelectMany(t => File.ReadAllText(Path.Combine(t, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .Select(c => int.Parse(c, CultureInfo.InvariantCulture))];
-        }
-        catch (IOException)
-        {
-            return [];
-        }
-    }
-
-    private bool KeeperRuns() =>
-        InstalledHost.ReadPid(Path.Combine(_host.Prefix, "var", "keeper.pid")) is { } pid && ExternalTool.IsRunning(pid);
-
-    /// <summary>Starts the keeper as bootstrapper/Install/DetachedKeeper.cs does for the none service manager.</summary>
-    private void StartKeeper()
-    {
-        var start = ExternalTool.Run("/bin/sh", ["-c", "exec \"$0\" run --config \"$1\" --detach </dev/null >>\"$2\" 2>&1 &",
-            Path.Combine(_host.Prefix, "bin", "belay"), Path.Combine(_host.Prefix, "etc", "config.json"), _host.KeeperLog]);
-        Assert.True(start.ExitCode == 0, start.ToString());
     }
 
     /// <summary>Null once the host runs <paramref name="newest"/>, ready, with no trial, a state that parses and the
