@@ -45,7 +45,8 @@ internal sealed class AgentHost
     private readonly int? _keeperPid;
     private readonly string _version;
     private readonly AgentLifetime _lifetime;
-    private readonly AsyncSignal _poked = new();
+    /// <summary>What the loop sleeps on between checks, on a thread of its own (ThreadedSignal: no timer thread, no thread pool for an idle poll); a hub's poke sets it.</summary>
+    private ThreadedSignal? _poked;
     private volatile PollSnapshot _poll = new(false, null, 0, null);
     private AgentStatus? _status;
     private string? _statusWriteError;
@@ -106,6 +107,8 @@ internal sealed class AgentHost
         {
             ProtectSecretsAtRest();
         }
+        using var poked = new ThreadedSignal(_clock, "belay poll");
+        _poked = poked;
         using var supervision = await StartSupervisionAsync(stop).ConfigureAwait(false);
 
         // The hub, when this host was enrolled with one (hub.json): its own task, never awaited by the loop below.
@@ -277,7 +280,7 @@ internal sealed class AgentHost
             {
                 return;
             }
-            if (!await _poked.WaitAsync(left, _clock, stop).ConfigureAwait(false))
+            if (!await _poked!.WaitAsync(left, stop).ConfigureAwait(false))
             {
                 return;
             }
@@ -321,7 +324,7 @@ internal sealed class AgentHost
             }
         }, CancellationToken.None));
 
-        void Poke() => _poked.Set();
+        void Poke() => _poked?.Set();
     }
 
     /// <summary>The apps as belay status shows them, from the deploy runner (null before it started, or where there is none).</summary>

@@ -23,8 +23,28 @@ public static class KeeperChannel
     /// <summary>The keeper's process id, which the agent reports to its hub (on Windows it has no parent pid to read).</summary>
     public const string KeeperPidVariable = "BELAY_KEEPER_PID";
 
+    /// <summary>
+    /// Set to 1 for the agent on Unix: the runtime then runs a socket's completions on its socket engine's thread
+    /// instead of handing each to the thread pool, so that a poll answered on a kept connection wakes that one
+    /// thread, not a pool worker and the pool's gate thread (docs/architecture.md, "Footprint"). The runtime reads
+    /// it from the environment only, once, so the keeper sets it; the agent never blocks its continuations on a socket.
+    /// </summary>
+    public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    /// <summary>One socket engine thread for the agent (with inline completions the runtime would start one per core).</summary>
+    public const string SocketThreadsVariable = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
+
     /// <summary>Every variable the keeper sets for its agent: meant for the agent only, so programs and hooks do not inherit them.</summary>
-    public static readonly string[] Variables = [SocketVariable, VersionVariable, KeeperPidVariable];
+    public static readonly string[] Variables = [SocketVariable, VersionVariable, KeeperPidVariable, InlineCompletionsVariable, SocketThreadsVariable];
+
+    /// <summary>What the keeper puts into its agent's environment (on top of its own).</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> AgentEnvironment(string socketPath, string version, int keeperPid, bool unix) =>
+    [
+        new(SocketVariable, socketPath),
+        new(VersionVariable, version),
+        new(KeeperPidVariable, keeperPid.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        .. unix ? new KeyValuePair<string, string>[] { new(InlineCompletionsVariable, "1"), new(SocketThreadsVariable, "1") } : [],
+    ];
 
     public const int MaxLine = 64 * 1024;
 

@@ -257,9 +257,10 @@ internal sealed class KeeperHost : IDisposable
         psi.ArgumentList.Add("run");
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(_configPath);
-        psi.Environment[KeeperChannel.SocketVariable] = _layout.KeeperSocket;
-        psi.Environment[KeeperChannel.VersionVariable] = version;
-        psi.Environment[KeeperChannel.KeeperPidVariable] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        foreach (var (name, value) in KeeperChannel.AgentEnvironment(_layout.KeeperSocket, version, Environment.ProcessId, !OperatingSystem.IsWindows()))
+        {
+            psi.Environment[name] = value;
+        }
         try
         {
             var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
