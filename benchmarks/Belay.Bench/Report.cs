@@ -6,7 +6,7 @@ namespace Belay.Bench;
 
 /// <summary>Everything one run measured, for the report.</summary>
 internal sealed record BenchResults(BenchOptions Options, MachineInfo Machine, string BuiltVersion, DateTime StartedUtc, TimeSpan Elapsed,
-    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, HubResult? Hub, IReadOnlyList<string> Failures,
+    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, HubResult? Hub, HubScaleResult? HubScale, IReadOnlyList<string> Failures,
     IReadOnlyDictionary<string, double> PhaseSeconds);
 
 /// <summary>
