@@ -72,12 +72,15 @@ internal sealed class BenchPostgres : IDisposable
         Shell.Check(Path.Combine(_bin, "psql"), ["-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", User, "-d", database,
             "-v", "ON_ERROR_STOP=1", "-A", "-t", "-c", sql]).StdOut.Trim();
 
-    /// <summary>Rows written (inserted, updated, deleted) in a database's tables so far, and its transactions committed.</summary>
-    public (long Rows, long Commits) Writes(string database)
+    /// <summary>Rows written (inserted, updated, deleted) in each of a database's tables so far, and its transactions committed (reads included).</summary>
+    public (Dictionary<string, long> Rows, long Commits) Writes(string database)
     {
-        var rows = Query(database, "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables");
+        var rows = Query(database, "SELECT relname || ' ' || (n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' '))
+            .ToDictionary(w => w[0], w => long.Parse(w[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
         var commits = Query(database, $"SELECT xact_commit FROM pg_stat_database WHERE datname = '{database}'");
-        return (long.Parse(rows, CultureInfo.InvariantCulture), long.Parse(commits, CultureInfo.InvariantCulture));
+        return (rows, long.Parse(commits, CultureInfo.InvariantCulture));
     }
 
     public void Dispose()

@@ -15,7 +15,7 @@ internal sealed record ScaleRun(
     double IdlePssMb, double LoadedPssMb, double IdleRssMb, double LoadedRssMb, double CpuWindowSeconds, double HubCpuPercent, double DatabaseCpuPercent,
     IReadOnlyList<double> PokeLocalMs, IReadOnlyList<double> PokeRemoteMs, int PokeErrors,
     IReadOnlyList<(double Agents, double PssMb)> Ramp, IReadOnlyDictionary<string, int> Errors, double SimulatorRssMb,
-    double StatesPerSecond, double DbRowsPerSecond, double DbCommitsPerSecond)
+    double StatesPerSecond, IReadOnlyDictionary<string, double> DbRowsPerSecond, double DbCommitsPerSecond, int StateBytes)
 {
     public double PssPerAgentKb => Agents == 0 ? double.NaN : (LoadedPssMb - IdlePssMb) * 1024 / Agents;
     public double RssPerAgentKb => Agents == 0 ? double.NaN : (LoadedRssMb - IdleRssMb) * 1024 / Agents;
@@ -30,7 +30,7 @@ internal sealed record StormFigures(int Moved, double AllBackSeconds, double Hub
 internal sealed record TailFigures(int Tails, int Opened, double WindowSeconds, IReadOnlyList<double> LatencyMs, long LinesSent, long Stalled);
 
 internal sealed record HubScaleResult(int Agents, ScaleRun? Postgres, StormFigures? Storm, TailFigures? Tails, ScaleRun? Sqlite, string PostgresVersion,
-    int FdLimit, string? Error);
+    int FdLimit, int PostgresMaxConnections, int PeakHubConnections, IReadOnlyDictionary<string, int> LogProblems, string? Error);
 
 /// <summary>
 /// The hub at fleet scale (issue 15, item 4), side by side in one run, all on loopback:
@@ -68,12 +68,34 @@ internal static class HubScaleBench
         StormFigures? storm = null;
         TailFigures? tails = null;
         var errors = new List<string>();
+        var peak = 0;
         try
         {
-            using var postgres = new BenchPostgres(200);
+            using var postgres = new BenchPostgres(MaxConnections);
             pgVersion = postgres.Version;
-            BenchContext.Say($"hubscale: {pgVersion} on 127.0.0.1:{postgres.Port}");
-            (pg, storm, tails) = TwoNodes(ctx, hubExe, dir, postgres, agents);
+            BenchContext.Say($"hubscale: {pgVersion} on 127.0.0.1:{postgres.Port}, max_connections {MaxConnections} (its default)");
+            using var sampling = new CancellationTokenSource();
+            var sampler = Task.Run(() =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    if (int.TryParse(TryQuery(postgres, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'belay-hub'"), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                    {
+                        peak = Math.Max(peak, n);
+                    }
+                    sampling.Token.WaitHandle.WaitOne(1000);
+                }
+            });
+            try
+            {
+                (pg, storm, tails) = TwoNodes(ctx, hubExe, dir, postgres, agents);
+            }
+            finally
+            {
+                sampling.Cancel();
+                sampler.Wait();
+            }
+            BenchContext.Say($"hubscale: the nodes held at most {peak} PostgreSQL connections");
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException or AggregateException or JsonException or TaskCanceledException)
         {
@@ -89,7 +111,33 @@ internal static class HubScaleBench
             BenchContext.Say($"hubscale: one node on SQLite FAILED: {e.Message}");
             errors.Add("SQLite: " + e.Message.Split('\n')[0]);
         }
-        return new HubScaleResult(agents, pg, storm, tails, sqlite, pgVersion, fdLimit, errors.Count == 0 ? null : string.Join("; ", errors));
+        var problems = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var log in (string[])["node-a.log", "node-b.log", "sqlite.log"])
+        {
+            var path = Path.Combine(dir, log);
+            if (File.Exists(path))
+            {
+                problems[log] = File.ReadLines(path).Count(l => l.Contains(" ERR ", StringComparison.Ordinal) || l.Contains(" WRN ", StringComparison.Ordinal) || l.Contains(" FTL ", StringComparison.Ordinal));
+            }
+        }
+        BenchContext.Say($"hubscale: warnings and errors in the hubs' logs: {string.Join(", ", problems.Select(kv => $"{kv.Key} {kv.Value}"))}");
+        return new HubScaleResult(agents, pg, storm, tails, sqlite, pgVersion, fdLimit, MaxConnections, peak, problems, errors.Count == 0 ? null : string.Join("; ", errors));
+    }
+
+    /// <summary>PostgreSQL's default max_connections: the nodes must fit in it.</summary>
+    private const int MaxConnections = 100;
+
+    private static string? TryQuery(BenchPostgres postgres, string sql)
+    {
+        try
+        {
+            return postgres.Query("belay_hub", sql);
+        }
+        catch (InvalidOperationException e)
+        {
+            BenchContext.Say($"hubscale: psql: {e.Message.Split('\n').LastOrDefault(l => l.Length > 0)}");
+            return null;
+        }
     }
 
     private static (ScaleRun, StormFigures?, TailFigures?) TwoNodes(BenchContext ctx, string hubExe, string dir, BenchPostgres postgres, int agents)
@@ -156,7 +204,7 @@ internal static class HubScaleBench
 
     /// <summary>Enroll, connect with the memory sampled as they come, then idle CPU and pokes.</summary>
     private static ScaleRun Measure(BenchOptions o, string name, int[] pids, HttpClient[] apis, string[] urls, string enrollToken, int agents, SimFleet fleet, int? databasePid,
-        Func<(long Rows, long Commits)>? databaseWrites)
+        Func<(Dictionary<string, long> Rows, long Commits)>? databaseWrites)
     {
         Thread.Sleep(3000);
         var idle = Memory(pids);
@@ -197,13 +245,15 @@ internal static class HubScaleBench
         var seconds = sampling.Elapsed.TotalSeconds;
         var states = (Interlocked.Read(ref fleet.StatesSent) - statesBefore) / seconds;
         var writesAfter = databaseWrites?.Invoke();
-        var dbRows = writesAfter is { } w1 && writesBefore is { } w0 ? (w1.Rows - w0.Rows) / seconds : double.NaN;
+        var dbRows = writesAfter is { } w1 && writesBefore is { } w0
+            ? w1.Rows.Where(kv => kv.Value > w0.Rows.GetValueOrDefault(kv.Key)).ToDictionary(kv => kv.Key, kv => (kv.Value - w0.Rows.GetValueOrDefault(kv.Key)) / seconds, StringComparer.Ordinal)
+            : new Dictionary<string, double>(StringComparer.Ordinal);
         var dbCommits = writesAfter is { } c1 && writesBefore is { } c0 ? (c1.Commits - c0.Commits) / seconds : double.NaN;
         var cpu = (pids.Sum(Cpu) - cpuBefore) / ProcFs.TicksPerSecond / seconds * 100;
         var dbCpu = databasePid is { } db2 ? (TreeCpu(db2) - dbBefore) / ProcFs.TicksPerSecond / seconds * 100 : double.NaN;
         var loaded = (Pss: Stats.Median(samples.Select(s => s.Pss)), Rss: Stats.Median(samples.Select(s => s.Rss)));
         BenchContext.Say($"hubscale [{name}]: {loaded.Pss:F1} MB PSS with {agents} ({(loaded.Pss - idle.Pss) * 1024 / agents:F1} kB each), hub CPU {cpu:F2} % idle" +
-            (double.IsNaN(dbCpu) ? "" : $", PostgreSQL {dbCpu:F2} %, {dbRows:F0} rows written/s in {dbCommits:F1} commits/s") + $"; agents sent {states:F0} states/s");
+            (double.IsNaN(dbCpu) ? "" : $", PostgreSQL {dbCpu:F2} %, {dbRows.Values.Sum():F0} rows written/s ({string.Join(", ", dbRows.Select(kv => $"{kv.Key} {kv.Value:F0}"))}), {dbCommits:F1} transactions/s") + $"; agents sent {states:F0} states/s");
 
         // Pokes: from each node's API, to hosts on it and (with two nodes) on the other.
         var pokes = o.Quick ? 200 : 400;
@@ -230,7 +280,7 @@ internal static class HubScaleBench
             (remote.Count > 0 ? $", {Stats.Percentile(remote, 50):F1}/{Stats.Percentile(remote, 99):F1} ms through the other" : "") + $"; {pokeErrors} failed");
         var simRss = ProcFs.ReadRollup(Environment.ProcessId) is { } me ? me.RssKb / 1024.0 : double.NaN;
         return new ScaleRun(name, pids.Length, agents, enrollSeconds, connectSeconds, fleet.Connected, idle.Pss, loaded.Pss, idle.Rss, loaded.Rss, seconds, cpu, dbCpu,
-            local, remote, pokeErrors, ramp, new Dictionary<string, int>(fleet.ConnectFailures), simRss, states, dbRows, dbCommits);
+            local, remote, pokeErrors, ramp, new Dictionary<string, int>(fleet.ConnectFailures), simRss, states, dbRows, dbCommits, fleet.StateBytes);
     }
 
     private static double? Poke(HttpClient api, SimAgent sim)

@@ -95,6 +95,10 @@ try
     var reportPath = Path.Combine(options.OutDir, stem + ".md");
     File.WriteAllText(reportPath, markdown);
     File.WriteAllText(Path.Combine(options.OutDir, svgName), svg);
+    if (hubScale is not null)
+    {
+        File.WriteAllText(Path.Combine(options.OutDir, stem + "-hubscale.svg"), HubScaleReport.Plot(hubScale));
+    }
 
     var summary = new StringBuilder();
     Report.Table(summary, ["", "Belay", "side by side", "target", ""], headline);

@@ -62,6 +62,7 @@ internal static class Report
         Latency(b, r.Latency, o);
         Fleet(b, r.Fleet);
         HubSection(b, r.Hub);
+        HubScaleReport.Section(b, r.HubScale, svgName.Replace("-memory.svg", "-hubscale.svg", StringComparison.Ordinal));
 
         L();
         L("## Notes");
@@ -128,6 +129,7 @@ internal static class Report
                     $"{F(Stats.Median(t.WithMbps), 0)} MB/s", $"no live log open {F(Stats.Median(t.WithoutMbps), 0)} MB/s", "", ""]);
             }
         }
+        HubScaleReport.Headline(rows, r.HubScale);
         return rows;
     }
 

@@ -112,6 +112,9 @@ internal sealed class SimFleet : IDisposable
     public long TailStalled;
     public long StatesSent;
 
+    /// <summary>The size of one state frame.</summary>
+    public int StateBytes => State().Length;
+
     /// <summary>Marks a node dead (the load balancer's view, as after its first refused connection).</summary>
     public void NodeDown(int node) => _alive[node] = false;
 
