@@ -30,4 +30,7 @@ mkdir -p artifacts/bench
 echo "bench: building benchmarks/Belay.Bench"
 dotnet build benchmarks/Belay.Bench/Belay.Bench.csproj -c Release -o artifacts/bench -nologo >artifacts/bench/build.log 2>&1 ||
     { cat artifacts/bench/build.log; echo "bench: building benchmarks/Belay.Bench failed" >&2; exit 1; }
+# The hubscale phase holds one socket per simulated agent in the driver and in a single hub
+# (10,000 by default): raise the soft limit on open files to the hard one for both.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec dotnet artifacts/bench/Belay.Bench.dll --repo "$PWD" "$@"

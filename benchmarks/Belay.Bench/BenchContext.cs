@@ -12,9 +12,9 @@ internal sealed record BenchOptions
     public bool Quick { get; init; }
     /// <summary>--long: a 30-minute footprint window, so that the steady state (after ten minutes of polling) is measured.</summary>
     public bool Long { get; init; }
-    /// <summary>The phases to run (--only footprint,size,latency,fleet,hub); all by default.</summary>
+    /// <summary>The phases to run (--only footprint,size,latency,fleet,hub,hubscale); all by default.</summary>
     public IReadOnlySet<string> Phases { get; init; } = AllPhases;
-    public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(StringComparer.Ordinal) { "footprint", "size", "latency", "fleet", "hub" };
+    public static readonly IReadOnlySet<string> AllPhases = new HashSet<string>(StringComparer.Ordinal) { "footprint", "size", "latency", "fleet", "hub", "hubscale" };
     /// <summary>How often each process's memory is broken down (/proc/PID/smaps; each second only smaps_rollup is read).</summary>
     public TimeSpan BreakdownEvery { get; init; }
     /// <summary>The agent's age from which the footprint counts as steady (DESIGN: after ten minutes of polling).</summary>
@@ -30,6 +30,10 @@ internal sealed record BenchOptions
     public int LatencyAgents { get; init; }
     public int FleetHosts { get; init; }
     public TimeSpan FleetWindow { get; init; }
+    /// <summary>Simulated agents on the hub at scale (two nodes on PostgreSQL, then one on SQLite).</summary>
+    public int HubScaleAgents { get; init; }
+    /// <summary>The simulated agents' poll interval (the agent's default, 10 s): each poll sends the hub a new state.</summary>
+    public TimeSpan HubScalePoll { get; init; }
     /// <summary>Size and latency run during the footprint window (see benchmarks/README.md); --sequential turns it off.</summary>
     public bool Overlap { get; init; } = true;
 
@@ -52,7 +56,7 @@ internal sealed record BenchOptions
         var only = Value("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (only?.FirstOrDefault(p => !AllPhases.Contains(p)) is { } unknown)
         {
-            throw new InvalidOperationException($"--only {unknown}: the phases are footprint, size, latency, fleet and hub");
+            throw new InvalidOperationException($"--only {unknown}: the phases are footprint, size, latency, fleet, hub and hubscale");
         }
         var repo = Path.GetFullPath(Value("--repo") ?? ".");
         return new BenchOptions
@@ -71,6 +75,8 @@ internal sealed record BenchOptions
             LatencyAgents = Int("--agents", 3, 5, isQuick),
             FleetHosts = Int("--hosts", 2_000, 10_000, isQuick),
             FleetWindow = TimeSpan.FromSeconds(Int("--fleet-window", 15, 60, isQuick)),
+            HubScaleAgents = Int("--hub-agents", 1_000, 10_000, isQuick),
+            HubScalePoll = TimeSpan.FromSeconds(Int("--hub-poll", 10, 10, isQuick)),
             Overlap = !args.Contains("--sequential"),
         };
     }

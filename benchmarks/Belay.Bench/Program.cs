@@ -6,6 +6,9 @@
 //   4. fleet      N simulated agents against nginx; a release at 100% and at 10%; 1M-host arithmetic
 //   5. hub        the agent's memory with the hub connection open (side by side without), the hub's memory per
 //                 connected agent for 1,000 simulated agents, write-to-reader latency of a live log over 1,000 lines
+//   6. hubscale   10,000 simulated agents on two hub nodes sharing one PostgreSQL (memory, idle CPU, poke latency
+//                 from either node), 100 live tails through the other node, a node SIGKILLed (the reconnect
+//                 storm), and the same 10,000 on one node with SQLite; the 1M-host arithmetic
 //
 // Size (at nice 19) and latency run while the footprint window is open (--sequential: one after
 // another); the fleet runs alone. Everything runs in a temporary folder that is removed at the end
@@ -77,12 +80,13 @@ try
     var footprint = await footprintTask;
     var fleet = Guard("fleet", () => FleetBench.Run(ctx));
     var hub = Guard("hub", () => HubBench.Run(ctx));
+    var hubScale = Guard("hubscale", () => HubScaleBench.Run(ctx));
 
-    foreach (var error in new[] { footprint?.Error, latency?.Error, fleet?.Error, hub?.Error }.OfType<string>())
+    foreach (var error in new[] { footprint?.Error, latency?.Error, fleet?.Error, hub?.Error, hubScale?.Error }.OfType<string>())
     {
         failures.Add(error.Split('\n')[0]);
     }
-    var results = new BenchResults(options, machine, ctx.BuiltVersion, started, watch.Elapsed, footprint, size, latency, fleet, hub, failures,
+    var results = new BenchResults(options, machine, ctx.BuiltVersion, started, watch.Elapsed, footprint, size, latency, fleet, hub, hubScale, failures,
         new Dictionary<string, double>(phases));
     Directory.CreateDirectory(options.OutDir);
     var stem = $"{started:yyyy-MM-dd}{(options.Quick ? "-quick" : options.Long ? "-long" : "")}{(options.Phases.Count < BenchOptions.AllPhases.Count ? "-" + string.Join("-", options.Phases.Order(StringComparer.Ordinal)) : "")}";
@@ -91,6 +95,10 @@ try
     var reportPath = Path.Combine(options.OutDir, stem + ".md");
     File.WriteAllText(reportPath, markdown);
     File.WriteAllText(Path.Combine(options.OutDir, svgName), svg);
+    if (hubScale is not null)
+    {
+        File.WriteAllText(Path.Combine(options.OutDir, stem + "-hubscale.svg"), HubScaleReport.Plot(hubScale));
+    }
 
     var summary = new StringBuilder();
     Report.Table(summary, ["", "Belay", "side by side", "target", ""], headline);

@@ -6,7 +6,7 @@ namespace Belay.Bench;
 
 /// <summary>Everything one run measured, for the report.</summary>
 internal sealed record BenchResults(BenchOptions Options, MachineInfo Machine, string BuiltVersion, DateTime StartedUtc, TimeSpan Elapsed,
-    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, HubResult? Hub, IReadOnlyList<string> Failures,
+    FootprintResult? Footprint, SizeResult? Size, LatencyResult? Latency, FleetResult? Fleet, HubResult? Hub, HubScaleResult? HubScale, IReadOnlyList<string> Failures,
     IReadOnlyDictionary<string, double> PhaseSeconds);
 
 /// <summary>
@@ -62,6 +62,7 @@ internal static class Report
         Latency(b, r.Latency, o);
         Fleet(b, r.Fleet);
         HubSection(b, r.Hub);
+        HubScaleReport.Section(b, r.HubScale, svgName.Replace("-memory.svg", "-hubscale.svg", StringComparison.Ordinal));
 
         L();
         L("## Notes");
@@ -128,6 +129,7 @@ internal static class Report
                     $"{F(Stats.Median(t.WithMbps), 0)} MB/s", $"no live log open {F(Stats.Median(t.WithoutMbps), 0)} MB/s", "", ""]);
             }
         }
+        HubScaleReport.Headline(rows, r.HubScale);
         return rows;
     }
 

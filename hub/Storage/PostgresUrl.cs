@@ -11,10 +11,17 @@ namespace Belay.Hub.Storage;
 /// <c>ps</c> shows it): Npgsql reads <c>PGPASSWORD</c> and <c>~/.pgpass</c> as libpq does. TLS:
 /// off by default only on loopback; to any other host the default is <c>sslmode=require</c>
 /// (encrypted), and <c>verify-full</c> with <c>sslrootcert</c> also checks the server's name and
-/// certificate. Pure: text in, a connection string or a usage error out.
+/// certificate. Each node keeps at most <see cref="DefaultPoolSize"/> connections in its pool
+/// (<c>?pool_size=N</c> to change it), not Npgsql's 100: two nodes at 100 each exhaust a
+/// PostgreSQL at its default <c>max_connections</c> (100) as soon as thousands of agents connect
+/// at once (the hubscale bench's reconnect storm), and a busy pool only queues writes that one
+/// server runs no faster in parallel. Pure: text in, a connection string or a usage error out.
 /// </summary>
 internal sealed record PostgresUrl(string ConnectionString, string Display)
 {
+    /// <summary>The most connections a node's pool opens (the LISTEN connection is one more).</summary>
+    public const int DefaultPoolSize = 20;
+
     public static bool IsPostgres(string text) =>
         text.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || text.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase);
 
@@ -41,6 +48,7 @@ internal sealed record PostgresUrl(string ConnectionString, string Display)
             Username = Uri.UnescapeDataString(user[0]),
             ApplicationName = "belay-hub",
             SslMode = IsLoopback(host) ? SslMode.Prefer : SslMode.Require,
+            MaxPoolSize = DefaultPoolSize,
         };
         if (user.Length == 2)
         {
@@ -75,8 +83,13 @@ internal sealed record PostgresUrl(string ConnectionString, string Display)
                         ? seconds
                         : throw new BelayException(ExitCodes.Usage, $"--database: connect_timeout={value}: give seconds, 1 to 1024");
                     break;
+                case "pool_size":
+                    builder.MaxPoolSize = int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size is > 0 and <= 1000
+                        ? size
+                        : throw new BelayException(ExitCodes.Usage, $"--database: pool_size={value}: give the most connections this node may open, 1 to 1000");
+                    break;
                 default:
-                    throw new BelayException(ExitCodes.Usage, $"--database: unknown parameter '{key}' (known: sslmode, sslrootcert, host, connect_timeout)");
+                    throw new BelayException(ExitCodes.Usage, $"--database: unknown parameter '{key}' (known: sslmode, sslrootcert, host, connect_timeout, pool_size)");
             }
         }
         return new PostgresUrl(builder.ConnectionString, Redact(text));

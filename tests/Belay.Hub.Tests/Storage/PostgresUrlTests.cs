@@ -23,7 +23,18 @@ public sealed class PostgresUrlTests
         Assert.Equal((SslMode.Prefer, 5432), (local.SslMode, local.Port));
     }
 
+    [Fact]
+    public void ANodeOpensAFewConnectionsNotNpgsqlsHundred()
+    {
+        // Two nodes at Npgsql's default 100 each exhaust a default PostgreSQL (max_connections 100) in a reconnect storm.
+        Assert.Equal(PostgresUrl.DefaultPoolSize, new NpgsqlConnectionStringBuilder(PostgresUrl.Parse("postgres://hub@db/fleet").ConnectionString).MaxPoolSize);
+        Assert.True(PostgresUrl.DefaultPoolSize * 4 < 100, "four nodes must fit a default max_connections");
+        Assert.Equal(50, new NpgsqlConnectionStringBuilder(PostgresUrl.Parse("postgres://hub@db/fleet?pool_size=50").ConnectionString).MaxPoolSize);
+    }
+
     [Theory]
+    [InlineData("postgres://hub@db/fleet?pool_size=0")]
+    [InlineData("postgres://hub@db/fleet?pool_size=lots")]
     [InlineData("mysql://hub@db/fleet")]
     [InlineData("postgres://db/fleet")]
     [InlineData("postgres://hub@db/")]
