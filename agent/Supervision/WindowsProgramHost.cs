@@ -183,7 +183,7 @@ internal sealed class WindowsProgramHost : IProgramHost
         ArgumentNullException.ThrowIfNull(d);
         if (d.Group is { } group)
         {
-            throw new InvalidOperationException($"group = {group}: Windows has no primary group to set; remove group");
+            throw new FatalSpawnException($"group = {group}: Windows has no primary group to set; remove group");
         }
         var variables = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
