@@ -74,8 +74,16 @@ internal sealed class FakeProcessApi : IWindowsProcessApi
     public void ResumeThread(nint thread) => Calls.Add($"ResumeThread {thread}");
 
     public void TerminateProcess(nint process, uint exitCode) => Calls.Add($"TerminateProcess {process} {exitCode}");
+    /// <summary>The error OpenProcess fails with (0: it succeeds).</summary>
+    public int FailOpenProcess { get; set; }
+
     public nint OpenProcess(uint access, int pid)
     {
+        if (FailOpenProcess != 0)
+        {
+            Calls.Add($"OpenProcess {pid} -> error {FailOpenProcess}");
+            throw new WindowsCallException("OpenProcess", FailOpenProcess);
+        }
         var h = Record($"OpenProcess {pid}");
         Holders.Add(h);
         return h;
