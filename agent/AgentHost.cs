@@ -391,7 +391,7 @@ internal sealed class AgentHost
         IProgramHost host;
         if (OperatingSystem.IsWindows())
         {
-            host = new WindowsProgramHost(paths, _log, exe, _keeperPid);
+            host = new WindowsProgramHost(paths, _log, exe, _keeperPid, _config.SecretScope);
         }
         else
         {

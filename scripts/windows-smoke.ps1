@@ -62,6 +62,14 @@ command = 'C:\belay-smoke-tools\winprog.exe' spam 3000
 redirect_stderr = true
 log_max_bytes = 100000
 log_backups = 2
+
+[program:asservice]
+command = 'C:\belay-smoke-tools\winprog.exe' whoami
+user = LocalService
+
+[program:nobody]
+command = 'C:\belay-smoke-tools\winprog.exe' serve
+user = belay-no-such-account
 "@
 try {
     Run "sc.exe" @("start", "Belay") | Out-Null
@@ -71,6 +79,10 @@ try {
     $logs = "C:\ProgramData\Belay\logs\programs"
     Until { (Get-Content "$logs\web.log" -Raw) -match "serving pid $($web.pid)" } "web.log" | Out-Null
     Until { Test-Path "$logs\chatty.log.2" } "chatty's logs rotated" | Out-Null
+    # user = LocalService: logged on without a password, started with its token in its own job (Wine cannot: its LogonUser is a stub).
+    Until { (Get-Content "$logs\asservice.log" -Raw) -match "running as LOCAL SERVICE" } "asservice runs as LocalService" | Out-Null
+    $nobody = (& $belay status --json | ConvertFrom-Json).programs | Where-Object { $_.name -eq "nobody" }
+    if ($nobody.state -ne "fatal" -or $nobody.lastExit -notmatch "there is no such account") { throw "nobody: $($nobody.state) $($nobody.lastExit)" }
 
     # On Windows CTRL_BREAK reaches the program: it says so and exits 0.
     Run $belay @("stop", "web") | Out-Null

@@ -75,7 +75,7 @@ internal sealed class Deployments : IAsyncDisposable
         Deployments? self = null;
         var artifacts = new GroupArtifactSource(() => self?._source, rid);
         var steps = new DeployStepRunner(paths, config.Group, apps, hooks, artifacts, secrets, logs, clock);
-        var runner = new DeployRunner(paths, config.Group, new DeployMachine(), steps, apps, secrets, logs, clock) { Changed = changed };
+        var runner = new DeployRunner(paths, config.Group, new DeployMachine(), steps, apps, secrets, logs, clock) { Changed = changed, SecretScope = config.SecretScope };
         var client = new GroupFeedClient(sources, config.ParseRootKeys(), config.Product, config.Group, layout.TrustFile, layout.GroupWatermarkFile, clock);
         self = new Deployments(client, runner, logs, apps, log, clock, layout.HostIdFile, rid);
         runner.Start();

@@ -19,6 +19,11 @@ internal sealed class PosixProgramHost(ProgramPaths paths, ILogger log, string a
 
     public StartedProcess Start(ProgramDefinition d, bool separateStderr)
     {
+        if (d.PasswordFile is { } passwordFile)
+        {
+            throw new FatalSpawnException(
+                $"password_file = {passwordFile}: only Windows needs an account's password to run a program as it; here the agent (root) runs it as user without one: remove password_file");
+        }
         PumpLogs(d, separateStderr);
         string[] options = separateStderr
             ? ["--log", paths.Fifo(d.Name), "--stderr", paths.ErrFifo(d.Name), "--dir", d.Directory]

@@ -681,6 +681,16 @@ internal sealed class Supervisor : IDisposable
             _ = started.Exited.ContinueWith(t => Post(() => OnChildExit(m, generation, t.IsCompletedSuccessfully ? t.Result : new ProgramExit(false, "exit unknown"))),
                 TaskScheduler.Default);
         }
+        catch (FatalSpawnException e)
+        {
+            _log.Error("cannot start {Program}: {Error}; it is fatal until that is fixed and belay start {Program} (or a reload)", m.Name, e.Message, m.Name);
+            m.Pid = 0;
+            m.LastExit = $"spawn error: {e.Message}";
+            m.State = ProgramState.Fatal;
+            m.Failures.Clear();
+            Persist();
+            return;
+        }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
         {
             _log.Error("cannot start {Program}: {Error}", m.Name, SystemErrors.Describe(e));

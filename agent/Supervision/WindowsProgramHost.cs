@@ -4,6 +4,8 @@ using System.Globalization;
 using System.IO.Pipes;
 using System.Runtime.Versioning;
 using Belay.Core.Install;
+using Belay.Core.IO;
+using Belay.Core.IO.Windows;
 using Belay.Core.Programs;
 using Belay.Core.Programs.Windows;
 using Microsoft.Win32.SafeHandles;
@@ -35,14 +37,16 @@ internal sealed class WindowsProgramHost : IProgramHost
     private readonly string _agentExe;
     private readonly ProgramJobs _jobs = new(NativeWindowsProcessApi.Instance);
     private readonly int? _keeperPid;
+    private readonly OwnerOnlyScope _secretScope;
     private readonly Lock _lock = new();
     private readonly Dictionary<int, Running> _running = [];
     private readonly Dictionary<string, SharedLog> _logs = new(StringComparer.OrdinalIgnoreCase);
     private readonly Timer _flusher;
     private int _pipes;
 
-    public WindowsProgramHost(ProgramPaths paths, ILogger log, string agentExe, int? keeperPid)
+    public WindowsProgramHost(ProgramPaths paths, ILogger log, string agentExe, int? keeperPid, OwnerOnlyScope secretScope)
     {
+        _secretScope = secretScope;
         _paths = paths;
         _log = log;
         _agentExe = agentExe;
@@ -177,14 +181,9 @@ internal sealed class WindowsProgramHost : IProgramHost
     public StartedProcess Start(ProgramDefinition d, bool separateStderr)
     {
         ArgumentNullException.ThrowIfNull(d);
-        if (d.User is { } user)
-        {
-            throw new InvalidOperationException(
-                $"user = {user}: running a program as another account is not supported on Windows yet; remove user (the program then runs as the service's account)");
-        }
         if (d.Group is { } group)
         {
-            throw new InvalidOperationException($"group = {group}: Windows has no primary group to set; remove group");
+            throw new FatalSpawnException($"group = {group}: Windows has no primary group to set; remove group");
         }
         var variables = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
@@ -194,6 +193,11 @@ internal sealed class WindowsProgramHost : IProgramHost
         foreach (var variable in KeeperChannel.Variables)
         {
             variables.Remove(variable);
+        }
+        if (d.User is { } account)
+        {
+            // The account's own names; the rest (its profile's folders) stays the service's: no profile is loaded.
+            variables["USERNAME"] = account[(account.LastIndexOf('\\') + 1)..];
         }
         foreach (var (key, value) in d.Environment)
         {
@@ -206,7 +210,10 @@ internal sealed class WindowsProgramHost : IProgramHost
         JobProgram program;
         try
         {
-            program = _jobs.Start(start, pipeName);
+            program = d.User is { } user
+                ? new ProgramLogon(NativeWindowsProcessApi.Instance).Start(_jobs, start, pipeName, user, d.PasswordFile,
+                    path => ProgramLogon.ReadPassword(path, new OwnerOnlyAcl(new NativeFileSecurity()), _secretScope, SecretProtection.ForThisSystem(_secretScope)))
+                : _jobs.Start(start, pipeName);
         }
         catch
         {

@@ -52,6 +52,12 @@ public sealed class DeployRunner : IAsyncDisposable
     /// </summary>
     public Action? Changed { get; set; }
 
+    /// <summary>How hooks an earlier agent left running are ended (null: this system's way; tests give a fake).</summary>
+    public ILeftHooks? LeftHooks { get; init; }
+
+    /// <summary>Whose the deploy state folder is on Windows (its owner-only ACL): the machine's in a system install.</summary>
+    public OwnerOnlyScope SecretScope { get; init; } = OwnerOnlyScope.System;
+
     /// <summary>True while any app has a deploy in progress (the agent waits with its own update).</summary>
     public bool Deploying
     {
@@ -89,16 +95,22 @@ public sealed class DeployRunner : IAsyncDisposable
     public void Start()
     {
         AtomicFile.CreateDirectoryDurably(_paths.StateDir, ReleaseFolders.OwnerOnlyDirectory);
-        if (!OperatingSystem.IsWindows())
+        if (OperatingSystem.IsWindows())
+        {
+            new OwnerOnlyAcl(new IO.Windows.NativeFileSecurity()).ApplyToFolder(_paths.StateDir, SecretScope);
+        }
+        else
         {
             File.SetUnixFileMode(_paths.StateDir, ReleaseFolders.OwnerOnlyDirectory);
         }
+        var leftHooks = LeftHooks ?? (OperatingSystem.IsWindows()
+            ? new WindowsLeftHooks(Programs.Windows.NativeWindowsProcessApi.Instance)
+            : new PosixLeftHooks());
         foreach (var record in Directory.EnumerateFiles(_paths.StateDir, "*.hook"))
         {
-            if (!OperatingSystem.IsWindows() && HookRecords.TryLoad(record) is var (pid, start) && PosixProcess.IsSameProcessAlive(pid, start))
+            if (HookRecords.TryLoad(record) is var (pid, start) && leftHooks.End(pid, start) is { } ended)
             {
-                PosixProcess.SignalGroup(pid, PosixProcess.SigKill);
-                _log.Write(Path.GetFileNameWithoutExtension(record), $"killed the hook an earlier agent left running (process group {pid})", true);
+                _log.Write(Path.GetFileNameWithoutExtension(record), $"killed the hook an earlier agent left running ({ended})", true);
             }
             HookRecords.Delete(record);
         }

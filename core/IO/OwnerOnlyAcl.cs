@@ -54,12 +54,24 @@ public sealed class OwnerOnlyAcl(IFileSecurityApi api)
         _ => $"D:P(A;;{FullControl};;;SY)(A;;{FullControl};;;{(string.IsNullOrEmpty(userSid) ? throw new ArgumentException("a user scope needs the user's SID", nameof(userSid)) : userSid)})",
     };
 
+    /// <summary>
+    /// The SDDL for a folder of secrets: the same entries as <see cref="Sddl"/>, inherited by every file and folder
+    /// created in it (OICI: object and container inherit), so that what the agent writes there is owner-only too.
+    /// </summary>
+    public static string FolderSddl(OwnerOnlyScope scope, string? userSid = null) =>
+        Sddl(scope, userSid).Replace("(A;;", "(A;OICI;", StringComparison.Ordinal);
+
+    /// <summary>Replaces the DACL of the folder <paramref name="path"/> with <see cref="FolderSddl"/>; throws on failure.</summary>
+    public void ApplyToFolder(string path, OwnerOnlyScope scope) =>
+        Set(path, FolderSddl(scope, scope == OwnerOnlyScope.User ? api.CurrentUserSid() : null), scope);
+
     public string ExpectedSddl(OwnerOnlyScope scope) => Sddl(scope, scope == OwnerOnlyScope.User ? api.CurrentUserSid() : null);
 
     /// <summary>Replaces the DACL of <paramref name="path"/> with the owner-only one; throws on failure (a secret must not be written unprotected).</summary>
-    public void Apply(string path, OwnerOnlyScope scope)
+    public void Apply(string path, OwnerOnlyScope scope) => Set(path, ExpectedSddl(scope), scope);
+
+    private void Set(string path, string sddl, OwnerOnlyScope scope)
     {
-        var sddl = ExpectedSddl(scope);
         var descriptor = api.SecurityDescriptorFromSddl(sddl);
         if (descriptor == 0)
         {

@@ -49,6 +49,8 @@ public static class SystemErrors
             InvalidDataException or FormatException => "the data is damaged or not in the expected format",
             NotSupportedException => "something this reader does not support",
             ArgumentException a => OwnText(a),
+            // Its message is ours (the call's name and Windows' error in our words), not a runtime resource key.
+            Programs.Windows.WindowsCallException w => w.Message,
             _ => "an unexpected error of kind " + e.GetType().Name.Replace("Exception", "", StringComparison.Ordinal),
         };
     }

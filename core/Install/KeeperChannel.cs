@@ -172,20 +172,24 @@ public static class KeeperChannel
 
     private static async Task<string?> ReadLineAsync(Stream stream, CancellationToken cancellationToken)
     {
-        var buffer = new List<byte>();
-        var one = new byte[1];
-        while (buffer.Count < MaxLine)
+        // In blocks, not a byte per read: under Wine each read of a named pipe is a round trip to its server, and
+        // a status of many programs (several KiB) read a byte at a time took longer than the client waits. Each side
+        // sends one line and then waits for the other, so a block never holds more than that line.
+        var line = new MemoryStream();
+        var block = new byte[4096];
+        while (line.Length < MaxLine)
         {
-            var n = await stream.ReadAsync(one, cancellationToken).ConfigureAwait(false);
+            var n = await stream.ReadAsync(block, cancellationToken).ConfigureAwait(false);
             if (n == 0)
             {
-                return buffer.Count == 0 ? null : Encoding.UTF8.GetString([.. buffer]);
+                return line.Length == 0 ? null : Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length);
             }
-            if (one[0] == (byte)'\n')
+            var end = Array.IndexOf(block, (byte)'\n', 0, n);
+            line.Write(block, 0, end < 0 ? n : end);
+            if (end >= 0)
             {
-                return Encoding.UTF8.GetString([.. buffer]).TrimEnd('\r');
+                return Encoding.UTF8.GetString(line.GetBuffer(), 0, (int)line.Length).TrimEnd('\r');
             }
-            buffer.Add(one[0]);
         }
         throw new IOException($"request longer than {MaxLine} bytes");
     }

@@ -36,6 +36,9 @@ public sealed record ProgramDefinition
 
     public string? User { get; init; }
     public string? Group { get; init; }
+
+    /// <summary>Windows only: the file holding <see cref="User"/>'s password (docs/programs.md, "On Windows"); the agent reads it at each start.</summary>
+    public string? PasswordFile { get; init; }
     public RestartPolicy Restart { get; init; } = RestartPolicy.Always;
     public bool Autostart { get; init; } = true;
     public TimeSpan BackoffInitial { get; init; } = TimeSpan.FromSeconds(1);
@@ -101,6 +104,10 @@ public sealed record ProgramDefinition
                 text.Append("env\0").Append(key).Append('\0').Append(value).Append('\0');
             }
             text.Append("dir\0").Append(Directory).Append("\0user\0").Append(User).Append("\0group\0").Append(Group);
+            if (PasswordFile is not null)
+            {
+                text.Append("\0password_file\0").Append(PasswordFile);
+            }
             if (RedirectStderr)
             {
                 text.Append("\0stderr\0merged");

@@ -34,7 +34,7 @@ public static class ProgramsConfig
     [
         "command", "environment", "directory", "user", "group", "restart", "autostart", "backoff_initial", "backoff_max",
         "start_timeout", "stop_signal", "stop_timeout", "priority", "log_max_bytes", "log_backups", "redirect_stderr", "fatal_after",
-        "fatal_window",
+        "fatal_window", "password_file",
     ];
 
     /// <summary>Reads and parses <paramref name="path"/>; a missing file is an empty config.</summary>
@@ -119,6 +119,16 @@ public static class ProgramsConfig
         var restart = s.Restart("restart");
         var autostart = s.Flag("autostart", fallback: true);
         var redirectStderr = s.Flag("redirect_stderr", fallback: false);
+        var user = NonEmpty(s.Get("user"));
+        var passwordFile = NonEmpty(s.Get("password_file"));
+        if (passwordFile is not null && user is null)
+        {
+            throw s.Fail("password_file", "is the password of user's account, and there is no user");
+        }
+        if (passwordFile is not null && !Path.IsPathRooted(passwordFile))
+        {
+            throw s.Fail("password_file", $"'{passwordFile}' is not an absolute path");
+        }
         var defaults = new ProgramDefinition { Name = s.Name, Command = command };
         var (backoffInitial, backoffMax) = s.Backoff(defaults.BackoffInitial, defaults.BackoffMax);
         var stopSignal = s.Signal("stop_signal", defaults.StopSignal);
@@ -127,7 +137,8 @@ public static class ProgramsConfig
         {
             Environment = environment,
             Directory = directory,
-            User = NonEmpty(s.Get("user")),
+            User = user,
+            PasswordFile = passwordFile,
             Group = NonEmpty(s.Get("group")),
             Restart = restart,
             Autostart = autostart,

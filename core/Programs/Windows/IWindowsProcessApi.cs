@@ -76,13 +76,21 @@ public interface IWindowsProcessApi
     /// <summary>CloseHandle.</summary>
     void CloseHandle(nint handle);
 
-    /// <summary>LogonUserW(user, domain, NULL, LOGON32_LOGON_SERVICE, LOGON32_PROVIDER_DEFAULT): a primary token of a
-    /// service account (LocalService, NetworkService), which needs no password when the caller is LocalSystem.</summary>
-    nint LogonServiceAccount(string user, string domain);
+    /// <summary>LookupAccountNameW(NULL, name): the account's domain (as Windows names it: a machine, a domain, NT AUTHORITY)
+    /// and its SID_NAME_USE (<see cref="Win32.SidTypeUser"/>, <see cref="Win32.SidTypeWellKnownGroup"/>, ...).</summary>
+    AccountLookup LookupAccount(string name);
+
+    /// <summary>LogonUserW(user, domain, password, LOGON32_LOGON_SERVICE, LOGON32_PROVIDER_DEFAULT): a primary token to
+    /// close with <see cref="CloseHandle"/>. LocalService and NetworkService (domain NT AUTHORITY) take no password when
+    /// the caller is LocalSystem; any other account needs its password and the "Log on as a service" right.</summary>
+    nint LogonUser(string user, string? domain, string? password);
 }
 
 /// <summary>What CreateProcess returns: both handles (the thread's to resume, then close) and the pid.</summary>
 public readonly record struct CreatedProcess(nint Process, nint Thread, int ProcessId);
+
+/// <summary>What LookupAccountName says of a name: the account's domain and the kind of SID (SID_NAME_USE).</summary>
+public readonly record struct AccountLookup(string Domain, int Use);
 
 /// <summary>A Win32 call failed: which one, with its error.</summary>
 public sealed class WindowsCallException(string call, int error, string? detail = null)
@@ -103,6 +111,11 @@ public sealed class WindowsCallException(string call, int error, string? detail 
         1314 => "a required privilege is not held by the client (Windows error 1314)",
         1326 => "the user name or password is incorrect (Windows error 1326)",
         1385 => "the user has not been granted the requested logon type (Windows error 1385)",
+        1327 => "an account restriction prevents this logon (Windows error 1327)",
+        1330 => "the account's password has expired (Windows error 1330)",
+        1331 => "the account is disabled (Windows error 1331)",
+        1332 => "no mapping between account names and security IDs was done (Windows error 1332)",
+        1909 => "the account is locked out (Windows error 1909)",
         _ => $"Windows error {error}",
     };
 }
@@ -130,9 +143,17 @@ public static class Win32
     public const uint ProcessQueryLimitedInformation = 0x1000;
     public const uint Synchronize = 0x00100000;
 
+    // SID_NAME_USE.
+    public const int SidTypeUser = 1;
+    public const int SidTypeWellKnownGroup = 5;
+
     // Errors.
     public const int ErrorAccessDenied = 5;
     public const int ErrorInvalidHandle = 6;
     public const int ErrorBrokenPipe = 109;
     public const int ErrorPipeBusy = 231;
+    public const int ErrorPrivilegeNotHeld = 1314;
+    public const int ErrorLogonFailure = 1326;
+    public const int ErrorNoneMapped = 1332;
+    public const int ErrorLogonTypeNotGranted = 1385;
 }

@@ -30,6 +30,7 @@ public sealed unsafe partial class NativeWindowsProcessApi : IWindowsProcessApi
     private const uint DuplicateSameAccess = 0x2;
     private const uint Logon32LogonService = 5;
     private const uint Logon32ProviderDefault = 0;
+    private const int SecurityMaxSidSize = 68;
     private static readonly nint InvalidHandle = -1;
 
     public nint CurrentProcess => GetCurrentProcess();
@@ -188,10 +189,22 @@ public sealed unsafe partial class NativeWindowsProcessApi : IWindowsProcessApi
 
     public void CloseHandle(nint handle) => Check(CloseHandleNative(handle), "CloseHandle");
 
-    public nint LogonServiceAccount(string user, string domain)
+    public AccountLookup LookupAccount(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var sid = stackalloc byte[SecurityMaxSidSize];
+        var sidSize = (uint)SecurityMaxSidSize;
+        var domain = stackalloc char[256];
+        var domainSize = 256u;
+        int use;
+        Check(LookupAccountName(null, name, sid, &sidSize, domain, &domainSize, &use), "LookupAccountName", name);
+        return new AccountLookup(new string(domain, 0, (int)domainSize), use);
+    }
+
+    public nint LogonUser(string user, string? domain, string? password)
     {
         nint token;
-        Check(LogonUser(user, domain, null, Logon32LogonService, Logon32ProviderDefault, &token), "LogonUser", $@"{domain}\{user}");
+        Check(LogonUserNative(user, domain, password, Logon32LogonService, Logon32ProviderDefault, &token), "LogonUser", domain is null ? user : $@"{domain}\{user}");
         return token;
     }
 
@@ -353,5 +366,8 @@ public sealed unsafe partial class NativeWindowsProcessApi : IWindowsProcessApi
     private static partial int CloseHandleNative(nint handle);
 
     [LibraryImport("advapi32.dll", EntryPoint = "LogonUserW", SetLastError = true, StringMarshalling = StringMarshalling.Utf16)]
-    private static partial int LogonUser(string user, string domain, string? password, uint logonType, uint provider, nint* token);
+    private static partial int LogonUserNative(string user, string? domain, string? password, uint logonType, uint provider, nint* token);
+
+    [LibraryImport("advapi32.dll", EntryPoint = "LookupAccountNameW", SetLastError = true, StringMarshalling = StringMarshalling.Utf16)]
+    private static partial int LookupAccountName(string? system, string name, byte* sid, uint* sidSize, char* domain, uint* domainSize, int* use);
 }

@@ -154,12 +154,12 @@ internal sealed class DeployCrashScenario : ICrashScenario, IDisposable
     }
 
     /// <summary>A runner on this host, as the agent makes it (<paramref name="changed"/>: its <see cref="DeployRunner.Changed"/>).</summary>
-    public DeployRunner NewRunner(Action? changed = null)
+    public DeployRunner NewRunner(Action? changed = null, ILeftHooks? leftHooks = null)
     {
         var log = new NullLog();
         var secrets = new PlainSecrets();
         var steps = new DeployStepRunner(Paths, "default", Apps, new FakeHooks(), new LocalArtifacts(_archives), secrets, log, Clock);
-        return new DeployRunner(Paths, "default", new DeployMachine(), steps, Apps, secrets, log, Clock) { Changed = changed };
+        return new DeployRunner(Paths, "default", new DeployMachine(), steps, Apps, secrets, log, Clock) { Changed = changed, LeftHooks = leftHooks };
     }
 
     /// <summary>The journal's current release holds exactly the signed archive's files; a release folder is never partial.</summary>

@@ -31,6 +31,13 @@ public sealed class SystemErrorsTests
     }
 
     [Fact]
+    public void AFailedWindowsCallIsSaidInOurWordsWithItsCallAndError()
+    {
+        Assert.Equal("CreateProcessAsUser failed: Windows error 6 (app.exe)",
+            SystemErrors.Describe(new Belay.Core.Programs.Windows.WindowsCallException("CreateProcessAsUser", 6, "app.exe")));
+    }
+
+    [Fact]
     public void AFileThatExistsIsSaidSo()
     {
         Assert.Equal("it already exists", SystemErrors.Describe(new IOException(Key, unchecked((int)0x80070050))));

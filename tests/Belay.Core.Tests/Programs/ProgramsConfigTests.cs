@@ -101,6 +101,8 @@ public sealed class ProgramsConfigTests
     [InlineData("[program:a]\ncommand = x\nlog_max_bytes = 10 parsecs", "programs.conf:3: log_max_bytes: '10 parsecs' is not a size")]
     [InlineData("[program:a]\ncommand = x\nfatal_after = 0", "programs.conf:3: fatal_after: '0' is not a whole number from 1 to 10000")]
     [InlineData("[program:a]\ncommand = x\ndirectory = srv", "programs.conf:3: directory: 'srv' is not an absolute path")]
+    [InlineData("[program:a]\ncommand = x\npassword_file = /etc/pw", "programs.conf:3: password_file: is the password of user's account, and there is no user")]
+    [InlineData("[program:a]\ncommand = x\nuser = u\npassword_file = pw", "programs.conf:4: password_file: 'pw' is not an absolute path")]
     [InlineData("[program:a]\ncommand = x\nenvironment = A=1,\n  2B=3", "programs.conf:3: environment: '2B' is not a variable name")]
     [InlineData("[program:a]\ncommand = x\nenvironment = A=\"open", "programs.conf:3: environment: A: the quote \" is not closed")]
     [InlineData("[program:a]\ncommand = x\nautostart = maybe", "programs.conf:3: autostart: 'maybe' is not true or false")]
@@ -112,6 +114,15 @@ public sealed class ProgramsConfigTests
         var e = Assert.Throws<ProgramsConfigException>(() => ProgramsConfig.Parse(text, "programs.conf"));
         Assert.StartsWith(expected, e.Message, StringComparison.Ordinal);
         Assert.Equal(ExitCodes.Usage, e.ExitCode);
+    }
+
+    [Fact]
+    public void APasswordFileGoesWithUser()
+    {
+        var a = ProgramsConfig.Parse("[program:a]\ncommand = x\nuser = CORP\\svc\npassword_file = /etc/belay/svc.password", "p")[0];
+        Assert.Equal(@"CORP\svc", a.User);
+        Assert.Equal("/etc/belay/svc.password", a.PasswordFile);
+        Assert.Null(ProgramsConfig.Parse("[program:a]\ncommand = x\nuser = u", "p")[0].PasswordFile);
     }
 
     [Fact]
@@ -128,6 +139,7 @@ public sealed class ProgramsConfigTests
         Assert.NotEqual(a.Hash, (a with { Command = ["x", "2"] }).Hash);
         Assert.NotEqual(a.Hash, (a with { Environment = [new("K", "w")] }).Hash);
         Assert.NotEqual(a.Hash, (a with { User = "nobody" }).Hash);
+        Assert.NotEqual((a with { User = "nobody" }).Hash, (a with { User = "nobody", PasswordFile = "/pw" }).Hash);
         Assert.NotEqual(a.Hash, (a with { Directory = "/tmp" }).Hash);
         // Word boundaries count: "x 1" is not "x1".
         Assert.NotEqual(a.Hash, (a with { Command = ["x1"] }).Hash);

@@ -66,7 +66,31 @@ public sealed partial class WineProgramsTests
 
             [program:family]
             command = 'C:\tools\family.exe' parent
+            """ + $$"""
+
+            [program:asservice]
+            command = 'C:\tools\winprog.exe' serve
+            user = LocalService
+            fatal_after = 1
+
+            [program:nobody]
+            command = 'C:\tools\winprog.exe' serve
+            user = nosuchuser
+
+            [program:grouped]
+            command = 'C:\tools\winprog.exe' serve
+            user = Users
+
+            [program:nopassword]
+            command = 'C:\tools\winprog.exe' serve
+            user = {{Environment.UserName}}
+
+            [program:openpassword]
+            command = 'C:\tools\winprog.exe' serve
+            user = {{Environment.UserName}}
+            password_file = C:\tools\password.txt
             """);
+        File.WriteAllText(Path.Combine(tools, "password.txt"), "not-checked-by-wine\n");
 
         var start = wine.Run("sc", "start", "Belay");
         Assert.True(start.ExitCode == 0, start.ToString());
@@ -75,7 +99,7 @@ public sealed partial class WineProgramsTests
         // belay status lists every program with its pid and restarts; the crasher went fatal after three quick failures.
         var programs = WaitForPrograms(wine, exe, p =>
             p["web"].State == "running" && p["stubborn"].State == "running" && p["chatty"].State == "running" && p["family"].State == "running"
-            && p["crasher"].State == "fatal", TimeSpan.FromMinutes(2));
+            && p["crasher"].State == "fatal" && AsOtherAccounts.All(n => p[n].State == "fatal"), TimeSpan.FromMinutes(2));
         Assert.All(new[] { "web", "stubborn", "chatty", "family" }, n => Assert.True(programs[n].Pid > 0, $"{n} has no pid"));
         Assert.Equal(2, programs["crasher"].Restarts);
         Assert.Equal("exit 3", programs["crasher"].LastExit);
@@ -98,6 +122,8 @@ public sealed partial class WineProgramsTests
             return doc.RootElement.GetProperty("keeper") is { ValueKind: JsonValueKind.Object } k && k.GetProperty("pid").GetInt32() > 0
                 && doc.RootElement.GetProperty("agent").GetProperty("pid") is { ValueKind: JsonValueKind.Number } a && a.GetInt32() > 0;
         }, "belay status --json with the keeper's and the agent's pids");
+
+        CheckOtherAccounts(programs);
 
         var agentLog = ReadShared(wine.OnLinux(DataRoot + @"\logs\agent.log"));
         Assert.Contains("crasher (pid", agentLog, StringComparison.Ordinal);

@@ -75,6 +75,12 @@ int main(int argc, char **argv)
         printf("child pid %lu\n", pi.dwProcessId);
         for (;;) Sleep(1000);
     }
+    if (strcmp(mode, "whoami") == 0) {
+        /* The account it runs as (user = in programs.conf), then it serves. */
+        char name[256];
+        DWORD size = sizeof name;
+        printf("running as %s\n", GetUserNameA(name, &size) ? name : "(unknown)");
+    }
     SetConsoleCtrlHandler(strcmp(mode, "ignore") == 0 ? ignore_break : on_break, TRUE);
     printf("serving pid %lu\n", GetCurrentProcessId());
     fprintf(stderr, "warming up\n");
