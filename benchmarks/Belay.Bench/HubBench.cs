@@ -159,7 +159,8 @@ internal static class HubBench
         }
     }
 
-    private static string WaitForUrl(string log, Process process, string marker = " listening on ")
+    /// <summary>The URL a belay-hub or belay-release serve printed in its log (HubScaleBench uses it too).</summary>
+    internal static string WaitForUrl(string log, Process process, string marker = " listening on ")
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromSeconds(60))
@@ -183,7 +184,7 @@ internal static class HubBench
         throw new InvalidOperationException($"{process.StartInfo.FileName} did not say where it listens");
     }
 
-    private static void WaitUntil(Func<bool> done, TimeSpan timeout, string what)
+    internal static void WaitUntil(Func<bool> done, TimeSpan timeout, string what)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < timeout)
@@ -330,16 +331,16 @@ internal static class HubBench
         return doc.RootElement.EnumerateArray().Sum(g => g.GetProperty("connected").GetInt32());
     }
 
-    /// <summary>A state of the size a real agent sends (status keys and two programs).</summary>
-    private static string SimulatedState() => """
+    /// <summary>A state of the size a real agent sends (status keys and two programs); <paramref name="lastCheck"/> is its lastCheck.at.</summary>
+    internal static string SimulatedState(string lastCheck = "2026-12-01T00:00:00Z") => """
         {"version":"1.0.0","current":"1.0.0","previous":null,"trial":null,"bad":[],"channel":"stable","feed":"https://feed.example.com/","sequence":42,
-         "manifestExpires":"2027-01-01T00:00:00Z","lastCheck":{"at":"2026-12-01T00:00:00Z","result":"not-modified","error":null},"keeper":{"pid":100},
+         "manifestExpires":"2027-01-01T00:00:00Z","lastCheck":{"at":"{AT}","result":"not-modified","error":null},"keeper":{"pid":100},
          "agent":{"pid":101,"ready":true},"host":{"id":"0123456789abcdef0123456789abcdef","hostname":"sim","os":"Linux","arch":"x64","rid":"linux-x64",
          "macs":["52:54:00:12:34:56"]},"serviceManager":"systemd","scope":"system","programs":[{"name":"web","state":"running","pid":200,
          "startedAt":"2026-12-01T00:00:00Z","restarts":0,"lastExit":null,"command":["/usr/bin/web","--port","8080"],"environment":{},"user":null,"detail":null},
          {"name":"worker","state":"running","pid":201,"startedAt":"2026-12-01T00:00:00Z","restarts":0,"lastExit":null,"command":["/usr/bin/worker"],
          "environment":{},"user":null,"detail":null}]}
-        """.Replace("\n", "", StringComparison.Ordinal);
+        """.Replace("\n", "", StringComparison.Ordinal).Replace("{AT}", lastCheck, StringComparison.Ordinal);
 
     /// <summary>Enrolls <paramref name="count"/> hosts through the API, each batch from its own 127.0.x.y address (enrollment is rate-limited per address).</summary>
     private static List<string> EnrollMany(string url, string token, int count)

@@ -156,12 +156,12 @@ internal static class HubScaleBench
         SimFleet? fleet = null;
         try
         {
-            string[] urls = [WaitForUrl(Path.Combine(dir, "node-a.log"), a), WaitForUrl(Path.Combine(dir, "node-b.log"), b)];
+            string[] urls = [HubBench.WaitForUrl(Path.Combine(dir, "node-a.log"), a), HubBench.WaitForUrl(Path.Combine(dir, "node-b.log"), b)];
             BenchContext.Say($"hubscale: node A at {urls[0]} (pid {a.Id}), node B at {urls[1]} (pid {b.Id}), one PostgreSQL");
             using var apiA = Api(urls[0], apiToken);
             using var apiB = Api(urls[1], apiToken);
             int[] pids = [a.Id, b.Id];
-            fleet = new SimFleet(urls, SimulatedState(), o.HubScalePoll);
+            fleet = new SimFleet(urls, HubBench.SimulatedState("{AT}"), o.HubScalePoll);
             var run = Measure(o, "two nodes, PostgreSQL", pids, [apiA, apiB], urls, enrollToken, agents, fleet, postgres.Pid, () =>
             {
                 try
@@ -201,10 +201,10 @@ internal static class HubScaleBench
         var hub = Shell.Start(hubExe, ["serve", "--data", data, "--listen", "127.0.0.1:0"], Path.Combine(dir, "sqlite.log"));
         try
         {
-            var url = WaitForUrl(Path.Combine(dir, "sqlite.log"), hub);
+            var url = HubBench.WaitForUrl(Path.Combine(dir, "sqlite.log"), hub);
             BenchContext.Say($"hubscale: one node on SQLite at {url} (pid {hub.Id})");
             using var api = Api(url, apiToken);
-            using var fleet = new SimFleet([url], SimulatedState(), o.HubScalePoll);
+            using var fleet = new SimFleet([url], HubBench.SimulatedState("{AT}"), o.HubScalePoll);
             return Measure(o, "one node, SQLite", [hub.Id], [api], [url], enrollToken, agents, fleet, null, null);
         }
         finally
@@ -234,12 +234,12 @@ internal static class HubScaleBench
             {
                 fleet.Start(sims[i]);
             }
-            WaitUntil(() => fleet.Connected >= end, TimeSpan.FromMinutes(3), $"{end} simulated agents connected ({fleet.Connected} are)");
+            HubBench.WaitUntil(() => fleet.Connected >= end, TimeSpan.FromMinutes(3), $"{end} simulated agents connected ({fleet.Connected} are)");
             ramp.Add((end, Memory(pids).Pss));
         }
         var connectSeconds = watch.Elapsed.TotalSeconds;
         BenchContext.Say($"hubscale [{name}]: {agents} connected in {connectSeconds:F1} s; waiting for the hub to count them");
-        WaitUntil(() => Connected(apis[0]) >= agents, TimeSpan.FromMinutes(3), $"the hub counting {agents} connected");
+        HubBench.WaitUntil(() => Connected(apis[0]) >= agents, TimeSpan.FromMinutes(3), $"the hub counting {agents} connected");
         Thread.Sleep(TimeSpan.FromSeconds(o.Quick ? 5 : 15));
         var window = TimeSpan.FromSeconds(o.Quick ? 15 : 40);
         var cpuBefore = pids.Sum(Cpu);
@@ -510,59 +510,4 @@ internal static class HubScaleBench
         }
         return int.MaxValue;
     }
-
-    private static string WaitForUrl(string log, Process process)
-    {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            var text = File.Exists(log) ? File.ReadAllText(log) : "";
-            var at = text.IndexOf(" listening on ", StringComparison.Ordinal);
-            if (at >= 0)
-            {
-                var rest = text[(at + " listening on ".Length)..];
-                var start = rest.IndexOf("http://", StringComparison.Ordinal);
-                var end = rest.IndexOfAny([' ', '\n'], start);
-                var url = rest[start..end];
-                return url.EndsWith('/') ? url : url + "/";
-            }
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"belay-hub exited: {text}");
-            }
-            Thread.Sleep(100);
-        }
-        throw new InvalidOperationException("belay-hub did not say where it listens");
-    }
-
-    private static void WaitUntil(Func<bool> done, TimeSpan timeout, string what)
-    {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < timeout)
-        {
-            try
-            {
-                if (done())
-                {
-                    return;
-                }
-            }
-            catch (AggregateException)
-            {
-            }
-            Thread.Sleep(250);
-        }
-        throw new InvalidOperationException($"not {what} within {timeout.TotalSeconds:0} s");
-    }
-
-    /// <summary>A state of the size a real agent sends (HubBench's).</summary>
-    private static string SimulatedState() => """
-        {"version":"1.0.0","current":"1.0.0","previous":null,"trial":null,"bad":[],"channel":"stable","feed":"https://feed.example.com/","sequence":42,
-         "manifestExpires":"2027-01-01T00:00:00Z","lastCheck":{"at":"{AT}","result":"not-modified","error":null},"keeper":{"pid":100},
-         "agent":{"pid":101,"ready":true},"host":{"id":"0123456789abcdef0123456789abcdef","hostname":"sim","os":"Linux","arch":"x64","rid":"linux-x64",
-         "macs":["52:54:00:12:34:56"]},"serviceManager":"systemd","scope":"system","programs":[{"name":"web","state":"running","pid":200,
-         "startedAt":"2026-12-01T00:00:00Z","restarts":0,"lastExit":null,"command":["/usr/bin/web","--port","8080"],"environment":{},"user":null,"detail":null},
-         {"name":"worker","state":"running","pid":201,"startedAt":"2026-12-01T00:00:00Z","restarts":0,"lastExit":null,"command":["/usr/bin/worker"],
-         "environment":{},"user":null,"detail":null}]}
-        """.Replace("\n", "", StringComparison.Ordinal);
 }
