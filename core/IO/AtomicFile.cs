@@ -19,6 +19,10 @@ public static class AtomicFile
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = PublicRead) =>
         Write(path, content, mode, protect: null);
 
+    /// <summary>As <see cref="WriteAllBytes(string, ReadOnlySpan{byte}, UnixFileMode)"/>, the new file last modified at <paramref name="lastWriteUtc"/> from the moment it appears.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, DateTime lastWriteUtc, UnixFileMode mode = PublicRead) =>
+        Write(path, content, mode, protect: null, lastWriteUtc);
+
     /// <summary>
     /// Writes a file that holds a secret (a token): mode 0600 on Unix; on Windows the owner-only DACL of
     /// <paramref name="scope"/> (<see cref="OwnerOnlyAcl"/>), set on the temporary file before the secret is
@@ -33,7 +37,7 @@ public static class AtomicFile
         Write(path, content, OwnerOnly, acl is null ? null : temp => acl.Apply(temp, scope));
     }
 
-    private static void Write(string path, ReadOnlySpan<byte> content, UnixFileMode mode, Action<string>? protect)
+    private static void Write(string path, ReadOnlySpan<byte> content, UnixFileMode mode, Action<string>? protect, DateTime? lastWriteUtc = null)
     {
         var temp = CreateTemp(path, mode, out var stream);
         try
@@ -43,6 +47,10 @@ public static class AtomicFile
                 protect?.Invoke(temp);
                 stream.Write(content);
                 FlushToDisk(stream);
+            }
+            if (lastWriteUtc is { } at)
+            {
+                File.SetLastWriteTimeUtc(temp, at);
             }
             Commit(temp, path);
         }

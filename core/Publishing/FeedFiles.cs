@@ -25,7 +25,18 @@ public sealed class FeedFiles : IFeedFiles
     public byte[] ReadAllBytes(string path) => File.ReadAllBytes(path);
     public void CreateDirectory(string path) => Directory.CreateDirectory(path);
     public (string Sha256, long Size) CopyAtomically(string source, string destination) => AtomicFile.Copy(source, destination);
-    public void WriteAtomically(string path, ReadOnlySpan<byte> content) => AtomicFile.WriteAllBytes(path, content);
+    /// <summary>A file that replaces another is last modified later, in whole seconds, than the one it replaces (<see cref="FeedFileTimes"/>).</summary>
+    public void WriteAtomically(string path, ReadOnlySpan<byte> content)
+    {
+        if (File.Exists(path))
+        {
+            AtomicFile.WriteAllBytes(path, content, FeedFileTimes.Replacing(File.GetLastWriteTimeUtc(path), DateTime.UtcNow));
+        }
+        else
+        {
+            AtomicFile.WriteAllBytes(path, content);
+        }
+    }
 
     public void Delete(string path)
     {

@@ -4,6 +4,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Belay.Core.Publishing;
 using Belay.EndToEnd.Tests.Release;
 using Belay.TestSupport;
 
@@ -59,7 +60,7 @@ public sealed class DeployTrustTests
         Untouched("a replayed document");
 
         // 2. Signed by a release key (well formed, a newer sequence, naming 1.1.0).
-        File.WriteAllText(group, WithSequence(template, seen + 10));
+        Put(group, System.Text.Encoding.UTF8.GetBytes(WithSequence(template, seen + 10)));
         Sign(group, ws.ReleaseKey);
         WaitForRefusal(host, "release key");
         Untouched("a document signed by a release key");
@@ -72,7 +73,7 @@ public sealed class DeployTrustTests
         // 4. Expired, validly signed by the deploy key.
         var expired = JsonNode.Parse(WithSequence(template, seen + 10))!;
         expired["expires"] = DateTimeOffset.UtcNow.AddHours(-1).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-        File.WriteAllText(group, expired.ToJsonString());
+        Put(group, System.Text.Encoding.UTF8.GetBytes(expired.ToJsonString()));
         Sign(group, ws.DeployKey);
         WaitForRefusal(host, "expired at");
         Untouched("an expired document");
@@ -83,7 +84,7 @@ public sealed class DeployTrustTests
         var tampered = (byte[])good110.Clone();
         tampered[tampered.Length / 2] ^= 0x55;
         File.WriteAllBytes(served110, tampered);
-        File.WriteAllText(group, WithSequence(template, seen + 11));
+        Put(group, System.Text.Encoding.UTF8.GetBytes(WithSequence(template, seen + 11)));
         Sign(group, ws.DeployKey);
         var refused = host.WaitForApp(a => LastDeploy(a, "1.1.0", "fetch") is not null, "refusing the tampered archive of 1.1.0");
         Assert.Contains("but the signed", LastDeploy(refused, "1.1.0", "fetch"), StringComparison.Ordinal);
@@ -102,7 +103,7 @@ public sealed class DeployTrustTests
         artifact["path"] = $"apps/{DeployHost.App}/1.2.0/{DeployHost.App}-1.2.0-linux-x64.tar.gz";
         artifact["sha256"] = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(hostile)));
         artifact["size"] = new FileInfo(hostile).Length;
-        File.WriteAllText(group, traversal.ToJsonString());
+        Put(group, System.Text.Encoding.UTF8.GetBytes(traversal.ToJsonString()));
         Sign(group, ws.DeployKey);
         Sign(hostile, ws.DeployKey);
         var traversed = host.WaitForApp(a => LastDeploy(a, "1.2.0", "fetch") is not null, "refusing the path-traversal archive of 1.2.0");
@@ -130,8 +131,24 @@ public sealed class DeployTrustTests
     /// <summary>Replaces the document and its signature, signature first (as belay-release does).</summary>
     private static void Serve(string group, byte[] json, byte[] sig)
     {
-        File.WriteAllBytes(group + ".minisig", sig);
-        File.WriteAllBytes(group, json);
+        Put(group + ".minisig", sig);
+        Put(group, json);
+    }
+
+    /// <summary>
+    /// Writes a served file as the publisher does (FeedFileTimes): last modified at least a whole second
+    /// after the file it replaces, so nginx's ETag (mtime in seconds and size) changes with it. A
+    /// document of the same size written in the second the agent took the last one would otherwise
+    /// be answered 304 to its If-None-Match, and never seen.
+    /// </summary>
+    private static void Put(string path, byte[] content)
+    {
+        DateTime? before = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : null;
+        File.WriteAllBytes(path, content);
+        if (before is { } at)
+        {
+            File.SetLastWriteTimeUtc(path, FeedFileTimes.Replacing(at, DateTime.UtcNow));
+        }
     }
 
     private static string WithSequence(string json, long sequence)

@@ -111,6 +111,40 @@ public sealed class FeedPushHttpTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task ANextPushKeepsTheETagOfWhatDidNotChangeAndChangesTheETagOfWhatDid()
+    {
+        using var feeds = new PushFeeds();
+        var (hub, admin, _, _) = await StartAsync(feeds.Hosting);
+        var feed = feeds.NewFeed(null, "1.0.0");
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(hub, admin, PushFeeds.Bundle(feed))).Status);
+        using var http = new HttpClient { BaseAddress = hub };
+        async Task<string> ETag(string path)
+        {
+            using var response = await http.GetAsync("feed/" + path, Cancel);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return response.Headers.ETag!.Tag;
+        }
+        var root = await ETag("root.json");
+        var stable = await ETag("channels/stable.json");
+
+        // The next release, pushed from a copy of the feed that lost its files' times (a checkout, a CI
+        // artifact): the hub's ETags are of the content (serving/ContentETags.cs), so root.json keeps its
+        // ETag (hosts do not fetch it again) and the manifest's changes, whatever the files' times say.
+        feeds.Publish(feed, "1.1.0");
+        File.SetLastWriteTimeUtc(Path.Combine(feed, "root.json"), DateTime.UtcNow.AddMinutes(5));
+        var second = await PostAsync(hub, admin, PushFeeds.Bundle(feed));
+        Assert.True(second.Status == HttpStatusCode.OK && second.Answer?.Generation == 2, second.Body);
+
+        Assert.Equal(root, await ETag("root.json"));
+        Assert.NotEqual(stable, await ETag("channels/stable.json"));
+        using var conditional = new HttpRequestMessage(HttpMethod.Get, "feed/channels/stable.json");
+        conditional.Headers.IfNoneMatch.Add(new EntityTagHeaderValue(stable));
+        using var changed = await http.SendAsync(conditional, Cancel);
+        Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
+        Assert.Contains("1.1.0", await changed.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ARefusedPushSaysWhyAndAnOversizedOne413()
     {
         using var feeds = new PushFeeds(maxUpload: 16 * 1024);
