@@ -15,20 +15,8 @@ public sealed partial class WineProgramsTests
     [Fact]
     public void A_program_keeps_running_through_an_agent_update_and_no_line_of_its_output_is_lost_or_doubled()
     {
-        _ = WinePrefix.RequireWine();
-        var belay = WindowsBuild.Belay;
-        var gcc = ExternalTool.Require("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64-win32");
-        using var ws = new ReleaseWorkspace();
-        Assert.Equal(0, ws.Init().ExitCode);
-        WindowsBuild.PublishAgent(ws, "1.0.0");
-        using var wine = WinePrefix.Create();
-        var exe = WindowsBuild.OnZ(belay);
-        WindowsBuild.InstallSystemNoStart(wine, ws, exe);
-        var tools = wine.OnLinux(@"C:\tools\");
-        Directory.CreateDirectory(tools);
-        var source = Path.Combine(BelayBinaries.RepoRoot, "tests", "Belay.EndToEnd.Tests", "Wine", "winprog.c");
-        var built = ExternalTool.Run(gcc, ["-O2", "-o", Path.Combine(tools, "winprog.exe"), source]);
-        Assert.True(built.ExitCode == 0, built.ToString());
+        using var installed = new InstalledService();
+        var (ws, wine, exe) = (installed.Workspace, installed.Wine, installed.Exe);
         File.WriteAllText(wine.OnLinux(DataRoot + @"\etc\programs.conf"), """
             [program:count]
             command = 'C:\tools\winprog.exe' count

@@ -21,25 +21,48 @@ public sealed partial class WineProgramsTests
     private const string DataRoot = @"C:\ProgramData\Belay";
     private const string Logs = DataRoot + @"\logs\programs";
 
+    /// <summary>
+    /// Belay installed as a Windows service (not started) in a fresh Wine prefix, from a feed with agent
+    /// 1.0.0, and the test program (winprog.c) built into C:\tools\winprog.exe.
+    /// </summary>
+    private sealed class InstalledService : IDisposable
+    {
+        public InstalledService()
+        {
+            _ = WinePrefix.RequireWine();
+            var gcc = ExternalTool.Require("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64-win32");
+            Workspace = new ReleaseWorkspace();
+            Assert.Equal(0, Workspace.Init().ExitCode);
+            WindowsBuild.PublishAgent(Workspace, "1.0.0");
+            Wine = WinePrefix.Create();
+            Exe = WindowsBuild.OnZ(WindowsBuild.Belay);
+            WindowsBuild.InstallSystemNoStart(Wine, Workspace, Exe);
+            Tools = Wine.OnLinux(@"C:\tools\");
+            Directory.CreateDirectory(Tools);
+            var source = Path.Combine(BelayBinaries.RepoRoot, "tests", "Belay.EndToEnd.Tests", "Wine", "winprog.c");
+            var built = ExternalTool.Run(gcc, ["-O2", "-o", Path.Combine(Tools, "winprog.exe"), source]);
+            Assert.True(built.ExitCode == 0, built.ToString());
+        }
+
+        public ReleaseWorkspace Workspace { get; }
+        public WinePrefix Wine { get; }
+        public string Exe { get; }
+        public string Tools { get; }
+
+        public void Dispose()
+        {
+            Wine.Dispose();
+            Workspace.Dispose();
+        }
+    }
+
     [Fact]
     public void Programs_run_in_jobs_log_rotate_restart_with_backoff_go_fatal_stop_and_end_with_the_service_and_status_lists_them()
     {
-        _ = WinePrefix.RequireWine();
-        var belay = WindowsBuild.Belay;
-        var gcc = ExternalTool.Require("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64-win32");
-        using var ws = new ReleaseWorkspace();
-        Assert.Equal(0, ws.Init().ExitCode);
-        WindowsBuild.PublishAgent(ws, "1.0.0");
-        using var wine = WinePrefix.Create();
-        var exe = WindowsBuild.OnZ(belay);
-        WindowsBuild.InstallSystemNoStart(wine, ws, exe);
+        using var installed = new InstalledService();
+        var (ws, wine, exe, tools) = (installed.Workspace, installed.Wine, installed.Exe, installed.Tools);
 
         // Two copies of the test program: the family's child runs as family.exe, so that it is told apart from web.
-        var tools = wine.OnLinux(@"C:\tools\");
-        Directory.CreateDirectory(tools);
-        var source = Path.Combine(BelayBinaries.RepoRoot, "tests", "Belay.EndToEnd.Tests", "Wine", "winprog.c");
-        var built = ExternalTool.Run(gcc, ["-O2", "-o", Path.Combine(tools, "winprog.exe"), source]);
-        Assert.True(built.ExitCode == 0, built.ToString());
         File.Copy(Path.Combine(tools, "winprog.exe"), Path.Combine(tools, "family.exe"));
         File.WriteAllText(wine.OnLinux(DataRoot + @"\etc\programs.conf"), """
             [program:web]
