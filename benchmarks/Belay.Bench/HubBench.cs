@@ -342,6 +342,18 @@ internal static class HubBench
          "environment":{},"user":null,"detail":null}]}
         """.Replace("\n", "", StringComparison.Ordinal).Replace("{AT}", lastCheck, StringComparison.Ordinal);
 
+    /// <summary>An HTTP handler whose connections come from <paramref name="address"/> (a 127.x address per batch of simulated hosts: the hub limits enrollments per address).</summary>
+    internal static SocketsHttpHandler From(IPAddress address) => new()
+    {
+        ConnectCallback = async (context, cancel) =>
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(address, 0));
+            await socket.ConnectAsync(context.DnsEndPoint, cancel);
+            return new NetworkStream(socket, ownsSocket: true);
+        },
+    };
+
     /// <summary>Enrolls <paramref name="count"/> hosts through the API, each batch from its own 127.0.x.y address (enrollment is rate-limited per address).</summary>
     private static List<string> EnrollMany(string url, string token, int count)
     {
@@ -349,17 +361,7 @@ internal static class HubBench
         for (var start = 0; start < count; start += 25)
         {
             var address = IPAddress.Parse($"127.0.{2 + (start / 25 / 250)}.{2 + (start / 25 % 250)}");
-            using var handler = new SocketsHttpHandler
-            {
-                ConnectCallback = async (context, cancel) =>
-                {
-                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    socket.Bind(new IPEndPoint(address, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, cancel);
-                    return new NetworkStream(socket, ownsSocket: true);
-                },
-            };
-            using var http = new HttpClient(handler) { BaseAddress = new Uri(url) };
+            using var http = new HttpClient(From(address)) { BaseAddress = new Uri(url) };
             for (var i = start; i < Math.Min(count, start + 25); i++)
             {
                 var body = $$"""{"token":"{{token}}","host":{"id":"sim{{i}}","hostname":"sim-{{i:D4}}","macs":["52:54:00:00:{{i / 256:x2}}:{{i % 256:x2}}"]},"version":"1.0.0","rid":"linux-x64"}""";

@@ -438,17 +438,7 @@ internal static class HubScaleBench
         {
             var address = Source(batch);
             var node = batch % urls.Length;
-            using var handler = new SocketsHttpHandler
-            {
-                ConnectCallback = async (context, cancel) =>
-                {
-                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    socket.Bind(new IPEndPoint(address, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, cancel);
-                    return new NetworkStream(socket, ownsSocket: true);
-                },
-            };
-            using var http = new HttpClient(handler) { BaseAddress = new Uri(urls[node]), Timeout = TimeSpan.FromSeconds(60) };
+            using var http = new HttpClient(HubBench.From(address)) { BaseAddress = new Uri(urls[node]), Timeout = TimeSpan.FromSeconds(60) };
             for (var i = batch * 25; i < Math.Min(count, (batch + 1) * 25); i++)
             {
                 var body = $$"""{"token":"{{token}}","host":{"id":"sim{{i}}","hostname":"sim-{{i:D5}}","macs":["52:54:00:{{i / 65536:x2}}:{{i / 256 % 256:x2}}:{{i % 256:x2}}"]},"version":"1.0.0","rid":"linux-x64"}""";

@@ -76,7 +76,7 @@ internal static class HubScaleReport
         var runs = new[] { h.Postgres, h.Sqlite }.OfType<ScaleRun>().ToList();
         L($"{h.Agents:N0} simulated agents in one process (benchmarks/Belay.Bench/SimFleet.cs: one async loop and one WebSocket each, no thread each) that speak the real protocol: " +
           "each enrolled through the API with an enrollment token, 25 from each 127.1.x.y source address (the hub allows an address 30 enrollments a minute, and the spread keeps clear of one address's ephemeral ports), " +
-          "then connected with its credential, keepalive as the agent's (a ping every 20 s, 10 s for the pong), a hello and a state ({runs.FirstOrDefault()?.StateBytes ?? 0:N0} bytes, as a real agent's with two programs); " +
+          $"then connected with its credential, keepalive as the agent's (a ping every 20 s, 10 s for the pong), a hello and a state ({runs.FirstOrDefault()?.StateBytes ?? 0:N0} bytes, as a real agent's with two programs); " +
           "then a new state every poll interval (10 s) ±10 % as an agent on the default poll interval sends one (each feed check changes the state's `lastCheck`). " +
           $"First on two belay-hub nodes sharing one PostgreSQL ({h.PostgresVersion}, started by the bench as the tests start theirs: initdb into a temp folder, as nobody when the bench runs as root, a random port, fsync off), " +
           "alternately on each as a round-robin load balancer would send them; then the same number on one node with SQLite, the default. " +
