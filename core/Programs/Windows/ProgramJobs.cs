@@ -82,21 +82,7 @@ public sealed class ProgramJobs(IWindowsProcessApi api)
                 created = api.CreateProcess(start.CommandLine, Flags, start.EnvironmentBlock, start.Directory, nul, outWrite, errWrite, start.Token, start.Desktop);
                 brokeAway = false;
             }
-            try
-            {
-                api.AssignToJob(job, created.Process);
-                api.ResumeThread(created.Thread);
-            }
-            catch
-            {
-                api.TerminateProcess(created.Process, TerminatedExitCode);
-                api.CloseHandle(created.Process);
-                throw;
-            }
-            finally
-            {
-                api.CloseHandle(created.Thread);
-            }
+            StartInJob(api, job, created);
             var program = new JobProgram(created.ProcessId, api.CreationTime(created.Process), job, created.Process, outRead, errRead) { BrokeAway = brokeAway };
             job = outRead = errRead = 0;
             return program;
@@ -258,21 +244,7 @@ public sealed class ProgramJobs(IWindowsProcessApi api)
             var log = api.OpenForAppend(logFile);
             opened.Add(log);
             var created = api.CreateProcess(commandLine, Win32.CreateSuspended | Win32.CreateNoWindow, environmentBlock, directory, nul, log, log, 0, null);
-            try
-            {
-                api.AssignToJob(job, created.Process);
-                api.ResumeThread(created.Thread);
-            }
-            catch
-            {
-                api.TerminateProcess(created.Process, TerminatedExitCode);
-                api.CloseHandle(created.Process);
-                throw;
-            }
-            finally
-            {
-                api.CloseHandle(created.Thread);
-            }
+            StartInJob(api, job, created);
             var agent = new JobProgram(created.ProcessId, api.CreationTime(created.Process), job, created.Process, 0, 0);
             job = 0;
             return agent;
@@ -309,5 +281,25 @@ public sealed class ProgramJobs(IWindowsProcessApi api)
             block.Append(key).Append('=').Append(value).Append('\0');
         }
         return block.Append('\0').ToString();
+    }
+
+    /// <summary>Puts a process created suspended into <paramref name="job"/> and lets it run; on failure it is terminated and its handle closed. The thread handle is closed either way.</summary>
+    private static void StartInJob(IWindowsProcessApi api, nint job, CreatedProcess created)
+    {
+        try
+        {
+            api.AssignToJob(job, created.Process);
+            api.ResumeThread(created.Thread);
+        }
+        catch
+        {
+            api.TerminateProcess(created.Process, TerminatedExitCode);
+            api.CloseHandle(created.Process);
+            throw;
+        }
+        finally
+        {
+            api.CloseHandle(created.Thread);
+        }
     }
 }

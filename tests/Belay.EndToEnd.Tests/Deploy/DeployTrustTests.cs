@@ -136,20 +136,12 @@ public sealed class DeployTrustTests
     }
 
     /// <summary>
-    /// Writes a served file as the publisher does (FeedFileTimes): last modified at least a whole second
-    /// after the file it replaces, so nginx's ETag (mtime in seconds and size) changes with it. A
-    /// document of the same size written in the second the agent took the last one would otherwise
+    /// Writes a served file as the publisher does (FeedFiles, FeedFileTimes): last modified at least a
+    /// whole second after the file it replaces, so nginx's ETag (mtime in seconds and size) changes with
+    /// it. A document of the same size written in the second the agent took the last one would otherwise
     /// be answered 304 to its If-None-Match, and never seen.
     /// </summary>
-    private static void Put(string path, byte[] content)
-    {
-        DateTime? before = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : null;
-        File.WriteAllBytes(path, content);
-        if (before is { } at)
-        {
-            File.SetLastWriteTimeUtc(path, FeedFileTimes.Replacing(at, DateTime.UtcNow));
-        }
-    }
+    private static void Put(string path, byte[] content) => FeedFiles.Instance.WriteAtomically(path, content);
 
     private static string WithSequence(string json, long sequence)
     {
