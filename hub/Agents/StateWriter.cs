@@ -9,11 +9,14 @@ namespace Belay.Hub.Agents;
 /// Agents' states, written to the database in batches: the latest state of each host is held
 /// here and flushed every couple of seconds in one transaction, so a thousand agents cost a
 /// few writes a second, and a host that sends states faster than that only replaces its own
-/// pending one. Deploy history is taken from the apps' <c>lastDeploy</c> as states are written.
+/// pending one. Deploy history is taken from the apps' <c>lastDeploy</c>: of the state written, and
+/// of every state it replaced before the flush (a rollback followed within the flush by the next
+/// deploy is history too; the store ignores a deploy it has).
 /// </summary>
 internal sealed class StateWriter
 {
-    private readonly ConcurrentDictionary<string, (string Json, DateTimeOffset At)> _pending = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (string Json, DateTimeOffset At)> _latest = new(StringComparer.Ordinal);
     private readonly IHubStore _store;
 
@@ -24,7 +27,16 @@ internal sealed class StateWriter
 
     public void Set(string hostId, string json, DateTimeOffset at)
     {
-        _pending[hostId] = (json, at);
+        lock (_lock)
+        {
+            List<DeployRecord>? replaced = null;
+            if (_pending.TryGetValue(hostId, out var old))
+            {
+                replaced = old.Replaced ?? [];
+                replaced.AddRange(Deploys(hostId, old.Json));
+            }
+            _pending[hostId] = new Pending(json, at, replaced);
+        }
         _latest[hostId] = (json, at);
     }
 
@@ -35,13 +47,21 @@ internal sealed class StateWriter
 
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
-        var batch = new List<StateRecord>();
-        foreach (var hostId in _pending.Keys)
+        List<KeyValuePair<string, Pending>> taken;
+        lock (_lock)
         {
-            if (_pending.TryRemove(hostId, out var state))
+            taken = [.. _pending];
+            _pending.Clear();
+        }
+        var batch = new List<StateRecord>(taken.Count);
+        foreach (var (hostId, state) in taken)
+        {
+            var deploys = Deploys(hostId, state.Json);
+            if (state.Replaced is { } replaced)
             {
-                batch.Add(new StateRecord(hostId, state.Json, state.At, Deploys(hostId, state.Json)));
+                deploys = [.. replaced.Concat(deploys).DistinctBy(d => (d.App, d.At))];
             }
+            batch.Add(new StateRecord(hostId, state.Json, state.At, deploys));
         }
         await _store.SaveStatesAsync(batch, cancellationToken).ConfigureAwait(false);
     }
@@ -74,6 +94,9 @@ internal sealed class StateWriter
         }
         return deploys;
     }
+
+    /// <summary>A host's state waiting for the flush, and the deploys of the states it replaced.</summary>
+    private sealed record Pending(string Json, DateTimeOffset At, List<DeployRecord>? Replaced);
 
     private static string? Text(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() is { } s && s.Length > 200 ? s[..200] : value.GetString() : null;
