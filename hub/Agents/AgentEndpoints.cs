@@ -116,6 +116,10 @@ internal static class AgentEndpoints
         finally
         {
             agents.Unregister(connection);
+            if (agents.Find(host.Id) is null)
+            {
+                states.Disconnected(host.Id);
+            }
             tails.EndAll(connection, "the host disconnected");
             await cluster.ReleaseAsync(connection).ConfigureAwait(false);
             try

@@ -83,7 +83,7 @@ internal sealed class Housekeeping
         }
         try
         {
-            await _states.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            await _states.FlushAsync(CancellationToken.None, final: true).ConfigureAwait(false);
         }
         catch (Exception e) when (e is Core.BelayException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or IOException or TimeoutException)
         {
