@@ -123,7 +123,7 @@ internal static class HostsApi
 
 /// <summary>
 /// The fleet as the API shows it: stored hosts, with the fresher state and connection of this node,
-/// and the connections the other hub nodes hold (their states are as fresh as their last batch).
+/// and the connections the other hub nodes hold (their states are as fresh as their last batch; check times alone up to StateWriter.RefreshEvery old).
 /// </summary>
 internal sealed class Fleet(IHubStore store, AgentRegistry agents, StateWriter states, Cluster.IHubCluster cluster)
 {
