@@ -147,12 +147,9 @@ public sealed class GroupFeedClient
     {
         var file = FeedLayout.GroupFile(Group);
         var where = source.Describe(file);
-        FetchResult fetched;
-        try
-        {
-            fetched = await source.FetchAsync(file, _acknowledged?.ETag, FeedSource.MetadataLimit, cancellationToken).ConfigureAwait(false);
-        }
-        catch (FeedFileNotFoundException e)
+        // Most hosts' groups have no document until their first deploy: not found is an answer here, not an exception.
+        var fetched = await source.FetchIfPresentAsync(file, _acknowledged?.ETag, FeedSource.MetadataLimit, cancellationToken).ConfigureAwait(false);
+        if (fetched is null)
         {
             var seen = _watermarks.Seen(Group);
             if (seen == 0 && _acknowledged is null)
@@ -160,7 +157,7 @@ public sealed class GroupFeedClient
                 return new GroupPoll(GroupPollOutcome.Missing, null, null, mirrors, null);
             }
             throw new GroupFeedException(GroupFeedFailure.Missing,
-                $"{where} is gone, although this host verified sequence {seen} of group {Group}; keeping the apps as they are (a removal is published as \"state\": \"absent\", never by deleting the document)", e);
+                $"{where} is gone, although this host verified sequence {seen} of group {Group}; keeping the apps as they are (a removal is published as \"state\": \"absent\", never by deleting the document)");
         }
 
         if (fetched.NotModified && _acknowledged is { } known)

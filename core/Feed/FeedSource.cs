@@ -43,6 +43,25 @@ public abstract class FeedSource : IDisposable
     /// </summary>
     public abstract Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// As <see cref="FetchAsync"/>, but a file the feed does not have is null instead of a
+    /// <see cref="FeedFileNotFoundException"/>. For a file polled every interval that may well not
+    /// exist (the group document of a host whose group has none yet): an exception thrown and
+    /// rethrown through the awaits at every poll was a third of an idle agent's instructions
+    /// (docs/architecture.md, "Footprint").
+    /// </summary>
+    public virtual async Task<FetchResult?> FetchIfPresentAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await FetchAsync(relativePath, etag, maxBytes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FeedFileNotFoundException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Channels the feed has, where the source can list them (directories only).</summary>
     public virtual IReadOnlyList<string>? ListChannels() => null;
 
@@ -214,6 +233,11 @@ public sealed class DirectoryFeedSource : FeedSource
         }
     }
 
+    public override async Task<FetchResult?> FetchIfPresentAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken) =>
+        FeedLayout.IsSafeRelativePath(relativePath) && !File.Exists(Describe(relativePath)) && Directory.Exists(Root)
+            ? null
+            : await base.FetchIfPresentAsync(relativePath, etag, maxBytes, cancellationToken).ConfigureAwait(false);
+
     public override async Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken)
     {
         var info = new FileInfo(Describe(relativePath));
@@ -305,7 +329,14 @@ public sealed class HttpFeedSource : FeedSource
         }
     }
 
-    public override async Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken)
+    public override async Task<FetchResult> FetchAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken) =>
+        await FetchCoreAsync(relativePath, etag, maxBytes, missingIsNull: false, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("unreachable: a 404 throws when missingIsNull is false");
+
+    public override Task<FetchResult?> FetchIfPresentAsync(string relativePath, string? etag, long maxBytes, CancellationToken cancellationToken) =>
+        FetchCoreAsync(relativePath, etag, maxBytes, missingIsNull: true, cancellationToken);
+
+    private async Task<FetchResult?> FetchCoreAsync(string relativePath, string? etag, long maxBytes, bool missingIsNull, CancellationToken cancellationToken)
     {
         using var guard = new TransferGuard(Limits, Limits.DeadlineFor(maxBytes), Describe(relativePath), cancellationToken);
         var (url, response) = await SendAsync(relativePath, etag, guard, cancellationToken).ConfigureAwait(false);
@@ -314,6 +345,10 @@ public sealed class HttpFeedSource : FeedSource
             if (response.StatusCode == HttpStatusCode.NotModified)
             {
                 return new FetchResult(null, etag);
+            }
+            if (response.StatusCode == HttpStatusCode.NotFound && missingIsNull)
+            {
+                return null;
             }
             using var buffer = new MemoryStream();
             await ReadBodyAsync(url, response, buffer, maxBytes, guard, cancellationToken).ConfigureAwait(false);

@@ -25,6 +25,50 @@ public sealed class GroupFeedClientTests : IDisposable
     }
 
     [Fact]
+    public async Task AGroupWithNoDocumentIsMissingWithoutAnExceptionAtEachPoll()
+    {
+        // Polled every interval on most hosts (a group before its first deploy): an exception thrown and rethrown
+        // through the awaits at each poll was a third of an idle agent's instructions. None is raised, caught or not.
+        await using var server = new HostileFeedServer(_feed.Root);
+        var raised = new List<Exception>();
+        void OnRaised(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
+        {
+            if (e.Exception is FeedFileNotFoundException missing && (missing.Where.Contains(server.Url, StringComparison.Ordinal) || missing.Where.Contains(_feed.Root, StringComparison.Ordinal)))
+            {
+                lock (raised)
+                {
+                    raised.Add(e.Exception);
+                }
+            }
+        }
+        AppDomain.CurrentDomain.FirstChanceException += OnRaised;
+        try
+        {
+            foreach (var client in new[] { _feed.Client(feeds: [server.Url]), _feed.Client() })
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    var poll = await Poll(client);
+                    Assert.Equal(GroupPollOutcome.Missing, poll.Outcome);
+                    Assert.Null(poll.Error);
+                }
+            }
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= OnRaised;
+        }
+        Assert.Empty(raised);
+
+        // FetchAsync itself still says "not found" as an exception, for callers to whom a missing file is an error.
+        foreach (var source in new[] { FeedSource.Open(server.Url), FeedSource.Open(_feed.Root) })
+        {
+            Assert.Null(await source.FetchIfPresentAsync("groups/web.json", null, FeedSource.MetadataLimit, CancellationToken.None));
+            await Assert.ThrowsAsync<FeedFileNotFoundException>(() => source.FetchAsync("groups/web.json", null, FeedSource.MetadataLimit, CancellationToken.None));
+        }
+    }
+
+    [Fact]
     public async Task ADeployedDocumentComesVerifiedAndOnceAcknowledgedItIsNotModifiedUntilTheNextDeploy()
     {
         _feed.Deploy("web", "shop", "1.0");
