@@ -45,6 +45,7 @@ internal sealed class KeeperHost : IDisposable
     private int _generation;
     private readonly string? _selfExe = Environment.ProcessPath;
     private readonly OrphanReaper? _reaper;
+    private readonly SpawnThread _spawner = new();
     private KeeperSnapshot _snapshot;
 
     public KeeperHost(InstallConfig config, string configPath, TimeProvider clock)
@@ -263,7 +264,7 @@ internal sealed class KeeperHost : IDisposable
         }
         try
         {
-            var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
+            var process = _spawner.Start(psi);
             var pid = process.Id;
             _agent = new AgentRun(process, pid, WatchAsync(process, pid, version, viaHelper, generation));
             Log($"started agent {version} (pid {pid})");

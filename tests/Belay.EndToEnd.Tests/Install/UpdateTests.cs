@@ -84,6 +84,22 @@ public sealed partial class UpdateTests : IDisposable
     }
 
     [Fact]
+    public void AnAgentTheKeeperStartedAfterItsFirstStaysUp()
+    {
+        // The keeper starts every agent after its first from its event loop, which resumes on thread-pool workers;
+        // the agent's PR_SET_PDEATHSIG watches the thread that forked it, and an idle worker retires after 20 s.
+        // Before keeper/Keeper/SpawnThread.cs the switched-to agent got SIGUSR2 then, handed over and exited, again and again.
+        _host.PublishAgent("2.0.0");
+        var on = _host.WaitFor(s => InstalledHost.On(s, "2.0.0") && s.GetProperty("agent").GetProperty("ready").GetBoolean(), Switch, "on 2.0.0 and ready");
+        var pid = on.GetProperty("agent").GetProperty("pid").GetInt32();
+        Thread.Sleep(TimeSpan.FromSeconds(50));
+        var later = _host.Status();
+        Assert.True(later.GetProperty("agent").GetProperty("pid").ValueKind == JsonValueKind.Number && later.GetProperty("agent").GetProperty("pid").GetInt32() == pid,
+            $"the agent on 2.0.0 (pid {pid}) did not stay up: {later}\n{_host.ReadLog()}");
+        Assert.Equal(1, Starts("2.0.0"));
+    }
+
+    [Fact]
     public void AKeeperKilledDuringAnUpdateComesBackOnTheOldOrTheNewVersionNeverNeither()
     {
         var keeper = _host.Status().GetProperty("keeper").GetProperty("pid").GetInt32();
