@@ -170,6 +170,7 @@ for mode in "$@"; do
             need xz-utils   has xz           # the size benchmark's xz -9 column
             need openssl    has openssl      # the CA and certificate for the benchmark's HTTPS feed
             need wrk        has wrk          # benchmarks/serve.sh: the HTTP load of the feed server comparison
+            need valgrind   has callgrind_control # benchmarks/order-profile.sh: the steady loops' methods, for the order files
             ;;
         *)
             echo "deps: unknown mode '$mode' (known: cross, bench)" >&2
