@@ -268,13 +268,10 @@ public sealed class HttpFeedSource : FeedSource
     /// time (docs/architecture.md, "Footprint"). A server that closes the connection (an idle
     /// timeout, a request cap, a new address behind the name) gets a new one at the next request.
     /// A connection idle longer than <see cref="IdleTimeout"/> is closed by the client.
-    /// No client-wide timeout: every wait of every request (connect, headers, each read) is held to
-    /// the request's <see cref="TransferGuard"/>, whose deadlines are shorter, and a client timeout
-    /// would arm one more runtime timer per request (docs/architecture.md, "Footprint", fourth round).
     /// </summary>
     public static HttpClient CreateDefaultClient() => new(CreateHandler())
     {
-        Timeout = Timeout.InfiniteTimeSpan,
+        Timeout = TimeSpan.FromMinutes(10),
         DefaultRequestHeaders = { { "User-Agent", "belay" } },
     };
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Belay.Core.IO;
 
 namespace Belay.Core.Feed;
 
@@ -30,9 +29,7 @@ public sealed record TransferLimits(TimeSpan MetadataDeadline, TimeSpan Artifact
 /// for the next wait (request, headers, a read), cancelled at the deadline or at the end of
 /// the first window that can no longer bring enough bytes; <see cref="Progress"/> counts what
 /// arrived. Cancelling is used only when the fetch has certainly failed, since a cancelled
-/// read drops the connection. The cancellation is timed by a <see cref="DeadlineWatch"/>, not by a
-/// runtime timer: a poll's reads each arm one, and nearly all are taken off unused
-/// (docs/architecture.md, "Footprint", fourth round).
+/// read drops the connection.
 /// </summary>
 internal sealed class TransferGuard : IDisposable
 {
@@ -41,7 +38,6 @@ internal sealed class TransferGuard : IDisposable
     private readonly string _what;
     private readonly CancellationToken _outer;
     private readonly CancellationTokenSource _cts;
-    private readonly DeadlineWatch.Deadline _timer;
     private readonly long _started;
     private TimeSpan _windowStart;
     private long _windowBytes;
@@ -55,7 +51,6 @@ internal sealed class TransferGuard : IDisposable
         _what = what;
         _outer = outer;
         _cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
-        _timer = DeadlineWatch.Shared.Create(_cts);
         _started = TimeProvider.System.GetTimestamp();
     }
 
@@ -70,7 +65,15 @@ internal sealed class TransferGuard : IDisposable
         var failsAt = _windowStart + (_windowBytes >= _limits.BytesPerWindow ? 2 * _limits.Window : _limits.Window);
         _deadlineFirst = _deadline <= failsAt;
         var fireAt = _deadlineFirst ? _deadline : failsAt;
-        _timer.Arm(fireAt - now);
+        var delay = fireAt - now;
+        if (delay <= TimeSpan.Zero)
+        {
+            _cts.Cancel();
+        }
+        else
+        {
+            _cts.CancelAfter(delay);
+        }
         return _cts.Token;
     }
 
@@ -117,9 +120,5 @@ internal sealed class TransferGuard : IDisposable
     private static string Format(TimeSpan t) =>
         t.TotalSeconds < 120 ? $"{t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s" : $"{t.TotalMinutes.ToString("0.#", CultureInfo.InvariantCulture)} min";
 
-    public void Dispose()
-    {
-        _timer.Dispose();
-        _cts.Dispose();
-    }
+    public void Dispose() => _cts.Dispose();
 }
