@@ -22,19 +22,40 @@ belay_feed() {
     BELAY_ROOT_KEYS={{RootKeys}}
     BELAY_BOOTSTRAP_VERSION={{BootstrapVersion}}
     BELAY_BUILDS={{Builds}}
-    # One line per build: RID|path in the feed|SHA-256 of the bootstrapper.
+    # One line per build: RID|path in the feed|SHA-256 of the bootstrapper, then, when the
+    # feed has its gzip copy (what is downloaded): |its size|the copy's path|the copy's SHA-256.
     BELAY_BUILD_TABLE={{BuildTable}}
+    # The most a bootstrapper may decompress to when its line pins no size.
+    BELAY_MAX_BOOTSTRAP_BYTES=268435456
 }
 
-# Sets build_path (relative to the feed) and build_sha256 for a RID; fails when this
-# feed has no bootstrapper for it.
+# Sets build_path (relative to the feed) and build_sha256 for a RID, and gz_path, gz_sha256
+# and build_size when there is a gzip copy (else gz_path is empty); fails when this feed has
+# no bootstrapper for it.
 belay_build() {
     for entry in $BELAY_BUILD_TABLE; do
         case $entry in
             "$1|"*)
                 entry=${entry#*|}
                 build_path=${entry%%|*}
-                build_sha256=${entry#*|}
+                entry=${entry#*|}
+                build_sha256=${entry%%|*}
+                gz_path=
+                gz_sha256=
+                build_size=$BELAY_MAX_BOOTSTRAP_BYTES
+                case $entry in
+                    *'|'*'|'*'|'*)
+                        entry=${entry#*|}
+                        build_size=${entry%%|*}
+                        entry=${entry#*|}
+                        gz_path=${entry%%|*}
+                        entry=${entry#*|}
+                        gz_sha256=${entry%%|*}
+                        ;;
+                esac
+                case $build_size in
+                    '' | *[!0-9]*) build_size=$BELAY_MAX_BOOTSTRAP_BYTES ;;
+                esac
                 return 0
                 ;;
         esac
@@ -360,6 +381,24 @@ sha256_of() {
     printf '%s\n' "$hash_out" | tr 'ABCDEF' 'abcdef'
 }
 
+# unpack GZFILE FILE LIMIT: gzip -dc into FILE, stopping once it passes LIMIT bytes; fails
+# with unpack_error set (corrupt or cut short, or too big). GZFILE's pinned SHA-256 is checked
+# before this runs; FILE's after.
+unpack() {
+    gzip_status=0
+    { gzip -dc "$1" || echo "$?" > "$2.status"; } | head -c "$(($3 + 1))" > "$2" || gzip_status=$?
+    unpacked_size=$(wc -c < "$2" | tr -d ' ') || unpacked_size=0
+    if [ "$unpacked_size" -gt "$3" ]; then
+        unpack_error="it decompresses to more than the $3 bytes pinned for it"
+        return 1
+    fi
+    if [ -s "$2.status" ] || [ "$gzip_status" != 0 ]; then
+        unpack_error="gzip -dc could not decompress it (a corrupt or cut-short gzip file)"
+        return 1
+    fi
+    return 0
+}
+
 # download URL FILE: retries; https only (TLS 1.2 or later) unless the feed is allowed plain http.
 # A progress bar when stderr is a terminal; nothing but errors when it is a pipe or a log.
 download() {
@@ -550,24 +589,40 @@ install_belay() {
     if [ -n "$opt_enroll_token" ]; then set -- "$@" --enroll-token "$opt_enroll_token"; fi
     if [ -n "$opt_hub_ca" ]; then set -- "$@" --hub-ca "$opt_hub_ca"; fi
 
+    # The gzip copy when this feed has one and gzip is here (a minimal Debian, Alpine and macOS
+    # all have it); else the uncompressed bootstrapper, also pinned.
+    if [ -n "$gz_path" ] && ! have gzip; then
+        warn "gzip is not installed: downloading the uncompressed bootstrapper instead ($build_size bytes)"
+        gz_path=
+    fi
+    if [ -n "$gz_path" ]; then
+        gz_url=$feed_url$gz_path
+    fi
+
     if [ "$opt_dry_run" = 1 ]; then
-        say "would download $build_url with $downloader and check that its SHA-256 is $build_sha256 (with $hasher)"
+        if [ -n "$gz_path" ]; then
+            say "would download $gz_url with $downloader, check that its SHA-256 is $gz_sha256, decompress it with gzip (at most $build_size bytes) and check that its SHA-256 is $build_sha256 (with $hasher)"
+        else
+            say "would download $build_url with $downloader and check that its SHA-256 is $build_sha256 (with $hasher)"
+        fi
         say "would run: $(show belay "$@")"
         say "dry run: nothing downloaded, nothing installed"
         return 0
     fi
 
     make_work_dir
-    say "downloading $build_url"
-    if ! download "$build_url" "$work_dir/belay"; then
-        fail 4 "could not download $build_url with $downloader: check the network, a proxy (https_proxy, no_proxy) and that the feed is up, then run this again"
+    if [ -n "$gz_path" ]; then
+        fetch_pinned "$gz_url" "$work_dir/belay.gz" "$gz_sha256" "$gz_path"
+        if ! unpack "$work_dir/belay.gz" "$work_dir/belay.part" "$build_size"; then
+            fail 3 "the download from $gz_url matches its pinned SHA-256, but $unpack_error: refusing to run it, nothing was installed." \
+                "The feed's publisher must publish the bootstrapper again (belay-release publish writes the .gz) and regenerate install.sh."
+        fi
+        rm -f "$work_dir/belay.gz"
+        check_pinned "$work_dir/belay.part" "$build_sha256" "$gz_url, decompressed," "$build_path"
+        mv "$work_dir/belay.part" "$work_dir/belay"
+    else
+        fetch_pinned "$build_url" "$work_dir/belay" "$build_sha256" "$build_path"
     fi
-    actual=$(sha256_of "$work_dir/belay") || fail 1 "could not compute the SHA-256 of the download with $hasher"
-    if [ "$actual" != "$build_sha256" ]; then
-        fail 3 "the download from $build_url has SHA-256 $actual, but this install.sh pins $build_sha256: refusing to run it, nothing was installed." \
-            "A proxy or mirror may have altered it, or the feed changed after this script was generated: fetch install.sh again, and if it persists, tell the feed's publisher."
-    fi
-    say "verified SHA-256 $actual ($build_path)"
     chmod 755 "$work_dir/belay"
     say "running: $(show belay "$@")"
     belay_code=0
@@ -575,6 +630,25 @@ install_belay() {
     if [ "$belay_code" != 0 ]; then
         fail "$belay_code" "belay install failed (exit $belay_code); see its message above. Running this again is safe."
     fi
+}
+
+# fetch_pinned URL FILE SHA256 PATH: downloads URL to FILE and checks its pinned SHA-256.
+fetch_pinned() {
+    say "downloading $1"
+    if ! download "$1" "$2"; then
+        fail 4 "could not download $1 with $downloader: check the network, a proxy (https_proxy, no_proxy) and that the feed is up, then run this again"
+    fi
+    check_pinned "$2" "$3" "$1" "$4"
+}
+
+# check_pinned FILE SHA256 WHAT PATH: FILE's SHA-256 is the pinned one, or stop (exit 3).
+check_pinned() {
+    actual=$(sha256_of "$1") || fail 1 "could not compute the SHA-256 of the download with $hasher"
+    if [ "$actual" != "$2" ]; then
+        fail 3 "the download from $3 has SHA-256 $actual, but this install.sh pins $2: refusing to run it, nothing was installed." \
+            "A proxy or mirror may have altered it, or the feed changed after this script was generated: fetch install.sh again, and if it persists, tell the feed's publisher."
+    fi
+    say "verified SHA-256 $actual ($4)"
 }
 
 main() {

@@ -36,6 +36,8 @@ internal sealed record BenchOptions
     public TimeSpan HubScalePoll { get; init; }
     /// <summary>Size and latency run during the footprint window (see benchmarks/README.md); --sequential turns it off.</summary>
     public bool Overlap { get; init; } = true;
+    /// <summary>--raw-bootstrap: the latency feed without the bootstrapper's gzip copy, so install.sh downloads the raw one (the one-liner as it was before the copy).</summary>
+    public bool RawBootstrap { get; init; }
 
     public static BenchOptions Parse(string[] args)
     {
@@ -78,6 +80,7 @@ internal sealed record BenchOptions
             HubScaleAgents = Int("--hub-agents", 1_000, 10_000, isQuick),
             HubScalePoll = TimeSpan.FromSeconds(Int("--hub-poll", 10, 10, isQuick)),
             Overlap = !args.Contains("--sequential"),
+            RawBootstrap = args.Contains("--raw-bootstrap"),
         };
     }
 }

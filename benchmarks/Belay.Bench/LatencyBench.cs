@@ -48,8 +48,15 @@ internal static class LatencyBench
         feed.Publish(version, ctx.AgentBytes, withBootstrap: true);
         using var nginx = Nginx.Start(Path.Combine(dir, "nginx"), feed.Dir, ctx.Tls);
         var url = nginx.BaseUrl;
+        var gzip = Path.Combine(feed.Dir, "bootstrap", version, $"belay-{ctx.Rid}.gz");
+        if (o.RawBootstrap)
+        {
+            File.Delete(gzip);
+            File.Delete(gzip + ".minisig");
+        }
         feed.WriteInstallers(url);
-        var boot = feed.Find($"bootstrap/{version}", $"belay-{ctx.Rid}*");
+        // What install.sh downloads: the gzip copy when the feed has one.
+        var boot = File.Exists(gzip) ? $"bootstrap/{version}/belay-{ctx.Rid}.gz" : feed.Find($"bootstrap/{version}", $"belay-{ctx.Rid}");
         var archive = feed.Find($"agent/{version}", "*.tar.gz");
         var downloadBytes = new FileInfo(Path.Combine(feed.Dir, "install.sh")).Length + new FileInfo(Path.Combine(feed.Dir, boot)).Length +
             new FileInfo(Path.Combine(feed.Dir, archive)).Length;
@@ -170,7 +177,7 @@ internal static class LatencyBench
         Directory.CreateDirectory(dir);
         var watch = Stopwatch.StartNew();
         var r = Shell.Run("sh", ["-c",
-            $"curl -fsSL '{url}install.sh' -o '{dir}/install.sh' && curl -fsSL '{url}{boot}' -o '{dir}/belay' && " +
+            $"curl -fsSL '{url}install.sh' -o '{dir}/install.sh' && curl -fsSL '{url}{boot}' " + (boot.EndsWith(".gz", StringComparison.Ordinal) ? $"| gzip -dc > '{dir}/belay'" : $"-o '{dir}/belay'") + " && " +
             $"curl -fsSL '{url}{archive}' | tar -xzf - -C '{dir}'"], ctx.Tls.ClientEnvironment, TimeSpan.FromMinutes(2));
         var seconds = watch.Elapsed.TotalSeconds;
         Directory.Delete(dir, recursive: true);

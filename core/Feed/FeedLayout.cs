@@ -33,6 +33,9 @@ public static class FeedLayout
     public static string BootstrapBinary(string version, string rid) =>
         $"bootstrap/{version}/belay-{rid}{(rid.StartsWith("win-", StringComparison.Ordinal) ? ".exe" : "")}";
 
+    /// <summary>The gzip copy of a bootstrapper that install.sh downloads: the binary's path + ".gz" (Linux and macOS RIDs).</summary>
+    public const string GzipSuffix = ".gz";
+
     public static string BootstrapChecksums(string version) => $"bootstrap/{version}/{ChecksumsFile}";
 
     /// <summary>The desired state of one group of hosts, signed by a deploy key: groups/&lt;group&gt;.json.</summary>

@@ -207,6 +207,10 @@ public sealed partial class FeedPublisher
                     sums.Append(CultureInfo.InvariantCulture, $"{entry.Sha256}  {Path.GetFileName(item.Relative)}\n");
                 }
                 _log($"wrote {item.Relative} ({entry.Size} bytes, sha256 {entry.Sha256})");
+                if (item.Kind == "bootstrap" && BootstrapGzip.IsFor(item.Rid))
+                {
+                    WriteBootstrapGzip(item.Relative, target, item.Rid, request, written, sums);
+                }
             }
             if (release.Bootstrap is not null)
             {
@@ -442,6 +446,42 @@ public sealed partial class FeedPublisher
             _files.CreateDirectory(d);
             createdDirs.Add(d);
         }
+    }
+
+    /// <summary>
+    /// The gzip copy of a bootstrapper beside it (what install.sh downloads), signed and listed in
+    /// SHA256SUMS; not in the manifest: install.sh pins its SHA-256, and belay-release installers
+    /// checks that it decompresses to the bootstrapper the manifest binds. An existing copy is kept.
+    /// </summary>
+    private void WriteBootstrapGzip(string relative, string target, string rid, PublishRequest request, Written written, StringBuilder sums)
+    {
+        var gzRelative = BootstrapGzip.PathOf(relative);
+        var gzTarget = BootstrapGzip.PathOf(target);
+        if (!_files.Exists(gzTarget))
+        {
+            _files.WriteAtomically(gzTarget, BootstrapGzip.Compress(target));
+            written.File(gzTarget);
+        }
+        var (sha, size) = (Sha256Of(gzTarget), new FileInfo(gzTarget).Length);
+        var sigPath = gzTarget + FeedLayout.SignatureSuffix;
+        if (!_files.Exists(sigPath))
+        {
+            MinisignSignature sig;
+            using (var stream = File.OpenRead(gzTarget))
+            {
+                sig = request.Key.Sign(stream, TrustedComment(gzRelative, $"bootstrap {request.Version} {rid} gzip"));
+            }
+            _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
+            written.File(sigPath);
+        }
+        sums.Append(CultureInfo.InvariantCulture, $"{sha}  {Path.GetFileName(gzRelative)}\n");
+        _log($"wrote {gzRelative} ({size} bytes, sha256 {sha})");
+    }
+
+    private static string Sha256Of(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     private static bool SameContent(string a, string b)

@@ -10,8 +10,15 @@ using Belay.Core.Versioning;
 
 namespace Belay.Core.Publishing;
 
-/// <summary>One bootstrapper that install.sh offers: its RID, its path in the feed and its SHA-256 (lower-case hex).</summary>
-public sealed record InstallScriptBuild(string Rid, string Path, string Sha256);
+/// <summary>
+/// One bootstrapper that install.sh offers: its RID, its path in the feed and its SHA-256 (lower-case hex);
+/// and, when the feed has its gzip copy (what install.sh then downloads), the bootstrapper's size and the
+/// copy's path and SHA-256.
+/// </summary>
+public sealed record InstallScriptBuild(string Rid, string Path, string Sha256, BootstrapGzipCopy? Gzip = null);
+
+/// <summary>The gzip copy of a bootstrapper: its path in the feed, its SHA-256, and the size it decompresses to (the bootstrapper's).</summary>
+public sealed record BootstrapGzipCopy(string Path, string Sha256, long Size);
 
 /// <summary>What install.sh is rendered with: one feed's URL, default channel, root keys and bootstrappers.</summary>
 public sealed record InstallScriptValues(
@@ -45,7 +52,11 @@ public static partial class InstallScript
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(values);
         var (url, builds) = Check(values, FileName, UrlPattern(), ScriptRids, "for Linux or macOS; publish one with belay-release publish --bootstrap RID=PATH");
-        var table = string.Join("\n", builds.Select(b => $"{b.Rid}|{b.Path}|{b.Sha256}"));
+        // RID|path|SHA-256, and |size|gzip path|gzip SHA-256 when there is a gzip copy: a script
+        // reads the fields it knows, so the three-field form of older feeds still works.
+        var table = string.Join("\n", builds.Select(b => b.Gzip is { } gz
+            ? string.Create(CultureInfo.InvariantCulture, $"{b.Rid}|{b.Path}|{b.Sha256}|{gz.Size}|{gz.Path}|{gz.Sha256}")
+            : $"{b.Rid}|{b.Path}|{b.Sha256}"));
         var filled = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["FeedUrl"] = ShellQuote(url),
@@ -176,6 +187,21 @@ public static partial class InstallScript
         if (!Sha256Pattern().IsMatch(build.Sha256))
         {
             throw new BelayException(ExitCodes.Usage, $"bootstrapper SHA-256 '{build.Sha256}' for {build.Rid} is not 64 lower-case hex digits");
+        }
+        if (build.Gzip is { } gz)
+        {
+            if (!FeedLayout.IsSafeRelativePath(gz.Path) || !PathPattern().IsMatch(gz.Path))
+            {
+                throw new BelayException(ExitCodes.Usage, $"gzip bootstrapper path '{gz.Path}' for {build.Rid} is not a plain relative path in the feed");
+            }
+            if (!Sha256Pattern().IsMatch(gz.Sha256))
+            {
+                throw new BelayException(ExitCodes.Usage, $"gzip bootstrapper SHA-256 '{gz.Sha256}' for {build.Rid} is not 64 lower-case hex digits");
+            }
+            if (gz.Size <= 0)
+            {
+                throw new BelayException(ExitCodes.Usage, $"bootstrapper size {gz.Size} for {build.Rid} is not a positive number of bytes");
+            }
         }
     }
 

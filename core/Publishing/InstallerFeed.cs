@@ -81,7 +81,12 @@ internal sealed class InstallerFeed
             {
                 throw BelayException.Trust($"{entry.Path} does not match channel {Channel}'s manifest (SHA-256 {sha}, manifest {entry.Sha256}): the feed folder was changed after publishing");
             }
-            builds.Add(new InstallScriptBuild(rid, entry.Path, entry.Sha256));
+            // The gzip copy publish writes beside it, when there is one (feeds published before it
+            // existed have none): it must decompress to exactly this bootstrapper.
+            var gzip = BootstrapGzip.IsFor(rid) && File.Exists(BootstrapGzip.PathOf(file))
+                ? new BootstrapGzipCopy(BootstrapGzip.PathOf(entry.Path), BootstrapGzip.Verify(BootstrapGzip.PathOf(file), entry.Sha256, entry.Size), entry.Size)
+                : null;
+            builds.Add(new InstallScriptBuild(rid, entry.Path, entry.Sha256, gzip));
         }
         return builds;
     }

@@ -316,6 +316,7 @@ public sealed class FeedServerTests
     [InlineData("agent/1.4.2/belay-agent-1.4.2-win-x64.zip", "application/zip", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/belay-win-x64.exe", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/belay-linux-x64", "application/octet-stream", "public, max-age=31536000, immutable")]
+    [InlineData("bootstrap/1.4.2/belay-linux-x64.gz", "application/gzip", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/SHA256SUMS", "text/plain; charset=utf-8", "public, max-age=31536000, immutable")]
     [InlineData("packages/belay-1.4.2-x64.msi", "application/x-msi", "no-cache")]
     public async Task Manifests_must_revalidate_and_versioned_artifacts_are_immutable(string path, string type, string cache)

@@ -155,6 +155,29 @@ public sealed class InstallScriptTests : IDisposable
         var other = MinisignSecretKey.Generate().PublicKey;
         Assert.Equal(ExitCodes.TrustFailure, Assert.Throws<BelayException>(() => InstallScript.FromFeed(feed, "https://x/", "stable", [other], _clock.GetUtcNow())).ExitCode);
 
+        // Each has its gzip copy pinned too, with the size it decompresses to; a feed without the copy pins the raw file only.
+        foreach (var build in values.Builds)
+        {
+            var file = Path.Combine(feed, build.Path);
+            var gz = Assert.IsType<BootstrapGzipCopy>(build.Gzip);
+            Assert.Equal(build.Path + ".gz", gz.Path);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file + ".gz"))), gz.Sha256);
+            Assert.Equal(new FileInfo(file).Length, gz.Size);
+        }
+        var script = InstallScript.Render(Template, values);
+        Assert.Contains($"linux-x64|bootstrap/1.1.0/belay-linux-x64|{values.Builds[0].Sha256}|{values.Builds[0].Gzip!.Size}|bootstrap/1.1.0/belay-linux-x64.gz|{values.Builds[0].Gzip!.Sha256}\n", script, StringComparison.Ordinal);
+        var gzLinux = Path.Combine(feed, values.Builds[0].Path + ".gz");
+        var gzBytes = File.ReadAllBytes(gzLinux);
+        File.Move(gzLinux, gzLinux + ".away");
+        var withoutCopy = InstallScript.FromFeed(feed, "https://x/", "stable", null, _clock.GetUtcNow());
+        Assert.Null(withoutCopy.Builds[0].Gzip);
+        Assert.Contains($"linux-x64|bootstrap/1.1.0/belay-linux-x64|{values.Builds[0].Sha256}\n", InstallScript.Render(Template, withoutCopy), StringComparison.Ordinal);
+
+        // A gzip copy that does not decompress to the bootstrapper the manifest binds is never pinned.
+        File.WriteAllBytes(gzLinux, gzBytes[..^8]);
+        Assert.Equal(ExitCodes.TrustFailure, Assert.Throws<BelayException>(() => InstallScript.FromFeed(feed, "https://x/", "stable", null, _clock.GetUtcNow())).ExitCode);
+        File.Move(gzLinux + ".away", gzLinux, overwrite: true);
+
         // A bootstrapper changed in the feed after publishing is never pinned.
         File.WriteAllText(Path.Combine(feed, values.Builds[1].Path), "tampered");
         var e = Assert.Throws<BelayException>(() => InstallScript.FromFeed(feed, "https://x/", "stable", null, _clock.GetUtcNow()));

@@ -78,7 +78,16 @@ public sealed class FeedPublisherTests : IDisposable
         Assert.Equal("agent/1.0.0/belay-agent-1.0.0-win-x64.zip", release.Artifacts["win-x64"].Path);
         var boot = release.Bootstrap!["linux-x64"];
         var sums = File.ReadAllText(Path.Combine(Feed, "bootstrap", "1.0.0", "SHA256SUMS"));
-        Assert.Equal($"{boot.Sha256}  belay-linux-x64\n", sums);
+        // The gzip copy install.sh downloads, beside the bootstrapper: signed, listed, and exactly its bytes once decompressed.
+        var gz = Path.Combine(Feed, boot.Path + ".gz");
+        Assert.Equal($"{boot.Sha256}  belay-linux-x64\n{Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(gz)))}  belay-linux-x64.gz\n", sums);
+        Assert.True(File.Exists(gz + ".minisig"));
+        using (var unzip = new System.IO.Compression.GZipStream(File.OpenRead(gz), System.IO.Compression.CompressionMode.Decompress))
+        using (var raw = new MemoryStream())
+        {
+            unzip.CopyTo(raw);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(Feed, boot.Path)), raw.ToArray());
+        }
         Assert.True(File.Exists(Path.Combine(Feed, linux.Path + ".minisig")));
     }
 

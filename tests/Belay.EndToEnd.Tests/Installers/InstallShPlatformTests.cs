@@ -79,7 +79,7 @@ public sealed class InstallShPlatformTests : IDisposable
         var result = Run(shell, InstallShScript.Render(), Fakes(s, m, o, v, libc, translated), "--dry-run", "--user");
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains($"-> build {rid}\n", result.StdOut, StringComparison.Ordinal);
-        Assert.Contains($"would download {InstallShScript.FeedUrl}bootstrap/1.0.0/belay-{rid} with curl and check that its SHA-256 is {InstallShScript.Sha256Of(rid)}", result.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"would download {InstallShScript.FeedUrl}bootstrap/1.0.0/belay-{rid}.gz with curl, check that its SHA-256 is {InstallShScript.Sha256Of(rid + ".gz")}, decompress it with gzip (at most {InstallShScript.BootstrapSize} bytes) and check that its SHA-256 is {InstallShScript.Sha256Of(rid)}", result.StdOut, StringComparison.Ordinal);
         if (translated == "1")
         {
             Assert.Contains("under Rosetta 2 (an arm64 Mac)", result.StdOut, StringComparison.Ordinal);
@@ -120,7 +120,7 @@ public sealed class InstallShPlatformTests : IDisposable
         var forced = Run(shell, script, Fakes("Linux", "x86_64", "Linux", "", "musl", ""), "--dry-run", "--user", "--rid", "linux-x64");
         Assert.True(forced.ExitCode == 0, forced.ToString());
         Assert.Contains("(detected linux-musl-x64); using --rid linux-x64", forced.StdOut, StringComparison.Ordinal);
-        Assert.Contains("belay-linux-x64 with curl", forced.StdOut, StringComparison.Ordinal);
+        Assert.Contains("belay-linux-x64.gz with curl", forced.StdOut, StringComparison.Ordinal);
     }
 
     public sealed class ShellData : TheoryData<string>

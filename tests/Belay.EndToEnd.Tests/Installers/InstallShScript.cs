@@ -19,10 +19,14 @@ public static class InstallShScript
     {
         var template = File.ReadAllText(Path.Combine(BelayBinaries.RepoRoot, "installers", "install.sh"));
         var builds = (rids.Length > 0 ? rids : [.. InstallScript.ScriptRids])
-            .Select(rid => new InstallScriptBuild(rid, $"bootstrap/1.0.0/belay-{rid}", Sha256Of(rid)))
+            .Select(rid => new InstallScriptBuild(rid, $"bootstrap/1.0.0/belay-{rid}", Sha256Of(rid),
+                new BootstrapGzipCopy($"bootstrap/1.0.0/belay-{rid}.gz", Sha256Of(rid + ".gz"), BootstrapSize)))
             .ToList();
         return InstallScript.Render(template, new InstallScriptValues(FeedUrl, "stable", [RootKey], "1.0.0", builds));
     }
+
+    /// <summary>The made-up size every bootstrapper is pinned at.</summary>
+    public const long BootstrapSize = 14_500_000;
 
     /// <summary>A made-up pinned hash per RID, so that a test can tell which build was chosen.</summary>
     public static string Sha256Of(string rid) =>

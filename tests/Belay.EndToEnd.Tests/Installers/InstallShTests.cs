@@ -61,9 +61,10 @@ public sealed class InstallShTests : IDisposable
         var install = _host.Pipe(sh, UserArgs, path);
         Assert.True(install.ExitCode == 0, install.ToString());
         Assert.Contains("-> build linux-x64", install.StdOut, StringComparison.Ordinal);
-        Assert.Contains($"verified SHA-256 {Sha256(_host.BootstrapPath)}", install.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"verified SHA-256 {Sha256(_host.BootstrapPath + ".gz")} (bootstrap/0.1.0/belay-linux-x64.gz)", install.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"verified SHA-256 {Sha256(_host.BootstrapPath)} (bootstrap/0.1.0/belay-linux-x64)", install.StdOut, StringComparison.Ordinal);
         Assert.Contains("agent 0.1.0 is running and ready", install.StdOut, StringComparison.Ordinal);
-        var fetch = _host.Nginx.AccessLog.Split('\n').Single(l => l.Contains("GET /bootstrap/0.1.0/belay-linux-x64 ", StringComparison.Ordinal));
+        var fetch = _host.Nginx.AccessLog.Split('\n').Single(l => l.Contains("GET /bootstrap/0.1.0/belay-linux-x64.gz ", StringComparison.Ordinal));
         Assert.Contains(userAgent, fetch, StringComparison.Ordinal);
         Assert.True(_host.TempIsEmpty, "install.sh left files in TMPDIR");
 
@@ -104,15 +105,16 @@ public sealed class InstallShTests : IDisposable
     [InlineData("busybox")]
     public void ABootstrapperThatDiffersFromThePinnedHashIsRefusedAndNothingIsInstalled(string shell)
     {
-        // Same size, other bytes: what a tampering mirror or proxy would serve.
-        var bytes = File.ReadAllBytes(_host.BootstrapPath);
+        // Same size, other bytes: what a tampering mirror or proxy would serve (the gzip copy is what is downloaded).
+        var gz = _host.BootstrapPath + ".gz";
+        var bytes = File.ReadAllBytes(gz);
         bytes[bytes.Length / 2] ^= 0xff;
-        File.WriteAllBytes(_host.BootstrapPath, bytes);
+        File.WriteAllBytes(gz, bytes);
 
         var result = _host.Pipe(Shell(shell), UserArgs);
         Assert.Equal(3, result.ExitCode);
         Assert.Contains("refusing to run it, nothing was installed", result.StdErr, StringComparison.Ordinal);
-        Assert.Contains(Sha256(_host.BootstrapPath), result.StdErr, StringComparison.Ordinal);
+        Assert.Contains(Sha256(gz), result.StdErr, StringComparison.Ordinal);
         Assert.DoesNotContain("running:", result.StdOut, StringComparison.Ordinal);
         Assert.False(Directory.Exists(_host.Prefix));
         Assert.True(_host.TempIsEmpty, "the refused download was left in TMPDIR");
@@ -133,7 +135,7 @@ public sealed class InstallShTests : IDisposable
         Assert.Contains("bootstrap 0.1.0: linux-x64", _host.Generate.StdOut, StringComparison.Ordinal);
         var script = File.ReadAllText(_host.ScriptPath);
         Assert.Contains($"BELAY_FEED_URL='{_host.FeedUrl}'", script, StringComparison.Ordinal);
-        Assert.Contains($"linux-x64|bootstrap/0.1.0/belay-linux-x64|{Sha256(_host.BootstrapPath)}", script, StringComparison.Ordinal);
+        Assert.Contains($"linux-x64|bootstrap/0.1.0/belay-linux-x64|{Sha256(_host.BootstrapPath)}|{new FileInfo(_host.BootstrapPath).Length}|bootstrap/0.1.0/belay-linux-x64.gz|{Sha256(_host.BootstrapPath + ".gz")}", script, StringComparison.Ordinal);
         Assert.Contains(File.ReadAllLines(_host.Workspace.RootPub)[1], script, StringComparison.Ordinal);
     }
 
@@ -216,7 +218,7 @@ public sealed class InstallShTests : IDisposable
         var result = _host.Pipe(Shell("dash"), ["--user", "--dry-run", "--feed", "http://feed.example.com/", "--allow-insecure-http"]);
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("plain http (allowed by --allow-insecure-http)", result.StdErr, StringComparison.Ordinal);
-        Assert.Contains("would download http://feed.example.com/bootstrap/0.1.0/belay-linux-x64", result.StdOut, StringComparison.Ordinal);
+        Assert.Contains("would download http://feed.example.com/bootstrap/0.1.0/belay-linux-x64.gz", result.StdOut, StringComparison.Ordinal);
         Assert.Contains("--allow-insecure-http", result.StdOut, StringComparison.Ordinal);
     }
 
@@ -232,7 +234,7 @@ public sealed class InstallShTests : IDisposable
         Assert.Contains("Builds on this feed (bootstrapper 0.1.0): linux-x64", result.StdOut, StringComparison.Ordinal);
     }
 
-    private static string Sha256(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
+    internal static string Sha256(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
 
     private static bool WaitUntil(Func<bool> condition)
     {

@@ -12,7 +12,7 @@ public sealed class InstallShTruncationTests : IDisposable
     private static readonly string[] Commands =
     [
         "uname", "id", "mktemp", "chmod", "rm", "tr", "sleep", "curl", "wget", "sudo", "sha256sum", "shasum",
-        "openssl", "digest", "ldd", "getconf", "sysctl", "belay", "cat", "sh",
+        "openssl", "digest", "ldd", "getconf", "sysctl", "belay", "cat", "sh", "gzip", "head", "wc", "mv",
     ];
 
     private readonly TempDir _dir = new("belay-e2e-");
