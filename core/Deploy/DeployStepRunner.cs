@@ -231,7 +231,7 @@ public sealed class DeployStepRunner
 
     private static string Describe(string key, HookResult result) =>
         result.Error is { } error ? $"{key}: {error}"
-        : result.TimedOut ? $"{key} did not finish within {Seconds(result.Duration)}; its process group was killed"
+        : result.TimedOut ? $"{key} did not finish within {Seconds(result.Duration)}; {(OperatingSystem.IsWindows() ? "its job was terminated" : "its process group was killed")}"
         : $"{key} exited with code {result.ExitCode}";
 
     /// <summary>Stops the installed release: its pre_stop (a failure is logged, never blocks), the stop signal and SIGKILL after stop_timeout, its post_stop.</summary>
