@@ -130,6 +130,11 @@ public sealed class DeployStepRunner
         {
             return StepOutcome.Failed($"the group document runs {app} as user '{user}', which this host does not have", permanent: true);
         }
+        if (d.Settings.User is { } account && OperatingSystem.IsWindows() && !Programs.Windows.ProgramLogon.IsServiceAccount(account))
+        {
+            // An app has no password file: the service can start it as another account only where none is needed.
+            return StepOutcome.Failed($"the group document runs {app} as user '{account}': on Windows an app runs as another account only when that needs no password (LocalService, NetworkService); remove user or name one of those", permanent: true);
+        }
         if (d.Kind != DeployKind.Install || Directory.Exists(_paths.Release(app, d.Version)))
         {
             return StepOutcome.Done;

@@ -38,25 +38,26 @@ public sealed class WineDeployTests
         Assert.True(start.ExitCode == 0, start.ToString());
         wine.WaitForState("Belay", 4, TimeSpan.FromSeconds(90));
 
-        // Converged on 1.0.0, running as the supervised program "@hello" (with a pid), its hook's output in the deploy log.
+        // Converged on 1.0.0 and running (belay status shows its pid), its hook's output in the deploy log.
         var app = WaitForApp(wine, exe, a => Str(a, "state") == "converged" && Str(a, "running") == "1.0.0" && Str(a, "current") == "1.0.0", "converged on 1.0.0");
         Assert.Equal("ok", LastResult(app));
         var deployLog = DeployLog(wine);
-        Assert.Contains("pre_start hook of 1.0.0 says hello from C:\\ProgramData\\Belay", deployLog, StringComparison.Ordinal);
-        Assert.Contains("pre_start: exited with code 0", deployLog, StringComparison.Ordinal);
-        var status = Until(() => wine.Run(exe, "status", "--json"), r => r.ExitCode == 0 && Pid(r.StdOut, "@" + App) > 0, "belay status lists @hello with a pid");
-        var pid = Pid(status.StdOut, "@" + App);
+        Assert.True(deployLog.Contains("pre_start hook of 1.0.0 says hello from C:\\Program Files\\Belay\\releases\\hello\\1.0.0", StringComparison.OrdinalIgnoreCase)
+            && deployLog.Contains("pre_start: exited with code 0", StringComparison.Ordinal), deployLog);
+        var status = Until(() => wine.Run(exe, "status", "--json"), r => r.ExitCode == 0 && Pid(r.StdOut) > 0, "belay status shows hello with its pid");
+        var pid = Pid(status.StdOut);
         Assert.Contains(Running(wine), c => c.Contains("winprog.exe serve", StringComparison.Ordinal));
 
         // 2.0.0's health command fails: the deploy is rolled back, 1.0.0 runs again.
         Deploy(ws, Package(ws, program, "2.0.0", healthy: false));
         _ = wine.Run(exe, "poll");
-        app = WaitForApp(wine, exe, a => LastResult(a) == "rolled-back" && Str(a, "running") == "1.0.0" && Str(a, "state") == "converged", "rolled back to 1.0.0",
+        app = WaitForApp(wine, exe, a => LastResult(a) == "rolled-back" && Str(a, "running") == "1.0.0", "rolled back to 1.0.0",
             TimeSpan.FromMinutes(4));
+        Assert.Equal("failed", Str(app, "state")); // 2.0.0 is still desired, and bad
         deployLog = DeployLog(wine);
-        Assert.Contains("pre_start hook of 2.0.0 says hello", deployLog, StringComparison.Ordinal);
-        Assert.Contains("was not healthy for 0.5 s within 60 s", deployLog, StringComparison.Ordinal);
-        Assert.True(Pid(wine.Run(exe, "status", "--json").StdOut, "@" + App) is var again && again > 0 && again != pid, "1.0.0 was started again");
+        Assert.True(deployLog.Contains("pre_start hook of 2.0.0 says hello", StringComparison.Ordinal)
+            && deployLog.Contains("was not healthy for 0.5 s within 20 s", StringComparison.Ordinal), deployLog);
+        Assert.True(Pid(wine.Run(exe, "status", "--json").StdOut) is var again && again > 0 && again != pid, "1.0.0 was started again");
     }
 
     /// <summary>The release folder for <paramref name="version"/>, packaged for win-x64 with belay-release app package.</summary>
@@ -81,7 +82,7 @@ public sealed class WineDeployTests
             interval = 200ms
             timeout = 30s
             healthy_for = 500ms
-            deadline = 60s
+            deadline = 20s
             """);
         File.WriteAllText(Path.Combine(folder, "hooks", "pre_start.cmd"), "@echo off\r\necho pre_start hook of %BELAY_TARGET_VERSION% says hello from %CD%\r\nexit /b 0\r\n");
         File.WriteAllText(Path.Combine(folder, "hooks", "health.cmd"), healthy
@@ -132,11 +133,12 @@ public sealed class WineDeployTests
     private static string? LastResult(JsonElement app) =>
         app.TryGetProperty("lastDeploy", out var d) && d.ValueKind == JsonValueKind.Object ? d.GetProperty("result").GetString() : null;
 
-    private static int Pid(string statusJson, string name)
+    /// <summary>The app's pid as belay status --json shows it (0 when none).</summary>
+    private static int Pid(string statusJson)
     {
         using var doc = JsonDocument.Parse(statusJson);
-        return doc.RootElement.GetProperty("programs").EnumerateArray()
-            .Where(p => p.GetProperty("name").GetString() == name && p.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number)
+        return doc.RootElement.GetProperty("apps").EnumerateArray()
+            .Where(p => p.GetProperty("name").GetString() == App && p.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number)
             .Select(p => p.GetProperty("pid").GetInt32()).FirstOrDefault();
     }
 
