@@ -116,7 +116,7 @@ internal sealed class AgentHost
         var hub = HostId.TryLoad(_layout.HostIdFile, out _) is { } knownHostId ? StartHub(knownHostId, supervision, stop) : (null, Task.CompletedTask);
 
         using var client = new FeedClient(_config.Feeds, _config.ParseRootKeys(), _config.Product, _config.Channel, _config.AllowInsecureHttp, _clock, trustFile: _layout.TrustFile);
-        var deployments = OperatingSystem.IsWindows() ? null : StartDeployments(supervision, client, rid);
+        var deployments = StartDeployments(supervision, client, rid);
         var errors = 0;
         var savedAt = DateTimeOffset.MinValue;
         var collectedAt = _clock.GetUtcNow();
@@ -199,7 +199,7 @@ internal sealed class AgentHost
             {
                 break;
             }
-            if (deployments is not null && !OperatingSystem.IsWindows())
+            if (deployments is not null)
             {
                 try
                 {
@@ -257,7 +257,7 @@ internal sealed class AgentHost
         status.Ready = false;
         SaveStatus(status);
         _log.Information("agent {Version} stopping ({How})", _version, _lifetime.HandOver ? "handing programs over" : "stopping programs");
-        if (deployments is not null && !OperatingSystem.IsWindows())
+        if (deployments is not null)
         {
             // Steps stop first (a running hook's group is killed; its journal names the step for the next agent).
             await deployments.DisposeAsync().ConfigureAwait(false);
@@ -329,7 +329,7 @@ internal sealed class AgentHost
 
     /// <summary>The apps as belay status shows them, from the deploy runner (null before it started, or where there is none).</summary>
     private async Task<Core.Deploy.AppsReport?> AppsAsync() =>
-        !OperatingSystem.IsWindows() && _deployments is { } deployments ? await deployments.ReportAsync().ConfigureAwait(false) : null;
+        _deployments is { } deployments ? await deployments.ReportAsync().ConfigureAwait(false) : null;
 
     /// <summary>
     /// Writes agent.json; a failure (a full disk) is said once, not at every check, and the agent goes on with the
@@ -428,7 +428,6 @@ internal sealed class AgentHost
         return new Supervision.Supervision(supervisor, channel, serving, control);
     }
 
-    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string rid)
     {
         var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
@@ -468,7 +467,7 @@ internal sealed class AgentHost
             _log.Information("version {Version} is available; waiting for the trial of {Trial} to end", release.Version, state.Trial.Version);
             return UpdateOutcome.Deferred;
         }
-        if (!OperatingSystem.IsWindows() && _deployments is { Deploying: true })
+        if (_deployments is { Deploying: true })
         {
             // A handover in the middle of a hook would fail that deploy ("agent restarted during STEP"): wait for it
             // to end. Deferred keeps the manifest's ETag unset, so the next check reads it again and takes it up.

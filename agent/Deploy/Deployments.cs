@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Belay.Agent.Supervision;
 using Belay.Core.Deploy;
 using Belay.Core.Feed;
@@ -15,7 +14,6 @@ namespace Belay.Agent.Deploy;
 /// document does not name is left as it is; a document that does not verify changes nothing
 /// and is reported (belay apps shows why).
 /// </summary>
-[UnsupportedOSPlatform("windows")]
 internal sealed class Deployments : IAsyncDisposable
 {
     private readonly GroupFeedClient _client;
@@ -70,7 +68,7 @@ internal sealed class Deployments : IAsyncDisposable
             }
         }, clock);
         var apps = new SupervisedApps(supervisor);
-        var hooks = new HookRunner(agentExe, logs, clock);
+        var hooks = HookRunners.ForThisSystem(agentExe, logs, clock);
         var secrets = new GroupSecrets(layout.GroupIdentityFile);
         Deployments? self = null;
         var artifacts = new GroupArtifactSource(() => self?._source, rid);

@@ -1,4 +1,3 @@
-using System.Runtime.Versioning;
 using Belay.Agent.Supervision;
 using Belay.Core.Deploy;
 using Belay.Core.Programs;
@@ -6,7 +5,6 @@ using Belay.Core.Programs;
 namespace Belay.Agent.Deploy;
 
 /// <summary>Deployed apps run under the programs' supervisor, each as its unit "@APP" (<see cref="AppPaths.Unit"/>).</summary>
-[UnsupportedOSPlatform("windows")]
 internal sealed class SupervisedApps(Supervisor supervisor) : IAppProcess
 {
     public Task ApplyAsync(ProgramDefinition definition, bool run) => supervisor.ApplyAppAsync(definition, run);

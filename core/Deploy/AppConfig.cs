@@ -250,36 +250,42 @@ public sealed record AppConfig
 
     /// <summary>
     /// Checks the files this config names against an unpacked release: every hook, a relative
-    /// exec and a relative health command must be an executable regular file inside it.
-    /// Returns the problems (file, line, key), none when the release is complete.
+    /// exec and a relative health command must be a regular file inside it, executable (a Unix
+    /// target) or of a kind Windows runs (<paramref name="forWindows"/>: <see cref="WindowsHookCommand"/>;
+    /// by default the system this runs on). Returns the problems (file, line, key), none when the release is complete.
     /// </summary>
-    public IReadOnlyList<string> CheckRelease(string releaseDir)
+    public IReadOnlyList<string> CheckRelease(string releaseDir, bool? forWindows = null)
     {
         ArgumentNullException.ThrowIfNull(releaseDir);
+        var windows = forWindows ?? OperatingSystem.IsWindows();
         var problems = new List<string>();
-        void Check(string key, int line, string relative)
+        void Check(string key, int line, string relative, bool runner)
         {
             var full = Path.GetFullPath(Path.Combine(releaseDir, relative));
             if (!File.Exists(full))
             {
                 problems.Add($"{Source}:{line}: {key}: {relative} is not in the release");
             }
-            else if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & UnixFileMode.UserExecute) == 0)
+            else if (windows && runner && !WindowsHookCommand.Runnable.Contains(Path.GetExtension(relative).ToLowerInvariant()))
+            {
+                problems.Add($"{Source}:{line}: {key}: {relative} cannot run on Windows (a hook or health command there is a .exe, .com, .cmd, .bat or .ps1 file)");
+            }
+            else if (!windows && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & UnixFileMode.UserExecute) == 0)
             {
                 problems.Add($"{Source}:{line}: {key}: {relative} is not executable (chmod +x it before packaging)");
             }
         }
         if (IsReleasePath(Exec[0]))
         {
-            Check("exec", ExecLine, Exec[0]);
+            Check("exec", ExecLine, Exec[0], runner: false);
         }
         foreach (var hook in Hooks.Values.OrderBy(h => h.Kind))
         {
-            Check(hook.Key, hook.Line, hook.Command[0]);
+            Check(hook.Key, hook.Line, hook.Command[0], runner: true);
         }
         if (Health.Kind == HealthKind.Command && IsReleasePath(Health.Command[0]))
         {
-            Check("command", HealthLine, Health.Command[0]);
+            Check("command", HealthLine, Health.Command[0], runner: true);
         }
         return problems;
     }

@@ -130,6 +130,11 @@ public sealed class DeployStepRunner
         {
             return StepOutcome.Failed($"the group document runs {app} as user '{user}', which this host does not have", permanent: true);
         }
+        if (d.Settings.User is { } account && OperatingSystem.IsWindows() && !Programs.Windows.ProgramLogon.IsServiceAccount(account))
+        {
+            // An app has no password file: the service can start it as another account only where none is needed.
+            return StepOutcome.Failed($"the group document runs {app} as user '{account}': on Windows an app runs as another account only when that needs no password (LocalService, NetworkService); remove user or name one of those", permanent: true);
+        }
         if (d.Kind != DeployKind.Install || Directory.Exists(_paths.Release(app, d.Version)))
         {
             return StepOutcome.Done;
@@ -231,7 +236,7 @@ public sealed class DeployStepRunner
 
     private static string Describe(string key, HookResult result) =>
         result.Error is { } error ? $"{key}: {error}"
-        : result.TimedOut ? $"{key} did not finish within {Seconds(result.Duration)}; its process group was killed"
+        : result.TimedOut ? $"{key} did not finish within {Seconds(result.Duration)}; {(OperatingSystem.IsWindows() ? "its job was terminated" : "its process group was killed")}"
         : $"{key} exited with code {result.ExitCode}";
 
     /// <summary>Stops the installed release: its pre_stop (a failure is logged, never blocks), the stop signal and SIGKILL after stop_timeout, its post_stop.</summary>

@@ -45,7 +45,7 @@ public static class AppArchive
         }
         CheckFolder(input);
         var config = AppConfig.Load(input);
-        var problems = config.CheckRelease(input);
+        var problems = config.CheckRelease(input, forWindows: rid.StartsWith("win-", StringComparison.Ordinal));
         if (problems.Count > 0)
         {
             throw new BelayException(ExitCodes.Usage, $"the release in {input} is incomplete: {string.Join("; ", problems)}");

@@ -180,6 +180,23 @@ public sealed class AppConfigTests
     }
 
     [Fact]
+    public void AReleaseForWindowsNeedsHooksWindowsCanRunAndNoExecutableBit()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.Combine("bin"));
+        Directory.CreateDirectory(dir.Combine("hooks"));
+        File.WriteAllText(dir.Combine("bin", "shop.exe"), "MZ");
+        File.WriteAllText(dir.Combine("hooks", "pre_start.sh"), "#!/bin/sh\n");
+        File.WriteAllText(dir.Combine("hooks", "post_start.cmd"), "@exit /b 0\r\n");
+        File.WriteAllText(dir.Combine("hooks", "health.ps1"), "exit 0\r\n");
+        var c = AppConfig.Parse("[app]\nexec = bin/shop.exe\n[hooks]\npre_start = hooks/pre_start.sh\npost_start = hooks/post_start.cmd\n[health]\ncommand = hooks/health.ps1",
+            dir.Combine("belay-app.conf"));
+        Assert.Equal(
+            [$"{dir.Combine("belay-app.conf")}:4: pre_start: hooks/pre_start.sh cannot run on Windows (a hook or health command there is a .exe, .com, .cmd, .bat or .ps1 file)"],
+            c.CheckRelease(dir.Path, forWindows: true));
+    }
+
+    [Fact]
     public void APathInsideTheReleaseIsMadeAbsoluteAndABareNameIsLeftForPath()
     {
         Assert.Equal(["/r/bin/shop", "-v"], AppConfig.ResolveCommand(["bin/shop", "-v"], "/r"));

@@ -63,10 +63,10 @@ public sealed class ReleaseFoldersTests
     [Fact]
     public void ASecretValueIsRedactedFromHookOutputAndAShortOneIsLeft()
     {
-        Assert.Equal("the password is *** and again ***\n", HookRunner.Redact("the password is hunter22 and again hunter22\n", ["hunter22"]));
-        Assert.Equal("pin 123\n", HookRunner.Redact("pin 123\n", ["123"]));
+        Assert.Equal("the password is *** and again ***\n", HookOutput.Redact("the password is hunter22 and again hunter22\n", ["hunter22"]));
+        Assert.Equal("pin 123\n", HookOutput.Redact("pin 123\n", ["123"]));
         // The longest first: a secret that contains another is hidden whole.
-        Assert.Equal("*** / ***", HookRunner.Redact("abcdefgh / abcd", ["abcd", "abcdefgh"]));
+        Assert.Equal("*** / ***", HookOutput.Redact("abcdefgh / abcd", ["abcd", "abcdefgh"]));
         Assert.Equal("***", Secrets.Mask);
     }
 

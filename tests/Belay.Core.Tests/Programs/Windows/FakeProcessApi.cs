@@ -42,7 +42,14 @@ internal sealed class FakeProcessApi : IWindowsProcessApi
         }
     }
 
-    public void TerminateJob(nint job, uint exitCode) => Calls.Add($"TerminateJob {job} {exitCode}");
+    public void TerminateJob(nint job, uint exitCode)
+    {
+        Calls.Add($"TerminateJob {job} {exitCode}");
+        JobTerminated?.Invoke(job, exitCode);
+    }
+
+    /// <summary>Called by TerminateJob (a fake process in the job can end then).</summary>
+    public Action<nint, uint>? JobTerminated { get; set; }
     public nint CreateInboundPipe(string name, uint bufferSize) => Record($"CreateInboundPipe {name}");
     public nint OpenPipeForWriting(string name) => Record($"OpenPipeForWriting {name}");
     public nint OpenNul() => Record("OpenNul");
