@@ -36,12 +36,14 @@ public sealed class Arm64InstallTests
         var install = Pipe(host, path, args);
         Assert.True(install.ExitCode == 0, install.ToString());
         Assert.Contains("platform: Linux aarch64, glibc -> build linux-arm64", install.StdOut, StringComparison.Ordinal);
+        // The gzip copy, checked, then decompressed by the arm64 BusyBox's gzip and checked again.
+        Assert.Contains($"verified SHA-256 {Sha256(host.BootstrapPathFor("linux-arm64") + ".gz")} (bootstrap/{InstallShHost.Version}/belay-linux-arm64.gz)", install.StdOut, StringComparison.Ordinal);
         Assert.Contains($"verified SHA-256 {Sha256(host.BootstrapPathFor("linux-arm64"))} (bootstrap/{InstallShHost.Version}/belay-linux-arm64)", install.StdOut, StringComparison.Ordinal);
         Assert.Contains($"agent {InstallShHost.Version} is running and ready", install.StdOut, StringComparison.Ordinal);
 
         // What was fetched: the arm64 bootstrapper and the arm64 agent, nothing for linux-x64.
         var log = host.Nginx.AccessLog;
-        Assert.Contains($"GET /bootstrap/{InstallShHost.Version}/belay-linux-arm64 ", log, StringComparison.Ordinal);
+        Assert.Contains($"GET /bootstrap/{InstallShHost.Version}/belay-linux-arm64.gz ", log, StringComparison.Ordinal);
         Assert.Contains($"belay-agent-{InstallShHost.Version}-linux-arm64.tar.gz ", log, StringComparison.Ordinal);
         Assert.DoesNotContain("linux-x64", log, StringComparison.Ordinal);
         Assert.True(Arm64Emulation.IsArm64Elf(Path.Combine(host.Prefix, "bin", "belay")), "the installed belay is not the arm64 build");
