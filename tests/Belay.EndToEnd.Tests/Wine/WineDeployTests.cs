@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Belay.EndToEnd.Tests.Release;
 using Belay.TestSupport;
+using static Belay.EndToEnd.Tests.Wine.WineWaits;
 
 namespace Belay.EndToEnd.Tests.Wine;
 
@@ -148,56 +149,5 @@ public sealed class WineDeployTests
         return Directory.Exists(root)
             ? string.Join("\n", Directory.EnumerateFiles(root, App + ".deploy.log", SearchOption.AllDirectories).Select(ReadShared))
             : "(no data folder)";
-    }
-
-    /// <summary>The command lines of this prefix's processes running winprog.exe.</summary>
-    private static List<string> Running(WinePrefix wine)
-    {
-        var found = new List<string>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                if (cmdline.Contains("winprog.exe", StringComparison.Ordinal) && File.ReadAllText(Path.Combine(dir, "environ")).Split('\0').Contains("WINEPREFIX=" + wine.Path))
-                {
-                    found.Add(cmdline.Trim());
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Gone meanwhile, or not ours.
-            }
-        }
-        return found;
-    }
-
-    private static string ReadShared(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return "";
-        }
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
-
-    private static ToolResult Until(Func<ToolResult> run, Func<ToolResult, bool> good, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (true)
-        {
-            var result = run();
-            if (good(result))
-            {
-                return result;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"not within 2 minutes: {what}; the last answer:\n{result}");
-            }
-            Thread.Sleep(1000);
-        }
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Belay.EndToEnd.Tests.Release;
 using Belay.TestSupport;
+using static Belay.EndToEnd.Tests.Wine.WineWaits;
 
 namespace Belay.EndToEnd.Tests.Wine;
 

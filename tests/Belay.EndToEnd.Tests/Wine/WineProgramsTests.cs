@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Belay.EndToEnd.Tests.Release;
 using Belay.TestSupport;
+using static Belay.EndToEnd.Tests.Wine.WineWaits;
 
 namespace Belay.EndToEnd.Tests.Wine;
 
@@ -267,59 +268,6 @@ public sealed partial class WineProgramsTests
         Assert.Fail($"programs not as expected (or the agent did not answer) within {timeout}: {string.Join("; ", last.Select(p => $"{p.Key} {p.Value}"))}\n"
             + ReadShared(wine.OnLinux(DataRoot + @"\logs\agent.log")) + "\n" + ReadShared(wine.OnLinux(DataRoot + @"\logs\keeper.log")));
         return last;
-    }
-
-    /// <summary>The command lines of the test programs running in this prefix (Wine's processes are Linux processes with WINEPREFIX set).</summary>
-    private static List<string> Running(WinePrefix wine)
-    {
-        var found = new List<string>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                if ((cmdline.Contains("winprog.exe", StringComparison.Ordinal) || cmdline.Contains("family.exe", StringComparison.Ordinal))
-                    && File.ReadAllText(Path.Combine(dir, "environ")).Split('\0').Contains("WINEPREFIX=" + wine.Path))
-                {
-                    found.Add(cmdline.Trim());
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Gone meanwhile, or not ours.
-            }
-        }
-        return found;
-    }
-
-    private static string ReadShared(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return "";
-        }
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
-
-    /// <summary>Runs <paramref name="run"/> until its result is <paramref name="good"/> (two minutes at most) and returns that result.</summary>
-    private static ToolResult Until(Func<ToolResult> run, Func<ToolResult, bool> good, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (true)
-        {
-            var result = run();
-            if (good(result))
-            {
-                return result;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"not within 2 minutes: {what}; the last answer:\n{result}");
-            }
-            Thread.Sleep(1000);
-        }
     }
 
     private static void Eventually(Func<bool> condition, string what) => Eventually(() => condition() ? "" : null, what);
