@@ -116,17 +116,7 @@ public sealed partial class FeedPublisher
                     _files.CopyAtomically(source, target);
                     written.File(target);
                 }
-                var sigPath = target + FeedLayout.SignatureSuffix;
-                if (!_files.Exists(sigPath))
-                {
-                    MinisignSignature sig;
-                    using (var stream = File.OpenRead(target))
-                    {
-                        sig = request.Key.Sign(stream, TrustedComment(relative, $"app {request.App} {request.Version} {rid}"));
-                    }
-                    _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
-                    written.File(sigPath);
-                }
+                SignOnce(target, relative, request.Key, $"app {request.App} {request.Version} {rid}", written);
                 var entry = document.Apps[request.App!].Artifacts[rid];
                 _log($"wrote {relative} ({entry.Size} bytes, sha256 {entry.Sha256})");
             }

@@ -186,17 +186,7 @@ public sealed partial class FeedPublisher
                     written.File(target);
                     entry = new ArtifactEntry { Path = item.Relative, Sha256 = sha, Size = size };
                 }
-                var sigPath = target + FeedLayout.SignatureSuffix;
-                if (!_files.Exists(sigPath))
-                {
-                    MinisignSignature sig;
-                    using (var stream = File.OpenRead(target))
-                    {
-                        sig = request.Key.Sign(stream, TrustedComment(item.Relative, $"{item.Kind} {request.Version} {item.Rid}"));
-                    }
-                    _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
-                    written.File(sigPath);
-                }
+                SignOnce(target, item.Relative, request.Key, $"{item.Kind} {request.Version} {item.Rid}", written);
                 if (item.Kind == "agent")
                 {
                     release.Artifacts[item.Rid] = entry;
@@ -281,6 +271,23 @@ public sealed partial class FeedPublisher
     /// both are put back as they were. Between the two renames a reader can see a new
     /// signature beside the old JSON: it fails verification and retries, never trusts a mix.
     /// </summary>
+    /// <summary>Signs a file of the feed (FILE.minisig) unless it already has its signature: republishing leaves both as they are.</summary>
+    private void SignOnce(string target, string relative, MinisignSecretKey key, string what, Written written)
+    {
+        var sigPath = target + FeedLayout.SignatureSuffix;
+        if (_files.Exists(sigPath))
+        {
+            return;
+        }
+        MinisignSignature sig;
+        using (var stream = File.OpenRead(target))
+        {
+            sig = key.Sign(stream, TrustedComment(relative, what));
+        }
+        _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
+        written.File(sigPath);
+    }
+
     private void WriteSigned(string path, byte[] json, MinisignSecretKey key, string relative, string what)
     {
         var signature = key.Sign(json, TrustedComment(relative, what));
@@ -463,17 +470,7 @@ public sealed partial class FeedPublisher
             written.File(gzTarget);
         }
         var (sha, size) = (Sha256Of(gzTarget), new FileInfo(gzTarget).Length);
-        var sigPath = gzTarget + FeedLayout.SignatureSuffix;
-        if (!_files.Exists(sigPath))
-        {
-            MinisignSignature sig;
-            using (var stream = File.OpenRead(gzTarget))
-            {
-                sig = request.Key.Sign(stream, TrustedComment(gzRelative, $"bootstrap {request.Version} {rid} gzip"));
-            }
-            _files.WriteAtomically(sigPath, Encoding.UTF8.GetBytes(sig.ToFileText()));
-            written.File(sigPath);
-        }
+        SignOnce(gzTarget, gzRelative, request.Key, $"bootstrap {request.Version} {rid} gzip", written);
         sums.Append(CultureInfo.InvariantCulture, $"{sha}  {Path.GetFileName(gzRelative)}\n");
         _log($"wrote {gzRelative} ({size} bytes, sha256 {sha})");
     }

@@ -53,18 +53,24 @@ public sealed class StateWriterTests : IDisposable
         return store;
     }
 
+    /// <summary>A store with host h1 and a writer that has written its first state (polled at 10:00:00).</summary>
+    private async Task<(SqliteHubStore Store, StateWriter Writer, DateTimeOffset T0)> FirstStateWritten(CancellationToken cancel)
+    {
+        var store = await StoreWithHost("h1", cancel);
+        var writer = new StateWriter(store);
+        var t0 = new DateTimeOffset(2026, 12, 6, 10, 0, 0, TimeSpan.Zero);
+        writer.Set("h1", Polled("2026-12-06T10:00:00Z"), t0);
+        await writer.FlushAsync(cancel);
+        return (store, writer, t0);
+    }
+
     private static async Task<string?> Stored(SqliteHubStore store, string id, CancellationToken cancel) => (await store.GetHostAsync(id, cancel))?.StateJson;
 
     [Fact]
     public async Task AStateThatOnlyMovedItsCheckTimesIsHeldUntilTheRefreshButShownAtOnce()
     {
         var cancel = TestContext.Current.CancellationToken;
-        var store = await StoreWithHost("h1", cancel);
-        var writer = new StateWriter(store);
-        var t0 = new DateTimeOffset(2026, 12, 6, 10, 0, 0, TimeSpan.Zero);
-
-        writer.Set("h1", Polled("2026-12-06T10:00:00Z"), t0);
-        await writer.FlushAsync(cancel);
+        var (store, writer, t0) = await FirstStateWritten(cancel);
         Assert.Equal(Polled("2026-12-06T10:00:00Z"), await Stored(store, "h1", cancel));
 
         // The next polls: only lastCheck.at and groupCheck.at moved. This node shows them; the database waits.
@@ -93,11 +99,7 @@ public sealed class StateWriterTests : IDisposable
     public async Task AHeldStateIsWrittenWhenTheHostDisconnectsOrTheHubStops()
     {
         var cancel = TestContext.Current.CancellationToken;
-        var store = await StoreWithHost("h1", cancel);
-        var writer = new StateWriter(store);
-        var t0 = new DateTimeOffset(2026, 12, 6, 10, 0, 0, TimeSpan.Zero);
-        writer.Set("h1", Polled("2026-12-06T10:00:00Z"), t0);
-        await writer.FlushAsync(cancel);
+        var (store, writer, t0) = await FirstStateWritten(cancel);
 
         writer.Set("h1", Polled("2026-12-06T10:00:10Z"), t0.AddSeconds(10));
         await writer.FlushAsync(cancel, final: true);
