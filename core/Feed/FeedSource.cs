@@ -299,8 +299,11 @@ public sealed class HttpFeedSource : FeedSource
         DefaultRequestHeaders = { { "User-Agent", "belay" } },
     };
 
-    /// <summary>How long a pooled connection may sit idle before the client closes it.</summary>
-    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(2);
+    /// <summary>How long a pooled connection may sit idle before the client closes it. The pool checks its idle
+    /// connections on a timer every quarter of this (30 s when there is none), and each check wakes the runtime's
+    /// timer thread, a pool worker and the gate thread of an otherwise sleeping agent; a server closes an idle
+    /// connection sooner anyway (nginx after 75 s), which the next request notices before it uses it.</summary>
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
 
     /// <summary>The handler behind <see cref="CreateDefaultClient"/>: one per process is enough, and whatever
     /// else talks to the same origin (the hub connection) can share its connection through it.</summary>
