@@ -16,8 +16,8 @@ namespace Belay.Core.IO;
 /// over pays for one release a minute at most (reading smaps and the few dozen minor faults of the loop's
 /// windows coming back).</item>
 /// </list>
-/// The caller asks <see cref="Due"/> where it already wakes (the agent's poll), so no timer is added; work may be
-/// noted from any thread.
+/// The caller asks <see cref="Due"/> where it already wakes (the agent's poll; the keeper's events, and one tick at
+/// <see cref="DueAt"/> after work), so an idle process gets no timer; work may be noted from any thread.
 /// </summary>
 public sealed class PageReleaseSchedule
 {
@@ -56,6 +56,27 @@ public sealed class PageReleaseSchedule
         {
             _releasedAt = _clock.GetUtcNow();
             _workAt = null;
+        }
+    }
+
+    /// <summary>
+    /// When work is pending, the earliest time <see cref="Due"/> can say yes (for a process with no poll of its own
+    /// to wake at, like the keeper); null when nothing is pending.
+    /// </summary>
+    public DateTimeOffset? DueAt
+    {
+        get
+        {
+            lock (_lock)
+            {
+                if (_releasedAt is not { } releasedAt || _workAt is not { } workAt)
+                {
+                    return null;
+                }
+                var spaced = releasedAt + Spacing;
+                var settled = workAt + Settle;
+                return spaced > settled ? spaced : settled;
+            }
         }
     }
 

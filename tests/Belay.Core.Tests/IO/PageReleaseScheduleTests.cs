@@ -112,4 +112,23 @@ public sealed class PageReleaseScheduleTests
         Assert.True(schedule.Due(Idle));
         Assert.Equal(2, schedule.Releases);
     }
+
+    [Fact]
+    public void DueAtIsWhenTheSpacingAndTheSettlingAreBothOver()
+    {
+        var schedule = new PageReleaseSchedule(_clock);
+        var start = _clock.Now;
+        schedule.Released();
+        Assert.Null(schedule.DueAt); // nothing pending: nothing to wake for
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        schedule.WorkHappened();
+        Assert.Equal(start + PageReleaseSchedule.Spacing, schedule.DueAt);
+        _clock.Now = start + PageReleaseSchedule.Spacing;
+        schedule.WorkHappened();
+        Assert.Equal(_clock.Now + PageReleaseSchedule.Settle, schedule.DueAt);
+        Assert.False(schedule.Due(Idle));
+        _clock.Now = schedule.DueAt!.Value;
+        Assert.True(schedule.Due(Idle));
+        Assert.Null(schedule.DueAt);
+    }
 }
