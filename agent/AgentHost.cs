@@ -58,6 +58,9 @@ internal sealed class AgentHost
     /// <summary>An update is put off while an app deploys (said once in the log, not at every check).</summary>
     private bool _updateWaitsForDeploy;
 
+    /// <summary>When the executable's pages go back again after one-time work (a deploy, a changed manifest, a reload, a hub connection).</summary>
+    private readonly PageReleaseSchedule _pages;
+
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, int? keeperPid, string version, AgentLifetime lifetime)
     {
         _lifetime = lifetime;
@@ -69,6 +72,7 @@ internal sealed class AgentHost
         _keeperSocket = keeperSocket;
         _keeperPid = keeperPid;
         _version = version;
+        _pages = new PageReleaseSchedule(clock);
     }
 
     public async Task<int> RunAsync(CancellationToken stop)
@@ -123,6 +127,7 @@ internal sealed class AgentHost
         var savedSequence = status.Sequence;
         string? hostId = null;
         string? trustProblem = null;
+        var hubConnected = false;
         while (!stop.IsCancellationRequested)
         {
             if (KeeperGone())
@@ -148,6 +153,7 @@ internal sealed class AgentHost
                 var actedOn = true;
                 if (result.Manifest is { } manifest)
                 {
+                    _pages.WorkHappened(); // a manifest verified, perhaps an update staged
                     if (manifest.Sequence != status.Sequence)
                     {
                         _log.Information("channel {Channel}: sequence {Sequence}, {Count} release(s), expires {Expires:u}",
@@ -176,6 +182,7 @@ internal sealed class AgentHost
                     _log.Information("ready");
                     // Start-up is over: the executable's pages that only it used go back (StartupPages).
                     _log.Debug("gave back {Kb} kB of start-up pages", StartupPages.Release());
+                    _pages.Released();
                 }
             }
             catch (BelayException e)
@@ -204,6 +211,10 @@ internal sealed class AgentHost
                 try
                 {
                     var group = await deployments.PollAsync(stop).ConfigureAwait(false);
+                    if (group.Result == "changed")
+                    {
+                        _pages.WorkHappened(); // a group document verified and handed to the runner
+                    }
                     if (status.GroupCheck?.Result != group.Result || status.GroupCheck?.Error != group.Error || status.GroupCheck?.Sequence != group.Sequence)
                     {
                         savedAt = DateTimeOffset.MinValue;
@@ -236,6 +247,20 @@ internal sealed class AgentHost
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 collectedAt = check.At;
+            }
+            if (hub.Client is { Connected: var connected } && connected != hubConnected)
+            {
+                hubConnected = connected;
+                if (connected)
+                {
+                    _pages.WorkHappened(); // the hub connection's set-up: its handshake, hello and first state
+                }
+            }
+            // One-time work since the pages last went back faulted its own windows of the executable in: they go back
+            // again once it ended (PageReleaseSchedule; an idle loop pays two field reads here).
+            if (_pages.Due(() => _deployments?.Deploying == true))
+            {
+                _log.Debug("gave back {Kb} kB of the executable's pages after one-time work", StartupPages.Release());
             }
             _poll = new PollSnapshot(status.Ready, check, status.Sequence, status.ManifestExpires);
             hub.Client?.StateMayHaveChanged();
@@ -403,6 +428,7 @@ internal sealed class AgentHost
         _log.Information("supervising {Count} program(s) from {Config}", definitions.Count, paths.ConfigFile);
         async Task<string> ReloadAsync()
         {
+            _pages.WorkHappened(); // programs.conf read again, programs started or stopped
             try
             {
                 return await supervisor.ReloadAsync(loader.Load()).ConfigureAwait(false);
@@ -431,7 +457,11 @@ internal sealed class AgentHost
     private Deploy.Deployments StartDeployments(Supervision.Supervision supervision, FeedClient client, string rid)
     {
         var exe = Environment.ProcessPath ?? throw new BelayException("cannot tell where belay-agent runs from");
-        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid, () => _hub?.StateMayHaveChanged());
+        var deployments = Deploy.Deployments.Start(_config, supervision.Supervisor, client.Sources, _log, _clock, exe, rid, () =>
+        {
+            _pages.WorkHappened(); // a deploy began, moved on, committed, failed or rolled back
+            _hub?.StateMayHaveChanged();
+        });
         _deployments = deployments;
         supervision.Control.Apps = async () => (await deployments.ReportAsync().ConfigureAwait(false)).ToJson().ReplaceLineEndings(" ");
         _log.Information("deploying group {Group}", deployments.Group);

@@ -38,6 +38,12 @@ internal sealed class KeeperHost : IDisposable
     private bool _readyNotified;
     private bool _startupPagesReleased;
 
+    /// <summary>When the executable's pages go back again after a switch, a rollback or an agent's restart (PageReleaseSchedule).</summary>
+    private readonly PageReleaseSchedule _pages;
+
+    /// <summary>The latest tick posted for <see cref="_pages"/>: one wake-up when a release comes due, none while idle.</summary>
+    private DateTimeOffset _pagesTickAt = DateTimeOffset.MinValue;
+
     /// <summary>A stop of the service (SIGTERM, uninstall) was asked: the agent stops its programs. Any other
     /// stop of the agent (switch, trial, rollback) is a handover: the programs keep running.</summary>
     private bool _stopRequested;
@@ -54,6 +60,7 @@ internal sealed class KeeperHost : IDisposable
         _configPath = configPath;
         _layout = config.Layout;
         _clock = clock;
+        _pages = new PageReleaseSchedule(clock);
         _machine = new KeeperMachine(new KeeperPolicy { TrialDeadline = config.TrialDeadlineValue, MaxTries = config.MaxTries });
         _snapshot = KeeperSnapshot.Starting(InstallStateStore.Load(_layout.StateFile));
         if (!OperatingSystem.IsWindows())
@@ -123,6 +130,11 @@ internal sealed class KeeperHost : IDisposable
                         // Start-up is over: the executable's pages that only start-up used go back (StartupPages).
                         _startupPagesReleased = true;
                         StartupPages.Release();
+                        _pages.Released();
+                    }
+                    else if (e is AgentReady or AgentExited or SwitchRequested or RollbackRequested)
+                    {
+                        _pages.WorkHappened(); // a switch, a trial, a rollback, an agent started again
                     }
                     try
                     {
@@ -130,6 +142,7 @@ internal sealed class KeeperHost : IDisposable
                         {
                             break;
                         }
+                        ReleasePagesWhenDue();
                     }
                     catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
                     {
@@ -229,6 +242,24 @@ internal sealed class KeeperHost : IDisposable
             }
         }
         return false;
+    }
+
+    /// <summary>
+    /// Gives the executable's pages back again once one-time work since the last release has settled (not during a
+    /// trial: its commit or rollback is still to come); when that is later, one tick is posted for then (a tick finds
+    /// no deadline due before its time, so the machine ignores it).
+    /// </summary>
+    private void ReleasePagesWhenDue()
+    {
+        if (_pages.Due(() => _snapshot.State.Trial is not null))
+        {
+            StartupPages.Release();
+        }
+        else if (_pages.DueAt is { } at && at > _pagesTickAt)
+        {
+            _pagesTickAt = at;
+            _ = TickAtAsync(at);
+        }
     }
 
     /// <summary>Posts a Tick no earlier than <paramref name="at"/>: timers may fire a little early, and an early tick finds nothing due.</summary>
