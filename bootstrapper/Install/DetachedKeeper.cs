@@ -57,8 +57,8 @@ internal sealed class DetachedKeeper : IServiceBackend
         // the shell's redirection catches what comes before. sh execs bin/belay-keeper itself,
         // not `belay run` (which would only find the config and exec it: one start of this
         // 15 MB executable saved on the one-liner's path), and runs in the foreground as our
-        // child, which we do not wait for: an asynchronous list (`&`) would start the keeper
-        // with SIGINT and SIGQUIT ignored, which `belay run` used to reset before its exec.
+        // child, which we do not wait for: an asynchronous list (`&`) starts its command with
+        // SIGINT and SIGQUIT ignored (POSIX), and the keeper started that way ignored SIGINT.
         if (!File.Exists(_layout.KeeperExe))
         {
             // An installation without its keeper: `belay run` says so in keeper.log.
