@@ -243,8 +243,22 @@ parse_args() {
 # Sets os_name (Linux, Darwin), os_detail (for messages) and rid, or stops with what this
 # platform can run instead.
 detect_platform() {
-    uname_s=$(uname -s 2>/dev/null) || uname_s=unknown
-    uname_m=$(uname -m 2>/dev/null) || uname_m=unknown
+    # One uname for all three: POSIX prints them in this order (-s, -v, -m), and only the
+    # version has spaces in it.
+    uname_all=$(uname -s -v -m 2>/dev/null) || uname_all=
+    case $uname_all in
+        *' '*)
+            uname_s=${uname_all%% *}
+            uname_m=${uname_all##* }
+            uname_v=${uname_all#* }
+            uname_v=${uname_v% *}
+            ;;
+        *)
+            uname_s=$(uname -s 2>/dev/null) || uname_s=unknown
+            uname_m=$(uname -m 2>/dev/null) || uname_m=unknown
+            uname_v=$(uname -v 2>/dev/null) || uname_v=
+            ;;
+    esac
     case $uname_s in
         Linux) os_part=linux ;;
         Darwin) os_part=osx ;;
@@ -282,7 +296,6 @@ detect_platform() {
         else
             os_detail="$os_detail, glibc"
         fi
-        uname_v=$(uname -v 2>/dev/null) || uname_v=
         case $uname_v in
             *BrandZ*) os_detail="$os_detail, in an illumos LX-branded zone" ;;
         esac
@@ -297,16 +310,17 @@ detect_platform() {
     rid=$os_part-$cpu
 }
 
-# musl or glibc: what ldd says about itself, then glibc's getconf, then musl's loader.
+# musl or glibc: glibc's getconf (one small process; glibc's ldd is a bash script), then what
+# ldd says about itself, then musl's loader.
 is_musl() {
+    if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then
+        return 1
+    fi
     ldd_says=$(ldd --version 2>&1) || :
     case $ldd_says in
         *musl*) return 0 ;;
         *GLIBC* | *"GNU libc"* | *glibc*) return 1 ;;
     esac
-    if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then
-        return 1
-    fi
     for loader in /lib/ld-musl-*; do
         if [ -e "$loader" ]; then
             return 0
@@ -371,31 +385,52 @@ pick_hasher() {
     fail 1 "no SHA-256 tool found (sha256sum, shasum, openssl or digest): install coreutils or openssl and run this again"
 }
 
+# sha256_of [FILE]: sets hash_out to FILE's SHA-256 (stdin's without FILE), in lower case.
 sha256_of() {
     case $hasher in
-        sha256sum) hash_out=$(sha256sum "$1") || return 1; hash_out=${hash_out%% *} ;;
-        shasum) hash_out=$(shasum -a 256 "$1") || return 1; hash_out=${hash_out%% *} ;;
-        openssl) hash_out=$(openssl dgst -sha256 "$1") || return 1; hash_out=${hash_out##* } ;;
-        digest) hash_out=$(digest -a sha256 "$1") || return 1 ;;
+        sha256sum) hash_out=$(sha256sum "$@") || return 1; hash_out=${hash_out%% *} ;;
+        shasum) hash_out=$(shasum -a 256 "$@") || return 1; hash_out=${hash_out%% *} ;;
+        openssl) hash_out=$(openssl dgst -sha256 "$@") || return 1; hash_out=${hash_out##* } ;;
+        digest) hash_out=$(digest -a sha256 "$@") || return 1 ;;
     esac
-    printf '%s\n' "$hash_out" | tr 'ABCDEF' 'abcdef'
+    case $hash_out in
+        *[A-F]*) hash_out=$(printf '%s\n' "$hash_out" | tr 'ABCDEF' 'abcdef') ;;
+    esac
 }
 
-# unpack GZFILE FILE LIMIT: gzip -dc into FILE, stopping once it passes LIMIT bytes; fails
-# with unpack_error set (corrupt or cut short, or too big). GZFILE's pinned SHA-256 is checked
-# before this runs; FILE's after.
+# unpack GZFILE FILE LIMIT: gzip -dc into FILE, stopping once it passes LIMIT bytes, and sets
+# unpacked_sha256 to the SHA-256 of what was written, hashed in the same pass (tee hands the
+# hasher the bytes it writes, while gzip decompresses); fails with unpack_error set (corrupt or
+# cut short, too big, or not written whole). GZFILE's pinned SHA-256 is checked before this
+# runs; the caller compares unpacked_sha256 with FILE's pinned one before FILE is run.
 unpack() {
-    gzip_status=0
-    { gzip -dc "$1" || echo "$?" > "$2.status"; } | head -c "$(($3 + 1))" > "$2" || gzip_status=$?
-    unpacked_size=$(wc -c < "$2" | tr -d ' ') || unpacked_size=0
+    unpacked_sha256=
+    unpack_local=0
+    hash_status=0
+    { gzip -dc "$1" || echo "gzip $?" >> "$2.status"; } | head -c "$(($3 + 1))" |
+        { tee "$2" || echo "tee $?" >> "$2.status"; } | { sha256_of && printf '%s\n' "$hash_out" > "$2.sha256"; } || hash_status=$?
+    unpacked_size=$(wc -c < "$2") || unpacked_size=0
+    unpacked_size=${unpacked_size##* }
     if [ "$unpacked_size" -gt "$3" ]; then
         unpack_error="it decompresses to more than the $3 bytes pinned for it"
         return 1
     fi
-    if [ -s "$2.status" ] || [ "$gzip_status" != 0 ]; then
-        unpack_error="gzip -dc could not decompress it (a corrupt or cut-short gzip file)"
+    if [ -s "$2.status" ]; then
+        case $(cat "$2.status") in
+            *tee*)
+                unpack_local=1
+                unpack_error="it could not be written whole to $2 (is ${TMPDIR:-/tmp} full?)"
+                ;;
+            *) unpack_error="gzip -dc could not decompress it (a corrupt or cut-short gzip file)" ;;
+        esac
         return 1
     fi
+    if [ "$hash_status" != 0 ] || [ ! -s "$2.sha256" ]; then
+        unpack_local=1
+        unpack_error="$hasher could not compute the SHA-256 of what it decompresses to"
+        return 1
+    fi
+    read -r unpacked_sha256 < "$2.sha256"
     return 0
 }
 
@@ -614,11 +649,14 @@ install_belay() {
     if [ -n "$gz_path" ]; then
         fetch_pinned "$gz_url" "$work_dir/belay.gz" "$gz_sha256" "$gz_path"
         if ! unpack "$work_dir/belay.gz" "$work_dir/belay.part" "$build_size"; then
+            if [ "$unpack_local" = 1 ]; then
+                fail 1 "$gz_url matches its pinned SHA-256, but $unpack_error: refusing to run it, nothing was installed." \
+                    "Free some space there (or set TMPDIR to a folder with room) and run this again."
+            fi
             fail 3 "the download from $gz_url matches its pinned SHA-256, but $unpack_error: refusing to run it, nothing was installed." \
                 "The feed's publisher must publish the bootstrapper again (belay-release publish writes the .gz) and regenerate install.sh."
         fi
-        rm -f "$work_dir/belay.gz"
-        check_pinned "$work_dir/belay.part" "$build_sha256" "$gz_url, decompressed," "$build_path"
+        check_hash "$unpacked_sha256" "$build_sha256" "$gz_url, decompressed," "$build_path"
         mv "$work_dir/belay.part" "$work_dir/belay"
     else
         fetch_pinned "$build_url" "$work_dir/belay" "$build_sha256" "$build_path"
@@ -643,7 +681,13 @@ fetch_pinned() {
 
 # check_pinned FILE SHA256 WHAT PATH: FILE's SHA-256 is the pinned one, or stop (exit 3).
 check_pinned() {
-    actual=$(sha256_of "$1") || fail 1 "could not compute the SHA-256 of the download with $hasher"
+    sha256_of "$1" || fail 1 "could not compute the SHA-256 of the download with $hasher"
+    check_hash "$hash_out" "$2" "$3" "$4"
+}
+
+# check_hash ACTUAL SHA256 WHAT PATH: the SHA-256 computed is the pinned one, or stop (exit 3).
+check_hash() {
+    actual=$1
     if [ "$actual" != "$2" ]; then
         fail 3 "the download from $3 has SHA-256 $actual, but this install.sh pins $2: refusing to run it, nothing was installed." \
             "A proxy or mirror may have altered it, or the feed changed after this script was generated: fetch install.sh again, and if it persists, tell the feed's publisher."

@@ -51,20 +51,35 @@ internal sealed class DetachedKeeper : IServiceBackend
         {
             return;
         }
-        // sh does the redirections and the backgrounding, so the keeper holds none of our
-        // descriptors (a `curl | sh` pipeline must not wait for it); the keeper starts its
-        // own session (--detach) so the terminal's hang-up does not reach it, and takes over
-        // keeper.log (--log) to rotate it; the shell's redirection catches what comes before.
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var arg in new[]
+        // sh does the redirections, so the keeper holds none of our descriptors (a `curl | sh`
+        // pipeline must not wait for it); the keeper starts its own session (--detach) so the
+        // terminal's hang-up does not reach it, and takes over keeper.log (--log) to rotate it;
+        // the shell's redirection catches what comes before. sh execs bin/belay-keeper itself,
+        // not `belay run` (which would only find the config and exec it: one start of this
+        // 15 MB executable saved on the one-liner's path), and runs in the foreground as our
+        // child, which we do not wait for: an asynchronous list (`&`) starts its command with
+        // SIGINT and SIGQUIT ignored (POSIX), and the keeper started that way ignored SIGINT.
+        if (!File.Exists(_layout.KeeperExe))
         {
-            "-c", "exec \"$0\" run --config \"$1\" --detach --log \"$2\" </dev/null >>\"$2\" 2>&1 &",
-            _layout.BelayExe, _layout.ConfigFile, _layout.KeeperLog,
-        })
+            // An installation without its keeper: `belay run` says so in keeper.log.
+            RunShell("exec \"$0\" run --config \"$1\" --detach --log \"$2\" </dev/null >>\"$2\" 2>&1 &", _layout.BelayExe, wait: true);
+            return;
+        }
+        RunShell("exec \"$0\" --config \"$1\" --detach --log \"$2\" </dev/null >>\"$2\" 2>&1", _layout.KeeperExe, wait: false);
+    }
+
+    private void RunShell(string script, string exe, bool wait)
+    {
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        foreach (var arg in new[] { "-c", script, exe, _layout.ConfigFile, _layout.KeeperLog })
         {
             psi.ArgumentList.Add(arg);
         }
         using var shell = Process.Start(psi) ?? throw new BelayException("could not start /bin/sh to launch the keeper");
+        if (!wait)
+        {
+            return; // the keeper itself; WaitReadyAsync follows it from here (keeper.pid, keeper.sock)
+        }
         shell.WaitForExit();
         if (shell.ExitCode != 0)
         {

@@ -84,6 +84,30 @@ public sealed class InstallTests : IDisposable
     }
 
     [Fact]
+    public void TheDetachedKeeperStartedByInstallIsBelayKeeperAndStopsOnSigint()
+    {
+        // install starts bin/belay-keeper through sh itself (no `belay run` in between), in the foreground of
+        // that sh: a keeper started as `... &` would have SIGINT ignored (POSIX, for a shell's asynchronous
+        // list), which `belay run` used to reset before its exec.
+        _host.PublishAgent("1.0.0");
+        Assert.Equal(0, _host.Install().ExitCode);
+        var status = _host.Status();
+        var keeper = status.GetProperty("keeper").GetProperty("pid").GetInt32();
+        var agent = status.GetProperty("agent").GetProperty("pid").GetInt32();
+        Assert.Equal(Path.Combine(_host.Prefix, "bin", "belay-keeper"), File.ReadAllText($"/proc/{keeper}/cmdline").Split('\0')[0]);
+
+        var kill = ExternalTool.Run("kill", ["-INT", keeper.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.True(kill.ExitCode == 0, kill.ToString());
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while ((ExternalTool.IsRunning(keeper) || ExternalTool.IsRunning(agent)) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+        Assert.False(ExternalTool.IsRunning(keeper), "the keeper ignored SIGINT: " + _host.ReadLog());
+        Assert.False(ExternalTool.IsRunning(agent), "the agent is still running after its keeper stopped");
+    }
+
+    [Fact]
     public void UninstallStopsEverythingAndPurgeRemovesEverything()
     {
         _host.PublishAgent("1.0.0");

@@ -122,6 +122,28 @@ public sealed class InstallShGzipTests : IDisposable
         AssertRefusedAndNothingLeft(result, $"but it decompresses to more than the {raw.Length} bytes pinned for it");
     }
 
+    [Theory]
+    [InlineData("dash")]
+    [InlineData("busybox")]
+    public void ADecompressedFileNotWrittenWholeIsRefusedAlthoughItsStreamMatches(string shell)
+    {
+        // The decompressed bytes are hashed as tee writes them: a tee that hands the hasher every byte
+        // (so the SHA-256 matches the pin) but writes only part of the file (a full disk) must not get
+        // that part run.
+        var fakes = Path.Combine(_host.Workspace.Root, "fakes-" + Guid.NewGuid().ToString("N")[..8]);
+        ScriptPath.Fake(fakes, "tee", "cat > \"$1.all\"; head -c 4096 \"$1.all\" > \"$1\"; cat \"$1.all\"; rm -f \"$1.all\"; echo 'tee: write error: No space left on device' >&2; exit 1");
+        var path = ScriptPath.SystemWithout(_host.Workspace.Root, [], ("tee", Path.Combine(fakes, "tee")));
+
+        var result = _host.Pipe(InstallShTests.Shell(shell), UserArgs, path);
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("matches its pinned SHA-256, but it could not be written whole to ", result.StdErr, StringComparison.Ordinal);
+        Assert.Contains("refusing to run it, nothing was installed", result.StdErr, StringComparison.Ordinal);
+        Assert.DoesNotContain("running:", result.StdOut, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_host.Prefix));
+        Assert.True(_host.TempIsEmpty, "install.sh left files in TMPDIR");
+        Assert.DoesNotContain($"verified SHA-256 {InstallShTests.Sha256(_host.BootstrapPath)}", result.StdOut, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AGzipCopyOfOtherBytesIsRefusedByTheBootstrappersPinnedHash()
     {

@@ -40,15 +40,28 @@ public sealed class InstallShPlatformTests : IDisposable
     private string Fakes(string s, string m, string o, string v, string libc, string translated)
     {
         var dir = Path.Combine(_dir.Path, "fakes-" + Guid.NewGuid().ToString("N")[..8]);
+        // Like uname: the fields asked for, in its fixed order (-s, -v, -m, then -o as GNU's), whatever the order of the options.
         ScriptPath.Fake(dir, "uname", $$"""
-            case "$1" in
-                -s) echo '{{s}}' ;;
-                -m) echo '{{m}}' ;;
-                -o) echo '{{o}}' ;;
-                -v) echo '{{v}}' ;;
-                *) echo '{{s}}' ;;
-            esac
+            out=
+            for field in s v m o; do
+                for option in "$@"; do
+                    if [ "$option" = "-$field" ]; then
+                        case $field in
+                            s) out="$out "'{{s}}' ;;
+                            v) out="$out "'{{v}}' ;;
+                            m) out="$out "'{{m}}' ;;
+                            o) out="$out "'{{o}}' ;;
+                        esac
+                    fi
+                done
+            done
+            if [ -z "$out" ]; then out=' {{s}}'; fi
+            echo "${out# }"
             """);
+        // glibc's getconf knows GNU_LIBC_VERSION; musl's (and a Mac's) does not.
+        ScriptPath.Fake(dir, "getconf", libc == "glibc"
+            ? "[ \"$1\" = GNU_LIBC_VERSION ] && echo 'glibc 2.36'"
+            : "echo \"getconf: $1: unknown variable\" >&2; exit 1");
         ScriptPath.Fake(dir, "ldd", libc switch
         {
             "musl" => "echo 'musl libc (x86_64)' >&2; echo 'Version 1.2.5' >&2; exit 1",
