@@ -180,7 +180,9 @@ internal sealed class AgentHost
                     SaveStatus(status);
                     await TellKeeperAsync($"READY {_version}", stop).ConfigureAwait(false);
                     _log.Information("ready");
-                    // Start-up is over: the executable's pages that only it used go back (StartupPages).
+                    // Start-up is over: its garbage and the executable's pages that only it used go back (StartupPages).
+                    HeapTrim.Collect();
+                    collectedAt = check.At;
                     _log.Debug("gave back {Kb} kB of start-up pages", StartupPages.Release());
                     _pages.Released();
                 }
@@ -244,8 +246,7 @@ internal sealed class AgentHost
             // an idle agent allocates so little that a collection can be half an hour away.
             if (check.At - collectedAt >= CollectEvery || (check.Result != "not-modified" && check.At - collectedAt >= TimeSpan.FromMinutes(1)))
             {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
+                HeapTrim.Collect();
                 collectedAt = check.At;
             }
             if (hub.Client is { Connected: var connected } && connected != hubConnected)
@@ -260,6 +261,8 @@ internal sealed class AgentHost
             // again once it ended (PageReleaseSchedule; an idle loop pays two field reads here).
             if (_pages.Due(() => _deployments?.Deploying == true))
             {
+                HeapTrim.Collect(); // before the pages go back: a collection touches code of its own
+                collectedAt = check.At;
                 _log.Debug("gave back {Kb} kB of the executable's pages after one-time work", StartupPages.Release());
             }
             _poll = new PollSnapshot(status.Ready, check, status.Sequence, status.ManifestExpires);

@@ -129,6 +129,7 @@ internal sealed class KeeperHost : IDisposable
                     {
                         // Start-up is over: the executable's pages that only start-up used go back (StartupPages).
                         _startupPagesReleased = true;
+                        HeapTrim.Collect();
                         StartupPages.Release();
                         _pages.Released();
                     }
@@ -253,6 +254,7 @@ internal sealed class KeeperHost : IDisposable
     {
         if (_pages.Due(() => _snapshot.State.Trial is not null))
         {
+            HeapTrim.Collect();
             StartupPages.Release();
         }
         else if (_pages.DueAt is { } at && at > _pagesTickAt)
