@@ -181,9 +181,8 @@ internal sealed class AgentHost
                     await TellKeeperAsync($"READY {_version}", stop).ConfigureAwait(false);
                     _log.Information("ready");
                     // Start-up is over: its garbage and the executable's pages that only it used go back (StartupPages).
-                    HeapTrim.Collect();
+                    _log.Debug("gave back {Kb} kB of start-up pages", HeapTrim.CollectThenReleasePages());
                     collectedAt = check.At;
-                    _log.Debug("gave back {Kb} kB of start-up pages", StartupPages.Release());
                     _pages.Released();
                 }
             }
@@ -261,9 +260,8 @@ internal sealed class AgentHost
             // again once it ended (PageReleaseSchedule; an idle loop pays two field reads here).
             if (_pages.Due(() => _deployments?.Deploying == true))
             {
-                HeapTrim.Collect(); // before the pages go back: a collection touches code of its own
+                _log.Debug("gave back {Kb} kB of the executable's pages after one-time work", HeapTrim.CollectThenReleasePages());
                 collectedAt = check.At;
-                _log.Debug("gave back {Kb} kB of the executable's pages after one-time work", StartupPages.Release());
             }
             _poll = new PollSnapshot(status.Ready, check, status.Sequence, status.ManifestExpires);
             hub.Client?.StateMayHaveChanged();

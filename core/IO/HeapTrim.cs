@@ -17,4 +17,14 @@ public static class HeapTrim
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
     }
+
+    /// <summary>
+    /// <see cref="Collect"/>, then <see cref="StartupPages.Release"/> (in that order: a collection touches code of its
+    /// own): what a process does once start-up or one-time work is over. Returns the kB of the executable given back.
+    /// </summary>
+    public static long CollectThenReleasePages()
+    {
+        Collect();
+        return StartupPages.Release();
+    }
 }

@@ -40,6 +40,18 @@ public sealed class PageReleaseSchedule
     /// <summary>How many releases <see cref="Due"/> allowed (start-up's own not counted).</summary>
     public int Releases { get; private set; }
 
+    /// <summary>Start-up's own release happened (<see cref="Released"/> was called).</summary>
+    public bool StartupReleased
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _releasedAt is not null;
+            }
+        }
+    }
+
     /// <summary>One-time work ran (or is running) now.</summary>
     public void WorkHappened()
     {

@@ -36,7 +36,6 @@ internal sealed class KeeperHost : IDisposable
     private readonly Channel<(KeeperEvent Event, int Generation)> _events = Channel.CreateUnbounded<(KeeperEvent, int)>();
     private readonly SystemdNotify _notify = new();
     private bool _readyNotified;
-    private bool _startupPagesReleased;
 
     /// <summary>When the executable's pages go back again after a switch, a rollback or an agent's restart (PageReleaseSchedule).</summary>
     private readonly PageReleaseSchedule _pages;
@@ -125,12 +124,10 @@ internal sealed class KeeperHost : IDisposable
                     var decision = _machine.Decide(_snapshot, e, _clock.GetUtcNow());
                     _snapshot = decision.Snapshot;
                     ReportToServiceManager(e);
-                    if (e is AgentReady && !_startupPagesReleased)
+                    if (e is AgentReady && !_pages.StartupReleased)
                     {
-                        // Start-up is over: the executable's pages that only start-up used go back (StartupPages).
-                        _startupPagesReleased = true;
-                        HeapTrim.Collect();
-                        StartupPages.Release();
+                        // Start-up is over: its garbage and the executable's pages that only start-up used go back (StartupPages).
+                        HeapTrim.CollectThenReleasePages();
                         _pages.Released();
                     }
                     else if (e is AgentReady or AgentExited or SwitchRequested or RollbackRequested)
@@ -254,8 +251,7 @@ internal sealed class KeeperHost : IDisposable
     {
         if (_pages.Due(() => _snapshot.State.Trial is not null))
         {
-            HeapTrim.Collect();
-            StartupPages.Release();
+            HeapTrim.CollectThenReleasePages();
         }
         else if (_pages.DueAt is { } at && at > _pagesTickAt)
         {

@@ -50,7 +50,9 @@ public sealed class PageReleaseScheduleTests
         schedule.WorkHappened();
         _clock.Advance(TimeSpan.FromMinutes(5));
         Assert.False(schedule.Due(Idle)); // start-up is not over: nothing goes back yet
+        Assert.False(schedule.StartupReleased);
         schedule.Released();
+        Assert.True(schedule.StartupReleased);
         _clock.Advance(TimeSpan.FromMinutes(5));
         Assert.False(schedule.Due(Idle));
     }
