@@ -281,6 +281,10 @@ internal sealed class Supervisor : IDisposable
 
     private async Task LoopAsync()
     {
+        // One wait for the inbox is kept until a post completes it. Asking again each time the timer won made the
+        // single-reader channel cancel the wait it already had: an OperationCanceledException thrown and caught
+        // every minute of an idle agent (callgrind), with its dispatch code and tables faulted in for it.
+        Task<bool>? read = null;
         while (!_quit)
         {
             try
@@ -288,13 +292,17 @@ internal sealed class Supervisor : IDisposable
                 var now = Now;
                 Tick(now);
                 var delay = NextWake(now);
-                var read = _inbox.Reader.WaitToReadAsync().AsTask();
+                read ??= _inbox.Reader.WaitToReadAsync().AsTask();
                 if (!read.IsCompleted)
                 {
                     using var cancel = new CancellationTokenSource();
                     var timer = Task.Delay(delay, _clock, cancel.Token);
                     await Task.WhenAny(read, timer).ConfigureAwait(false);
                     await cancel.CancelAsync().ConfigureAwait(false);
+                }
+                if (read.IsCompleted)
+                {
+                    read = null;
                 }
                 while (!_quit && _inbox.Reader.TryRead(out var work))
                 {
