@@ -14,6 +14,7 @@
 # next --minutes. Names the next build does not have are ignored by ILC, so a stale file costs
 # only locality. Needs valgrind, nginx and openssl (sh scripts/install-deps.sh bench).
 set -eu
+export LC_ALL=C # join and sort agree on the order of names
 cd "$(dirname "$0")/.."
 REPO=$PWD
 BIN=artifacts/publish/linux-x64
@@ -62,6 +63,16 @@ openssl x509 -req -in "$W/tls/srv.csr" -CA "$W/tls/ca.crt" -CAkey "$W/tls/ca.key
 cp "$BIN/belay-agent" "$W/agent/belay-agent"
 "$BIN/belay-release" package --rid linux-x64 --version 1.0.0 --input "$W/agent" --out "$W/packages" >/dev/null
 "$BIN/belay-release" publish --feed "$W/feed" --version 1.0.0 --artifact "linux-x64=$W/packages/belay-agent-1.0.0-linux-x64.tar.gz" --key "$KEYS/release.key" >/dev/null
+# The footprint bench's app (benchmarks/Belay.Bench/BenchFeed.cs), so that the group document's poll and a
+# supervised app are in the profile as they are in the bench and on a host that runs apps.
+mkdir -p "$W/app/bin" "$W/app/hooks"
+printf '[app]\nexec = bin/app\nstop_timeout = 5s\n[hooks]\npre_start = hooks/ok.sh\npost_start = hooks/ok.sh\n[health]\ncommand = hooks/ok.sh\ninterval = 200ms\nhealthy_for = 1s\ndeadline = 60s\n' >"$W/app/belay-app.conf"
+printf '#!/bin/sh\nexec sleep 100000\n' >"$W/app/bin/app"
+printf '#!/bin/sh\nexit 0\n' >"$W/app/hooks/ok.sh"
+chmod 755 "$W/app/bin/app" "$W/app/hooks/ok.sh"
+"$BIN/belay-release" app package "$W/app" --name bench --version 1.0.0 --rid linux-x64 --out "$W/app-packages" >/dev/null
+"$BIN/belay-release" deploy --feed "$W/feed" --group default --app bench --version 1.0.0 \
+    --artifact "linux-x64=$W/app-packages/bench-1.0.0-linux-x64.tar.gz" --key "$KEYS/deploy.key" >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$W/nginx.conf" <<NGINX
 daemon on;
@@ -132,20 +143,30 @@ KEEPER=$!
 PIDS="$PIDS $KEEPER"
 profile agent "$AGENT" "$W/agent-host/log/agent.log"
 profile keeper "$KEEPER" "$W/keeper-host/log/keeper.log"
-sleep $((MINUTES * 60))
-callgrind_control -d "$AGENT" >/dev/null 2>&1
-callgrind_control -d "$KEEPER" >/dev/null 2>&1
+# One dump a minute (each holds what ran since the one before): a method's rank is the number of minutes it ran in.
+minute=0
+while [ "$minute" -lt "$MINUTES" ]; do
+    sleep 60
+    callgrind_control -d "$AGENT" >/dev/null 2>&1
+    callgrind_control -d "$KEEPER" >/dev/null 2>&1
+    minute=$((minute + 1))
+done
 sleep 2
 
-# order NAME DUMP OUT: every function in the dump that the executable's symbol table has.
+# order NAME DUMP OUT: every function the dumps name that the executable's symbol table has, those that ran in the
+# most minutes first (then by name). Callgrind names a function once per dump file, so each file is read on its own.
+# What an idle process runs at every poll or every minute comes first and shares a few 64 KiB windows; what ran
+# once (the end of start-up, a deploy) comes after it, so that it does not spread the steady loop's pages.
 order() {
     nm --defined-only "$BIN/$1.dbg" | awk '$2 ~ /^[tT]$/ { print $3 }' | sort -u >"$W/$1.syms"
-    sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$2".* | sed "s/'[0-9]*\$//" | sort -u >"$W/$1.ran"
+    for dump in "$2".*; do
+        sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$dump" | sed "s/'[0-9]*\$//" | sort -u
+    done | sort | uniq -c | awk '{ print $2, $1 }' | sort -k1,1 >"$W/$1.ran"
     {
-        echo "# Methods the $1 steady loop ran in $MINUTES minute(s) (benchmarks/order-profile.sh); ILC lays them out first."
-        comm -12 "$W/$1.syms" "$W/$1.ran"
+        echo "# Methods the $1 steady loop ran in $MINUTES one-minute windows, those that ran in the most windows first (benchmarks/order-profile.sh); ILC lays them out in this order."
+        join "$W/$1.syms" "$W/$1.ran" | sort -k2,2nr -k1,1 | awk '{ print $1 }'
     } >"$3"
-    say "$3: $(($(wc -l <"$3") - 1)) methods"
+    say "$3: $(($(wc -l <"$3") - 1)) methods, $(join "$W/$1.syms" "$W/$1.ran" | awk -v m="$MINUTES" '$2 >= m' | wc -l) of them in every minute"
 }
 order belay-agent "$W/agent.cg" "$REPO/agent/belay-agent.order"
 order belay-keeper "$W/keeper.cg" "$REPO/keeper/belay-keeper.order"
