@@ -243,9 +243,21 @@ internal sealed class AgentHost
             // Native memory behind finalizable handles (TLS, X509: the runtime reloads the system
             // root store every five minutes) is freed only when a collection finalizes them, and
             // an idle agent allocates so little that a collection can be half an hour away.
+            // The executable's pages go back with it (not while a deploy runs): the collection runs the GC's own code, and
+            // what ran every few minutes since the last release (the pool's scavenging, the root store's reload) lies
+            // outside the steady loop's first windows (the order file ranks by minutes run), so it stayed resident until
+            // the next one-time work; the steady loop's windows fault back in at the next poll.
             if (check.At - collectedAt >= CollectEvery || (check.Result != "not-modified" && check.At - collectedAt >= TimeSpan.FromMinutes(1)))
             {
-                HeapTrim.Collect();
+                if (_pages.StartupReleased && _deployments?.Deploying != true)
+                {
+                    _log.Debug("gave back {Kb} kB of the executable's pages at the periodic collection", HeapTrim.CollectThenReleasePages());
+                    _pages.Released();
+                }
+                else
+                {
+                    HeapTrim.Collect();
+                }
                 collectedAt = check.At;
             }
             if (hub.Client is { Connected: var connected } && connected != hubConnected)
