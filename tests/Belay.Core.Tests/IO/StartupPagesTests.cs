@@ -1,3 +1,4 @@
+using System.IO.MemoryMappedFiles;
 using Belay.Core.IO;
 
 namespace Belay.Core.Tests.IO;
@@ -36,6 +37,10 @@ public sealed class StartupPagesTests
         Assert.Equal(0x55d0a0011000UL, maps[1].Start);
         Assert.Equal(0x55d0a0534000UL, maps[1].End);
         Assert.Equal(4748, maps[1].RssKb);
+        Assert.True(maps[1].Executable);
+        Assert.Equal(0x11000UL, maps[1].Offset);
+        Assert.False(maps[0].Executable);
+        Assert.Equal(0x92e000UL, maps[3].Offset);
     }
 
     [Fact]
@@ -47,6 +52,51 @@ public sealed class StartupPagesTests
         Assert.Equal([0x55d0a0000000UL, 0x55d0a0011000UL], clean);
         Assert.True(maps[3].Writable);
         Assert.Equal(8, maps[2].AnonymousKb);
+    }
+
+    [Fact]
+    public void ReadOnlyDataGivenBackFaultsBackOnePageATouchNot64KiB()
+    {
+        // The kernel maps up to 64 KiB of page-cached file around a fault: after GiveBack, a mapping that is not code
+        // must come back only as the pages touched (it is paged out, read-ahead is off, the rest left the page cache).
+        const int size = 8 << 20;
+        const int touches = 16;
+        var path = Path.Combine(Path.GetTempPath(), $"belay-pages-{Guid.NewGuid():N}");
+        try
+        {
+            using (var write = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
+            {
+                var data = new byte[size];
+                Random.Shared.NextBytes(data);
+                write.Write(data);
+                write.Flush(flushToDisk: true); // clean pages: a dirty one would be written back, not dropped
+            }
+            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+            using var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            using var view = map.CreateViewAccessor(0, size, MemoryMappedFileAccess.Read);
+            long sum = 0;
+            for (var offset = 0; offset < size; offset += 4096)
+            {
+                sum += view.ReadByte(offset);
+            }
+            var mapping = Assert.Single(StartupPages.ReadMappings(File.ReadAllLines("/proc/self/smaps"), path));
+            Assert.False(mapping.Executable);
+            Assert.True(mapping.RssKb >= size / 1024 / 2, $"the mapping was not resident to begin with ({mapping.RssKb} kB)");
+
+            Assert.True(StartupPages.GiveBack(mapping, file));
+            for (var i = 0; i < touches; i++)
+            {
+                sum += view.ReadByte((long)i * (size / touches) + 8192);
+            }
+
+            var after = Assert.Single(StartupPages.ReadMappings(File.ReadAllLines("/proc/self/smaps"), path));
+            // One page a touch; after a plain MADV_DONTNEED, 64 KiB a touch or a whole large folio came back (8,192 kB here).
+            Assert.True(after.RssKb <= touches * 4 * 2, $"{after.RssKb} kB resident after {touches} touches ({sum})");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]
