@@ -158,13 +158,18 @@ sleep 2
 # What an idle process runs at every poll or every minute comes first and shares a few 64 KiB windows; what ran
 # once (the end of start-up, a deploy) comes after it, so that it does not spread the steady loop's pages.
 order() {
-    nm --defined-only "$BIN/$1.dbg" | awk '$2 ~ /^[tT]$/ { print $3 }' | sort -u >"$W/$1.syms"
+    nm --defined-only "$BIN/$1.dbg" | awk '$2 ~ /^[tT]$/ { print $1, $3 }' >"$W/$1.addrs"
+    awk '{ print $2 }' "$W/$1.addrs" | sort -u >"$W/$1.syms"
     for dump in "$2".*; do
         sed -n 's/^c\{0,1\}fn=([0-9]*) //p' "$dump" | sed "s/'[0-9]*\$//" | sort -u
     done | sort | uniq -c | awk '{ print $2, $1 }' | sort -k1,1 >"$W/$1.ran"
     {
         echo "# Methods the $1 steady loop ran in $MINUTES one-minute windows, those that ran in the most windows first (benchmarks/order-profile.sh); ILC lays them out in this order."
-        join "$W/$1.syms" "$W/$1.ran" | sort -k2,2nr -k1,1 | awk '{ print $1 }'
+        # Each name is followed by the other names of the same code (a [RuntimeExport]'s alias, e.g.
+        # ProcessFinalizers): callgrind reports one of them, and ILC knows a method only by its own.
+        join "$W/$1.syms" "$W/$1.ran" | sort -k2,2nr -k1,1 | awk -v map="$W/$1.addrs" '
+            BEGIN { while ((getline line < map) > 0) { split(line, f, " "); at[f[2]] = f[1]; names[f[1]] = names[f[1]] " " f[2] } }
+            { n = split(names[at[$1]], same, " "); if (!seen[$1]++) print $1; for (i = 1; i <= n; i++) if (!seen[same[i]]++) print same[i] }'
     } >"$3"
     say "$3: $(($(wc -l <"$3") - 1)) methods, $(join "$W/$1.syms" "$W/$1.ran" | awk -v m="$MINUTES" '$2 >= m' | wc -l) of them in every minute"
 }
