@@ -61,6 +61,9 @@ internal sealed class AgentHost
     /// <summary>When the executable's pages go back again after one-time work (a deploy, a changed manifest, a reload, a hub connection).</summary>
     private readonly PageReleaseSchedule _pages;
 
+    /// <summary>A deploy is running: the page releases wait for it (one delegate, not one a poll).</summary>
+    private readonly Func<bool> _deploying;
+
     public AgentHost(InstallConfig config, string configPath, ILogger log, TimeProvider clock, string? keeperSocket, int? keeperPid, string version, AgentLifetime lifetime)
     {
         _lifetime = lifetime;
@@ -73,6 +76,7 @@ internal sealed class AgentHost
         _keeperPid = keeperPid;
         _version = version;
         _pages = new PageReleaseSchedule(clock);
+        _deploying = () => _deployments?.Deploying == true;
     }
 
     public async Task<int> RunAsync(CancellationToken stop)
@@ -243,16 +247,15 @@ internal sealed class AgentHost
             // Native memory behind finalizable handles (TLS, X509: the runtime reloads the system
             // root store every five minutes) is freed only when a collection finalizes them, and
             // an idle agent allocates so little that a collection can be half an hour away.
-            // The executable's pages go back with it (not while a deploy runs): the collection runs the GC's own code, and
-            // what ran every few minutes since the last release (the pool's scavenging, the root store's reload) lies
-            // outside the steady loop's first windows (the order file ranks by minutes run), so it stayed resident until
-            // the next one-time work; the steady loop's windows fault back in at the next poll.
+            // The executable's pages go back with it (PageReleaseSchedule.DueAtCollection: not while a deploy runs, nor
+            // just after work): the collection runs the GC's own code, and what ran every few minutes since the last
+            // release (the pool's scavenging, the root store's reload) lies outside the steady loop's first windows, so it
+            // stayed resident until the next one-time work; the steady loop's windows fault back in at the next poll.
             if (check.At - collectedAt >= CollectEvery || (check.Result != "not-modified" && check.At - collectedAt >= TimeSpan.FromMinutes(1)))
             {
-                if (_pages.StartupReleased && _deployments?.Deploying != true)
+                if (_pages.DueAtCollection(_deploying))
                 {
                     _log.Debug("gave back {Kb} kB of the executable's pages at the periodic collection", HeapTrim.CollectThenReleasePages());
-                    _pages.Released();
                 }
                 else
                 {
@@ -270,7 +273,7 @@ internal sealed class AgentHost
             }
             // One-time work since the pages last went back faulted its own windows of the executable in: they go back
             // again once it ended (PageReleaseSchedule; an idle loop pays two field reads here).
-            if (_pages.Due(() => _deployments?.Deploying == true))
+            if (_pages.Due(_deploying))
             {
                 _log.Debug("gave back {Kb} kB of the executable's pages after one-time work", HeapTrim.CollectThenReleasePages());
                 collectedAt = check.At;

@@ -37,7 +37,7 @@ public sealed class PageReleaseSchedule
         _clock = clock;
     }
 
-    /// <summary>How many releases <see cref="Due"/> allowed (start-up's own not counted).</summary>
+    /// <summary>How many releases <see cref="Due"/> and <see cref="DueAtCollection"/> allowed (start-up's own not counted).</summary>
     public int Releases { get; private set; }
 
     /// <summary>Start-up's own release happened (<see cref="Released"/> was called).</summary>
@@ -89,6 +89,34 @@ public sealed class PageReleaseSchedule
                 var settled = workAt + Settle;
                 return spaced > settled ? spaced : settled;
             }
+        }
+    }
+
+    /// <summary>
+    /// At a periodic collection (the agent's, every ten minutes), whether the pages go back with it: what runs every few
+    /// minutes (a pool's scavenging, the root store's reload, the collection itself) ranks low in an order file made of
+    /// one-minute windows and would stay resident until the next one-time work, which an idle process never has. True
+    /// once start-up's release happened, while no work is going on (<paramref name="busy"/>) and none was noted within
+    /// <see cref="Settle"/>; <see cref="Spacing"/> is not asked (the caller's period is longer). A true answer records
+    /// the release, and the work noted before it is forgotten, as with <see cref="Due"/>.
+    /// </summary>
+    public bool DueAtCollection(Func<bool> busy)
+    {
+        lock (_lock)
+        {
+            if (_releasedAt is null)
+            {
+                return false;
+            }
+            var now = _clock.GetUtcNow();
+            if ((_workAt is { } workAt && now - workAt < Settle) || busy())
+            {
+                return false;
+            }
+            _releasedAt = now;
+            _workAt = null;
+            Releases++;
+            return true;
         }
     }
 

@@ -44,6 +44,27 @@ public sealed class PageReleaseScheduleTests
     }
 
     [Fact]
+    public void APeriodicCollectionReleasesOnlyAfterStartUpAndNeverDuringOrJustAfterWork()
+    {
+        var schedule = new PageReleaseSchedule(_clock);
+        Assert.False(schedule.DueAtCollection(Idle)); // start-up is not over
+        schedule.Released();
+        _clock.Advance(TimeSpan.FromMinutes(10));
+        Assert.False(schedule.DueAtCollection(() => true)); // a deploy is running
+        schedule.WorkHappened();
+        _clock.Advance(PageReleaseSchedule.Settle - TimeSpan.FromSeconds(1));
+        Assert.False(schedule.DueAtCollection(Idle)); // the work has not settled: its next step would fault straight back
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(schedule.DueAtCollection(Idle));
+        Assert.Equal(1, schedule.Releases);
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.False(schedule.Due(Idle)); // the work noted before it went with that release
+        _clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.True(schedule.DueAtCollection(Idle)); // an idle process: every collection, no work needed
+        Assert.Equal(2, schedule.Releases);
+    }
+
+    [Fact]
     public void WorkBeforeStartUpEndedIsStartUpsOwnRelease()
     {
         var schedule = new PageReleaseSchedule(_clock);
