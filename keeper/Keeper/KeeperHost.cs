@@ -43,6 +43,20 @@ internal sealed class KeeperHost : IDisposable
     /// <summary>The latest tick posted for <see cref="_pages"/>: one wake-up when a release comes due, none while idle.</summary>
     private DateTimeOffset _pagesTickAt = DateTimeOffset.MinValue;
 
+    /// <summary>
+    /// How often the keeper collects, and gives its executable's pages back with it when nothing is going on
+    /// (<see cref="PageReleaseSchedule.DueAtCollection"/>): what runs now and then (the reaper's scan, a state
+    /// write, a control request) faults in 64 KiB windows of code that would otherwise stay for good, and an idle
+    /// keeper allocates so little that its heap would keep start-up's pages (docs/architecture.md, "Ninth round").
+    /// </summary>
+    private static readonly TimeSpan CollectEvery = TimeSpan.FromMinutes(10);
+
+    /// <summary>Set by the collection timer before it posts its tick; the event loop collects and clears it.</summary>
+    private volatile bool _collectionDue;
+
+    /// <summary>A trial is running: its commit or rollback is still to come, so the pages stay (one delegate, not one an event).</summary>
+    private readonly Func<bool> _trialPending;
+
     /// <summary>A stop of the service (SIGTERM, uninstall) was asked: the agent stops its programs. Any other
     /// stop of the agent (switch, trial, rollback) is a handover: the programs keep running.</summary>
     private bool _stopRequested;
@@ -62,6 +76,7 @@ internal sealed class KeeperHost : IDisposable
         _pages = new PageReleaseSchedule(clock);
         _machine = new KeeperMachine(new KeeperPolicy { TrialDeadline = config.TrialDeadlineValue, MaxTries = config.MaxTries });
         _snapshot = KeeperSnapshot.Starting(InstallStateStore.Load(_layout.StateFile));
+        _trialPending = () => _snapshot.State.Trial is not null;
         if (!OperatingSystem.IsWindows())
         {
             _reaper = new OrphanReaper(_layout, Log);
@@ -112,6 +127,7 @@ internal sealed class KeeperHost : IDisposable
             Post(new Boot());
             var watchdog = _notify.WatchdogInterval is { } every ? PingWatchdogAsync(every, stop.Token) : Task.CompletedTask;
             var reaper = _reaper is null || OperatingSystem.IsWindows() ? Task.CompletedTask : _reaper.RunAsync(stop.Token);
+            var collector = Task.CompletedTask;
             try
             {
                 await foreach (var (e, generation) in _events.Reader.ReadAllAsync(stop.Token).ConfigureAwait(false))
@@ -129,6 +145,7 @@ internal sealed class KeeperHost : IDisposable
                         // Start-up is over: its garbage and the executable's pages that only start-up used go back (StartupPages).
                         HeapTrim.CollectThenReleasePages();
                         _pages.Released();
+                        collector = CollectPeriodicallyAsync(stop.Token);
                     }
                     else if (e is AgentReady or AgentExited or SwitchRequested or RollbackRequested)
                     {
@@ -160,6 +177,7 @@ internal sealed class KeeperHost : IDisposable
                 await channel.ConfigureAwait(false);
                 await watchdog.ConfigureAwait(false);
                 await reaper.ConfigureAwait(false);
+                await collector.ConfigureAwait(false);
                 File.Delete(_layout.KeeperPidFile);
                 Log("stopped");
             }
@@ -209,6 +227,23 @@ internal sealed class KeeperHost : IDisposable
         }
     }
 
+    /// <summary>Every <see cref="CollectEvery"/> from start-up's release on, asks the event loop to collect (a tick the machine ignores).</summary>
+    private async Task CollectPeriodicallyAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(CollectEvery, _clock, cancellationToken).ConfigureAwait(false);
+                _collectionDue = true;
+                Post(new Tick());
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     private void Post(KeeperEvent e, int generation = 0) => _events.Writer.TryWrite((e, generation));
 
     /// <summary>Carries out actions in order; true when the keeper should exit.</summary>
@@ -243,13 +278,24 @@ internal sealed class KeeperHost : IDisposable
     }
 
     /// <summary>
-    /// Gives the executable's pages back again once one-time work since the last release has settled (not during a
-    /// trial: its commit or rollback is still to come); when that is later, one tick is posted for then (a tick finds
-    /// no deadline due before its time, so the machine ignores it).
+    /// The periodic collection, when its timer asked for it, with the executable's pages when nothing is going on; else
+    /// gives the pages back again once one-time work since the last release has settled (not during a trial: its commit
+    /// or rollback is still to come); when that is later, one tick is posted for then (a tick finds no deadline due
+    /// before its time, so the machine ignores it).
     /// </summary>
     private void ReleasePagesWhenDue()
     {
-        if (_pages.Due(() => _snapshot.State.Trial is not null))
+        if (_collectionDue)
+        {
+            _collectionDue = false;
+            if (_pages.DueAtCollection(_trialPending))
+            {
+                HeapTrim.CollectThenReleasePages();
+                return;
+            }
+            HeapTrim.Collect();
+        }
+        if (_pages.Due(_trialPending))
         {
             HeapTrim.CollectThenReleasePages();
         }
