@@ -61,7 +61,9 @@ public sealed class StartupPagesTests
         // must come back only as the pages touched (it is paged out, read-ahead is off, the rest left the page cache).
         const int size = 8 << 20;
         const int touches = 16;
-        var path = Path.Combine(Path.GetTempPath(), $"belay-pages-{Guid.NewGuid():N}");
+        // Beside the test assembly, not in TempDir: /tmp is a tmpfs on many machines (Debian 13's default), where the
+        // file's pages are its storage and cannot leave the page cache, so nothing could be shown there.
+        var path = Path.Combine(AppContext.BaseDirectory, $"belay-pages-{Guid.NewGuid():N}");
         try
         {
             using (var write = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
