@@ -32,6 +32,12 @@ internal static class Program
         {
             return AgentExec.Run(args[1..]);
         }
+        // Started from a shell's `... &` (an init script, nohup in a CI job) the keeper inherits SIGINT ignored
+        // and would not stop on it, unlike a keeper a service manager starts; before Console is touched.
+        if (!OperatingSystem.IsWindows())
+        {
+            PosixProcess.StopIgnoringInterrupts();
+        }
         string? config = null;
         string? log = null;
         var detach = false;

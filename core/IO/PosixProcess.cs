@@ -74,8 +74,13 @@ public static partial class PosixProcess
     [LibraryImport("libc", EntryPoint = "execvp", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int ExecVp(string file, string?[] argv);
 
+    // Not named Signal: the public Signal(int pid, int signal) below would win the overload for an int literal
+    // handler (SIG_DFL is 0), and a reset meant for this process sent kill(s, 0) instead.
     [LibraryImport("libc", EntryPoint = "signal")]
-    private static partial nint Signal(int signal, nint handler);
+    private static partial nint SetDisposition(int signal, nint handler);
+
+    [LibraryImport("libc", EntryPoint = "sigaction", SetLastError = true)]
+    private static unsafe partial int SigAction(int signal, void* action, void* previous);
 
     [LibraryImport("libc", EntryPoint = "sigprocmask", SetLastError = true)]
     private static unsafe partial int SigProcMask(int how, byte* set, byte* old);
@@ -415,17 +420,44 @@ public static partial class PosixProcess
         return SetUid(uid) == 0 ? 0 : LastError;
     }
 
+    private const nint SigDfl = 0;
+    private const nint SigIgn = 1;
+
     /// <summary>Undoes what the .NET runtime did to signals (SIGPIPE ignored, a mask) so that the program starts with defaults.</summary>
     public static unsafe void ResetSignals()
     {
         // SIG_DFL for every classic signal; the kernel refuses SIGKILL and SIGSTOP, which is harmless.
         for (var s = 1; s < 32; s++)
         {
-            _ = Signal(s, 0);
+            _ = SetDisposition(s, SigDfl);
         }
         var empty = stackalloc byte[128];
         new Span<byte>(empty, 128).Clear();
         _ = SigProcMask(SigSetMask, empty, null);
+    }
+
+    /// <summary>
+    /// SIGINT and SIGQUIT back to their default action when this process inherited them ignored, which a shell
+    /// does to every command of an asynchronous list (`cmd &amp;`, POSIX) and which survives exec. The .NET runtime
+    /// leaves an ignored SIGINT or SIGQUIT ignored (a <see cref="System.Runtime.InteropServices.PosixSignalRegistration"/>
+    /// for it never fires), so a daemon that must stop cleanly on SIGINT calls this first thing in Main, before
+    /// anything starts the runtime's signal handling (Console, Process, a PosixSignalRegistration). Only an
+    /// inherited SIG_IGN is changed: a handler already installed is left as it is.
+    /// </summary>
+    public static unsafe void StopIgnoringInterrupts()
+    {
+        // struct sigaction begins with the handler on Linux (glibc, musl) and macOS; illumos puts an int of flags first.
+        var illumos = !OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD();
+        var handlerOffset = illumos ? sizeof(nint) : 0;
+        var buffer = stackalloc byte[256];
+        foreach (var signal in (ReadOnlySpan<int>)[2 /* SIGINT */, 3 /* SIGQUIT */])
+        {
+            new Span<byte>(buffer, 256).Clear();
+            if (SigAction(signal, null, buffer) == 0 && *(nint*)(buffer + handlerOffset) == SigIgn)
+            {
+                _ = SetDisposition(signal, SigDfl);
+            }
+        }
     }
 
     /// <summary>Replaces this process with <paramref name="argv"/>[0], searched on PATH. Returns only on failure, with errno.</summary>

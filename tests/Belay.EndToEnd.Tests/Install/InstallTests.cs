@@ -91,6 +91,23 @@ public sealed class InstallTests : IDisposable
         // list), which `belay run` used to reset before its exec.
         _host.PublishAgent("1.0.0");
         Assert.Equal(0, _host.Install().ExitCode);
+        AssertTheKeeperStopsOnSigint();
+    }
+
+    [Fact]
+    public void AKeeperThatInheritedSigintIgnoredStillStopsOnIt()
+    {
+        // What a shell's `belay install ... &`, an init script or a CI job under nohup hands down: SIGINT and SIGQUIT
+        // ignored, through every exec. The .NET runtime leaves an ignored SIGINT ignored, so the keeper resets it.
+        _host.PublishAgent("1.0.0");
+        var install = ExternalTool.Run("/bin/sh", ["-c", "trap '' INT QUIT; exec \"$0\" \"$@\"", _host.Build.Belay, .. _host.InstallArgs()],
+            timeout: TimeSpan.FromMinutes(2));
+        Assert.True(install.ExitCode == 0, install.ToString());
+        AssertTheKeeperStopsOnSigint();
+    }
+
+    private void AssertTheKeeperStopsOnSigint()
+    {
         var status = _host.Status();
         var keeper = status.GetProperty("keeper").GetProperty("pid").GetInt32();
         var agent = status.GetProperty("agent").GetProperty("pid").GetInt32();
@@ -105,6 +122,9 @@ public sealed class InstallTests : IDisposable
         }
         Assert.False(ExternalTool.IsRunning(keeper), "the keeper ignored SIGINT: " + _host.ReadLog());
         Assert.False(ExternalTool.IsRunning(agent), "the agent is still running after its keeper stopped");
+        // Stopped by its own handler (the agent first, then its pid file), not killed by the signal's default action.
+        Assert.Contains("keeper stopped", _host.ReadLog(), StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_host.Prefix, "var", "keeper.pid")), "keeper.pid left behind: the keeper did not stop by its own handler");
     }
 
     [Fact]

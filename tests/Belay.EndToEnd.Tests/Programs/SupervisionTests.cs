@@ -33,6 +33,26 @@ public sealed class SupervisionTests
     }
 
     [Fact]
+    public void AProgramStartsWithNoSignalIgnoredOrBlocked()
+    {
+        // The agent is a .NET process (SIGPIPE ignored, its own handlers); a program must start as from a shell:
+        // with SIGPIPE ignored, `producer | head` in a program's script would never end its producer.
+        using var host = new ProgramsHost("""
+            [program:signals]
+            command = sh -c 'grep -E "^Sig(Ign|Blk):" /proc/self/status; exec sleep 1000'
+            """);
+        host.WaitForProgram("signals", p => ProgramsHost.State(p) == "running", Wait, "running");
+        var deadline = DateTime.UtcNow + Wait;
+        while (!host.ReadProgramLog("signals").Contains("SigBlk:", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+        var log = host.ReadProgramLog("signals");
+        Assert.Matches(@"SigIgn:\s+0000000000000000", log);
+        Assert.Matches(@"SigBlk:\s+0000000000000000", log);
+    }
+
+    [Fact]
     public void StoppingAProgramLeavesNoGrandchildEvenOneThatIgnoresTheStopSignal()
     {
         using var host = new ProgramsHost("""
