@@ -30,6 +30,9 @@ internal static class UninstallCommand
             }
             // Whatever the manager, no keeper of this installation may outlive it.
             new DetachedKeeper(layout, Console.WriteLine).Stop(definition);
+            // A manager's stop may return before the process is gone (launchd's bootout, SMF's disable without -s): a
+            // keeper still stopping would write its log and state into the folders removed below, and bring them back.
+            KeeperExit.WaitOrEnd(layout, KeeperExit.Grace, Console.WriteLine);
             if (PathLink.Remove(config.Paths.Link, layout.BelayExe, Console.WriteLine))
             {
                 Console.WriteLine($"removed the link {config.Paths.Link}");

@@ -143,6 +143,43 @@ public sealed class WineMsiTests : IDisposable
         Assert.False(Directory.Exists(wine.OnLinux(@"C:\ProgramData\Belay")));
     }
 
+    [Fact]
+    public void The_remove_action_waits_for_a_keeper_still_stopping_before_it_purges()
+    {
+        // A service manager's stop answers for the service's state, not for its process (Wine's StopServices sends the
+        // stop and does not wait for it): `belay msi remove` ran while the keeper still stopped
+        // its agent and wrote its log and state, and C:\ProgramData\Belay came back after the purge (seen once under
+        // load). Here the custom action's command starts first and the stop comes 3 s into it, so that without the
+        // wait for the keeper's process it purges under a running keeper every time.
+        _ = WinePrefix.RequireWine();
+        var msi = BuildMsi("1.2.3");
+        using var ws = new ReleaseWorkspace();
+        Assert.Equal(0, ws.Init().ExitCode);
+        WindowsBuild.PublishAgent(ws, "1.2.3");
+        using var wine = WinePrefix.Create();
+        var installLog = _dir.Combine("install.log");
+        var install = Msiexec(wine, "/i", WindowsBuild.OnZ(msi), "/qn", "FEED=" + WindowsBuild.OnZ(ws.Feed), "ROOTKEY=" + WindowsBuild.RootKeyLine(ws),
+            "/l*v", WindowsBuild.OnZ(installLog));
+        Assert.True(install.ExitCode == 0, install + Log(installLog));
+        wine.WaitForState("Belay", 4, TimeSpan.FromSeconds(60));
+        Assert.True(File.Exists(wine.OnLinux(@"C:\ProgramData\Belay\keeper.pid")), "no keeper.pid");
+
+        var remove = wine.RunWhile(TimeSpan.FromSeconds(3), ["sc", "stop", "Belay"], TimeSpan.FromMinutes(2),
+            @"C:\Program Files\Belay\bin\belay.exe", "msi", "remove", "--purge", "1");
+        Assert.True(remove.ExitCode == 0, remove.ToString());
+        Assert.Equal(1, wine.Query("Belay").State); // stopped: the keeper was gone before anything was removed
+        var programData = wine.OnLinux(@"C:\ProgramData\Belay");
+        for (var i = 0; i < 12; i++)
+        {
+            if (Directory.Exists(programData))
+            {
+                Assert.Fail($"{programData} is there {i * 250} ms after the purge: " + string.Join(", ", Directory.EnumerateFileSystemEntries(programData, "*", SearchOption.AllDirectories))
+                    + "\n" + remove);
+            }
+            Thread.Sleep(250);
+        }
+    }
+
     private const string ConfigJson = @"C:\ProgramData\Belay\etc\config.json";
 
     /// <summary>The details of `belay doctor --json`'s "secrets" findings, one a line.</summary>

@@ -122,6 +122,14 @@ internal sealed partial class WinePrefix : IDisposable
 
     public ToolResult Run(string program, params string[] args) => Run(TimeSpan.FromMinutes(1), program, args);
 
+    /// <summary>
+    /// Runs <paramref name="program"/> and, <paramref name="delay"/> after it started, <paramref name="meanwhile"/> (a
+    /// second Windows command, not waited for by this one): for what must happen while the first is running.
+    /// </summary>
+    public ToolResult RunWhile(TimeSpan delay, string[] meanwhile, TimeSpan timeout, string program, params string[] args) =>
+        ExternalTool.Run("/bin/sh", ["-c", $"(sleep {delay.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)}; \"$0\" {string.Join(' ', meanwhile.Select(a => "'" + a + "'"))} </dev/null >/dev/null 2>&1) & exec \"$0\" \"$@\"",
+            _wine, program, .. args], environment: Environment, workingDirectory: _dir.Path, timeout: timeout);
+
     /// <summary>`sc query NAME`: the STATE number (1 stopped, 2 start pending, 3 stop pending, 4 running), and the whole output; 0 when there is no such service.</summary>
     public (int State, ToolResult Output) Query(string service)
     {
