@@ -27,6 +27,24 @@ public sealed class StartupPagesTests
         "7f9d80000000-7f9d80021000 r-xp 00000000 fe:00 7   /usr/lib/x86_64-linux-gnu/libc.so.6",
         "Rss:                  20 kB",
         "Anonymous:             0 kB",
+        "7f1286200000-7f12862c5000 r--p 00000000 fe:00 9   /usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+        "Rss:                 788 kB",
+        "Anonymous:             0 kB",
+        "7f12862c5000-7f1286544000 r-xp 000c5000 fe:00 9   /usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+        "Rss:                2552 kB",
+        "Anonymous:             0 kB",
+        "7f1286622000-7f1286684000 r--p 00421000 fe:00 9   /usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+        "Rss:                 392 kB",
+        "Anonymous:           392 kB",
+        "7f1286684000-7f1286687000 rw-p 00483000 fe:00 9   /usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+        "Rss:                  12 kB",
+        "Anonymous:            12 kB",
+        "7f1e6c532000-7f1e6c58f000 r-xp 0001f000 fe:00 11  /usr/lib/x86_64-linux-gnu/libssl.so.3",
+        "Rss:                 372 kB",
+        "Anonymous:             0 kB",
+        "7f1e6c600000-7f1e6c601000 r-xp 00000000 fe:00 12  /opt/app/libssl_helper.so",
+        "Rss:                   4 kB",
+        "Anonymous:             0 kB",
     ];
 
     [Fact]
@@ -52,6 +70,40 @@ public sealed class StartupPagesTests
         Assert.Equal([0x55d0a0000000UL, 0x55d0a0011000UL], clean);
         Assert.True(maps[3].Writable);
         Assert.Equal(8, maps[2].AnonymousKb);
+    }
+
+    [Fact]
+    public void TheTlsLibrariesCleanMappingsAreGivenBackAndTheirRelocatedOnesAreNot()
+    {
+        // libssl and libcrypto by file name (not libc, not a library whose name only starts alike); of their mappings
+        // only the clean ones: code and read-only data, not RELRO (copy-on-write pages) nor data.
+        var tls = StartupPages.ReadMappings(Smaps, StartupPages.IsTlsLibrary);
+        Assert.Equal(5, tls.Count);
+        var clean = tls.Where(StartupPages.IsClean).Select(m => (m.Start, m.Executable)).ToList();
+        Assert.Equal([(0x7f1286200000UL, false), (0x7f12862c5000UL, true), (0x7f1e6c532000UL, true)], clean);
+        Assert.False(StartupPages.IsTlsLibrary("/opt/app/libssl_helper.so"));
+        Assert.True(StartupPages.IsTlsLibrary("/lib/libcrypto.so.1.1"));
+        Assert.True(StartupPages.IsTlsLibrary("/usr/lib/libssl.so.3"));
+    }
+
+    [Fact]
+    public void TheTlsLibrariesWorkOnAfterTheirPagesWereGivenBack()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Skip("Linux only");
+        }
+        // SHA-256 and an ECDSA signature run in libcrypto here (System.Security.Cryptography on Linux is OpenSSL).
+        var data = "belay"u8.ToArray();
+        var hash = System.Security.Cryptography.SHA256.HashData(data);
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var signature = key.SignData(data, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var mapped = StartupPages.ReadMappings(File.ReadAllLines("/proc/self/smaps"), StartupPages.IsTlsLibrary);
+        Assert.Contains(mapped, m => m.Executable && m.RssKb > 0);
+
+        Assert.True(StartupPages.Release() > 0);
+        Assert.Equal(hash, System.Security.Cryptography.SHA256.HashData(data));
+        Assert.True(key.VerifyData(data, signature, System.Security.Cryptography.HashAlgorithmName.SHA256));
     }
 
     [Fact]
