@@ -119,7 +119,7 @@ internal static class MsiCommand
         {
             RequireWindows();
             var layout = InstallLayout.For(InstallScope.System, null);
-            // StopServices may return before the keeper has stopped (Wine's does not wait for it): removing its folders
+            // StopServices may return before the keeper's process has exited (seen under Wine): removing its folders
             // under a keeper that still writes its log and state brings them back.
             KeeperExit.WaitOrEnd(layout, KeeperExit.Grace, Console.WriteLine);
             MsiSetup.Remove(layout, result.GetRequiredValue(purge).Trim() is "1" or "yes" or "true", Console.WriteLine);

@@ -6,8 +6,8 @@ namespace Belay.Core.Install;
 
 /// <summary>
 /// Makes sure the keeper of an installation has exited before its folders are removed. A service
-/// manager's "stopped" is not the process's end: Windows Installer's StopServices may return while
-/// the service still stops (Wine's sends the stop and does not wait), and a keeper that is still
+/// manager's "stopped" is not the process's end (the state is the service's, the process exits after it; how long
+/// Wine's StopServices waits was not established), and a keeper that is still
 /// stopping its agent writes its log and state after the uninstall deleted their folders, which
 /// brings the folders back. The keeper is found by its pid file and recognised by its executable
 /// (under the installation's BinRoot), so a pid that another program now holds is left alone.

@@ -146,11 +146,11 @@ public sealed class WineMsiTests : IDisposable
     [Fact]
     public void The_remove_action_waits_for_a_keeper_still_stopping_before_it_purges()
     {
-        // A service manager's stop answers for the service's state, not for its process (Wine's StopServices sends the
-        // stop and does not wait for it): `belay msi remove` ran while the keeper still stopped
-        // its agent and wrote its log and state, and C:\ProgramData\Belay came back after the purge (seen once under
-        // load). Here the custom action's command starts first and the stop comes 3 s into it, so that without the
-        // wait for the keeper's process it purges under a running keeper every time.
+        // A service manager's stop answers for the service's state, not for its process: under Wine and load,
+        // C:\ProgramData\Belay was once there right after a PURGE uninstall, most likely written again by a keeper
+        // still stopping its agent when `belay msi remove` ran. Here the custom action's command starts first and the
+        // stop comes 3 s into it, so that without the wait for the keeper's process it purges under a running keeper
+        // every time (main's binaries: the purge refused, exit 5).
         _ = WinePrefix.RequireWine();
         var msi = BuildMsi("1.2.3");
         using var ws = new ReleaseWorkspace();
