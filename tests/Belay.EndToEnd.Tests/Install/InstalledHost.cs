@@ -22,6 +22,7 @@ public sealed class InstalledHost : IDisposable
     public const string EmulatedTrialDeadline = "60s";
 
     private readonly ReleaseWorkspace _ws = new();
+    private readonly Lock _nginxLock = new();
     private NginxServer? _nginx;
     private string? _package;
 
@@ -39,7 +40,21 @@ public sealed class InstalledHost : IDisposable
     public BelayBuild Build { get; }
     public string Prefix { get; }
     public string FeedUrl => Nginx.BaseUri.AbsoluteUri;
-    public NginxServer Nginx => _nginx ??= NginxServer.Start(_ws.Feed);
+    /// <summary>
+    /// The feed's nginx, started on first use. Under a lock: tests run commands on two threads at once
+    /// (ConcurrentCommandsTests), and an unlocked <c>??=</c> started two servers and kept one, leaving the other
+    /// running after the test (an nginx and its folder left by every run).
+    /// </summary>
+    public NginxServer Nginx
+    {
+        get
+        {
+            lock (_nginxLock)
+            {
+                return _nginx ??= NginxServer.Start(_ws.Feed);
+            }
+        }
+    }
     public string KeeperLog => Path.Combine(Prefix, "log", "keeper.log");
 
     /// <summary>Publishes the shipped agent as <paramref name="version"/> (the keeper tells it which version folder it runs).</summary>
