@@ -28,10 +28,10 @@ internal static class UninstallCommand
             {
                 Console.WriteLine($"stopped the keeper and removed its {backend.Name} registration");
             }
-            // Whatever the manager, no keeper of this installation may outlive it.
+            // Whatever the manager, no keeper of this installation may outlive it: one a manager was still stopping (its
+            // stop may return before the process is gone: launchd's bootout, SMF's disable without -s, the Windows SCM)
+            // would write its log and state into the folders removed below, and bring them back; it is waited for.
             new DetachedKeeper(layout, Console.WriteLine).Stop(definition);
-            // A manager's stop may return before the process is gone (launchd's bootout, SMF's disable without -s): a
-            // keeper still stopping would write its log and state into the folders removed below, and bring them back.
             KeeperExit.WaitOrEnd(layout, KeeperExit.Grace, Console.WriteLine);
             if (PathLink.Remove(config.Paths.Link, layout.BelayExe, Console.WriteLine))
             {

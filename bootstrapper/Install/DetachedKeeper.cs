@@ -87,7 +87,7 @@ internal sealed class DetachedKeeper : IServiceBackend
         }
     }
 
-    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits up to 35 s for it to go (it stops the agent, which stops its programs, each within its stop_timeout), then kills it.</summary>
+    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits for it to go (<see cref="KeeperExit"/>: up to 35 s, as it stops the agent, which stops its programs, each within its stop_timeout), then ends it.</summary>
     public void Stop(ServiceDefinition definition)
     {
         if (ReadPid(_layout.KeeperPidFile) is not { } pid || OperatingSystem.IsWindows() || !Posix.IsAlive(pid))
@@ -95,16 +95,7 @@ internal sealed class DetachedKeeper : IServiceBackend
             return;
         }
         Posix.SendSignal(pid, Posix.SigTerm);
-        for (var i = 0; i < 350 && Posix.IsAlive(pid); i++)
-        {
-            Thread.Sleep(100);
-        }
-        if (Posix.IsAlive(pid))
-        {
-            Posix.SendSignal(pid, 9);
-            _say($"keeper (pid {pid}) did not stop within 35 s; killed it");
-        }
-        else
+        if (KeeperExit.WaitOrEnd(_layout, KeeperExit.Grace, _say))
         {
             _say($"stopped the keeper (pid {pid})");
         }
@@ -137,15 +128,5 @@ internal sealed class DetachedKeeper : IServiceBackend
     public static bool IsRunning(InstallLayout layout) =>
         ReadPid(layout.KeeperPidFile) is { } p && !OperatingSystem.IsWindows() && Posix.IsAlive(p);
 
-    public static int? ReadPid(string path)
-    {
-        try
-        {
-            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    public static int? ReadPid(string path) => KeeperExit.ReadPid(path);
 }

@@ -65,7 +65,8 @@ public static class KeeperExit
         }
     }
 
-    private static int? ReadPid(string path)
+    /// <summary>The pid in a pid file (keeper.pid), or null when there is none, it cannot be read or it is not a pid.</summary>
+    public static int? ReadPid(string path)
     {
         try
         {
