@@ -87,17 +87,29 @@ internal sealed class DetachedKeeper : IServiceBackend
         }
     }
 
-    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits for it to go (<see cref="KeeperExit"/>: up to 35 s, as it stops the agent, which stops its programs, each within its stop_timeout), then ends it.</summary>
+    /// <summary>Stops the keeper (SIGTERM; it stops the agent first) and waits for it to go (<see cref="KeeperExit"/>: up to 35 s, as it stops the agent, which stops its programs, each within its stop_timeout), then ends it. Only a process that runs this installation's keeper is signalled.</summary>
     public void Stop(ServiceDefinition definition)
     {
-        if (ReadPid(_layout.KeeperPidFile) is not { } pid || OperatingSystem.IsWindows() || !Posix.IsAlive(pid))
+        if (OperatingSystem.IsWindows())
         {
             return;
         }
-        Posix.SendSignal(pid, Posix.SigTerm);
+        int? pid;
+        using (var keeper = KeeperExit.Find(_layout))
+        {
+            pid = keeper?.Id;
+            if (keeper is null && !KeeperExit.IsRunning(_layout))
+            {
+                return;
+            }
+            if (keeper is not null)
+            {
+                Posix.SendSignal(keeper.Id, Posix.SigTerm);
+            }
+        }
         if (KeeperExit.WaitOrEnd(_layout, KeeperExit.Grace, _say))
         {
-            _say($"stopped the keeper (pid {pid})");
+            _say(pid is { } p ? $"stopped the keeper (pid {p})" : "stopped the keeper");
         }
     }
 
@@ -125,8 +137,8 @@ internal sealed class DetachedKeeper : IServiceBackend
         }
     }
 
-    public static bool IsRunning(InstallLayout layout) =>
-        ReadPid(layout.KeeperPidFile) is { } p && !OperatingSystem.IsWindows() && Posix.IsAlive(p);
+    /// <summary>Whether a keeper of this installation runs (it holds keeper.lock; <see cref="KeeperExit.IsRunning"/>).</summary>
+    public static bool IsRunning(InstallLayout layout) => !OperatingSystem.IsWindows() && KeeperExit.IsRunning(layout);
 
     public static int? ReadPid(string path) => KeeperExit.ReadPid(path);
 }

@@ -18,16 +18,47 @@ public static class KeeperExit
     public static readonly TimeSpan Grace = TimeSpan.FromSeconds(35);
 
     /// <summary>
-    /// Waits up to <paramref name="grace"/> for the keeper named by <see cref="InstallLayout.KeeperPidFile"/> to exit,
-    /// then ends it with its process tree. Returns false when no keeper of this installation was running.
+    /// Whether a keeper of this installation runs: it holds <see cref="InstallLayout.KeeperLockFile"/> for as long as it
+    /// runs (the kernel lets go of the lock when the process ends, however it ends), so a stale pid file, a pid that
+    /// went to another program or a keeper whose executable cannot be seen (emulated) does not mislead this.
     /// </summary>
-    public static bool WaitOrEnd(InstallLayout layout, TimeSpan grace, Action<string> say)
+    public static bool IsRunning(InstallLayout layout)
     {
         ArgumentNullException.ThrowIfNull(layout);
-        ArgumentNullException.ThrowIfNull(say);
+        try
+        {
+            // Taking the lock for a moment is the only way to ask; a keeper starting in that moment says "another
+            // keeper is already running" and its service manager starts it again.
+            using var probe = new FileStream(layout.KeeperLockFile, FileMode.Open, FileAccess.Read, FileShare.None);
+            return false;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false; // no keeper ever ran here
+        }
+        catch (UnauthorizedAccessException)
+        {
+            using var keeper = Find(layout); // not ours to lock: the pid file and the process say it
+            return keeper is not null;
+        }
+        catch (IOException)
+        {
+            return true; // held
+        }
+    }
+
+    /// <summary>
+    /// The keeper's process: the pid in <see cref="InstallLayout.KeeperPidFile"/>, when that process runs a file under
+    /// the installation's BinRoot (its executable, or the file its command line starts, for a keeper run by an
+    /// emulator such as qemu-user, whose executable is the emulator's). Null when there is none, so a pid that another
+    /// program holds now is never signalled or waited for.
+    /// </summary>
+    public static Process? Find(InstallLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
         if (ReadPid(layout.KeeperPidFile) is not { } pid || pid == Environment.ProcessId)
         {
-            return false;
+            return null;
         }
         Process process;
         try
@@ -36,32 +67,86 @@ public static class KeeperExit
         }
         catch (ArgumentException)
         {
-            return false; // gone already
+            return null; // gone already
         }
-        using (process)
+        if (IsUnder(ImageOf(process), layout.BinRoot) || CommandLineOf(pid).Any(arg => IsUnder(arg, layout.BinRoot)))
         {
-            if (!IsUnder(ImageOf(process), layout.BinRoot))
-            {
-                return false; // the pid file outlived its keeper and the pid went to another program
-            }
-            if (process.WaitForExit(grace))
+            return process;
+        }
+        process.Dispose();
+        return null;
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="grace"/> for the keeper of this installation to exit, then ends it with its process
+    /// tree. Returns false when no keeper of this installation was running.
+    /// </summary>
+    public static bool WaitOrEnd(InstallLayout layout, TimeSpan grace, Action<string> say)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(say);
+        using var process = Find(layout);
+        if (process is null)
+        {
+            return WaitForLock(layout, grace);
+        }
+        var pid = process.Id;
+        if (process.WaitForExit(grace))
+        {
+            return true;
+        }
+        say($"the keeper (pid {pid}) is still running {grace.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s after it was asked to stop; ending it and its agent");
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException)
+        {
+            // It exited meanwhile, or cannot be ended: the wait below says which.
+        }
+        if (!process.WaitForExit(TimeSpan.FromSeconds(10)))
+        {
+            throw new BelayException($"the keeper (pid {pid}) could not be ended; end it (kill -9 {pid}, or taskkill /pid {pid} /t /f) and run the uninstall again");
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// A keeper whose process is not found (its pid file not written yet, or not readable) but which holds the lock:
+    /// waited for by its lock. It cannot be ended without knowing its pid, so past the grace the caller is told.
+    /// </summary>
+    private static bool WaitForLock(InstallLayout layout, TimeSpan grace)
+    {
+        if (!IsRunning(layout))
+        {
+            return false;
+        }
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < grace)
+        {
+            Thread.Sleep(100);
+            if (!IsRunning(layout))
             {
                 return true;
             }
-            say($"the keeper (pid {pid}) is still running {grace.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s after it was asked to stop; ending it and its agent");
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (Exception e) when (e is Win32Exception or InvalidOperationException)
-            {
-                // It exited meanwhile, or cannot be ended: the wait below says which.
-            }
-            if (!process.WaitForExit(TimeSpan.FromSeconds(10)))
-            {
-                throw new BelayException($"the keeper (pid {pid}) could not be ended; end it (kill -9 {pid}, or taskkill /pid {pid} /t /f) and run the uninstall again");
-            }
-            return true;
+        }
+        throw new BelayException($"a keeper of this installation still holds {layout.KeeperLockFile} {grace.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s after it was asked to stop, and its process could not be told from {layout.KeeperPidFile}; end it (see `ps` for belay-keeper) and run the uninstall again");
+    }
+
+    /// <summary>The first two arguments of a process's command line (Linux): the file itself, or an emulator and then the file (binfmt_misc runs an interpreter so).</summary>
+    private static string[] CommandLineOf(int pid)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return [];
+        }
+        try
+        {
+            return File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cmdline").Split('\0', 3).Take(2).Where(a => a.Length > 0 && Path.IsPathFullyQualified(a)).ToArray();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return []; // gone, or not ours to read
         }
     }
 

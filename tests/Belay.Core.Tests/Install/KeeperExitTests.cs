@@ -104,4 +104,62 @@ public sealed class KeeperExitTests : IDisposable
         File.WriteAllText(_layout.KeeperPidFile, "not a pid\n");
         Assert.False(KeeperExit.WaitOrEnd(_layout, TimeSpan.FromSeconds(1), _ => Assert.Fail("it spoke")));
     }
+
+    [Fact]
+    public void AKeeperRunByAnEmulatorIsKnownByTheFileItsCommandLineStarts()
+    {
+        // qemu-user through binfmt_misc: the executable is the emulator, the command line is "emulator FILE args";
+        // sh running a script under BinRoot has that shape.
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Skip("/proc/PID/cmdline is Linux's");
+        }
+        var script = Path.Combine(_layout.BinRoot, "belay-keeper.sh");
+        File.WriteAllText(script, "sleep \"$1\"\n");
+        var keeper = Start("/bin/sh", $"{script} 60");
+        Assert.NotNull(KeeperExit.Find(_layout));
+        var said = new List<string>();
+        Assert.True(KeeperExit.WaitOrEnd(_layout, TimeSpan.FromSeconds(1), said.Add));
+        Assert.True(keeper.HasExited, "the emulated keeper is still running");
+        Assert.Single(said);
+    }
+
+    [Fact]
+    public void AKeeperWhoseArgvZeroIsUnderBinRootIsKnownByIt()
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists("/bin/bash"))
+        {
+            Assert.Skip("bash's exec -a on Linux");
+        }
+        var keeper = Start("/bin/bash", $"-c \"exec -a {_layout.KeeperExe} {SleepPath()} 1\"");
+        Assert.True(KeeperExit.WaitOrEnd(_layout, TimeSpan.FromSeconds(30), _ => Assert.Fail("it spoke")));
+        Assert.True(keeper.HasExited);
+    }
+
+    [Fact]
+    public void AKeeperHoldingTheLockIsWaitedForEvenWhenItsPidIsNotKnown()
+    {
+        var other = Start(SleepPath(), "60"); // the pid file names a program that is not the keeper
+        using (var held = new FileStream(_layout.KeeperLockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            Assert.True(KeeperExit.IsRunning(_layout));
+            Assert.Null(KeeperExit.Find(_layout));
+            var e = Assert.Throws<BelayException>(() => KeeperExit.WaitOrEnd(_layout, TimeSpan.FromSeconds(0.5), _ => { }));
+            Assert.Contains("still holds", e.Message, StringComparison.Ordinal);
+            Assert.Contains("run the uninstall again", e.Message, StringComparison.Ordinal);
+        }
+        Assert.False(KeeperExit.IsRunning(_layout));
+        Assert.False(KeeperExit.WaitOrEnd(_layout, TimeSpan.FromSeconds(1), _ => Assert.Fail("it spoke")));
+        Assert.False(other.HasExited, "a program that is not the keeper was ended");
+    }
+
+    [Fact]
+    public void TheLockLetGoWithinTheGraceEndsTheWait()
+    {
+        _ = SleepPath();
+        var held = new FileStream(_layout.KeeperLockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        using var letGo = new Timer(_ => held.Dispose(), null, TimeSpan.FromSeconds(0.5), Timeout.InfiniteTimeSpan);
+        Assert.True(KeeperExit.WaitOrEnd(_layout, TimeSpan.FromSeconds(30), _ => Assert.Fail("it spoke")));
+        Assert.False(KeeperExit.IsRunning(_layout));
+    }
 }

@@ -146,6 +146,57 @@ public sealed class InstallTests : IDisposable
     }
 
     [Fact]
+    public void AKeeperKilledOutrightWhosePidWentToAnotherProgramIsStartedAgainAndTheOtherProgramLeftAlone()
+    {
+        // keeper.pid outlives a keeper killed with SIGKILL (or a host that lost power), and its pid can go to any
+        // program. Whether a keeper runs is its lock's to say, and only a process that runs the installation's keeper
+        // is ever signalled: install starts a new keeper, uninstall does not SIGTERM the stranger.
+        _host.PublishAgent("1.0.0");
+        Assert.Equal(0, _host.Install().ExitCode);
+        KillKeeperAndAgent();
+        using var stranger = StartStranger();
+
+        var install = _host.Install();
+        Assert.True(install.ExitCode == 0, install + _host.ReadLog());
+        Assert.Contains("running and ready", install.StdOut, StringComparison.Ordinal);
+        var keeper = _host.Status().GetProperty("keeper").GetProperty("pid").GetInt32();
+        Assert.NotEqual(stranger.Id, keeper);
+        Assert.True(ExternalTool.IsRunning(keeper));
+
+        KillKeeperAndAgent();
+        File.WriteAllText(Path.Combine(_host.Prefix, "var", "keeper.pid"), stranger.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+        var uninstall = InstalledHost.Belay("uninstall", "--prefix", _host.Prefix, "--scope", "user", "--purge");
+        Assert.True(uninstall.ExitCode == 0, uninstall.ToString());
+        Assert.False(Directory.Exists(_host.Prefix));
+        Assert.False(stranger.HasExited, "uninstall ended a program that was not its keeper");
+        stranger.Kill();
+    }
+
+    private void KillKeeperAndAgent()
+    {
+        var status = _host.Status();
+        foreach (var role in new[] { "keeper", "agent" })
+        {
+            var pid = status.GetProperty(role).GetProperty("pid").GetInt32();
+            Assert.Equal(0, ExternalTool.Run("kill", ["-KILL", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ExitCode);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+            while (ExternalTool.IsRunning(pid) && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
+            Assert.False(ExternalTool.IsRunning(pid), $"the {role} survived SIGKILL");
+        }
+    }
+
+    /// <summary>A program that holds the pid keeper.pid names, as a pid that went to another program would.</summary>
+    private System.Diagnostics.Process StartStranger()
+    {
+        var stranger = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "300") { UseShellExecute = false })!;
+        File.WriteAllText(Path.Combine(_host.Prefix, "var", "keeper.pid"), stranger.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n");
+        return stranger;
+    }
+
+    [Fact]
     public void TheDetachedKeepersLogIsRotatedPastTenMegabytesAndTheNextAgentWritesToTheNewFile()
     {
         _host.PublishAgent("1.0.0");
