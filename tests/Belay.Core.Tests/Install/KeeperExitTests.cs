@@ -115,7 +115,7 @@ public sealed class KeeperExitTests : IDisposable
             Assert.Skip("/proc/PID/cmdline is Linux's");
         }
         var script = Path.Combine(_layout.BinRoot, "belay-keeper.sh");
-        File.WriteAllText(script, "sleep \"$1\"\n");
+        File.WriteAllText(script, "sleep \"$1\"\nexit $?\n"); // not the last command: no shell execs it in its own place
         var keeper = Start("/bin/sh", $"{script} 60");
         Assert.NotNull(KeeperExit.Find(_layout));
         var said = new List<string>();
@@ -131,9 +131,27 @@ public sealed class KeeperExitTests : IDisposable
         {
             Assert.Skip("bash's exec -a on Linux");
         }
-        var keeper = Start("/bin/bash", $"-c \"exec -a {_layout.KeeperExe} {SleepPath()} 1\"");
+        var keeper = Start("/bin/bash", $"-c \"exec -a {_layout.KeeperExe} {SleepPath()} 2\"");
+        // bash has exec'd sleep with its argv[0] once the command line says so.
+        var deadline = Stopwatch.StartNew();
+        while (!CommandLine(keeper.Id).StartsWith(_layout.KeeperExe + "\0", StringComparison.Ordinal) && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Thread.Sleep(10);
+        }
         Assert.True(KeeperExit.WaitOrEnd(_layout, TimeSpan.FromSeconds(30), _ => Assert.Fail("it spoke")));
         Assert.True(keeper.HasExited);
+    }
+
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
     }
 
     [Fact]
