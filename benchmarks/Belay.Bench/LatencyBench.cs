@@ -158,13 +158,17 @@ internal static class LatencyBench
             var watch = Stopwatch.StartNew();
             var r = Shell.Run("sh", ["-c", $"curl -fsSL '{url}install.sh' | sh -s -- --user --prefix '{prefix}' --service-manager none"],
                 ctx.Tls.ClientEnvironment, TimeSpan.FromMinutes(2));
+            var seconds = watch.Elapsed.TotalSeconds;
             if (!r.Ok)
             {
                 return new Timed(double.NaN, $"install.sh failed: {r}");
             }
-            return host.WaitFor(BelayHost.Ready, TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(50))
-                ? new Timed(watch.Elapsed.TotalSeconds)
-                : new Timed(double.NaN, "installed, but the agent was not ready within 60 s");
+            // install.sh ends when `belay install` saw the agent report ready to its keeper (it waits for that), so the
+            // clock stops there; the status that checks it is not timed: it is one more cold start of the bootstrapper,
+            // which the floor does not pay (until 2026-12-07 it was inside the figure). It must say ready at once.
+            return host.Status() is { } status && BelayHost.Ready(status)
+                ? new Timed(seconds)
+                : new Timed(double.NaN, "install.sh returned, but the agent was not ready");
         }
         finally
         {
