@@ -94,20 +94,37 @@ internal sealed class KeeperHost : IDisposable
     public static void Log(string message) =>
         KeeperLog.WriteLine($"{DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture)} keeper {message}");
 
+    /// <summary>
+    /// Takes keeper.lock, which says "a keeper runs here" for as long as this process lives. `belay` asks whether a
+    /// keeper runs by taking it for a moment (<see cref="KeeperExit.IsRunning"/>), so a lock found taken is tried again
+    /// for a second before another keeper is believed to hold it: a keeper must not give up because a status looked.
+    /// </summary>
+    private static FileStream TakeLock(string path)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+            {
+                if (attempt >= LockAttempts)
+                {
+                    throw new BelayException($"another keeper is already running for this installation ({path} is locked)", e);
+                }
+                Thread.Sleep(50);
+            }
+        }
+    }
+
+    private const int LockAttempts = 20;
+
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_layout.StateDir);
         var exitCode = ExitCodes.Ok;
-        FileStream keeperLock;
-        try
-        {
-            keeperLock = new FileStream(_layout.KeeperLockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        }
-        catch (IOException e)
-        {
-            throw new BelayException($"another keeper is already running for this installation ({_layout.KeeperLockFile} is locked)", e);
-        }
-        using (keeperLock)
+        using (var keeperLock = TakeLock(_layout.KeeperLockFile))
         {
             AtomicFile.WriteAllText(_layout.KeeperPidFile, Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -172,6 +172,33 @@ public sealed class InstallTests : IDisposable
         stranger.Kill();
     }
 
+    [Fact]
+    public void AKeeperStartingWhileAStatusLooksAtItsLockStillStartsAndASecondKeeperIsRefused()
+    {
+        // `belay status` (and install, and uninstall) ask whether a keeper runs by taking keeper.lock for a moment: a
+        // keeper starting in that moment waits for it, and only a lock held for good means another keeper.
+        _host.PublishAgent("1.0.0");
+        Assert.Equal(0, _host.Install().ExitCode);
+        KillKeeperAndAgent();
+        var keeperExe = Path.Combine(_host.Prefix, "bin", "belay-keeper");
+        var config = Path.Combine(_host.Prefix, "etc", "config.json");
+        var lockFile = Path.Combine(_host.Prefix, "var", "keeper.lock");
+        using (new FileStream(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var start = ExternalTool.Run("/bin/sh", ["-c", "exec \"$0\" --config \"$1\" --detach --log \"$2\" </dev/null >>\"$2\" 2>&1 &", keeperExe, config, _host.KeeperLog]);
+            Assert.True(start.ExitCode == 0, start.ToString());
+            Thread.Sleep(300); // the keeper meets the lock taken
+        }
+        var status = _host.WaitFor(s => s.GetProperty("agent").GetProperty("ready").GetBoolean(), TimeSpan.FromSeconds(30), "ready after the lock was let go");
+        var keeper = status.GetProperty("keeper").GetProperty("pid").GetInt32();
+
+        var second = ExternalTool.Run(keeperExe, ["--config", config], timeout: TimeSpan.FromSeconds(30));
+        Assert.NotEqual(0, second.ExitCode);
+        Assert.Contains("another keeper is already running for this installation", second.StdErr + second.StdOut, StringComparison.Ordinal);
+        Assert.True(ExternalTool.IsRunning(keeper), "the first keeper stopped");
+        Assert.Equal(keeper, _host.Status().GetProperty("keeper").GetProperty("pid").GetInt32());
+    }
+
     private void KillKeeperAndAgent()
     {
         var status = _host.Status();
