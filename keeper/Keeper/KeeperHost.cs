@@ -94,32 +94,6 @@ internal sealed class KeeperHost : IDisposable
     public static void Log(string message) =>
         KeeperLog.WriteLine($"{DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture)} keeper {message}");
 
-    /// <summary>
-    /// Takes keeper.lock, which says "a keeper runs here" for as long as this process lives. `belay` asks whether a
-    /// keeper runs by taking it for a moment (<see cref="KeeperExit.IsRunning"/>), so a lock found taken is tried again
-    /// for a second before another keeper is believed to hold it: a keeper must not give up because a status looked.
-    /// </summary>
-    private static FileStream TakeLock(string path)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
-            {
-                if (attempt >= LockAttempts)
-                {
-                    throw new BelayException($"another keeper is already running for this installation ({path} is locked)", e);
-                }
-                Thread.Sleep(50);
-            }
-        }
-    }
-
-    private const int LockAttempts = 20;
-
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_layout.StateDir);
@@ -501,4 +475,31 @@ internal sealed class KeeperHost : IDisposable
                 return Task.FromResult($"ERR unknown request '{parts[0]}' (READY, SWITCH v, ROLLBACK, STATUS)");
         }
     }
+
+    // Placed last: members added above RunAsync renumber its compiler-generated state machine, which the order file names.
+    /// <summary>
+    /// Takes keeper.lock, which says "a keeper runs here" for as long as this process lives. `belay` asks whether a
+    /// keeper runs by taking it for a moment (<see cref="KeeperExit.IsRunning"/>), so a lock found taken is tried again
+    /// for a second before another keeper is believed to hold it: a keeper must not give up because a status looked.
+    /// </summary>
+    private static FileStream TakeLock(string path)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+            {
+                if (attempt >= LockAttempts)
+                {
+                    throw new BelayException($"another keeper is already running for this installation ({path} is locked)", e);
+                }
+                Thread.Sleep(50);
+            }
+        }
+    }
+
+    private const int LockAttempts = 20;
 }
