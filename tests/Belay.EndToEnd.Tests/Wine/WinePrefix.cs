@@ -83,20 +83,30 @@ internal sealed partial class WinePrefix : IDisposable
                 Thread.Sleep(TimeSpan.FromSeconds(2));
             }
         }
-        // Initialise with an ordinary server and let it end: under a persistent server wineboot -i
-        // leaves a second services.exe behind, and sc then talks to one that does not know the service.
-        Silently("wineboot -i", prefix._wine, "wineboot", "-i");
-        Silently("wineserver -w", prefix._wineserver!, "-w");
-        // Wine ends services.exe and every service (they are "system processes") a few seconds
-        // after the last ordinary Wine process of the prefix exits, and the next command starts
-        // them again: a service would never outlive one sc command. A persistent wineserver keeps
-        // the SCM and its services up between commands, as on Windows, until Dispose (-k).
-        Silently("wineserver -p", prefix._wineserver!, "-p");
-        // Seen once in CI (2026-12-07): this first command under the persistent server found the prefix out of date,
-        // updated it again ("configuration ... has been updated") and sc exited 1; the prefix's set-up, not Belay, so a
-        // second try is allowed here and nowhere else.
-        SilentlyTries(3, "starting services.exe", prefix._wine, "sc", "query", "eventlog");
-        Assert.True(Directory.Exists(prefix.DriveC), $"no {prefix.DriveC} after wineboot -i:\n{File.ReadAllText(log)}");
+        // A set-up that fails ends the prefix's server too: a persistent wineserver (-p) left behind outlives the run
+        // (one from a failed set-up was found still running an hour after its test).
+        try
+        {
+            // Initialise with an ordinary server and let it end: under a persistent server wineboot -i
+            // leaves a second services.exe behind, and sc then talks to one that does not know the service.
+            Silently("wineboot -i", prefix._wine, "wineboot", "-i");
+            Silently("wineserver -w", prefix._wineserver!, "-w");
+            // Wine ends services.exe and every service (they are "system processes") a few seconds
+            // after the last ordinary Wine process of the prefix exits, and the next command starts
+            // them again: a service would never outlive one sc command. A persistent wineserver keeps
+            // the SCM and its services up between commands, as on Windows, until Dispose (-k).
+            Silently("wineserver -p", prefix._wineserver!, "-p");
+            // Seen once in CI (2026-12-07): this first command under the persistent server found the prefix out of date,
+            // updated it again ("configuration ... has been updated") and sc exited 1; the prefix's set-up, not Belay, so a
+            // second try is allowed here and nowhere else.
+            SilentlyTries(3, "starting services.exe", prefix._wine, "sc", "query", "eventlog");
+            Assert.True(Directory.Exists(prefix.DriveC), $"no {prefix.DriveC} after wineboot -i:\n{File.ReadAllText(log)}");
+        }
+        catch
+        {
+            prefix.Dispose();
+            throw;
+        }
         return prefix;
     }
 
