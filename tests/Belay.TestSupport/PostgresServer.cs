@@ -34,49 +34,59 @@ public sealed class PostgresServer : IDisposable
         {
             return; // each test that uses it skips (or fails, under BELAY_REQUIRE_TOOLS) through Require()
         }
-        var root = OtherUser.TestsRunAsRoot;
-        var data = Path.Combine(_dir.Path, "data");
-        if (root)
+        // A server that did not come up is ended here (and its folder removed): the constructor's throw leaves no object
+        // for anyone to dispose, and a postgres still starting would outlive the run.
+        try
         {
-            // nobody must reach and own its folder: the temp folder is 0700 root's otherwise.
-            File.SetUnixFileMode(_dir.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
-            Directory.CreateDirectory(data);
-            Run("chown", ["65534:65534", data]);
-            Run("chown", ["65534:65534", _dir.Path]);
-        }
-        Run(AsTestUser(root, Path.Combine(_bin, "initdb")), [.. AsTestUserArgs(root, Path.Combine(_bin, "initdb")),
-            "-D", data, "-U", User, "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
-        Port = FreePort();
-        var psi = new ProcessStartInfo(AsTestUser(root, Path.Combine(_bin, "postgres")))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in (string[])[.. AsTestUserArgs(root, Path.Combine(_bin, "postgres")), "-D", data, "-k", _dir.Path, "-h", "127.0.0.1",
-                     "-p", Port.ToString(CultureInfo.InvariantCulture), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                     "-c", "max_connections=300", "-c", "log_min_messages=warning"])
-        {
-            psi.ArgumentList.Add(arg);
-        }
-        _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start postgres");
-        _process.OutputDataReceived += (_, e) => Append(e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            var ready = ExternalTool.Run(Path.Combine(_bin, "pg_isready"), ["-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", User]);
-            if (ready.ExitCode == 0)
+            var root = OtherUser.TestsRunAsRoot;
+            var data = Path.Combine(_dir.Path, "data");
+            if (root)
             {
-                break;
+                // nobody must reach and own its folder: the temp folder is 0700 root's otherwise.
+                File.SetUnixFileMode(_dir.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+                Directory.CreateDirectory(data);
+                Run("chown", ["65534:65534", data]);
+                Run("chown", ["65534:65534", _dir.Path]);
             }
-            if (_process.HasExited || watch.Elapsed > TimeSpan.FromSeconds(60))
+            Run(AsTestUser(root, Path.Combine(_bin, "initdb")), [.. AsTestUserArgs(root, Path.Combine(_bin, "initdb")),
+                "-D", data, "-U", User, "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]);
+            Port = FreePort();
+            var psi = new ProcessStartInfo(AsTestUser(root, Path.Combine(_bin, "postgres")))
             {
-                throw new InvalidOperationException($"PostgreSQL did not start: {ready}\n{Output}");
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var arg in (string[])[.. AsTestUserArgs(root, Path.Combine(_bin, "postgres")), "-D", data, "-k", _dir.Path, "-h", "127.0.0.1",
+                         "-p", Port.ToString(CultureInfo.InvariantCulture), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                         "-c", "max_connections=300", "-c", "log_min_messages=warning"])
+            {
+                psi.ArgumentList.Add(arg);
             }
-            Thread.Sleep(200);
+            _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start postgres");
+            _process.OutputDataReceived += (_, e) => Append(e.Data);
+            _process.ErrorDataReceived += (_, e) => Append(e.Data);
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+            var watch = Stopwatch.StartNew();
+            while (true)
+            {
+                var ready = ExternalTool.Run(Path.Combine(_bin, "pg_isready"), ["-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", User]);
+                if (ready.ExitCode == 0)
+                {
+                    break;
+                }
+                if (_process.HasExited || watch.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    throw new InvalidOperationException($"PostgreSQL did not start: {ready}\n{Output}");
+                }
+                Thread.Sleep(200);
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
         }
     }
 
