@@ -96,6 +96,23 @@ internal sealed class AgentHost
         {
             return ExitCodes.Error;
         }
+        // One agent at a time (AgentLock): an agent whose keeper died may still be handing over; nothing of the
+        // programs' state or the apps' journals is read before it has ended.
+        AgentLock agentLock;
+        try
+        {
+            agentLock = await AgentLock.AcquireAsync(Path.Combine(_layout.StateDir, "agent.lock"), Path.Combine(_layout.StateDir, "agent.pid"),
+                PreviousAgentHandOver, EndPreviousAgent, WarnWhileWaiting, _clock, stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return ExitCodes.Ok;
+        }
+        using var heldLock = agentLock;
+        if (KeeperGone())
+        {
+            return ExitCodes.Error;
+        }
         var status = AgentStatus.TryLoad(_layout.AgentStatusFile, out var statusProblem) ?? new AgentStatus();
         if (statusProblem is not null)
         {
@@ -557,6 +574,37 @@ internal sealed class AgentHost
         {
             _log.Warning("{Error}", e.Message);
             return null;
+        }
+    }
+
+    // Placed last: members added above RunAsync renumber its compiler-generated state machine, which the order file names.
+
+    /// <summary>How long an agent still running for this installation gets to end before the next one kills it: what a keeper gives an agent to hand over.</summary>
+    private static readonly TimeSpan PreviousAgentHandOver = TimeSpan.FromSeconds(10);
+
+    private void WarnWhileWaiting(string message) => _log.Warning("{Message}", message);
+
+    /// <summary>Kills the agent that holds agent.lock and did not end in time, if <paramref name="pid"/> is still that process (a belay-agent started then).</summary>
+    private static bool EndPreviousAgent(int pid, long startTime)
+    {
+        try
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                using var process = System.Diagnostics.Process.GetProcessById(pid);
+                if (!process.ProcessName.StartsWith("belay-agent", StringComparison.OrdinalIgnoreCase))
+                {
+                    return false;
+                }
+                process.Kill(entireProcessTree: false);
+                return true;
+            }
+            // Alone, as a keeper kills an agent that does not hand over in time: its programs lead sessions of their own and stay.
+            return startTime > 0 && PosixProcess.IsSameProcessAlive(pid, startTime) && Posix.SendSignal(pid, PosixProcess.SigKill);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            return false;
         }
     }
 }
