@@ -85,7 +85,9 @@ internal sealed class AgentHost
         // and two agents would race. Linux tells us (SIGTERM on the parent's death); on
         // other systems the poll loop notices the adoption.
         var watchKeeper = _keeperSocket is not null && !OperatingSystem.IsWindows();
-        var keeperPid = OperatingSystem.IsWindows() ? 0 : Posix.ParentId;
+        // The keeper says its pid: a parent read here could already be the subreaper or init that adopted an agent
+        // whose keeper died while it started (before the prctl below), and such an agent would never see it gone.
+        var keeperPid = OperatingSystem.IsWindows() ? 0 : _keeperPid is > 0 and var kp ? kp : Posix.ParentId;
         bool KeeperGone() => watchKeeper && !OperatingSystem.IsWindows() && Posix.ParentId != keeperPid;
         if (watchKeeper && !OperatingSystem.IsWindows())
         {
