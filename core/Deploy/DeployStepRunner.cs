@@ -63,7 +63,7 @@ public sealed class DeployStepRunner
                 DeployStep.Health => await HealthAsync(app, d, cancellationToken).ConfigureAwait(false),
                 DeployStep.Restore => await RestoreAsync(app, d, cancellationToken).ConfigureAwait(false),
                 DeployStep.Uninstall => await HookAsync(app, d, New(app, d), HookKind.Uninstall, cancellationToken).ConfigureAwait(false),
-                DeployStep.Remove => await RemoveAsync(app).ConfigureAwait(false),
+                DeployStep.Remove => await RemoveAsync(app, cancellationToken).ConfigureAwait(false),
                 _ => StepOutcome.Failed($"{LifecycleNames.Of(step)} is not a step the runner carries out"),
             };
         }
@@ -248,7 +248,7 @@ public sealed class DeployStepRunner
         }
         var output = new StringBuilder();
         await BestEffortHookAsync(old, HookKind.PreStop, d, output, cancellationToken).ConfigureAwait(false);
-        await _process.ApplyAsync(old.Definition(), run: false).ConfigureAwait(false);
+        await _process.ApplyAsync(old.Definition(), run: false).WaitAsync(cancellationToken).ConfigureAwait(false);
         output.Append(CultureInfo.InvariantCulture, $"stop: {app} {old.Version} stopped\n");
         await BestEffortHookAsync(old, HookKind.PostStop, d, output, cancellationToken).ConfigureAwait(false);
         return new StepOutcome { Output = OutputTail.Keep(output.ToString()) };
@@ -273,7 +273,7 @@ public sealed class DeployStepRunner
     private async Task<StepOutcome> ExecAsync(string app, ResolvedRelease release, CancellationToken cancellationToken)
     {
         var definition = release.Definition();
-        await _process.ApplyAsync(definition, run: true).ConfigureAwait(false);
+        await _process.ApplyAsync(definition, run: true).WaitAsync(cancellationToken).ConfigureAwait(false);
         var deadline = _clock.GetUtcNow() + release.Config.StartTimeout + ExecGrace;
         int? pid = null;
         while (true)
@@ -309,7 +309,7 @@ public sealed class DeployStepRunner
         var info = await _process.StatusAsync(app).ConfigureAwait(false);
         if (info is { Status.State: "starting" or "running" } && info.Identity == definition.Hash)
         {
-            await _process.ApplyAsync(definition, run: true).ConfigureAwait(false);
+            await _process.ApplyAsync(definition, run: true).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         return await _health.RunAsync(release, d.From, m => _log.Write(app, m, false), cancellationToken).ConfigureAwait(false);
     }
@@ -380,7 +380,7 @@ public sealed class DeployStepRunner
         if (oldDefinition is not null && info is { Status.State: "starting" or "running" } && info.Identity == oldDefinition.Hash)
         {
             // It never stopped (the stop was cut off before its signal): keep it, under its own definition.
-            await _process.ApplyAsync(oldDefinition, run: true).ConfigureAwait(false);
+            await _process.ApplyAsync(oldDefinition, run: true).WaitAsync(cancellationToken).ConfigureAwait(false);
             output.Append(CultureInfo.InvariantCulture, $"restore: {app} {old!.Version} is running\n");
             return new StepOutcome { Output = output.ToString() };
         }
@@ -401,11 +401,11 @@ public sealed class DeployStepRunner
             }
             if (failed is not null)
             {
-                await _process.ApplyAsync(failed.Definition(), run: false).ConfigureAwait(false);
+                await _process.ApplyAsync(failed.Definition(), run: false).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                await _process.RemoveAsync(app).ConfigureAwait(false);
+                await _process.RemoveAsync(app).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             output.Append(CultureInfo.InvariantCulture, $"restore: {app} {d.Version} stopped\n");
             if (failed is not null && started)
@@ -417,7 +417,7 @@ public sealed class DeployStepRunner
         {
             if (d.From is null)
             {
-                await _process.RemoveAsync(app).ConfigureAwait(false);
+                await _process.RemoveAsync(app).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             return new StepOutcome { Output = OutputTail.Keep(output.ToString()) };
         }
@@ -434,9 +434,9 @@ public sealed class DeployStepRunner
         return new StepOutcome { Output = OutputTail.Keep(output.ToString()) };
     }
 
-    private async Task<StepOutcome> RemoveAsync(string app)
+    private async Task<StepOutcome> RemoveAsync(string app, CancellationToken cancellationToken)
     {
-        await _process.RemoveAsync(app).ConfigureAwait(false);
+        await _process.RemoveAsync(app).WaitAsync(cancellationToken).ConfigureAwait(false);
         var releases = _paths.Releases(app);
         if (Directory.Exists(releases))
         {
