@@ -1,4 +1,5 @@
 using Belay.Core.IO;
+using Belay.Core.Programs;
 
 namespace Belay.Agent.Supervision;
 
@@ -9,6 +10,11 @@ namespace Belay.Agent.Supervision;
 /// change user or plumb a FIFO onto stdout, and fork() is unsafe inside the runtime; so
 /// the agent starts itself in this mode, which does exactly that, in this order, and then
 /// execs the program in place (same pid, no extra process left):
+///   0. with --go-on-stdin (how the agent starts every program and hook): waits for one byte on
+///      stdin, which the agent writes once the process's pid is recorded (state/programs/state.json,
+///      apps/APP.hook); stdin ending first means the agent died before it recorded it, and the helper
+///      exits 125 without running anything, still in the agent's process group (which the keeper kills):
+///      whatever an agent starts is either recorded for the next agent to adopt or end, or never runs;
 ///   1. setsid (the program leads its own process group: a stop reaches its children);
 ///   2. opens the program's FIFO read-write and puts it on stdout, and on stderr too unless
 ///      --stderr names a second FIFO for it (the program holds a reader end of each itself,
@@ -33,12 +39,18 @@ internal static class ExecHelper
         }
         string? log = null, stderr = null, user = null, group = null, dir = null;
         var stderrToStdout = false;
+        var goOnStdin = false;
         var i = 0;
         for (; i < args.Length && args[i] != "--"; i++)
         {
             if (args[i] == "--stderr-to-stdout")
             {
                 stderrToStdout = true;
+                continue;
+            }
+            if (args[i] == GoOnStdin)
+            {
+                goOnStdin = true;
                 continue;
             }
             if (i + 1 >= args.Length)
@@ -70,6 +82,10 @@ internal static class ExecHelper
         if (command.Length == 0)
         {
             return Usage("no command after --");
+        }
+        if (goOnStdin && !WaitForGo())
+        {
+            return Fail(125, "the agent that started this ended before it recorded it; not running " + command[0]);
         }
         if (PosixProcess.NewSession() is var sid and not 0)
         {
@@ -167,7 +183,7 @@ internal static class ExecHelper
 
     private static int Usage(string problem)
     {
-        Console.Error.WriteLine($"belay-agent exec: {problem}. Usage: belay-agent exec [--log FIFO [--stderr FIFO] | --stderr-to-stdout] [--user U] [--group G] [--dir D] -- COMMAND ARGS...");
+        Console.Error.WriteLine($"belay-agent exec: {problem}. Usage: belay-agent exec [{GoOnStdin}] [--log FIFO [--stderr FIFO] | --stderr-to-stdout] [--user U] [--group G] [--dir D] -- COMMAND ARGS...");
         return 2;
     }
 
@@ -176,5 +192,22 @@ internal static class ExecHelper
         Console.Error.WriteLine($"belay-agent exec: {message}");
         Console.Error.Flush();
         return code;
+    }
+
+    /// <summary>The option that makes the helper wait for the agent's go on stdin (step 0).</summary>
+    public const string GoOnStdin = AgentExec.GoOnStdin;
+
+    /// <summary>True once a byte arrived on stdin; false when stdin ended (or failed) first.</summary>
+    private static bool WaitForGo()
+    {
+        try
+        {
+            using var stdin = Console.OpenStandardInput();
+            return stdin.ReadByte() >= 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 }

@@ -42,7 +42,15 @@ internal interface IProgramHost : IDisposable
 }
 
 /// <summary>A started program: its pid, its start time (with the pid, its identity) and its exit.</summary>
-internal sealed record StartedProcess(int Pid, long StartTime, Task<ProgramExit> Exited);
+internal sealed record StartedProcess(int Pid, long StartTime, Task<ProgramExit> Exited)
+{
+    /// <summary>
+    /// Lets the program run, once the supervisor has recorded its pid (null: it runs already). A program must never
+    /// run unrecorded: an agent killed in between would leave it to run unknown, and the next agent would start it
+    /// again beside it (a second copy that cannot bind the first one's port). Returns false when it had ended.
+    /// </summary>
+    public Func<bool>? Proceed { get; init; }
+}
 
 /// <summary>How a program ended: success (exit 0) and the words for it ("exit 3", "signal 9").</summary>
 internal readonly record struct ProgramExit(bool Success, string Description);

@@ -25,13 +25,15 @@ internal sealed class PosixProgramHost(ProgramPaths paths, ILogger log, string a
                 $"password_file = {passwordFile}: only Windows needs an account's password to run a program as it; here the agent (root) runs it as user without one: remove password_file");
         }
         PumpLogs(d, separateStderr);
+        // The helper waits for the supervisor's go, sent once the pid is in the state file (StartedProcess.Proceed).
         string[] options = separateStderr
-            ? ["--log", paths.Fifo(d.Name), "--stderr", paths.ErrFifo(d.Name), "--dir", d.Directory]
-            : ["--log", paths.Fifo(d.Name), "--dir", d.Directory];
+            ? [AgentExec.GoOnStdin, "--log", paths.Fifo(d.Name), "--stderr", paths.ErrFifo(d.Name), "--dir", d.Directory]
+            : [AgentExec.GoOnStdin, "--log", paths.Fifo(d.Name), "--dir", d.Directory];
         var psi = AgentExec.StartInfo(agentExe, options, d.User, d.Group, d.Command, d.Environment);
+        psi.RedirectStandardInput = true;
         var process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
         var pid = process.Id;
-        return new StartedProcess(pid, PosixProcess.StartTime(pid), WaitAsync(process));
+        return new StartedProcess(pid, PosixProcess.StartTime(pid), WaitAsync(process)) { Proceed = () => AgentExec.Go(process) };
     }
 
     private static async Task<ProgramExit> WaitAsync(Process process)

@@ -676,10 +676,11 @@ internal sealed class Supervisor : IDisposable
         }
         m.EverStarted = true;
         m.StartedAt = now;
+        StartedProcess started;
         try
         {
             m.SeparateStderr = !d.RedirectStderr;
-            var started = _host.Start(d, m.SeparateStderr);
+            started = _host.Start(d, m.SeparateStderr);
             m.Pid = started.Pid;
             m.StartTime = started.StartTime;
             m.Adopted = false;
@@ -706,7 +707,9 @@ internal sealed class Supervisor : IDisposable
             OnExit(m, now, false, $"spawn error: {SystemErrors.Describe(e)}");
             return;
         }
+        // Recorded before it runs: the next agent adopts it (or ends it), whenever this one dies.
         Persist();
+        started.Proceed?.Invoke();
     }
 
     private void OnChildExit(Managed m, int generation, ProgramExit exit)

@@ -11,7 +11,7 @@ namespace Belay.Core.Deploy;
 /// Runs an app's hooks (and health commands) the way the supervisor starts programs: through
 /// the agent's exec helper (<c>belay-agent exec --stderr-to-stdout --dir D [--user U] -- HOOK</c>),
 /// so that each hook leads its own session and process group, runs as the app's user, and has
-/// /dev/null on stdin. stdout and stderr share one pipe, read line by line: each line has every
+/// /dev/null on stdin (the helper first waits for a go on it, sent once the hook's pid is recorded). stdout and stderr share one pipe, read line by line: each line has every
 /// secret value replaced by *** before it reaches the deploy log or the kept tail (the last 4 KiB).
 /// At the timeout the hook's whole process group gets SIGKILL; when the hook exits, whatever it
 /// left in its group gets SIGKILL too, so no hook outlives its step.
@@ -25,8 +25,10 @@ public sealed class HookRunner(string agentExe, IDeployLog log, TimeProvider clo
     public async Task<HookResult> RunAsync(HookRun run, Action<int, long>? started, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
-        var psi = AgentExec.StartInfo(agentExe, ["--stderr-to-stdout", "--dir", run.Directory], run.User, run.Group, run.Command, run.Environment);
+        // The helper waits for the go, sent once the pid is recorded (started): a hook never runs unrecorded.
+        var psi = AgentExec.StartInfo(agentExe, [AgentExec.GoOnStdin, "--stderr-to-stdout", "--dir", run.Directory], run.User, run.Group, run.Command, run.Environment);
         psi.RedirectStandardOutput = true;
+        psi.RedirectStandardInput = true;
         var output = new HookOutput(log, run);
         var shown = output.Shown;
         if (run.Log)
@@ -47,6 +49,7 @@ public sealed class HookRunner(string agentExe, IDeployLog log, TimeProvider clo
         {
             var pid = process.Id;
             started?.Invoke(pid, PosixProcess.StartTime(pid));
+            AgentExec.Go(process);
             var reading = ReadAsync(process.StandardOutput.BaseStream, output);
             var timedOut = false;
             using var timeout = new CancellationTokenSource(run.Timeout, clock);

@@ -77,4 +77,29 @@ public static class AgentExec
         }
         return null;
     }
+
+    /// <summary>
+    /// The exec helper's option that makes it wait for one byte on stdin before it does anything (the start's
+    /// ProcessStartInfo must redirect stdin): the agent sends it with <see cref="Go"/> once the child's pid is
+    /// recorded, so that an agent killed between the start and the record leaves nothing running that the next
+    /// agent does not know of (the helper sees stdin end and exits without running the command).
+    /// </summary>
+    public const string GoOnStdin = "--go-on-stdin";
+
+    /// <summary>Lets a child started with <see cref="GoOnStdin"/> go on: one byte on its stdin, then stdin closed. False when it had ended.</summary>
+    public static bool Go(Process process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        try
+        {
+            using var stdin = process.StandardInput;
+            stdin.BaseStream.WriteByte(1);
+            stdin.BaseStream.Flush();
+            return true;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
 }
