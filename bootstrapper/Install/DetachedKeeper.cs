@@ -94,20 +94,17 @@ internal sealed class DetachedKeeper : IServiceBackend
         {
             return;
         }
-        int? pid;
-        using (var keeper = KeeperExit.Find(_layout))
+        using var keeper = KeeperExit.Find(_layout);
+        if (keeper is null && !KeeperExit.IsRunning(_layout))
         {
-            pid = keeper?.Id;
-            if (keeper is null && !KeeperExit.IsRunning(_layout))
-            {
-                return;
-            }
-            if (keeper is not null)
-            {
-                Posix.SendSignal(keeper.Id, Posix.SigTerm);
-            }
+            return;
         }
-        if (KeeperExit.WaitOrEnd(_layout, KeeperExit.Grace, _say))
+        if (keeper is not null)
+        {
+            Posix.SendSignal(keeper.Id, Posix.SigTerm);
+        }
+        var pid = keeper?.Id;
+        if (KeeperExit.WaitOrEnd(_layout, keeper, KeeperExit.Grace, _say))
         {
             _say(pid is { } p ? $"stopped the keeper (pid {p})" : "stopped the keeper");
         }

@@ -27,8 +27,8 @@ public static class KeeperExit
         ArgumentNullException.ThrowIfNull(layout);
         try
         {
-            // Taking the lock for a moment is the only way to ask; a keeper starting in that moment says "another
-            // keeper is already running" and its service manager starts it again.
+            // Taking the lock for a moment is the only way to ask; a keeper starting in that moment tries again
+            // (KeeperHost.TakeLock) before it believes another keeper holds it.
             using var probe = new FileStream(layout.KeeperLockFile, FileMode.Open, FileAccess.Read, FileShare.None);
             return false;
         }
@@ -83,9 +83,15 @@ public static class KeeperExit
     /// </summary>
     public static bool WaitOrEnd(InstallLayout layout, TimeSpan grace, Action<string> say)
     {
+        using var process = Find(layout);
+        return WaitOrEnd(layout, process, grace, say);
+    }
+
+    /// <summary><see cref="WaitOrEnd(InstallLayout, TimeSpan, Action{string})"/> for a keeper already <see cref="Find">found</see> (null: none was).</summary>
+    public static bool WaitOrEnd(InstallLayout layout, Process? process, TimeSpan grace, Action<string> say)
+    {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(say);
-        using var process = Find(layout);
         if (process is null)
         {
             return WaitForLock(layout, grace);
