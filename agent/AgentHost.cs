@@ -81,6 +81,8 @@ internal sealed class AgentHost
 
     public async Task<int> RunAsync(CancellationToken stop)
     {
+        // The first feed check's TLS roots load beside the start below, not after its connection is made.
+        SystemRoots.PreloadFor(_config.Feeds);
         // An agent whose keeper died must not linger: a restarted keeper starts a new one,
         // and two agents would race. Linux tells us (SIGTERM on the parent's death); on
         // other systems the poll loop notices the adoption.

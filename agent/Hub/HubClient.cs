@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Belay.Core.Feed;
 using Belay.Core.Hub;
 using Serilog;
 
@@ -147,6 +148,11 @@ internal sealed class HubClient
             connect.CancelAfter(ConnectTimeout);
             try
             {
+                if (uri.Scheme == "wss")
+                {
+                    SystemRoots.Preload();
+                    await SystemRoots.WhenLoaded.ConfigureAwait(false);
+                }
                 await socket.ConnectAsync(uri, invoker, connect.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is WebSocketException or HttpRequestException or OperationCanceledException or IOException

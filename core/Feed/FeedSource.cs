@@ -278,6 +278,10 @@ public sealed class HttpFeedSource : FeedSource
         _base = baseUri.AbsoluteUri.EndsWith('/') ? baseUri : new Uri(baseUri.AbsoluteUri + "/");
         _ownsClient = http is null;
         _http = http ?? CreateDefaultClient();
+        if (_base.Scheme == Uri.UriSchemeHttps)
+        {
+            SystemRoots.Preload();
+        }
     }
 
     public override string Location => _base.AbsoluteUri;
@@ -382,6 +386,8 @@ public sealed class HttpFeedSource : FeedSource
         {
             request.Headers.IfNoneMatch.Add(tag);
         }
+        // The roots a TLS connection is checked against, loaded beside the process's start (SystemRoots).
+        await SystemRoots.WhenLoaded.ConfigureAwait(false);
         try
         {
             var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, guard.BeginWait()).ConfigureAwait(false);
