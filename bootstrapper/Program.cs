@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Belay.Bootstrapper.Commands;
 using Belay.Core.Cli;
+using Belay.Core.Feed;
 
 namespace Belay.Bootstrapper;
 
@@ -16,6 +17,11 @@ internal static class Program
         if (args.Length > 0 && args[0] == Belay.Keeper.AgentExec.Verb)
         {
             return Belay.Keeper.AgentExec.Run(args[1..]);
+        }
+        // `belay install` over TLS: the system's roots load while the command line is built and parsed (SystemRoots).
+        if (args is ["install", ..])
+        {
+            SystemRoots.PreloadFor(args);
         }
         var root = new RootCommand("belay: install, keep and update the Belay agent.")
         {
