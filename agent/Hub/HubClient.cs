@@ -151,7 +151,7 @@ internal sealed class HubClient
                 if (uri.Scheme == "wss")
                 {
                     SystemRoots.Preload();
-                    await SystemRoots.WhenLoaded.ConfigureAwait(false);
+                    await SystemRoots.WhenLoaded.WaitAsync(connect.Token).ConfigureAwait(false);
                 }
                 await socket.ConnectAsync(uri, invoker, connect.Token).ConfigureAwait(false);
             }

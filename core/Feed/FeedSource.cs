@@ -387,7 +387,7 @@ public sealed class HttpFeedSource : FeedSource
             request.Headers.IfNoneMatch.Add(tag);
         }
         // The roots a TLS connection is checked against, loaded beside the process's start (SystemRoots).
-        await SystemRoots.WhenLoaded.ConfigureAwait(false);
+        await SystemRoots.WhenLoaded.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, guard.BeginWait()).ConfigureAwait(false);
