@@ -105,7 +105,7 @@ internal sealed class AgentHost
         AgentLock agentLock;
         try
         {
-            agentLock = await AgentLock.AcquireAsync(Path.Combine(_layout.StateDir, "agent.lock"), Path.Combine(_layout.StateDir, "agent.pid"),
+            agentLock = await AgentLock.AcquireAsync(_layout.AgentLockFile, _layout.AgentPidFile,
                 PreviousAgentHandOver, EndPreviousAgent, WarnWhileWaiting, _clock, stop).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -596,7 +596,7 @@ internal sealed class AgentHost
             if (OperatingSystem.IsWindows())
             {
                 using var process = System.Diagnostics.Process.GetProcessById(pid);
-                if (!process.ProcessName.StartsWith("belay-agent", StringComparison.OrdinalIgnoreCase))
+                if (!process.ProcessName.StartsWith("belay-agent", StringComparison.OrdinalIgnoreCase) || AgentLock.Holder.StartTimeOf(process) != startTime)
                 {
                     return false;
                 }

@@ -46,8 +46,6 @@ internal static class InstallCommand
         installation.AddTo(command);
         command.SetAction(async (result, cancel) =>
         {
-            // The TLS roots the feed's (or the hub's) certificate is checked against load beside the steps before the first request.
-            SystemRoots.PreloadFor([.. result.GetRequiredValue(feed), result.GetValue(hub)]);
             var scope = Installation.ParseScope(result.GetValue(installation.Scope));
             Installer.CheckPrivileges(scope);
             var keys = result.GetValue(rootKeys) is { Length: > 0 } given

@@ -40,6 +40,8 @@ public sealed record InstallLayout(string BinRoot, string ConfigDir, string Stat
     public string KeeperLockFile => Path.Combine(StateDir, "keeper.lock");
     public string KeeperPidFile => Path.Combine(StateDir, "keeper.pid");
     public string KeeperSocket => Path.Combine(StateDir, "keeper.sock");
+    public string AgentLockFile => Path.Combine(StateDir, "agent.lock");
+    public string AgentPidFile => Path.Combine(StateDir, "agent.pid");
     public string DownloadsDir => Path.Combine(StateDir, "downloads");
     public string KeeperLog => Path.Combine(LogDir, "keeper.log");
     public string AgentLog => Path.Combine(LogDir, "agent.log");

@@ -98,9 +98,26 @@ public sealed class AgentLock : IDisposable
     }
 
     /// <summary>agent.pid: "PID STARTTIME" of the agent that holds the lock.</summary>
-    internal static class Holder
+    public static class Holder
     {
-        public static long StartTimeOf(int pid) => OperatingSystem.IsWindows() ? 0 : PosixProcess.StartTime(pid);
+        /// <summary>The process's start time, which with its pid names it (a reused pid has another): the kernel's clock ticks
+        /// on POSIX, the start instant's UTC ticks on Windows.</summary>
+        public static long StartTimeOf(int pid)
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                return PosixProcess.StartTime(pid);
+            }
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return StartTimeOf(process);
+        }
+
+        /// <summary><see cref="StartTimeOf(int)"/> of a process already open (Windows).</summary>
+        public static long StartTimeOf(System.Diagnostics.Process process)
+        {
+            ArgumentNullException.ThrowIfNull(process);
+            return process.StartTime.ToUniversalTime().Ticks;
+        }
 
         public static (int Pid, long StartTime)? Read(string pidFile)
         {
