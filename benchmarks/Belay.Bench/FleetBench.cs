@@ -82,7 +82,7 @@ internal static class FleetBench
         var complete = sim.WaitUntil(h => h.SeenSequence >= sequence && (!admitted.Contains(h) || h.Current == version), timeout);
         var seen = sim.Hosts.Where(h => h.SeenSequence >= sequence).Select(h => h.SeenAt - t0).ToList();
         var run = admitted.Where(h => h.Current == version).Select(h => h.RunningAt - t0).ToList();
-        var archive = new FileInfo(Path.Combine(feed.Dir, feed.Find($"agent/{version}", "*.tar.gz"))).Length;
+        var archive = new FileInfo(Path.Combine(feed.Dir, feed.Download(version))).Length;
         return new RolloutPhase(version, percent, sim.Hosts.Length, admitted.Count, complete, publish.TotalSeconds,
             Stats.Median(seen), seen.Count > 0 ? seen.Max() : double.NaN,
             Stats.Median(run), Stats.Percentile(run, 90), Stats.Percentile(run, 99), run.Count > 0 ? run.Max() : double.NaN,

@@ -239,7 +239,9 @@ internal sealed class FleetSimulator : IDisposable
             var v = Admission.Order(version);
             if (v > current && Admission.IsAdmitted(h.Id, version, percent) && (best is null || v > best.Value.V))
             {
-                best = (v, version, art.GetProperty("path").GetString()!);
+                // What a real agent downloads: the compact form when the release has one (docs/feed.md).
+                var chosen = art.TryGetProperty("compact", out var compact) ? compact : art;
+                best = (v, version, chosen.GetProperty("path").GetString()!);
             }
         }
         return best is { } b ? (b.Version, b.Path) : null;

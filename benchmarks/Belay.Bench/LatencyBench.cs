@@ -57,9 +57,10 @@ internal static class LatencyBench
         feed.WriteInstallers(url);
         // What install.sh downloads: the gzip copy when the feed has one.
         var boot = File.Exists(gzip) ? $"bootstrap/{version}/belay-{ctx.Rid}.gz" : feed.Find($"bootstrap/{version}", $"belay-{ctx.Rid}");
+        // The floor fetches the .tar.gz (what curl and tar unpack); belay install fetches the compact form when there is one.
         var archive = feed.Find($"agent/{version}", "*.tar.gz");
         var downloadBytes = new FileInfo(Path.Combine(feed.Dir, "install.sh")).Length + new FileInfo(Path.Combine(feed.Dir, boot)).Length +
-            new FileInfo(Path.Combine(feed.Dir, archive)).Length;
+            new FileInfo(Path.Combine(feed.Dir, feed.Download(version))).Length;
 
         var oneLiner = new List<Timed>();
         var floor = new List<Timed>();

@@ -295,9 +295,10 @@ internal static class Report
             $"{Verdict(x.OnDisk <= SizeBench.OnDiskBudget)} / {Verdict(x.Gzip <= SizeBench.GzipBudget)} / {Verdict(x.Xz <= SizeBench.XzBudget)}",
         })]);
         L();
-        Table(b, ["RID", "agent archive", "bytes", "budget"], [.. s.Archives.Select(a => new[]
+        Table(b, ["RID", "agent download", "bytes", "budget", "beside it, for older hosts and standard tools"], [.. s.Archives.Select(a => new[]
         {
             a.Rid, a.File, $"{a.Bytes:N0} ({Mb(a.Bytes)})", $"< {Mb(SizeBench.ArchiveBudget, 0)}: {Verdict(a.Bytes < SizeBench.ArchiveBudget)}",
+            a.ClassicFile == a.File ? "" : $"{a.ClassicFile}, {a.ClassicBytes:N0} ({Mb(a.ClassicBytes)})",
         })]);
         if (s.Skipped.Count > 0)
         {

@@ -6,7 +6,7 @@ namespace Belay.Bench;
 internal sealed record SizeRow(string Rid, string Build, string File, long OnDisk, long Gzip, long Xz);
 
 /// <summary>The agent archive belay-release package makes for a RID (what a feed serves and hosts download).</summary>
-internal sealed record ArchiveRow(string Rid, string File, long Bytes);
+internal sealed record ArchiveRow(string Rid, string File, long Bytes, string ClassicFile, long ClassicBytes);
 
 internal sealed record SizeResult(IReadOnlyList<SizeRow> Rows, IReadOnlyList<ArchiveRow> Archives, IReadOnlyList<string> Skipped);
 
@@ -88,7 +88,10 @@ internal static class SizeBench
         var output = Path.Combine(dir, "out");
         Shell.Check(ctx.Release, ["package", "--rid", rid, "--version", ctx.BuiltVersion, "--input", input, "--out", output],
             new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = "946684800" });
-        var archive = Directory.EnumerateFiles(output).First(f => !f.EndsWith(".minisig", StringComparison.Ordinal));
-        return new ArchiveRow(rid, Path.GetFileName(archive), new FileInfo(archive).Length);
+        // What a host downloads: the compact form when belay-release package made one (docs/feed.md), else the archive.
+        var files = Directory.EnumerateFiles(output).Where(f => !f.EndsWith(".minisig", StringComparison.Ordinal)).ToList();
+        var archive = files.FirstOrDefault(f => f.EndsWith(".br", StringComparison.Ordinal)) ?? files.First();
+        var classic = files.FirstOrDefault(f => f.EndsWith(".tar.gz", StringComparison.Ordinal) || f.EndsWith(".zip", StringComparison.Ordinal)) ?? archive;
+        return new ArchiveRow(rid, Path.GetFileName(archive), new FileInfo(archive).Length, Path.GetFileName(classic), new FileInfo(classic).Length);
     }
 }

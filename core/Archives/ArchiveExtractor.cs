@@ -9,7 +9,7 @@ using Belay.Core.IO;
 namespace Belay.Core.Archives;
 
 /// <summary>
-/// Unpacks an agent archive (.tar.gz, or .zip for Windows) as if it came from an attacker,
+/// Unpacks an agent archive (.tar.gz, its compact form .tar.x86.br or .tar.br, or .zip for Windows) as if it came from an attacker,
 /// even though its hash was checked: a signing key can leak, a publisher can pack the wrong
 /// folder. The archive may hold only regular files and directories, with plain relative
 /// names; anything else is refused as a trust failure naming the entry and the rule.
@@ -37,7 +37,7 @@ public static partial class ArchiveExtractor
     private const int TypeSocket = 0xC000;
 
     /// <summary>
-    /// Extracts <paramref name="archivePath"/> (.tar.gz, .tgz or .zip, by extension) into
+    /// Extracts <paramref name="archivePath"/> (.tar.gz, .tgz, .tar.x86.br, .tar.br or .zip, by extension) into
     /// <paramref name="destinationDirectory"/>, which must not exist yet but whose parent must.
     /// Returns the relative paths (forward slashes) of the files extracted, in archive order.
     /// Files get mode 0755 when the archive gives them any execute bit and 0644 otherwise,
@@ -65,9 +65,10 @@ public static partial class ArchiveExtractor
 
         var archive = Path.GetFullPath(archivePath);
         var isZip = archive.EndsWith(".zip", StringComparison.OrdinalIgnoreCase);
-        if (!isZip && !archive.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase) && !archive.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase))
+        if (!isZip && !archive.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase) && !archive.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase)
+            && !CompactArchive.IsCompact(archive))
         {
-            throw new BelayException($"cannot extract {archive}: Belay reads .tar.gz, .tgz and .zip archives only");
+            throw new BelayException($"cannot extract {archive}: Belay reads .tar.gz, .tgz, .tar.x86.br, .tar.br and .zip archives only");
         }
         var destination = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destinationDirectory));
         var parent = Path.GetDirectoryName(destination);
@@ -102,7 +103,7 @@ public static partial class ArchiveExtractor
             // so that a hostile archive is refused before it touches the disk at all.
             try
             {
-                Run(input, isZip, new Session(archiveName, root: null, limits, input.Length));
+                Run(input, archive, isZip, new Session(archiveName, root: null, limits, input.Length));
                 input.Position = 0;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -117,7 +118,7 @@ public static partial class ArchiveExtractor
             try
             {
                 var session = new Session(archiveName, temp, limits, input.Length);
-                Run(input, isZip, session);
+                Run(input, archive, isZip, session);
                 session.FinishDirectories();
                 // Each file was flushed, but its name lives in its folder: until the folders are
                 // flushed too (deepest first), a power loss after the rename below could leave
@@ -149,7 +150,7 @@ public static partial class ArchiveExtractor
         }
     }
 
-    private static void Run(FileStream input, bool isZip, Session session)
+    private static void Run(FileStream input, string path, bool isZip, Session session)
     {
         try
         {
@@ -159,7 +160,10 @@ public static partial class ArchiveExtractor
             }
             else
             {
-                ExtractTarGz(input, session);
+                using var tar = CompactArchive.IsCompact(path)
+                    ? CompactArchive.OpenTar(input, path, leaveOpen: true)
+                    : new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
+                ExtractTar(tar, session);
             }
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or NotSupportedException)
@@ -168,10 +172,9 @@ public static partial class ArchiveExtractor
         }
     }
 
-    private static void ExtractTarGz(FileStream input, Session session)
+    private static void ExtractTar(Stream tar, Session session)
     {
-        using var gzip = new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
-        using var reader = new TarReader(gzip, leaveOpen: true);
+        using var reader = new TarReader(tar, leaveOpen: true);
         while (reader.GetNextEntry(copyData: false) is { } entry)
         {
             session.CountEntry();

@@ -248,6 +248,10 @@ public sealed class DesiredApp
                 {
                     yield return $"{at}.size: {artifact.Size} must be a positive number of bytes";
                 }
+                if (artifact.Compact is not null)
+                {
+                    yield return $"{at}.compact: an app's archive has no compact form (only the agent's archives do)";
+                }
             }
         }
         if (Env is null)

@@ -30,6 +30,14 @@ public static class FeedLayout
     public static string AgentArchive(string version, string rid) =>
         $"agent/{version}/{DefaultProduct}-{version}-{rid}{ArchiveExtension(rid)}";
 
+    /// <summary>
+    /// The compact form of the agent archive (docs/feed.md, "The compact archive"): the same tar, Brotli-compressed,
+    /// x86-filtered for x64 RIDs: agent/&lt;version&gt;/belay-agent-&lt;version&gt;-&lt;rid&gt;.tar.x86.br (.tar.br for other
+    /// Unix RIDs); null for Windows RIDs, which ship the .zip only.
+    /// </summary>
+    public static string? AgentCompactArchive(string version, string rid) =>
+        Archives.CompactArchive.ExtensionFor(rid) is { } extension ? $"agent/{version}/{DefaultProduct}-{version}-{rid}{extension}" : null;
+
     public static string BootstrapBinary(string version, string rid) =>
         $"bootstrap/{version}/belay-{rid}{(rid.StartsWith("win-", StringComparison.Ordinal) ? ".exe" : "")}";
 

@@ -85,6 +85,13 @@ public sealed class ArtifactEntry
     public string Path { get; set; } = "";
     public string Sha256 { get; set; } = "";
     public long Size { get; set; }
+
+    /// <summary>
+    /// An agent archive's compact form (docs/feed.md, "The compact archive"): the same tar in fewer bytes, its own
+    /// path, hash and size. Hosts that know it download it instead; older ones never read it. Null when the publisher made none.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ArtifactEntry? Compact { get; set; }
 }
 
 [JsonSourceGenerationOptions(

@@ -120,16 +120,35 @@ public static class FeedTrust
             {
                 problems.AddRange(ArtifactProblems(release.Version, rid, artifact));
             }
+            foreach (var (rid, artifact) in release.Artifacts)
+            {
+                if (artifact.Compact is { } compact)
+                {
+                    problems.AddRange(ArtifactProblems(release.Version, rid, compact, " compact archive"));
+                    if (compact.Compact is not null)
+                    {
+                        problems.Add($"version {release.Version} {rid}: the compact archive has a compact form of its own");
+                    }
+                }
+            }
+            foreach (var (rid, artifact) in release.Bootstrap ?? [])
+            {
+                if (artifact.Compact is not null)
+                {
+                    problems.Add($"version {release.Version} bootstrap {rid}: only agent archives have a compact form");
+                }
+            }
         }
         return problems;
     }
 
-    private static IEnumerable<string> ArtifactProblems(string version, string rid, ArtifactEntry artifact)
+    private static IEnumerable<string> ArtifactProblems(string version, string rid, ArtifactEntry artifact, string? what = null)
     {
-        if (!FeedLayout.IsValidRid(rid))
+        if (what is null && !FeedLayout.IsValidRid(rid))
         {
             yield return $"version {version}: '{rid}' is not a runtime identifier";
         }
+        rid += what;
         if (!FeedLayout.IsSafeRelativePath(artifact.Path))
         {
             yield return $"version {version} {rid}: path '{artifact.Path}' is not a plain relative path inside the feed";

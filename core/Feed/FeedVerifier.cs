@@ -110,6 +110,11 @@ public sealed class FeedVerifier
                     {
                         await Check($"{artifact.Path} ({kind} {release.Version} {rid}): {artifact.Size} bytes, sha256 {artifact.Sha256[..Math.Min(12, artifact.Sha256.Length)]}…, signed",
                             () => VerifyArtifactAsync(artifact, releaseKeys, cancellationToken)).ConfigureAwait(false);
+                        if (artifact.Compact is { } compact)
+                        {
+                            await Check($"{compact.Path} ({kind} {release.Version} {rid}, compact): {compact.Size} bytes, sha256 {compact.Sha256[..Math.Min(12, compact.Sha256.Length)]}…, signed",
+                                () => VerifyArtifactAsync(compact, releaseKeys, cancellationToken)).ConfigureAwait(false);
+                        }
                     }
                 }
             }

@@ -1,12 +1,14 @@
 using System.Formats.Tar;
 using System.IO.Compression;
+using Belay.Core.Archives;
 using Belay.Core.Feed;
 using Belay.Core.IO;
 
 namespace Belay.Core.Publishing;
 
 /// <summary>
-/// Builds the per-RID agent archive (.tar.gz, or .zip for Windows) from a publish folder.
+/// Builds the per-RID agent archive (.tar.gz, or .zip for Windows) from a publish folder, and on request
+/// its compact form (<see cref="CreateWithCompact"/>).
 /// Archives are reproducible: entries sorted, a fixed timestamp, owner root:root, modes
 /// 0755 for executables and 0644 for the rest, so the same input gives the same SHA-256.
 /// Debug symbols are left out.
@@ -23,10 +25,45 @@ public static class ArchiveBuilder
         Create(inputDirectory, outputPath, rid, entryTime, Excluded);
 
     /// <summary>
+    /// The agent archive and, for RIDs that have one, its compact form beside it (<see cref="CompactPathOf"/>): the
+    /// same tar, Brotli-compressed (docs/feed.md, "The compact archive"). Returns the files packed and the compact
+    /// archive's path (null for Windows RIDs).
+    /// </summary>
+    public static (IReadOnlyList<string> Files, string? CompactPath) CreateWithCompact(string inputDirectory, string outputPath, string rid,
+        DateTimeOffset entryTime, CompactArchive.Level level)
+    {
+        string? compactPath = null;
+        var files = Create(inputDirectory, outputPath, rid, entryTime, Excluded, tar =>
+        {
+            compactPath = CompactPathOf(outputPath, rid);
+            if (compactPath is not null)
+            {
+                AtomicFile.WriteAllBytes(compactPath, CompactArchive.Encode(tar, CompactArchive.ExtensionFor(rid)!, level));
+            }
+        });
+        return (files, compactPath);
+    }
+
+    /// <summary>Where the compact form of the .tar.gz at <paramref name="archivePath"/> lies (same folder and name, its own ending); null for Windows RIDs.</summary>
+    public static string? CompactPathOf(string archivePath, string rid)
+    {
+        ArgumentNullException.ThrowIfNull(archivePath);
+        var extension = CompactArchive.ExtensionFor(rid);
+        var gz = FeedLayout.ArchiveExtension(rid);
+        return extension is null || !archivePath.EndsWith(gz, StringComparison.OrdinalIgnoreCase)
+            ? null
+            : archivePath[..^gz.Length] + extension;
+    }
+
+    /// <summary>
     /// The same for any folder: files whose names end in one of <paramref name="excluded"/> are left out
     /// (an app's archive leaves out nothing). <paramref name="rid"/> may be <c>any</c> (a .tar.gz).
     /// </summary>
-    public static IReadOnlyList<string> Create(string inputDirectory, string outputPath, string rid, DateTimeOffset entryTime, IReadOnlyList<string> excluded)
+    public static IReadOnlyList<string> Create(string inputDirectory, string outputPath, string rid, DateTimeOffset entryTime, IReadOnlyList<string> excluded) =>
+        Create(inputDirectory, outputPath, rid, entryTime, excluded, compact: null);
+
+    private static List<string> Create(string inputDirectory, string outputPath, string rid, DateTimeOffset entryTime, IReadOnlyList<string> excluded,
+        Action<ReadOnlySpan<byte>>? compact)
     {
         ArgumentNullException.ThrowIfNull(excluded);
         if (rid != FeedLayout.AnyRid && !FeedLayout.IsValidRid(rid))
@@ -53,24 +90,31 @@ public static class ArchiveBuilder
         }
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outputPath))!);
         using var buffer = new MemoryStream();
+        using var tar = new MemoryStream();
         if (expected == ".zip")
         {
             WriteZip(buffer, inputDirectory, files, entryTime);
         }
         else
         {
-            WriteTarGz(buffer, inputDirectory, files, entryTime);
+            // The tar once, then each compression of it: the .tar.gz and its compact form hold the very same bytes.
+            WriteTar(tar, inputDirectory, files, entryTime);
+            using var gzip = new GZipStream(buffer, CompressionLevel.SmallestSize, leaveOpen: true);
+            gzip.Write(tar.GetBuffer().AsSpan(0, (int)tar.Length));
         }
         AtomicFile.WriteAllBytes(outputPath, buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        if (tar.Length > 0)
+        {
+            compact?.Invoke(tar.GetBuffer().AsSpan(0, (int)tar.Length));
+        }
         return files;
     }
 
-    private static void WriteTarGz(Stream output, string root, List<string> files, DateTimeOffset time)
+    private static void WriteTar(Stream output, string root, List<string> files, DateTimeOffset time)
     {
-        using var gzip = new GZipStream(output, CompressionLevel.SmallestSize, leaveOpen: true);
         // ustar, not pax: .NET names pax extended headers after the process id, which would make
         // every build's archive differ. ustar carries all we need (mode, owner, 255-char names).
-        using var tar = new TarWriter(gzip, TarEntryFormat.Ustar, leaveOpen: true);
+        using var tar = new TarWriter(output, TarEntryFormat.Ustar, leaveOpen: true);
         foreach (var dir in files.Select(Path.GetDirectoryName).OfType<string>().Where(d => d.Length > 0).Distinct().Order(StringComparer.Ordinal))
         {
             tar.WriteEntry(new UstarTarEntry(TarEntryType.Directory, dir.Replace('\\', '/') + "/")

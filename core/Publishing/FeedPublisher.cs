@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Belay.Core.Archives;
 using Belay.Core.Feed;
 using Belay.Core.Minisign;
 using Belay.Core.Versioning;
@@ -140,6 +141,15 @@ public sealed partial class FeedPublisher
                 throw new BelayException(ExitCodes.Usage, $"artifact for {rid} must be a {expected} archive, got {source} (build it with belay-release package)");
             }
             plan.Add(("agent", rid, source, FeedLayout.AgentArchive(request.Version, rid)));
+            // The compact form belay-release package writes beside the archive, when it is there (docs/feed.md).
+            if (ArchiveBuilder.CompactPathOf(source, rid) is { } compactSource && File.Exists(compactSource))
+            {
+                plan.Add(("compact", rid, compactSource, FeedLayout.AgentCompactArchive(request.Version, rid)!));
+            }
+            else
+            {
+                _log($"no compact form beside {source} (belay-release package writes one); hosts will download the {expected}");
+            }
         }
         foreach (var (rid, source) in request.Bootstrap.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
@@ -156,6 +166,12 @@ public sealed partial class FeedPublisher
             if (_files.Exists(target) && !SameContent(item.Source, target))
             {
                 throw new BelayException($"{target} already exists with other content; a published file is never replaced (caches and hosts may hold it). Publish a new version instead");
+            }
+            if (item.Kind == "compact")
+            {
+                // A host that reads the compact form must get exactly what one that reads the .tar.gz gets.
+                var archive = plan.Single(p => p.Kind == "agent" && p.Rid == item.Rid).Source;
+                CompactArchive.CheckSameTar(archive, item.Source);
             }
         }
         EnsureWritable(feed);
@@ -190,6 +206,10 @@ public sealed partial class FeedPublisher
                 if (item.Kind == "agent")
                 {
                     release.Artifacts[item.Rid] = entry;
+                }
+                else if (item.Kind == "compact")
+                {
+                    release.Artifacts[item.Rid].Compact = entry;
                 }
                 else
                 {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Belay.Core;
+using Belay.Core.Archives;
 using Belay.Core.Cli;
 using Belay.Core.Feed;
 using Belay.Core.IO;
@@ -17,9 +18,15 @@ internal static class PackageCommand
         var version = new Option<string>("--version") { Description = "The version in the archive's name.", Required = true }.SemanticVersion();
         var input = new Option<DirectoryInfo>("--input") { Description = "The published agent folder (belay-agent and anything beside it).", Required = true };
         var output = new Option<DirectoryInfo>("--out") { Description = "Where the archive goes.", Required = true };
-        var command = new Command("package", "Build a reproducible agent archive: belay-agent-VERSION-RID.tar.gz (.zip for Windows).")
+        var compact = new Option<string>("--compact")
         {
-            rid, version, input, output,
+            Description = "The compact form beside the .tar.gz (Linux, macOS, illumos): best (Brotli quality 11, about 30 s; what releases ship), fast (quality 5, for tests and scratch feeds) or none.",
+            DefaultValueFactory = _ => "best",
+        };
+        compact.AcceptOnlyFromAmong("best", "fast", "none");
+        var command = new Command("package", "Build a reproducible agent archive: belay-agent-VERSION-RID.tar.gz (.zip for Windows), and its compact form belay-agent-VERSION-RID.tar.x86.br (.tar.br on ARM) that hosts download instead.")
+        {
+            rid, version, input, output, compact,
         };
         command.SetAction(result =>
         {
@@ -37,9 +44,19 @@ internal static class PackageCommand
                 throw new BelayException(ExitCodes.Usage, $"--input {from} is not a folder: give the folder that holds belay-agent (a dotnet publish output)");
             }
             IReadOnlyList<string> files;
+            string? compactPath = null;
             try
             {
-                files = ArchiveBuilder.Create(from, path, r, ArchiveBuilder.EntryTime(epoch));
+                var level = result.GetValue(compact);
+                if (level == "none")
+                {
+                    files = ArchiveBuilder.Create(from, path, r, ArchiveBuilder.EntryTime(epoch));
+                }
+                else
+                {
+                    (files, compactPath) = ArchiveBuilder.CreateWithCompact(from, path, r, ArchiveBuilder.EntryTime(epoch),
+                        level == "fast" ? CompactArchive.Level.Fast : CompactArchive.Level.Best);
+                }
             }
             catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
             {
@@ -47,6 +64,10 @@ internal static class PackageCommand
                     $"cannot package {from} into {path}: {SystemErrors.Describe(failure)}", failure);
             }
             Console.WriteLine($"wrote {path} ({new FileInfo(path).Length} bytes: {string.Join(", ", files)})");
+            if (compactPath is not null)
+            {
+                Console.WriteLine($"wrote {compactPath} ({new FileInfo(compactPath).Length} bytes: the same tar, compact)");
+            }
             return ExitCodes.Ok;
         });
         return command;

@@ -39,6 +39,8 @@ public sealed class NginxServerTests
     [InlineData("install.sh", "text/plain; charset=utf-8", "no-cache")]
     [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-x64.tar.gz", "application/gzip", "public, max-age=31536000, immutable")]
     [InlineData("agent/1.4.2/belay-agent-1.4.2-win-x64.zip", "application/zip", "public, max-age=31536000, immutable")]
+    [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-x64.tar.x86.br", "application/octet-stream", "public, max-age=31536000, immutable")]
+    [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-arm64.tar.br", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/belay-linux-x64", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/SHA256SUMS", "text/plain; charset=utf-8", "public, max-age=31536000, immutable")]
     public async Task Nginx_sends_the_same_types_and_caching_as_the_embedded_server(string path, string type, string cache)
@@ -55,6 +57,8 @@ public sealed class NginxServerTests
         Assert.True(response.StatusCode == HttpStatusCode.OK, nginx.Diagnostics);
         Assert.Equal(type, response.Content.Headers.ContentType?.ToString());
         Assert.Equal(cache, response.Headers.CacheControl?.ToString());
+        // Served as they are: a compact archive (.br) with Content-Encoding: br would be decoded by clients that honour it.
+        Assert.Empty(response.Content.Headers.ContentEncoding);
     }
 
     [Theory]

@@ -69,6 +69,7 @@ public sealed class GroupDocumentTests
     [InlineData("apps/shop/2.7.1/shop-2.7.1-linux-x64.tar.gz", "apps/shop/2.7.0/shop-2.7.0-linux-x64.tar.gz", "apps.shop.artifacts.linux-x64.path: 'apps/shop/2.7.0/shop-2.7.0-linux-x64.tar.gz' is not apps/shop/2.7.1/shop-2.7.1-linux-x64.tar.gz")]
     [InlineData("apps/shop/2.7.1/shop-2.7.1-linux-x64.tar.gz", "../../etc/passwd", "apps.shop.artifacts.linux-x64.path: '../../etc/passwd' is not")]
     [InlineData("\"size\": 18234112", "\"size\": -1", "apps.shop.artifacts.linux-x64.size: -1 must be a positive number of bytes")]
+    [InlineData("\"size\": 18234112", "\"size\": 18234112, \"compact\": {\"path\": \"apps/shop/2.7.1/x.tar.br\", \"sha256\": \"\", \"size\": 1}", "apps.shop.artifacts.linux-x64.compact: an app's archive has no compact form")]
     [InlineData("\"PORT\": \"8080\"", "\"BELAY_APP\": \"x\"", "apps.shop.env.BELAY_APP: 'BELAY_APP' is not a variable name")]
     [InlineData("\"PORT\": \"8080\"", "\"1PORT\": \"x\"", "apps.shop.env.1PORT: '1PORT' is not a variable name")]
     [InlineData("-----BEGIN AGE ENCRYPTED FILE-----\\nYWdl", "c2VjcmV0", "apps.shop.env.DB_PASSWORD.age: not an armored age file")]

@@ -67,7 +67,8 @@ public sealed class BadInputTests : IDisposable
     public void ATamperedArtifactExits3()
     {
         _host.PublishAgent("1.0.0");
-        var artifact = Path.Combine(_host.Workspace.Feed, "agent", "1.0.0", "belay-agent-1.0.0-linux-x64.tar.gz");
+        // The file belay downloads: the compact form.
+        var artifact = Path.Combine(_host.Workspace.Feed, "agent", "1.0.0", "belay-agent-1.0.0-linux-x64.tar.x86.br");
         var bytes = File.ReadAllBytes(artifact);
         bytes[bytes.Length / 2] ^= 0x55;
         File.WriteAllBytes(artifact, bytes);
@@ -127,7 +128,7 @@ public sealed class BadInputTests : IDisposable
         Directory.CreateDirectory(input);
         File.WriteAllText(Path.Combine(input, "belay-agent"), "not for this host");
         var packages = Path.Combine(_host.Workspace.Root, "packages");
-        Assert.Equal(0, Release.ReleaseWorkspace.Release("package", "--rid", "linux-arm64", "--version", "1.0.0", "--input", input, "--out", packages).ExitCode);
+        Assert.Equal(0, Release.ReleaseWorkspace.Release("package", "--compact", "fast", "--rid", "linux-arm64", "--version", "1.0.0", "--input", input, "--out", packages).ExitCode);
         Assert.Equal(0, Release.ReleaseWorkspace.Release("publish", "--feed", _host.Workspace.Feed, "--version", "1.0.0",
             "--artifact", $"linux-arm64={Path.Combine(packages, "belay-agent-1.0.0-linux-arm64.tar.gz")}", "--key", _host.Workspace.ReleaseKey).ExitCode);
         var result = _host.Install();

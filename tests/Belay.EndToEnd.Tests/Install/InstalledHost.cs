@@ -71,7 +71,7 @@ public sealed class InstalledHost : IDisposable
         File.WriteAllBytes(exe, agent);
         File.SetUnixFileMode(exe, (UnixFileMode)0b111_101_101);
         var packages = Path.Combine(_ws.Root, "packages");
-        var package = ReleaseWorkspace.Release("package", "--rid", Build.Rid, "--version", version, "--input", input, "--out", packages);
+        var package = ReleaseWorkspace.Release("package", "--compact", "fast", "--rid", Build.Rid, "--version", version, "--input", input, "--out", packages);
         Assert.True(package.ExitCode == 0, package.ToString());
         var publish = ReleaseWorkspace.Release("publish", "--feed", _ws.Feed, "--version", version,
             "--artifact", $"{Build.Rid}={Path.Combine(packages, $"belay-agent-{version}-{Build.Rid}.tar.gz")}", "--key", _ws.ReleaseKey,
@@ -89,15 +89,25 @@ public sealed class InstalledHost : IDisposable
             var input = Path.Combine(_ws.Root, "agent-shipped");
             Directory.CreateDirectory(input);
             File.Copy(Build.Agent, Path.Combine(input, "belay-agent"), overwrite: true);
-            var package = ReleaseWorkspace.Release("package", "--rid", Build.Rid, "--version", "0.0.0", "--input", input, "--out", packages);
+            var package = ReleaseWorkspace.Release("package", "--compact", "fast", "--rid", Build.Rid, "--version", "0.0.0", "--input", input, "--out", packages);
             Assert.True(package.ExitCode == 0, package.ToString());
             _package = Path.Combine(packages, $"belay-agent-0.0.0-{Build.Rid}.tar.gz");
         }
         var archive = Path.Combine(packages, $"belay-agent-{version}-{Build.Rid}.tar.gz");
         File.Copy(_package, archive, overwrite: true);
+        // Its compact form too, so that hosts update from it as they do from a release belay-release package made.
+        var compact = Core.Publishing.ArchiveBuilder.CompactPathOf(archive, Build.Rid);
+        if (compact is not null)
+        {
+            File.Copy(Core.Publishing.ArchiveBuilder.CompactPathOf(_package, Build.Rid)!, compact, overwrite: true);
+        }
         var publish = ReleaseWorkspace.Release("publish", "--feed", _ws.Feed, "--version", version, "--artifact", $"{Build.Rid}={archive}", "--key", _ws.ReleaseKey);
         Assert.True(publish.ExitCode == 0, publish.ToString());
         File.Delete(archive);
+        if (compact is not null)
+        {
+            File.Delete(compact);
+        }
     }
 
     public static int? ReadPid(string path) =>

@@ -34,7 +34,7 @@ public sealed class InstallShHost : IDisposable
             var input = Path.Combine(_ws.Root, $"agent-in-{build.Rid}");
             Directory.CreateDirectory(input);
             File.Copy(build.Agent, Path.Combine(input, "belay-agent"));
-            Check(ReleaseWorkspace.Release("package", "--rid", build.Rid, "--version", Version, "--input", input, "--out", packages));
+            Check(ReleaseWorkspace.Release("package", "--compact", "fast", "--rid", build.Rid, "--version", Version, "--input", input, "--out", packages));
             publish.AddRange(["--artifact", $"{build.Rid}={Path.Combine(packages, $"belay-agent-{Version}-{build.Rid}.tar.gz")}",
                 "--bootstrap", $"{build.Rid}={build.Belay}"]);
         }

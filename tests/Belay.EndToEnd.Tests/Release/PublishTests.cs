@@ -36,13 +36,17 @@ public sealed class PublishTests : IDisposable
 
         var verify = _ws.VerifyFeed();
         Assert.True(verify.ExitCode == 0, verify.ToString());
-        Assert.Contains("all 4 checks passed", verify.StdOut, StringComparison.Ordinal);
+        // root.json, the channel, and each release's .tar.gz and its compact form.
+        Assert.Contains("all 6 checks passed", verify.StdOut, StringComparison.Ordinal);
+        Assert.Contains("agent/1.1.0/belay-agent-1.1.0-linux-x64.tar.x86.br (agent 1.1.0 linux-x64, compact)", verify.StdOut, StringComparison.Ordinal);
 
         using var manifest = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(_ws.Feed, "channels", "stable.json")));
         Assert.Equal(2, manifest.RootElement.GetProperty("sequence").GetInt64());
         var releases = manifest.RootElement.GetProperty("releases");
         Assert.Equal(["1.0.0", "1.1.0"], releases.EnumerateArray().Select(r => r.GetProperty("version").GetString()));
         Assert.Equal(10, releases[1].GetProperty("rollout").GetProperty("percent").GetInt32());
+        Assert.Equal("agent/1.1.0/belay-agent-1.1.0-linux-x64.tar.x86.br",
+            releases[1].GetProperty("artifacts").GetProperty("linux-x64").GetProperty("compact").GetProperty("path").GetString());
 
         var minisign = ExternalTool.Require("minisign", "minisign");
         foreach (var (file, key) in new[]
@@ -50,6 +54,7 @@ public sealed class PublishTests : IDisposable
             ("root.json", _ws.RootPub),
             ("channels/stable.json", _ws.ReleasePub),
             ("agent/1.1.0/belay-agent-1.1.0-linux-x64.tar.gz", _ws.ReleasePub),
+            ("agent/1.1.0/belay-agent-1.1.0-linux-x64.tar.x86.br", _ws.ReleasePub),
         })
         {
             var r = ExternalTool.Run(minisign, ["-V", "-p", key, "-m", Path.Combine(_ws.Feed, file)]);
@@ -76,14 +81,18 @@ public sealed class PublishTests : IDisposable
     {
         Assert.Equal(0, _ws.Init().ExitCode);
         Assert.Equal(0, _ws.Publish("1.0.0").ExitCode);
-        var artifact = Path.Combine(_ws.Feed, "agent", "1.0.0", "belay-agent-1.0.0-linux-x64.tar.gz");
-        var bytes = File.ReadAllBytes(artifact);
-        bytes[^1] ^= 0xff;
-        File.WriteAllBytes(artifact, bytes);
+        foreach (var name in new[] { "belay-agent-1.0.0-linux-x64.tar.gz", "belay-agent-1.0.0-linux-x64.tar.x86.br" })
+        {
+            var artifact = Path.Combine(_ws.Feed, "agent", "1.0.0", name);
+            var bytes = File.ReadAllBytes(artifact);
+            bytes[^1] ^= 0xff;
+            File.WriteAllBytes(artifact, bytes);
+        }
 
         var verify = _ws.VerifyFeed();
         Assert.Equal(3, verify.ExitCode);
         Assert.Contains("belay-agent-1.0.0-linux-x64.tar.gz has SHA-256", verify.StdOut, StringComparison.Ordinal);
+        Assert.Contains("belay-agent-1.0.0-linux-x64.tar.x86.br has SHA-256", verify.StdOut, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -184,12 +193,17 @@ public sealed class PublishTests : IDisposable
     [Fact]
     public void PackagingTheSameInputTwiceGivesTheSameBytes()
     {
-        var first = File.ReadAllBytes(_ws.Archive("2.0.0"));
-        File.Delete(Directory.GetFiles(Path.Combine(_ws.Root, "packages"), "*2.0.0*").Single());
-        var second = File.ReadAllBytes(_ws.Archive("2.0.0"));
-        Assert.Equal(first, second);
+        // The .tar.gz and its compact form, both.
+        var archive = _ws.Archive("2.0.0");
+        var compact = archive[..^".tar.gz".Length] + ".tar.x86.br";
+        var first = (File.ReadAllBytes(archive), File.ReadAllBytes(compact));
+        File.Delete(archive);
+        File.Delete(compact);
+        Assert.Equal(archive, _ws.Archive("2.0.0"));
+        Assert.Equal(first.Item1, File.ReadAllBytes(archive));
+        Assert.Equal(first.Item2, File.ReadAllBytes(compact));
 
-        var tar = ExternalTool.Run("tar", ["-tvzf", Directory.GetFiles(Path.Combine(_ws.Root, "packages"), "*2.0.0*").Single()]);
+        var tar = ExternalTool.Run("tar", ["-tvzf", archive]);
         Assert.Contains("-rwxr-xr-x root/root", tar.StdOut, StringComparison.Ordinal);
         Assert.Contains("belay-agent", tar.StdOut, StringComparison.Ordinal);
     }

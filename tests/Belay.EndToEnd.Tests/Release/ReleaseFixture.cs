@@ -47,12 +47,12 @@ public sealed class ReleaseWorkspace : IDisposable
         File.WriteAllText(exe, $"#!/bin/sh\necho agent {version}\n");
         File.SetUnixFileMode(exe, (UnixFileMode)0b111_101_101);
         var output = Path.Combine(Root, "packages");
-        var result = Release("package", "--rid", rid, "--version", version, "--input", input, "--out", output);
+        var result = Release("package", "--compact", "fast", "--rid", rid, "--version", version, "--input", input, "--out", output);
         if (result.ExitCode != 0)
         {
             throw new InvalidOperationException(result.ToString());
         }
-        return Directory.GetFiles(output, $"belay-agent-{version}-{rid}.*").Single();
+        return Path.Combine(output, Path.GetFileName(Core.Feed.FeedLayout.AgentArchive(version, rid)));
     }
 
     public ToolResult Publish(string version, params string[] extra) =>

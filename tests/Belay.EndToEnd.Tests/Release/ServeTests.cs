@@ -85,7 +85,7 @@ public sealed partial class ServeTests : IDisposable
         using var nginx = NginxServer.Start(_ws.Feed);
         var verify = _ws.VerifyFeed(nginx.BaseUri.AbsoluteUri);
         Assert.True(verify.ExitCode == 0, verify.ToString());
-        Assert.Contains("all 3 checks passed", verify.StdOut, StringComparison.Ordinal);
+        Assert.Contains("all 4 checks passed", verify.StdOut, StringComparison.Ordinal); // root, channel, the .tar.gz and its compact form
     }
 
     [Fact]

@@ -38,7 +38,7 @@ internal static class WindowsBuild
         System.IO.Directory.CreateDirectory(input);
         File.Copy(Agent, Path.Combine(input, "belay-agent.exe"), overwrite: true);
         var packages = Path.Combine(ws.Root, "win-packages");
-        var package = ReleaseWorkspace.Release("package", "--rid", "win-x64", "--version", version, "--input", input, "--out", packages);
+        var package = ReleaseWorkspace.Release("package", "--compact", "fast", "--rid", "win-x64", "--version", version, "--input", input, "--out", packages);
         Assert.True(package.ExitCode == 0, package.ToString());
         var publish = ReleaseWorkspace.Release("publish", "--feed", ws.Feed, "--channel", "stable", "--version", version,
             "--artifact", $"win-x64={Path.Combine(packages, $"belay-agent-{version}-win-x64.zip")}", "--key", ws.ReleaseKey);
