@@ -120,6 +120,27 @@ public sealed class CompactArchiveTests : IDisposable
         Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(_dir.Combine("compact", "belay-agent")));
     }
 
+    [Theory]
+    [InlineData(".tar.gz", 24 * 1024 * 1024)]
+    [InlineData(".tar.gz", 1000)]
+    [InlineData(".tar.x86.br", 24 * 1024 * 1024)]
+    [InlineData(".tar.x86.br", 1000)]
+    public void BothFormsExtractTheSameWhetherTheSecondPassReplaysTheTarOrDecompressesItAgain(string form, int replay)
+    {
+        var input = Publish(CodeLike(300_000, seed: 11));
+        var archive = _dir.Combine("belay-agent-1.0.0-linux-x64.tar.gz");
+        var (files, compact) = ArchiveBuilder.CreateWithCompact(input, archive, "linux-x64", ArchiveBuilder.EntryTime(null), CompactArchive.Level.Fast);
+        var destination = _dir.Combine("out");
+
+        var extracted = ArchiveExtractor.Extract(form == ".tar.gz" ? archive : compact!, destination, ExtractionLimits.Default with { MaxReplayBytes = replay });
+
+        Assert.Equal(files, extracted);
+        foreach (var file in files)
+        {
+            Assert.Equal(File.ReadAllBytes(Path.Combine(input, file)), File.ReadAllBytes(Path.Combine(destination, file)));
+        }
+    }
+
     [Fact]
     public void ArmGetsAPlainTarBrThatBrotliAloneReads()
     {
