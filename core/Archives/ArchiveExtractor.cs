@@ -168,7 +168,7 @@ public static partial class ArchiveExtractor
                 : CompactArchive.IsCompact(path)
                     ? CompactArchive.OpenTar(input, path, leaveOpen: true)
                     : new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
-            var recorder = record ? new RecordingStream(tar, session.Limits.MaxReplayBytes) : null;
+            var recorder = record && session.Limits.MaxReplayBytes > 0 ? new RecordingStream(tar, session.Limits.MaxReplayBytes) : null;
             ExtractTar(recorder ?? tar, session);
             return recorder?.Recorded;
         }

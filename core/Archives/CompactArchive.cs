@@ -86,6 +86,18 @@ public static class CompactArchive
     /// </summary>
     public static void CheckSameTar(string archivePath, string compactPath)
     {
+        if (SameTarProblem(archivePath, compactPath) is { } problem)
+        {
+            throw new BelayException($"{compactPath} does not hold the same tar as {archivePath} ({problem}); package both again with belay-release package");
+        }
+    }
+
+    /// <summary>
+    /// Null when the compact archive at <paramref name="compactPath"/> (its name's ending says whether to undo the filter)
+    /// holds byte for byte the tar inside the .tar.gz at <paramref name="archivePath"/>; otherwise how they differ.
+    /// </summary>
+    public static string? SameTarProblem(string archivePath, string compactPath)
+    {
         try
         {
             using var gz = new GZipStream(File.OpenRead(archivePath), CompressionMode.Decompress);
@@ -100,19 +112,18 @@ public static class CompactArchive
                 var same = a.AsSpan(0, na).CommonPrefixLength(b.AsSpan(0, nb));
                 if (same < Math.Max(na, nb))
                 {
-                    throw new BelayException($"{compactPath} does not hold the same tar as {archivePath} (they differ at byte {offset + same} of the tar); " +
-                        "package both again with belay-release package");
+                    return $"they differ at byte {offset + same} of the tar";
                 }
                 if (na == 0)
                 {
-                    return;
+                    return null;
                 }
                 offset += na;
             }
         }
         catch (InvalidDataException e)
         {
-            throw new BelayException($"{compactPath} or {archivePath} is damaged ({e.Message}); package both again with belay-release package", e);
+            return $"one of them is damaged: {e.Message}";
         }
     }
 

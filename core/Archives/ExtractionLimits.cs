@@ -9,13 +9,14 @@ namespace Belay.Core.Archives;
 /// <param name="MaxEntryBytes">The most bytes one file may hold.</param>
 /// <param name="MaxRatio">The most the bytes written may be, as a multiple of the archive's own size.</param>
 /// <param name="MaxReplayBytes">Not a cap: the largest decompressed tar that the first pass keeps in memory for the second, which
-/// then need not decompress it again (an agent's tar is about 10 MB); a larger one is decompressed twice.</param>
+/// then need not decompress it again; a larger one is decompressed twice. 0 (the default) keeps nothing: staging an agent
+/// (a 10 MB tar, in a process about to hand over) asks for it, a long-running agent deploying an app does not.</param>
 public sealed record ExtractionLimits(
     int MaxEntries = 10_000,
     long MaxTotalBytes = 512L * 1024 * 1024,
     long MaxEntryBytes = 256L * 1024 * 1024,
     double MaxRatio = 200,
-    int MaxReplayBytes = 24 * 1024 * 1024)
+    int MaxReplayBytes = 0)
 {
     /// <summary>The caps used when the caller gives none.</summary>
     public static ExtractionLimits Default { get; } = new();

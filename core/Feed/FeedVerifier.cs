@@ -108,12 +108,29 @@ public sealed class FeedVerifier
                 {
                     foreach (var (rid, artifact) in set.OrderBy(p => p.Key, StringComparer.Ordinal))
                     {
-                        await Check($"{artifact.Path} ({kind} {release.Version} {rid}): {artifact.Size} bytes, sha256 {artifact.Sha256[..Math.Min(12, artifact.Sha256.Length)]}…, signed",
-                            () => VerifyArtifactAsync(artifact, releaseKeys, cancellationToken)).ConfigureAwait(false);
-                        if (artifact.Compact is { } compact)
+                        // An agent archive with a compact form is kept until the compact form is compared with it.
+                        var compact = kind == "agent" ? artifact.Compact : null;
+                        string? kept = null;
+                        try
                         {
-                            await Check($"{compact.Path} ({kind} {release.Version} {rid}, compact): {compact.Size} bytes, sha256 {compact.Sha256[..Math.Min(12, compact.Sha256.Length)]}…, signed",
-                                () => VerifyArtifactAsync(compact, releaseKeys, cancellationToken)).ConfigureAwait(false);
+                            await Check($"{artifact.Path} ({kind} {release.Version} {rid}): {artifact.Size} bytes, sha256 {artifact.Sha256[..Math.Min(12, artifact.Sha256.Length)]}…, signed",
+                                async () =>
+                                {
+                                    kept = await DownloadVerifiedAsync(artifact, releaseKeys, keep: compact is not null, cancellationToken).ConfigureAwait(false);
+                                    return artifact;
+                                }).ConfigureAwait(false);
+                            if (compact is not null)
+                            {
+                                await Check($"{compact.Path} ({kind} {release.Version} {rid}, compact): {compact.Size} bytes, sha256 {compact.Sha256[..Math.Min(12, compact.Sha256.Length)]}…, signed, the same tar as the archive",
+                                    () => VerifyCompactAsync(release.Version, rid, compact, kept, releaseKeys, cancellationToken)).ConfigureAwait(false);
+                            }
+                        }
+                        finally
+                        {
+                            if (kept is not null)
+                            {
+                                File.Delete(kept);
+                            }
                         }
                     }
                 }
@@ -149,14 +166,55 @@ public sealed class FeedVerifier
     private Task<byte[]> ReadSignatureAsync(string file, CancellationToken cancellationToken) =>
         _feed.ReadAsync(file + FeedLayout.SignatureSuffix, 64 * 1024, cancellationToken);
 
-    private async Task<object> VerifyArtifactAsync(ArtifactEntry artifact, IReadOnlyList<MinisignPublicKey> releaseKeys, CancellationToken cancellationToken)
+    /// <summary>
+    /// The compact form: at the path hosts expect for its version and RID (they refuse any other), size, hash and
+    /// signature like any artifact, and holding exactly the tar of the archive beside it (<paramref name="archive"/>, the
+    /// verified download of the .tar.gz, or null when that failed), so that hosts reading either get the same files.
+    /// </summary>
+    private async Task<object> VerifyCompactAsync(string version, string rid, ArtifactEntry compact, string? archive, IReadOnlyList<MinisignPublicKey> releaseKeys,
+        CancellationToken cancellationToken)
+    {
+        var expected = FeedLayout.AgentCompactArchive(version, rid);
+        if (compact.Path != expected)
+        {
+            throw BelayException.Trust($"the compact archive of {version} for {rid} is listed as {compact.Path}, not {expected ?? "nothing (this RID has no compact form)"}; hosts refuse it");
+        }
+        var file = await DownloadVerifiedAsync(compact, releaseKeys, keep: archive is not null, cancellationToken).ConfigureAwait(false);
+        if (file is null || archive is null)
+        {
+            return compact;
+        }
+        try
+        {
+            if (Archives.CompactArchive.SameTarProblem(archive, file) is { } problem)
+            {
+                throw BelayException.Trust($"{_feed.Describe(compact.Path)} does not hold the same tar as {_feed.Describe(FeedLayout.AgentArchive(version, rid))} ({problem}): hosts that read it would get other files; publish the release again");
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+        return compact;
+    }
+
+    private async Task<object> VerifyArtifactAsync(ArtifactEntry artifact, IReadOnlyList<MinisignPublicKey> keys, CancellationToken cancellationToken)
+    {
+        await DownloadVerifiedAsync(artifact, keys, keep: false, cancellationToken).ConfigureAwait(false);
+        return artifact;
+    }
+
+    /// <summary>Downloads and checks one artifact; with <paramref name="keep"/>, returns the verified copy (the caller deletes it), else null.</summary>
+    private async Task<string?> DownloadVerifiedAsync(ArtifactEntry artifact, IReadOnlyList<MinisignPublicKey> releaseKeys, bool keep, CancellationToken cancellationToken)
     {
         var where = _feed.Describe(artifact.Path);
-        var temp = Path.Combine(Path.GetTempPath(), $"belay-verify-{Guid.NewGuid():N}");
+        // Named with the artifact's own ending: the compact form's ending says whether the x86 filter is to be undone.
+        var temp = Path.Combine(Path.GetTempPath(), $"belay-verify-{Guid.NewGuid():N}-{Path.GetFileName(artifact.Path)}");
+        var kept = false;
         try
         {
             long size;
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose))
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 81920, keep ? FileOptions.None : FileOptions.DeleteOnClose))
             {
                 size = await _feed.CopyArtifactAsync(artifact.Path, file, artifact.Size, cancellationToken).ConfigureAwait(false);
                 if (size != artifact.Size)
@@ -181,11 +239,15 @@ public sealed class FeedVerifier
                     throw BelayException.Trust($"{where}{FeedLayout.SignatureSuffix}: {e.Message}", e);
                 }
             }
-            return artifact;
+            kept = keep;
+            return keep ? temp : null;
         }
         finally
         {
-            File.Delete(temp);
+            if (!kept)
+            {
+                File.Delete(temp);
+            }
         }
     }
 }

@@ -57,16 +57,14 @@ public static class Stager
         }
         // The compact form when the release has one: the same tar in about a quarter fewer bytes (docs/feed.md).
         // It is bound by its own signed path, hash and size, checked as strictly as the archive's.
-        var extension = FeedLayout.ArchiveExtension(rid);
-        if (artifact.Compact is { } compact)
+        var compact = artifact.Compact;
+        if (compact is not null)
         {
             var expectedCompact = FeedLayout.AgentCompactArchive(release.Version, rid);
             if (compact.Path != expectedCompact)
             {
                 throw BelayException.Trust($"version {release.Version} for {rid} names {compact.Path} as its compact archive, not {expectedCompact ?? "none (this RID has no compact form)"}; refusing an artifact of another version, RID or product");
             }
-            artifact = compact;
-            extension = Archives.CompactArchive.ExtensionFor(rid)!;
         }
         AtomicFile.CreateDirectoryDurably(layout.DownloadsDir);
         AtomicFile.CreateDirectoryDurably(layout.VersionsDir);
@@ -78,9 +76,28 @@ public static class Stager
             log($"{versionDir} exists without {Path.GetFileName(agent)}; replacing it");
             Durability.DeleteDirectory(versionDir);
         }
-        log($"downloading {source.Describe(artifact.Path)} ({artifact.Size} bytes)");
-        var download = await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken,
-            progress is null ? null : bytes => progress(bytes, artifact.Size)).ConfigureAwait(false);
+        string download;
+        var extension = FeedLayout.ArchiveExtension(rid);
+        if (compact is not null)
+        {
+            try
+            {
+                download = await DownloadAsync(source, compact, layout, log, progress, cancellationToken).ConfigureAwait(false);
+                extension = Archives.CompactArchive.ExtensionFor(rid)!;
+                artifact = compact;
+            }
+            catch (BelayException e) when (e.ExitCode == ExitCodes.FeedUnreachable)
+            {
+                // A feed copied without its .br files (a partial sync, an upload filter on *.tar.gz) still installs and
+                // updates: the .tar.gz is bound on its own. A compact file that is there but wrong is a trust failure, as ever.
+                log($"the compact archive could not be downloaded ({e.Message}); downloading the .tar.gz instead");
+                download = await DownloadAsync(source, artifact, layout, log, progress, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            download = await DownloadAsync(source, artifact, layout, log, progress, cancellationToken).ConfigureAwait(false);
+        }
         Durability.Reach(CrashPoint.StageDownloaded);
         try
         {
@@ -88,7 +105,10 @@ public static class Stager
             Durability.MoveFile(download, archive);
             download = archive;
             // A refusal names what the user knows: the URL and version, not the private temporary file.
-            ArchiveExtractor.Extract(archive, versionDir, displayName: $"{source.Describe(artifact.Path)} (version {release.Version} for {rid})");
+            // An agent's tar (about 10 MB) is kept in memory between the checking and the writing pass, so it is
+            // decompressed once (the process that stages it is about to hand over to the new version anyway).
+            ArchiveExtractor.Extract(archive, versionDir, ExtractionLimits.Default with { MaxReplayBytes = AgentReplayBytes },
+                displayName: $"{source.Describe(artifact.Path)} (version {release.Version} for {rid})");
         }
         finally
         {
@@ -102,6 +122,17 @@ public static class Stager
         Durability.Reach(CrashPoint.StageRenamed);
         log($"staged version {release.Version} in {versionDir} (sha256 {artifact.Sha256} verified)");
         return agent;
+    }
+
+    /// <summary>The largest agent tar the extraction keeps in memory between its two passes.</summary>
+    private const int AgentReplayBytes = 24 * 1024 * 1024;
+
+    private static async Task<string> DownloadAsync(FeedSource source, ArtifactEntry artifact, InstallLayout layout, Action<string> log,
+        Action<long, long>? progress, CancellationToken cancellationToken)
+    {
+        log($"downloading {source.Describe(artifact.Path)} ({artifact.Size} bytes)");
+        return await ArtifactDownloader.DownloadAsync(source, artifact, layout.DownloadsDir, cancellationToken,
+            progress is null ? null : bytes => progress(bytes, artifact.Size)).ConfigureAwait(false);
     }
 
     /// <summary>Removes what an interrupted download or extraction left behind.</summary>

@@ -29,19 +29,28 @@ public static class ArchiveBuilder
     /// same tar, Brotli-compressed (docs/feed.md, "The compact archive"). Returns the files packed and the compact
     /// archive's path (null for Windows RIDs).
     /// </summary>
+    /// <remarks>
+    /// A compact file left beside the output by an earlier run is removed first, in every mode (with a null
+    /// <paramref name="level"/>, none is written): publish takes whatever lies beside the .tar.gz, so a stale one must
+    /// never outlive the archive it was made from.
+    /// </remarks>
     public static (IReadOnlyList<string> Files, string? CompactPath) CreateWithCompact(string inputDirectory, string outputPath, string rid,
-        DateTimeOffset entryTime, CompactArchive.Level level)
+        DateTimeOffset entryTime, CompactArchive.Level? level)
     {
-        string? compactPath = null;
+        ArgumentNullException.ThrowIfNull(outputPath);
+        var compactPath = CompactPathOf(outputPath, rid);
+        if (compactPath is not null && File.Exists(compactPath))
+        {
+            File.Delete(compactPath);
+        }
         var files = Create(inputDirectory, outputPath, rid, entryTime, Excluded, tar =>
         {
-            compactPath = CompactPathOf(outputPath, rid);
-            if (compactPath is not null)
+            if (compactPath is not null && level is { } chosen)
             {
-                AtomicFile.WriteAllBytes(compactPath, CompactArchive.Encode(tar, CompactArchive.ExtensionFor(rid)!, level));
+                AtomicFile.WriteAllBytes(compactPath, CompactArchive.Encode(tar, CompactArchive.ExtensionFor(rid)!, chosen));
             }
         });
-        return (files, compactPath);
+        return (files, level is null ? null : compactPath);
     }
 
     /// <summary>Where the compact form of the .tar.gz at <paramref name="archivePath"/> lies (same folder and name, its own ending); null for Windows RIDs.</summary>

@@ -146,7 +146,7 @@ public sealed partial class FeedPublisher
             {
                 plan.Add(("compact", rid, compactSource, FeedLayout.AgentCompactArchive(request.Version, rid)!));
             }
-            else
+            else if (FeedLayout.AgentCompactArchive(request.Version, rid) is not null)
             {
                 _log($"no compact form beside {source} (belay-release package writes one); hosts will download the {expected}");
             }
@@ -163,15 +163,17 @@ public sealed partial class FeedPublisher
                 throw new BelayException($"{item.Kind} file for {item.Rid} not found: {item.Source}");
             }
             var target = Path.Combine(feed, item.Relative);
-            if (_files.Exists(target) && !SameContent(item.Source, target))
-            {
-                throw new BelayException($"{target} already exists with other content; a published file is never replaced (caches and hosts may hold it). Publish a new version instead");
-            }
             if (item.Kind == "compact")
             {
-                // A host that reads the compact form must get exactly what one that reads the .tar.gz gets.
+                // A host that reads the compact form must get exactly what one that reads the .tar.gz gets. One already
+                // published (the same version in another channel) stays as it is when it holds that tar, even if this
+                // package compressed it otherwise (--compact fast, another Brotli).
                 var archive = plan.Single(p => p.Kind == "agent" && p.Rid == item.Rid).Source;
-                CompactArchive.CheckSameTar(archive, item.Source);
+                CompactArchive.CheckSameTar(archive, _files.Exists(target) ? target : item.Source);
+            }
+            else if (_files.Exists(target) && !SameContent(item.Source, target))
+            {
+                throw new BelayException($"{target} already exists with other content; a published file is never replaced (caches and hosts may hold it). Publish a new version instead");
             }
         }
         EnsureWritable(feed);

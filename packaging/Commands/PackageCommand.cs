@@ -47,16 +47,12 @@ internal static class PackageCommand
             string? compactPath = null;
             try
             {
-                var level = result.GetValue(compact);
-                if (level == "none")
+                (files, compactPath) = ArchiveBuilder.CreateWithCompact(from, path, r, ArchiveBuilder.EntryTime(epoch), result.GetValue(compact) switch
                 {
-                    files = ArchiveBuilder.Create(from, path, r, ArchiveBuilder.EntryTime(epoch));
-                }
-                else
-                {
-                    (files, compactPath) = ArchiveBuilder.CreateWithCompact(from, path, r, ArchiveBuilder.EntryTime(epoch),
-                        level == "fast" ? CompactArchive.Level.Fast : CompactArchive.Level.Best);
-                }
+                    "none" => null,
+                    "fast" => CompactArchive.Level.Fast,
+                    _ => CompactArchive.Level.Best,
+                });
             }
             catch (Exception failure) when (failure is IOException or UnauthorizedAccessException)
             {

@@ -179,7 +179,8 @@ public sealed class CompactArchiveTests : IDisposable
         var (_, compact) = ArchiveBuilder.CreateWithCompact(input, other, "linux-x64", ArchiveBuilder.EntryTime(null), CompactArchive.Level.Fast);
 
         var e = Assert.Throws<BelayException>(() => CompactArchive.CheckSameTar(archive, compact!));
-        Assert.Contains("does not hold the same tar", e.Message, StringComparison.Ordinal);
+        Assert.Contains("does not hold the same tar as", e.Message, StringComparison.Ordinal);
+        Assert.Contains("they differ at byte", e.Message, StringComparison.Ordinal);
         Assert.Contains("belay-release package", e.Message, StringComparison.Ordinal);
     }
 

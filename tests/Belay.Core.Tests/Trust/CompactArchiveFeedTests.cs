@@ -170,6 +170,104 @@ public sealed class CompactArchiveFeedTests : IDisposable
     }
 
     [Fact]
+    public async Task AFeedCopiedWithoutItsCompactFilesStillInstallsFromTheTarGz()
+    {
+        var entry = Publish("1.0.0", Package("1.0.0", "one")).Manifest.Releases.Single().Artifacts["linux-x64"];
+        File.Delete(_feed.File(entry.Compact!.Path));
+        var log = new List<string>();
+
+        var (source, release) = await Release("1.0.0");
+        var agent = await Stager.StageAsync(source, release, "linux-x64", _layout, log.Add, Ct);
+
+        Assert.Contains("echo one", File.ReadAllText(agent), StringComparison.Ordinal);
+        Assert.Contains(log, l => l.StartsWith("the compact archive could not be downloaded", StringComparison.Ordinal) && l.Contains("was not found", StringComparison.Ordinal));
+        Assert.Contains(log, l => l.Contains(entry.Sha256, StringComparison.Ordinal)); // staged from the .tar.gz, its hash verified
+    }
+
+    [Fact]
+    public async Task VerifyFeedChecksTheCompactFormsPathSignatureAndThatItHoldsTheSameTar()
+    {
+        Publish("1.0.0", Package("1.0.0", "one"));
+        Assert.True((await Verify()).Ok);
+
+        // A release key holder lists a compact file of other content (validly signed, its own hash and size): hosts
+        // would stage it, so verify-feed must catch it.
+        var other = Package("1.0.0", "two");
+        var otherCompact = ArchiveBuilder.CompactPathOf(other, "linux-x64")!;
+        var manifest = FeedJson.ParseManifest(File.ReadAllBytes(_feed.File(FeedLayout.ChannelFile("stable"))), "stable.json");
+        var compact = manifest.Releases[0].Artifacts["linux-x64"].Compact!;
+        File.Copy(otherCompact, _feed.File(compact.Path), overwrite: true);
+        File.WriteAllBytes(_feed.File(compact.Path) + ".minisig", _feed.ReleaseKey.Sign(File.ReadAllBytes(otherCompact)).ToFileBytes());
+        compact.Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(otherCompact)));
+        compact.Size = new FileInfo(otherCompact).Length;
+        manifest.Sequence++;
+        _feed.WriteManifest(manifest, _feed.ReleaseKey);
+        var lines = new List<string>();
+        var result = await Verify(lines);
+        Assert.Equal(ExitCodes.TrustFailure, result.ExitCode);
+        Assert.Contains(lines, l => l.StartsWith("FAIL", StringComparison.Ordinal) && l.Contains("does not hold the same tar as", StringComparison.Ordinal));
+
+        // Listed at another path than hosts expect.
+        compact.Path = "agent/1.0.0/belay-agent-1.0.0-linux-x64.tar.br";
+        manifest.Sequence++;
+        _feed.WriteManifest(manifest, _feed.ReleaseKey);
+        lines.Clear();
+        result = await Verify(lines);
+        Assert.Equal(ExitCodes.TrustFailure, result.ExitCode);
+        Assert.Contains(lines, l => l.Contains("is listed as agent/1.0.0/belay-agent-1.0.0-linux-x64.tar.br, not agent/1.0.0/belay-agent-1.0.0-linux-x64.tar.x86.br", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TheSameVersionPublishedToAnotherChannelKeepsItsCompactFileWhenItHoldsTheSameTar()
+    {
+        var archive = Package("1.0.0", "one");
+        Publish("1.0.0", archive);
+        var published = File.ReadAllBytes(_feed.File("agent/1.0.0/belay-agent-1.0.0-linux-x64.tar.x86.br"));
+        // The same tar compressed otherwise (Best instead of Fast) beside the same .tar.gz.
+        var input = _feed.Combine("publish-1.0.0-one");
+        File.WriteAllBytes(ArchiveBuilder.CompactPathOf(archive, "linux-x64")!,
+            CompactArchive.Encode(TarOf(archive), CompactArchive.X86Extension, CompactArchive.Level.Best));
+        Assert.NotEqual(published, File.ReadAllBytes(ArchiveBuilder.CompactPathOf(archive, "linux-x64")!));
+
+        var beta = _feed.Publisher.Publish(new PublishRequest(_feed.Root, "beta", "1.0.0", new Dictionary<string, string> { ["linux-x64"] = archive },
+            new Dictionary<string, string>(), _feed.ReleaseKey));
+
+        Assert.Equal(published, File.ReadAllBytes(_feed.File("agent/1.0.0/belay-agent-1.0.0-linux-x64.tar.x86.br")));
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(published)), beta.Manifest.Releases.Single().Artifacts["linux-x64"].Compact!.Sha256);
+        Assert.True(Directory.Exists(input));
+    }
+
+    [Fact]
+    public void PackagingWithoutACompactFormRemovesAStaleOneSoPublishCannotPairItWithTheNewArchive()
+    {
+        var archive = Package("1.0.0", "one");
+        var stale = ArchiveBuilder.CompactPathOf(archive, "linux-x64")!;
+        Assert.True(File.Exists(stale));
+        var input = _feed.Combine("publish-1.0.0-one");
+        File.AppendAllText(Path.Combine(input, "belay-agent"), "changed");
+
+        var (_, compact) = ArchiveBuilder.CreateWithCompact(input, archive, "linux-x64", ArchiveBuilder.EntryTime(null), level: null);
+
+        Assert.Null(compact);
+        Assert.False(File.Exists(stale));
+        Assert.Null(Publish("1.0.0", archive).Manifest.Releases.Single().Artifacts["linux-x64"].Compact);
+    }
+
+    private async Task<FeedVerifier.Result> Verify(List<string>? lines = null)
+    {
+        var source = FeedSource.Open(_feed.Root);
+        return await new FeedVerifier(source, [_feed.RootKey.PublicKey], (lines ?? []).Add, _feed.Clock).VerifyAsync(null, 0, Ct);
+    }
+
+    private static byte[] TarOf(string archive)
+    {
+        using var gz = new System.IO.Compression.GZipStream(File.OpenRead(archive), System.IO.Compression.CompressionMode.Decompress);
+        using var tar = new MemoryStream();
+        gz.CopyTo(tar);
+        return tar.ToArray();
+    }
+
+    [Fact]
     public void OlderHostsReadAManifestWithACompactEntryAsBefore()
     {
         // An agent built before the compact form parses the manifest with unknown fields skipped: the .tar.gz entry is
