@@ -16,6 +16,7 @@ internal sealed record LatencyResult(
     IReadOnlyList<double> PublishSeconds,
     int Agents,
     long DownloadBytes,
+    long FloorBytes,
     IReadOnlyList<(string Path, double PerAgent)> RequestsPerUpdate,
     string? Error);
 
@@ -61,6 +62,7 @@ internal static class LatencyBench
         var archive = feed.Find($"agent/{version}", "*.tar.gz");
         var downloadBytes = new FileInfo(Path.Combine(feed.Dir, "install.sh")).Length + new FileInfo(Path.Combine(feed.Dir, boot)).Length +
             new FileInfo(Path.Combine(feed.Dir, feed.Download(version))).Length;
+        var floorBytes = downloadBytes - new FileInfo(Path.Combine(feed.Dir, feed.Download(version))).Length + new FileInfo(Path.Combine(feed.Dir, archive)).Length;
 
         var oneLiner = new List<Timed>();
         var floor = new List<Timed>();
@@ -135,12 +137,12 @@ internal static class LatencyBench
                     break;
                 }
             }
-            return new LatencyResult(oneLiner, floor, update, rollback, appDeploy, publishTimes, hosts.Count, downloadBytes, requests, null);
+            return new LatencyResult(oneLiner, floor, update, rollback, appDeploy, publishTimes, hosts.Count, downloadBytes, floorBytes, requests, null);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException)
         {
             BenchContext.Say($"latency FAILED: {e.Message}");
-            return new LatencyResult(oneLiner, floor, update, rollback, appDeploy, publishTimes, hosts.Count, downloadBytes, requests, e.Message);
+            return new LatencyResult(oneLiner, floor, update, rollback, appDeploy, publishTimes, hosts.Count, downloadBytes, floorBytes, requests, e.Message);
         }
         finally
         {

@@ -327,8 +327,8 @@ internal static class Report
           "A run's clock starts when the command starts (the one-liner, or `belay-release publish`) and stops when `belay status --json` shows the outcome on every agent (checked every 0.25 s).");
         L();
         Table(b, ["what", "runs (s)", "median", "min – max"], [
-            Row($"one-liner: `curl -fsSL URL/install.sh | sh -s -- --user --prefix DIR --service-manager none`, until it returns (it waits until the agent is ready; `belay status --json` then checks that, untimed)", l.OneLiner),
-            Row($"floor: curl the same {Stats.Bytes(l.DownloadBytes)} (install.sh, the bootstrapper as install.sh downloads it, the agent archive), `gzip -dc` the bootstrapper when it is the gzip copy and `tar -xzf` the archive", l.Floor),
+            Row($"one-liner: `curl -fsSL URL/install.sh | sh -s -- --user --prefix DIR --service-manager none`, until it returns (it waits until the agent is ready; `belay status --json` then checks that, untimed); it downloads {Stats.Bytes(l.DownloadBytes)} (the agent archive's compact form when the feed has one)", l.OneLiner),
+            Row($"floor: curl {Stats.Bytes(l.FloorBytes)} (install.sh, the bootstrapper as install.sh downloads it, the agent's .tar.gz, which tar reads), `gzip -dc` the bootstrapper when it is the gzip copy and `tar -xzf` the archive", l.Floor),
             Row($"publish the next version until all {l.Agents} agents run it, committed and ready", l.Update),
             Row($"publish a bad version (its agent exits at once) until all {l.Agents} agents are back on the good one with it marked bad", l.Rollback),
             Row($"`belay-release deploy` of the next app release to the agents' group until `belay status --json` shows it converged on all {l.Agents} (fetched, unpacked, old stopped, new started, its hooks run, healthy for 1 s by its health command)", l.AppDeploy),

@@ -255,20 +255,12 @@ public static partial class ArchiveExtractor
     }
 
     /// <summary>Passes reads through and keeps a copy of what was read, until it passes a limit (then it keeps nothing).</summary>
-    private sealed class RecordingStream(Stream inner, int limit) : Stream
+    private sealed class RecordingStream(Stream inner, int limit) : ReadOnlyStream
     {
         private MemoryStream? _copy = new();
 
         /// <summary>Everything read, or null when it passed the limit.</summary>
         public MemoryStream? Recorded => _copy;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -286,14 +278,6 @@ public static partial class ArchiveExtractor
             }
             return n;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private static string Describe(TarEntryType type) => type switch

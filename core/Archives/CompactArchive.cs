@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using Belay.Core.IO;
 
 namespace Belay.Core.Archives;
 
@@ -187,7 +188,7 @@ public static class X86BranchFilter
     /// the bytes on as they are. Either way a Brotli decoder's InvalidOperationException on damaged input surfaces as
     /// <see cref="InvalidDataException"/>.
     /// </summary>
-    public sealed class DecodingStream(Stream inner, bool unfilter = true) : Stream
+    public sealed class DecodingStream(Stream inner, bool unfilter = true) : ReadOnlyStream
     {
         private readonly Stream _inner = inner;
         private readonly byte[] _buffer = new byte[64 * 1024];
@@ -198,14 +199,6 @@ public static class X86BranchFilter
         private int _filled;
         private long _bufferStart;
         private bool _ended;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -262,14 +255,6 @@ public static class X86BranchFilter
             // At the end, the last bytes (fewer than an instruction) pass as they are, as they did when encoding.
             _final = _ended ? _filled : scanned;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
