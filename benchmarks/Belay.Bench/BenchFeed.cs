@@ -90,7 +90,7 @@ internal sealed class BenchFeed
         if (_packaged.TryGetValue(key, out var made))
         {
             File.Copy(made, archive, overwrite: true);
-            foreach (var compact in new[] { ".tar.x86.br", ".tar.br" })
+            foreach (var compact in new[] { ".tar.x86.br", ".tar.a64.br", ".tar.br" })
             {
                 var from = made[..^".tar.gz".Length] + compact;
                 if (File.Exists(from))

@@ -9,7 +9,7 @@ using Belay.Core.IO;
 namespace Belay.Core.Archives;
 
 /// <summary>
-/// Unpacks an agent archive (.tar.gz, its compact form .tar.x86.br or .tar.br, or .zip for Windows) as if it came from an attacker,
+/// Unpacks an agent archive (.tar.gz, its compact form .tar.x86.br, .tar.a64.br or .tar.br, or .zip for Windows) as if it came from an attacker,
 /// even though its hash was checked: a signing key can leak, a publisher can pack the wrong
 /// folder. The archive may hold only regular files and directories, with plain relative
 /// names; anything else is refused as a trust failure naming the entry and the rule.
@@ -37,7 +37,7 @@ public static partial class ArchiveExtractor
     private const int TypeSocket = 0xC000;
 
     /// <summary>
-    /// Extracts <paramref name="archivePath"/> (.tar.gz, .tgz, .tar.x86.br, .tar.br or .zip, by extension) into
+    /// Extracts <paramref name="archivePath"/> (.tar.gz, .tgz, .tar.x86.br, .tar.a64.br, .tar.br or .zip, by extension) into
     /// <paramref name="destinationDirectory"/>, which must not exist yet but whose parent must.
     /// Returns the relative paths (forward slashes) of the files extracted, in archive order.
     /// Files get mode 0755 when the archive gives them any execute bit and 0644 otherwise,
@@ -68,7 +68,7 @@ public static partial class ArchiveExtractor
         if (!isZip && !archive.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase) && !archive.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase)
             && !CompactArchive.IsCompact(archive))
         {
-            throw new BelayException($"cannot extract {archive}: Belay reads .tar.gz, .tgz, .tar.x86.br, .tar.br and .zip archives only");
+            throw new BelayException($"cannot extract {archive}: Belay reads .tar.gz, .tgz, .tar.x86.br, .tar.a64.br, .tar.br and .zip archives only");
         }
         var destination = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destinationDirectory));
         var parent = Path.GetDirectoryName(destination);

@@ -32,8 +32,8 @@ public static class FeedLayout
 
     /// <summary>
     /// The compact form of the agent archive (docs/feed.md, "The compact archive"): the same tar, Brotli-compressed,
-    /// x86-filtered for x64 RIDs: agent/&lt;version&gt;/belay-agent-&lt;version&gt;-&lt;rid&gt;.tar.x86.br (.tar.br for other
-    /// Unix RIDs); null for Windows RIDs, which ship the .zip only.
+    /// branch-filtered for x64 and ARM64 RIDs: agent/&lt;version&gt;/belay-agent-&lt;version&gt;-&lt;rid&gt;.tar.x86.br (.tar.a64.br for
+    /// ARM64, .tar.br for other Unix RIDs); null for Windows RIDs, which ship the .zip only.
     /// </summary>
     public static string? AgentCompactArchive(string version, string rid) =>
         Archives.CompactArchive.ExtensionFor(rid) is { } extension ? $"agent/{version}/{DefaultProduct}-{version}-{rid}{extension}" : null;

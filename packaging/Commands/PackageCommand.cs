@@ -24,7 +24,7 @@ internal static class PackageCommand
             DefaultValueFactory = _ => "best",
         };
         compact.AcceptOnlyFromAmong("best", "fast", "none");
-        var command = new Command("package", "Build a reproducible agent archive: belay-agent-VERSION-RID.tar.gz (.zip for Windows), and its compact form belay-agent-VERSION-RID.tar.x86.br (.tar.br on ARM) that hosts download instead.")
+        var command = new Command("package", "Build a reproducible agent archive: belay-agent-VERSION-RID.tar.gz (.zip for Windows), and its compact form belay-agent-VERSION-RID.tar.x86.br (.tar.a64.br on ARM64, .tar.br elsewhere) that hosts download instead.")
         {
             rid, version, input, output, compact,
         };

@@ -315,7 +315,7 @@ public sealed class FeedServerTests
     [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-x64.tar.gz.minisig", "text/plain; charset=utf-8", "public, max-age=31536000, immutable")]
     [InlineData("agent/1.4.2/belay-agent-1.4.2-win-x64.zip", "application/zip", "public, max-age=31536000, immutable")]
     [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-x64.tar.x86.br", "application/octet-stream", "public, max-age=31536000, immutable")]
-    [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-arm64.tar.br", "application/octet-stream", "public, max-age=31536000, immutable")]
+    [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-arm64.tar.a64.br", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/belay-win-x64.exe", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/belay-linux-x64", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/belay-linux-x64.gz", "application/gzip", "public, max-age=31536000, immutable")]

@@ -40,7 +40,7 @@ public sealed class NginxServerTests
     [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-x64.tar.gz", "application/gzip", "public, max-age=31536000, immutable")]
     [InlineData("agent/1.4.2/belay-agent-1.4.2-win-x64.zip", "application/zip", "public, max-age=31536000, immutable")]
     [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-x64.tar.x86.br", "application/octet-stream", "public, max-age=31536000, immutable")]
-    [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-arm64.tar.br", "application/octet-stream", "public, max-age=31536000, immutable")]
+    [InlineData("agent/1.4.2/belay-agent-1.4.2-linux-arm64.tar.a64.br", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/belay-linux-x64", "application/octet-stream", "public, max-age=31536000, immutable")]
     [InlineData("bootstrap/1.4.2/SHA256SUMS", "text/plain; charset=utf-8", "public, max-age=31536000, immutable")]
     public async Task Nginx_sends_the_same_types_and_caching_as_the_embedded_server(string path, string type, string cache)

@@ -84,7 +84,7 @@ public sealed class CompactArchiveTests : IDisposable
         X86BranchFilter.Encode(encoded);
         Assert.NotEqual(data, encoded);
 
-        using var stream = new X86BranchFilter.DecodingStream(new TrickleStream(encoded, 7919));
+        using var stream = new BranchDecodingStream(new TrickleStream(encoded, 7919), BranchFilter.X86);
         var back = new MemoryStream();
         var buffer = new byte[chunk];
         int n;
@@ -93,6 +93,86 @@ public sealed class CompactArchiveTests : IDisposable
             back.Write(buffer, 0, n);
         }
         Assert.Equal(data, back.ToArray());
+    }
+
+    [Fact]
+    public void ABlAndAnAdrpBecomeAbsoluteAndComeBack()
+    {
+        var code = new byte[64];
+        // At 16: BL +0x40 (16 words); at 32: ADRP x3, +2 pages; at 40: ADRP far away (+1 GB: left alone).
+        BinaryPrimitives.WriteUInt32LittleEndian(code.AsSpan(16), 0x94000000u | 0x10u);
+        BinaryPrimitives.WriteUInt32LittleEndian(code.AsSpan(32), Adrp(3, 2));
+        BinaryPrimitives.WriteUInt32LittleEndian(code.AsSpan(40), Adrp(4, 0x40000));
+        var original = code.ToArray();
+
+        Arm64BranchFilter.Encode(code, start: 0x10000);
+
+        Assert.Equal(0x94000000u | (0x10u + ((0x10000u + 16) >> 2)), BinaryPrimitives.ReadUInt32LittleEndian(code.AsSpan(16)));
+        Assert.Equal(Adrp(3, 2 + ((0x10000 + 32) >> 12)), BinaryPrimitives.ReadUInt32LittleEndian(code.AsSpan(32)));
+        Assert.Equal(original.AsSpan(40, 4).ToArray(), code.AsSpan(40, 4).ToArray());
+        Arm64BranchFilter.Decode(code, start: 0x10000);
+        Assert.Equal(original, code);
+    }
+
+    [Fact]
+    public void AnyBytesRoundTripTheArm64FilterAtAnyAlignedStart()
+    {
+        var random = new Random(4321);
+        for (var round = 0; round < 200; round++)
+        {
+            // Dense in BL and ADRP words (near and far), with stray bytes so lengths need not be multiples of 4.
+            var data = new byte[random.Next(0, 400)];
+            for (var i = 0; i + 4 <= data.Length; i += 4)
+            {
+                var word = (random.Next(3)) switch
+                {
+                    0 => 0x94000000u | (uint)random.Next(1 << 26),
+                    1 => Adrp(random.Next(32), random.Next(-(1 << 20), 1 << 20)),
+                    _ => (uint)random.Next() ^ ((uint)random.Next(2) << 31),
+                };
+                BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(i), word);
+            }
+            var start = random.NextInt64(0, 1L << 34) & ~3L;
+            var copy = data.ToArray();
+            Arm64BranchFilter.Encode(copy, start);
+            Arm64BranchFilter.Decode(copy, start);
+            Assert.Equal(data, copy);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4099)]
+    [InlineData(70_000)]
+    public void TheArm64DecodingStreamMatchesTheWholeBufferDecodeWhateverTheReadSizes(int chunk)
+    {
+        var random = new Random(chunk);
+        var data = new byte[300_001];
+        random.NextBytes(data);
+        for (var i = 0; i + 4 <= data.Length; i += 4 * random.Next(1, 6))
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(i), random.Next(2) == 0 ? 0x94000000u | (uint)random.Next(1 << 26) : Adrp(1, random.Next(-1000, 1000)));
+        }
+        var encoded = data.ToArray();
+        Arm64BranchFilter.Encode(encoded);
+        Assert.NotEqual(data, encoded);
+
+        using var stream = new BranchDecodingStream(new TrickleStream(encoded, 5003), BranchFilter.Arm64);
+        var back = new MemoryStream();
+        var buffer = new byte[chunk];
+        int n;
+        while ((n = stream.Read(buffer)) > 0)
+        {
+            back.Write(buffer, 0, n);
+        }
+        Assert.Equal(data, back.ToArray());
+    }
+
+    /// <summary>ADRP Xd, pages: immlo (2 bits) at 29, immhi (19 bits) at 5.</summary>
+    private static uint Adrp(int register, int pages)
+    {
+        var imm = (uint)pages & 0x1FFFFFu;
+        return 0x90000000u | ((imm & 3u) << 29) | ((imm >> 2) << 5) | (uint)register;
     }
 
     // ---- the archive ----
@@ -142,13 +222,32 @@ public sealed class CompactArchiveTests : IDisposable
     }
 
     [Fact]
-    public void ArmGetsAPlainTarBrThatBrotliAloneReads()
+    public void Arm64GetsTheArm64FilterAndExtractsToTheSameFiles()
     {
         var input = Publish(CodeLike(50_000, seed: 3));
         var archive = _dir.Combine("belay-agent-1.0.0-linux-arm64.tar.gz");
-        var (_, compact) = ArchiveBuilder.CreateWithCompact(input, archive, "linux-arm64", ArchiveBuilder.EntryTime(null), CompactArchive.Level.Fast);
+        var (files, compact) = ArchiveBuilder.CreateWithCompact(input, archive, "linux-arm64", ArchiveBuilder.EntryTime(null), CompactArchive.Level.Fast);
 
-        Assert.Equal(_dir.Combine("belay-agent-1.0.0-linux-arm64.tar.br"), compact);
+        Assert.Equal(_dir.Combine("belay-agent-1.0.0-linux-arm64.tar.a64.br"), compact);
+        CompactArchive.CheckSameTar(archive, compact!);
+        // The filter was applied: Brotli alone does not give the tar back.
+        using (var brotli = new BrotliStream(File.OpenRead(compact!), CompressionMode.Decompress))
+        using (var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress))
+        {
+            Assert.NotEqual(ReadAll(gz), ReadAll(brotli));
+        }
+        Assert.Equal(files, ArchiveExtractor.Extract(compact!, _dir.Combine("out")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(input, "belay-agent")), File.ReadAllBytes(_dir.Combine("out", "belay-agent")));
+    }
+
+    [Fact]
+    public void OtherUnixRidsGetAPlainTarBrThatBrotliAloneReads()
+    {
+        var input = Publish(CodeLike(50_000, seed: 3));
+        var archive = _dir.Combine("belay-agent-1.0.0-linux-arm.tar.gz");
+        var (_, compact) = ArchiveBuilder.CreateWithCompact(input, archive, "linux-arm", ArchiveBuilder.EntryTime(null), CompactArchive.Level.Fast);
+
+        Assert.Equal(_dir.Combine("belay-agent-1.0.0-linux-arm.tar.br"), compact);
         using var brotli = new BrotliStream(File.OpenRead(compact!), CompressionMode.Decompress);
         using var gz = new GZipStream(File.OpenRead(archive), CompressionMode.Decompress);
         Assert.Equal(ReadAll(gz), ReadAll(brotli));
@@ -163,7 +262,9 @@ public sealed class CompactArchiveTests : IDisposable
         Assert.Null(CompactArchive.ExtensionFor("win-arm64"));
         Assert.Equal(".tar.x86.br", CompactArchive.ExtensionFor("linux-musl-x64"));
         Assert.Equal(".tar.x86.br", CompactArchive.ExtensionFor("illumos-x64"));
-        Assert.Equal(".tar.br", CompactArchive.ExtensionFor("osx-arm64"));
+        Assert.Equal(".tar.a64.br", CompactArchive.ExtensionFor("osx-arm64"));
+        Assert.Equal(".tar.a64.br", CompactArchive.ExtensionFor("linux-musl-arm64"));
+        Assert.Equal(".tar.br", CompactArchive.ExtensionFor("linux-arm"));
     }
 
     [Fact]

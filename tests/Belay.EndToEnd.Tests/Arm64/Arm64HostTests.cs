@@ -65,8 +65,8 @@ public sealed class Arm64HostTests
     {
         using var host = new InstalledHost(BelayBuild.LinuxArm64);
         host.PublishAgent("1.0.0");
-        // The file belay downloads: the compact form (a plain .tar.br on ARM).
-        var artifact = Path.Combine(host.Workspace.Feed, "agent", "1.0.0", "belay-agent-1.0.0-linux-arm64.tar.br");
+        // The file belay downloads: the compact form (.tar.a64.br on ARM64).
+        var artifact = Path.Combine(host.Workspace.Feed, "agent", "1.0.0", "belay-agent-1.0.0-linux-arm64.tar.a64.br");
         var bytes = File.ReadAllBytes(artifact);
         bytes[bytes.Length / 2] ^= 0x55;
         File.WriteAllBytes(artifact, bytes);

@@ -44,7 +44,7 @@ public sealed class Arm64InstallTests
         // What was fetched: the arm64 bootstrapper and the arm64 agent, nothing for linux-x64.
         var log = host.Nginx.AccessLog;
         Assert.Contains($"GET /bootstrap/{InstallShHost.Version}/belay-linux-arm64.gz ", log, StringComparison.Ordinal);
-        Assert.Contains($"belay-agent-{InstallShHost.Version}-linux-arm64.tar.br ", log, StringComparison.Ordinal);
+        Assert.Contains($"belay-agent-{InstallShHost.Version}-linux-arm64.tar.a64.br ", log, StringComparison.Ordinal);
         Assert.DoesNotContain("linux-x64", log, StringComparison.Ordinal);
         Assert.True(Arm64Emulation.IsArm64Elf(Path.Combine(host.Prefix, "bin", "belay")), "the installed belay is not the arm64 build");
         Assert.True(Arm64Emulation.IsArm64Elf(Path.Combine(host.Prefix, "versions", InstallShHost.Version, "belay-agent")), "the installed agent is not the arm64 build");
