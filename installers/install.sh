@@ -105,6 +105,7 @@ usage() {
         "  --prefix DIR           install everything under DIR" \
         "  --service-manager M    auto (default), systemd, launchd, smf or none" \
         "  --no-start             lay everything out but do not start the agent" \
+        "  --wait DURATION        how long belay waits for the agent to report ready (default: 60s)" \
         "  --dry-run              say what would be done; download and change nothing" \
         "  --uninstall            run the installed belay's uninstall" \
         "  --purge                with --uninstall: remove config, state and logs too" \
@@ -117,7 +118,7 @@ usage() {
         "  -h, --help             this help" \
         "" \
         "Environment instead of options: BELAY_CHANNEL, BELAY_GROUP, BELAY_GROUP_IDENTITY, BELAY_VERSION," \
-        "BELAY_PREFIX, BELAY_SERVICE_MANAGER, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA," \
+        "BELAY_PREFIX, BELAY_SERVICE_MANAGER, BELAY_WAIT, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA," \
         "and =1 for BELAY_USER, BELAY_NO_START," \
         "BELAY_DRY_RUN, BELAY_UNINSTALL, BELAY_PURGE, BELAY_ALLOW_INSECURE_HTTP." \
         "Without --user and not root, belay runs through sudo." \
@@ -146,6 +147,7 @@ parse_args() {
     opt_group_identity=${BELAY_GROUP_IDENTITY:-}
     opt_version=${BELAY_VERSION:-}
     opt_prefix=${BELAY_PREFIX:-}
+    opt_wait=${BELAY_WAIT:-}
     opt_service_manager=${BELAY_SERVICE_MANAGER:-}
     opt_rid=${BELAY_RID:-}
     opt_feed=${BELAY_FEED:-}
@@ -166,7 +168,7 @@ parse_args() {
     if is_true "${BELAY_ALLOW_INSECURE_HTTP:-}"; then opt_insecure=1; fi
     while [ $# -gt 0 ]; do
         case $1 in
-            --channel | --group | --group-identity | --version | --prefix | --service-manager | --rid | --feed | --hub | --enroll-token | --hub-ca)
+            --channel | --group | --group-identity | --version | --prefix | --service-manager | --wait | --rid | --feed | --hub | --enroll-token | --hub-ca)
                 need_value "$1" $# "${2:-}"
                 case $1 in
                     --hub) opt_hub=$2 ;;
@@ -178,6 +180,7 @@ parse_args() {
                     --version) opt_version=$2 ;;
                     --prefix) opt_prefix=$2 ;;
                     --service-manager) opt_service_manager=$2 ;;
+                    --wait) opt_wait=$2 ;;
                     --rid) opt_rid=$2 ;;
                     --feed) opt_feed=$2 ;;
                 esac
@@ -189,6 +192,7 @@ parse_args() {
             --version=*) opt_version=${1#*=}; shift ;;
             --prefix=*) opt_prefix=${1#*=}; shift ;;
             --service-manager=*) opt_service_manager=${1#*=}; shift ;;
+            --wait=*) opt_wait=${1#*=}; shift ;;
             --rid=*) opt_rid=${1#*=}; shift ;;
             --feed=*) opt_feed=${1#*=}; shift ;;
             --hub=*) opt_hub=${1#*=}; shift ;;
@@ -231,6 +235,13 @@ parse_args() {
     case $opt_service_manager in
         '' | auto | systemd | launchd | smf | none) ;;
         *) usage_error "--service-manager '$opt_service_manager': use auto, systemd, launchd, smf or none" ;;
+    esac
+    case $opt_wait in
+        '' | [0-9]*[smhdw]) ;;
+        *) usage_error "--wait '$opt_wait': give a duration like 90s, 5m or 1h" ;;
+    esac
+    case $opt_wait in
+        *[!0-9smhdw]* | *[smhdw]*[0-9smhdw]*) usage_error "--wait '$opt_wait': give a duration like 90s, 5m or 1h" ;;
     esac
     if [ "$opt_purge" = 1 ] && [ "$opt_uninstall" = 0 ]; then
         usage_error "--purge goes with --uninstall"
@@ -617,6 +628,7 @@ install_belay() {
     if [ -n "$opt_version" ]; then set -- "$@" --version "$opt_version"; fi
     if [ -n "$opt_prefix" ]; then set -- "$@" --prefix "$opt_prefix"; fi
     if [ -n "$opt_service_manager" ]; then set -- "$@" --service-manager "$opt_service_manager"; fi
+    if [ -n "$opt_wait" ]; then set -- "$@" --wait "$opt_wait"; fi
     if [ "$opt_no_start" = 1 ]; then set -- "$@" --no-start; fi
     if [ "$insecure" = 1 ] && [ "$opt_insecure" = 1 ]; then set -- "$@" --allow-insecure-http; fi
     if [ -n "$opt_hub" ]; then set -- "$@" --hub "$opt_hub"; fi

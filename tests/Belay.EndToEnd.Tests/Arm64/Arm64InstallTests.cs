@@ -31,7 +31,9 @@ public sealed class Arm64InstallTests
         // An arm64 userland: every tool install.sh calls is an applet of the arm64 BusyBox, so
         // `uname -m` is the kernel's answer to an arm64 process (aarch64), with no fake and no --rid.
         var path = Arm64Userland(host.Workspace.Root);
-        var args = $"--user --prefix {InstallShHost.Q(host.Prefix)} --service-manager none";
+        // An emulated agent under a loaded test run can take longer than the default 60 s to report ready (as
+        // InstalledHost gives emulated installs 240 s).
+        var args = $"--user --prefix {InstallShHost.Q(host.Prefix)} --service-manager none --wait 240s";
 
         var install = Pipe(host, path, args);
         Assert.True(install.ExitCode == 0, install.ToString());

@@ -180,8 +180,8 @@ public sealed class InstallShTests : IDisposable
     [Fact]
     public void OptionsAndTheirEnvironmentVariablesReachBelayInstall()
     {
-        var expected = $"would run: belay install --feed {_host.FeedUrl} --channel beta --scope user --root-key {File.ReadAllLines(_host.Workspace.RootPub)[1]} --version 1.2.3 --prefix {_host.Prefix} --service-manager none --no-start";
-        var byOptions = _host.Pipe(Shell("dash"), ["--dry-run", "--user", "--channel", "beta", "--version=1.2.3", "--prefix", _host.Prefix, "--service-manager", "none", "--no-start"]);
+        var expected = $"would run: belay install --feed {_host.FeedUrl} --channel beta --scope user --root-key {File.ReadAllLines(_host.Workspace.RootPub)[1]} --version 1.2.3 --prefix {_host.Prefix} --service-manager none --wait 5m --no-start";
+        var byOptions = _host.Pipe(Shell("dash"), ["--dry-run", "--user", "--channel", "beta", "--version=1.2.3", "--prefix", _host.Prefix, "--service-manager", "none", "--wait", "5m", "--no-start"]);
         Assert.True(byOptions.ExitCode == 0, byOptions.ToString());
         Assert.Contains(expected, byOptions.StdOut, StringComparison.Ordinal);
         Assert.Contains("dry run: nothing downloaded, nothing installed", byOptions.StdOut, StringComparison.Ordinal);
@@ -189,7 +189,7 @@ public sealed class InstallShTests : IDisposable
         var byEnvironment = _host.Pipe(Shell("busybox"), [], environment: new Dictionary<string, string?>
         {
             ["BELAY_DRY_RUN"] = "1", ["BELAY_USER"] = "1", ["BELAY_CHANNEL"] = "beta", ["BELAY_VERSION"] = "1.2.3",
-            ["BELAY_PREFIX"] = _host.Prefix, ["BELAY_SERVICE_MANAGER"] = "none", ["BELAY_NO_START"] = "true",
+            ["BELAY_PREFIX"] = _host.Prefix, ["BELAY_SERVICE_MANAGER"] = "none", ["BELAY_WAIT"] = "5m", ["BELAY_NO_START"] = "true",
         });
         Assert.True(byEnvironment.ExitCode == 0, byEnvironment.ToString());
         Assert.Contains(expected, byEnvironment.StdOut, StringComparison.Ordinal);
@@ -203,6 +203,8 @@ public sealed class InstallShTests : IDisposable
     [InlineData(2, "--channel needs a value (got '--user')", "--channel", "--user")]
     [InlineData(2, "--purge goes with --uninstall", "--purge")]
     [InlineData(2, "--service-manager 'upstart'", "--service-manager", "upstart")]
+    [InlineData(2, "--wait '5': give a duration like 90s, 5m or 1h", "--wait", "5")]
+    [InlineData(2, "--wait '1h30m': give a duration like 90s, 5m or 1h", "--wait=1h30m")]
     [InlineData(1, "is plain http and not on loopback", "--feed", "http://feed.example.com/")]
     [InlineData(2, "use an https:// URL", "--feed", "ftp://feed.example.com/")]
     public void BadOptionsStopWithAMessage(int code, string message, params string[] args)
