@@ -10,9 +10,11 @@
 # writes install.sh (and install.sh.minisig) at the feed's root. docs/install.md has
 # the options and what the script prints.
 #
-# Every line below is inside a function; the last line calls main inside a brace group.
-# A download cut short anywhere defines some functions at most, or is a syntax error:
-# it never runs a command.
+# Everything below is one brace group, which the shell reads whole before it runs any of it:
+# a download cut short anywhere is a syntax error and never runs a command (not even one
+# that a cut leaves at the start of a line, as "sh" from "show() {").
+
+{
 
 # The feed's values, filled in by belay-release (each one quoted for sh).
 # shellcheck disable=SC1083
@@ -721,4 +723,6 @@ main() {
     fi
 }
 
-{ main "$@"; }
+main "$@"
+
+}

@@ -26,9 +26,10 @@ public sealed class InstallScriptTests : IDisposable
     /// <summary>Runs a rendered script's belay_feed and belay_build with sh and prints what they set.</summary>
     private static string Evaluate(string script, string rid)
     {
-        var body = script[..script.LastIndexOf("{ main", StringComparison.Ordinal)];
+        // The script up to its call of main, then the probe, then the brace group's end.
+        var body = script[..script.LastIndexOf("main \"$@\"", StringComparison.Ordinal)];
         var probe = body + $"belay_feed\nprintf '%s\\n' \"$BELAY_FEED_URL\" \"$BELAY_DEFAULT_CHANNEL\" \"$BELAY_ROOT_KEYS\" \"$BELAY_BOOTSTRAP_VERSION\" \"$BELAY_BUILDS\"\n" +
-            $"if belay_build {InstallScript.ShellQuote(rid)}; then printf '%s\\n' \"$build_path\" \"$build_sha256\"; else echo none; fi\n";
+            $"if belay_build {InstallScript.ShellQuote(rid)}; then printf '%s\\n' \"$build_path\" \"$build_sha256\"; else echo none; fi\n}}\n";
         var result = ExternalTool.Run("/bin/sh", ["-s"], stdin: probe);
         Assert.True(result.ExitCode == 0, result.ToString());
         return result.StdOut;
@@ -115,13 +116,17 @@ public sealed class InstallScriptTests : IDisposable
     [Fact]
     public void TheTemplateRunsNothingUntilItsLastLine()
     {
-        // Top level holds only comments, function definitions and, last, the call of main in a
-        // brace group: a script cut anywhere defines functions at most, or is a syntax error.
+        // After the header's comments, one brace group holds everything: comments, function definitions and,
+        // last, the call of main. The shell reads the group whole before it runs it, so a script cut anywhere
+        // is a syntax error (a cut inside a top-level name, "sh" of "show() {", would otherwise run it).
         var lines = Template.TrimEnd('\n').Split('\n');
-        Assert.Equal("{ main \"$@\"; }", lines[^1]);
         Assert.StartsWith("#!/bin/sh", lines[0], StringComparison.Ordinal);
+        var open = Array.FindIndex(lines, l => l.Length > 0 && !l.StartsWith('#'));
+        Assert.Equal("{", lines[open]);
+        Assert.Equal("}", lines[^1]);
+        Assert.Equal("main \"$@\"", lines[..^1].Last(l => l.Length > 0));
         var depth = 0;
-        foreach (var line in lines[..^1])
+        foreach (var line in lines[(open + 1)..^1].Where(l => l != "main \"$@\""))
         {
             if (depth == 0)
             {
