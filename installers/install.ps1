@@ -22,6 +22,7 @@ param(
     [string] $GroupIdentity = '',
     [string] $Version = '',
     [string] $Prefix = '',
+    [string] $Wait = '',
     [switch] $NoStart,
     [switch] $DryRun,
     [switch] $Uninstall,
@@ -94,6 +95,7 @@ param(
             '  -Version V           install version V and stay on it',
             '  -Prefix DIR          install everything under DIR (default: Program Files\Belay, ProgramData\Belay)',
             '  -NoStart             lay everything out and register the service, but do not start it',
+            '  -Wait DURATION       how long belay.exe waits for the agent to report ready (default: 60s)',
             '  -DryRun              say what would be done; download and change nothing',
             '  -Uninstall           run the installed belay.exe uninstall',
             '  -Purge               with -Uninstall: remove config, state and logs too',
@@ -106,7 +108,7 @@ param(
             '  -Help                this help',
             '',
             'Environment instead of options (for irm | iex): BELAY_CHANNEL, BELAY_GROUP, BELAY_GROUP_IDENTITY,',
-            'BELAY_VERSION, BELAY_PREFIX, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA,',
+            'BELAY_VERSION, BELAY_PREFIX, BELAY_WAIT, BELAY_RID, BELAY_FEED, BELAY_HUB, BELAY_ENROLL_TOKEN, BELAY_HUB_CA,',
             'and =1 for BELAY_NO_START, BELAY_DRY_RUN, BELAY_UNINSTALL, BELAY_PURGE,',
             'BELAY_ALLOW_INSECURE_HTTP.',
             "Builds on this feed (bootstrapper $($FeedInfo.BootstrapVersion)): $rids"
@@ -129,6 +131,7 @@ param(
             GroupIdentity     = Pick $Given.GroupIdentity 'BELAY_GROUP_IDENTITY'
             Version           = Pick $Given.Version 'BELAY_VERSION'
             Prefix            = Pick $Given.Prefix 'BELAY_PREFIX'
+            Wait              = Pick $Given.Wait 'BELAY_WAIT'
             Rid               = Pick $Given.Rid 'BELAY_RID'
             Feed              = Pick $Given.Feed 'BELAY_FEED'
             NoStart           = Flag $Given.NoStart 'BELAY_NO_START'
@@ -159,6 +162,9 @@ param(
         }
         if ($o.Version -and $o.Version -notmatch '^[A-Za-z0-9.+-]+$') {
             throw (New-BelayFailure 2 "-Version '$($o.Version)' is not a version like 1.4.2")
+        }
+        if ($o.Wait -and $o.Wait -cnotmatch '^[0-9]+[smhdw]\z') {
+            throw (New-BelayFailure 2 "-Wait '$($o.Wait)': give a duration like 90s, 5m or 1h")
         }
         if ($o.Purge -and -not $o.Uninstall) {
             throw (New-BelayFailure 2 '-Purge goes with -Uninstall')
@@ -357,6 +363,7 @@ param(
         if ($Options.Version) { $arguments += @('--version', $Options.Version) }
         if ($Options.Prefix) { $arguments += @('--prefix', $Options.Prefix) }
         $arguments += @('--service-manager', 'windows')
+        if ($Options.Wait) { $arguments += @('--wait', $Options.Wait) }
         if ($Options.NoStart) { $arguments += '--no-start' }
         if ($feedUrl.Insecure -and $Options.AllowInsecureHttp) { $arguments += '--allow-insecure-http' }
         if ($Options.Hub) {
@@ -436,5 +443,5 @@ param(
         if ($Code -ne 0) { throw "install.ps1 failed with exit code $Code (see the message above)" }
     }
 
-    Complete-BelayInstaller (Invoke-BelayInstaller @{ Channel = $Channel; Group = $Group; GroupIdentity = $GroupIdentity; Version = $Version; Prefix = $Prefix; NoStart = [bool] $NoStart; DryRun = [bool] $DryRun; Uninstall = [bool] $Uninstall; Purge = [bool] $Purge; Rid = $Rid; Feed = $Feed; AllowInsecureHttp = [bool] $AllowInsecureHttp; Hub = $Hub; EnrollToken = $EnrollToken; HubCa = $HubCa; Help = [bool] $Help }) ([bool] $PSCommandPath)
+    Complete-BelayInstaller (Invoke-BelayInstaller @{ Channel = $Channel; Group = $Group; GroupIdentity = $GroupIdentity; Version = $Version; Prefix = $Prefix; Wait = $Wait; NoStart = [bool] $NoStart; DryRun = [bool] $DryRun; Uninstall = [bool] $Uninstall; Purge = [bool] $Purge; Rid = $Rid; Feed = $Feed; AllowInsecureHttp = [bool] $AllowInsecureHttp; Hub = $Hub; EnrollToken = $EnrollToken; HubCa = $HubCa; Help = [bool] $Help }) ([bool] $PSCommandPath)
 }

@@ -43,11 +43,11 @@ public sealed class InstallPs1Tests : IDisposable
     [Fact]
     public void DryRunWithParametersPrintsTheCommandAndDownloadsNothing()
     {
-        var result = _host.ScriptBlock("-DryRun -Channel beta -Version 0.1.0 -NoStart -Prefix 'C:\\Belay Test'");
+        var result = _host.ScriptBlock("-DryRun -Channel beta -Version 0.1.0 -NoStart -Wait 5m -Prefix 'C:\\Belay Test'");
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains($"would download {_host.FeedUrl}bootstrap/0.1.0/belay-win-x64.exe with Invoke-WebRequest and check that its SHA-256 is {Sha} (with Get-FileHash)", result.StdOut, StringComparison.Ordinal);
         var key = File.ReadAllLines(_host.Workspace.RootPub).Last(l => l.Length > 0);
-        Assert.Contains($"would run: belay.exe install --feed {_host.FeedUrl} --channel beta --scope system --root-key {key} --version 0.1.0 --prefix 'C:\\Belay Test' --service-manager windows --no-start",
+        Assert.Contains($"would run: belay.exe install --feed {_host.FeedUrl} --channel beta --scope system --root-key {key} --version 0.1.0 --prefix 'C:\\Belay Test' --service-manager windows --wait 5m --no-start",
             result.StdOut, StringComparison.Ordinal);
         Assert.Contains("dry run: nothing downloaded, nothing installed", result.StdOut, StringComparison.Ordinal);
         Assert.Equal(0, _host.BootstrapRequests);
@@ -56,10 +56,23 @@ public sealed class InstallPs1Tests : IDisposable
     [Fact]
     public void IrmPipedToIexReadsItsOptionsFromTheEnvironment()
     {
-        var result = _host.Iex(extra: new Dictionary<string, string?> { ["BELAY_DRY_RUN"] = "1", ["BELAY_CHANNEL"] = "beta" });
+        var result = _host.Iex(extra: new Dictionary<string, string?> { ["BELAY_DRY_RUN"] = "1", ["BELAY_CHANNEL"] = "beta", ["BELAY_WAIT"] = "240s" });
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("--channel beta --scope system", result.StdOut, StringComparison.Ordinal);
+        Assert.Contains("--service-manager windows --wait 240s", result.StdOut, StringComparison.Ordinal);
         Assert.Contains("LASTEXITCODE=0", result.StdOut, StringComparison.Ordinal);
+        Assert.Equal(0, _host.BootstrapRequests);
+    }
+
+    [Theory]
+    [InlineData("-Wait soon")]
+    [InlineData("-Wait 90")]
+    [InlineData("-Wait '5m; calc'")]
+    public void AWaitThatIsNotADurationIsAUsageErrorAndDownloadsNothing(string options)
+    {
+        var result = _host.ScriptBlock("-DryRun " + options);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("give a duration like 90s, 5m or 1h", result.StdErr, StringComparison.Ordinal);
         Assert.Equal(0, _host.BootstrapRequests);
     }
 
