@@ -19,7 +19,7 @@ internal static class Program
             return Belay.Keeper.AgentExec.Run(args[1..]);
         }
         // `belay install` over TLS: the system's roots load while the command line is built and parsed (SystemRoots).
-        if (args is ["install", ..])
+        if (args is ["install", ..] && HttpFeature.IsSupported)
         {
             SystemRoots.PreloadFor(args);
         }

@@ -165,7 +165,7 @@ internal static class DoctorCommand
             }
 
             // Clock skew against each HTTP feed's Date header.
-            foreach (var source in client.Sources.OfType<HttpFeedSource>())
+            foreach (var source in client.Sources.Where(s => s.Location.StartsWith("http", StringComparison.OrdinalIgnoreCase)))
             {
                 try
                 {

@@ -62,6 +62,9 @@ public abstract class FeedSource : IDisposable
         }
     }
 
+    /// <summary>The Date header of the feed's answer for root.json (for `belay doctor`'s clock check); null where there is none (a folder).</summary>
+    public virtual Task<DateTimeOffset?> ServerDateAsync(CancellationToken cancellationToken) => Task.FromResult<DateTimeOffset?>(null);
+
     /// <summary>Channels the feed has, where the source can list them (directories only).</summary>
     public virtual IReadOnlyList<string>? ListChannels() => null;
 
@@ -81,6 +84,11 @@ public abstract class FeedSource : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(feed);
         if (Uri.TryCreate(feed, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
         {
+            // Without HttpClient in this executable (HttpFeature), curl or wget does the transfers.
+            if (!HttpFeature.IsSupported)
+            {
+                return new CommandFeedSource(uri);
+            }
             return new HttpFeedSource(uri, http);
         }
         if (uri is { IsFile: true } && feed.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
@@ -363,8 +371,7 @@ public sealed class HttpFeedSource : FeedSource
         }
     }
 
-    /// <summary>The Date header of the feed's answer for root.json (for `belay doctor`'s clock check), or null.</summary>
-    public async Task<DateTimeOffset?> ServerDateAsync(CancellationToken cancellationToken)
+    public override async Task<DateTimeOffset?> ServerDateAsync(CancellationToken cancellationToken)
     {
         using var guard = new TransferGuard(Limits, Limits.MetadataDeadline, Describe(FeedLayout.RootFile), cancellationToken);
         var (_, response) = await SendAsync(FeedLayout.RootFile, null, guard, cancellationToken).ConfigureAwait(false);

@@ -51,7 +51,8 @@ public sealed class FeedClient : IDisposable
     private ChannelManifest? _manifest;
 
     public FeedClient(IReadOnlyList<string> feeds, IReadOnlyList<MinisignPublicKey> rootKeys, string product, string channel,
-        bool allowInsecureHttp, TimeProvider? clock = null, HttpClient? http = null, string? trustFile = null, TransferLimits? limits = null)
+        bool allowInsecureHttp, TimeProvider? clock = null, HttpClient? http = null, string? trustFile = null, TransferLimits? limits = null,
+        Func<string, FeedSource>? open = null)
     {
         ArgumentNullException.ThrowIfNull(feeds);
         ArgumentNullException.ThrowIfNull(rootKeys);
@@ -59,7 +60,7 @@ public sealed class FeedClient : IDisposable
         {
             CheckTransport(feed, allowInsecureHttp);
         }
-        _sources = [.. feeds.Select(f => FeedSource.Open(f, http))];
+        _sources = [.. feeds.Select(f => open?.Invoke(f) ?? FeedSource.Open(f, http))];
         foreach (var source in _sources)
         {
             source.Limits = limits ?? TransferLimits.Default;

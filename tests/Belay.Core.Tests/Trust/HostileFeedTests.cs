@@ -13,20 +13,42 @@ namespace Belay.Core.Tests.Trust;
 /// error, and writes nothing outside staging (no version folder, no download left, the
 /// trust record and watermark unchanged).
 /// </summary>
-public sealed class HostileFeedTests : IDisposable
+public abstract class HostileFeedContract : IDisposable
 {
     private readonly TestFeed _feed = new();
     private readonly InstallLayout _layout;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public HostileFeedTests()
+    protected HostileFeedContract()
     {
         _feed.Publish("1.0.0", RandomNumberGenerator.GetBytes(200_000));
         var host = _feed.Combine("host");
         _layout = new InstallLayout(Path.Combine(host, "bin"), Path.Combine(host, "etc"), _feed.State, Path.Combine(host, "log"));
     }
 
-    public void Dispose() => _feed.Dispose();
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _feed.Dispose();
+        }
+    }
+
+    /// <summary>How a feed URL is opened: null for <see cref="FeedSource.Open"/> (HttpClient in a test process).</summary>
+    protected virtual Func<string, FeedSource>? Open => null;
+
+    /// <summary>The exit code a misbehaviour ends in.</summary>
+    protected virtual int ExpectedExitCode(Hostility b) =>
+        b is Hostility.HugeContentLength or Hostility.Endless ? ExitCodes.TrustFailure : ExitCodes.FeedUnreachable;
+
+    /// <summary>What the error says for a misbehaviour, given what HttpClient's says.</summary>
+    protected virtual string Expected(Hostility behaviour, string withHttpClient) => withHttpClient;
 
     public static TheoryData<Hostility, string> Attacks() => HostileCases.Attacks("root", "manifest", "artifact");
 
@@ -38,10 +60,8 @@ public sealed class HostileFeedTests : IDisposable
     };
 
     private FeedClient Client(params string[] feeds) =>
-        new(feeds, [_feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, _feed.Clock, trustFile: _feed.TrustFile, limits: HostileCases.Limits);
-
-    private static int ExpectedExitCode(Hostility b) =>
-        b is Hostility.HugeContentLength or Hostility.Endless ? ExitCodes.TrustFailure : ExitCodes.FeedUnreachable;
+        new(feeds, [_feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, _feed.Clock, trustFile: _feed.TrustFile, limits: HostileCases.Limits,
+            open: Open);
 
     [Theory]
     [MemberData(nameof(Attacks))]
@@ -90,7 +110,7 @@ public sealed class HostileFeedTests : IDisposable
         await using var server = new HostileFeedServer(_feed.Root) { Behaviour = behaviour };
         using var client = Client(server.Url);
         var e = await Assert.ThrowsAnyAsync<BelayException>(() => client.CheckAsync(0, null, Ct));
-        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        Assert.Contains(Expected(behaviour, expected), e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -150,4 +170,73 @@ public sealed class HostileFeedTests : IDisposable
         Assert.Contains("lower than 2", e.Message, StringComparison.Ordinal);
         Assert.Equal(2, _feed.Trust!.Sequence);
     }
+}
+
+/// <summary>The contract with HttpClient (the agent, belay-release, Windows' belay.exe).</summary>
+public sealed class HostileFeedTests : HostileFeedContract;
+
+/// <summary>The contract with curl doing the transfers (belay on Linux, macOS and SmartOS).</summary>
+public sealed class CurlHostileFeedTests : HostileFeedContract
+{
+    private static readonly FetchTool Curl = FetchTool.Find("/usr/bin:/bin") is { Name: "curl" } curl ? curl : throw new InvalidOperationException("these tests need curl in /usr/bin");
+
+    protected override Func<string, FeedSource>? Open => url => new CommandFeedSource(new Uri(url), Curl);
+
+    protected override string Expected(Hostility behaviour, string withHttpClient) => behaviour switch
+    {
+        // curl refuses it from the Content-Length, as HttpClient does, in its own words.
+        Hostility.HugeContentLength => "announces more than the",
+        Hostility.ShortBody => "closed the connection before the whole response arrived (curl: (18)",
+        _ => withHttpClient,
+    };
+}
+
+/// <summary>The contract with busybox's wget doing the transfers (Alpine, a minimal host without curl).</summary>
+public sealed class WgetHostileFeedTests : HostileFeedContract
+{
+    private readonly TempDir _bin = new("belay-wget-");
+
+    public WgetHostileFeedTests()
+    {
+        File.CreateSymbolicLink(_bin.Combine("wget"), "/usr/bin/busybox");
+    }
+
+    protected override Func<string, FeedSource>? Open =>
+        url => new CommandFeedSource(new Uri(url), FetchTool.Find(_bin.Path) ?? throw new InvalidOperationException("no wget link"));
+
+    // wget cannot be asked to refuse a body by its Content-Length: it reads what comes (here half the file, then
+    // the connection closes), so the huge announcement ends as a failed transfer, not a refused one.
+    protected override int ExpectedExitCode(Hostility b) => b == Hostility.HugeContentLength ? ExitCodes.FeedUnreachable : base.ExpectedExitCode(b);
+
+    protected override string Expected(Hostility behaviour, string withHttpClient) => behaviour switch
+    {
+        Hostility.HugeContentLength or Hostility.ShortBody => "cannot reach",
+        _ => withHttpClient,
+    };
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _bin.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    [Fact]
+    public void TheLinkIsTakenForBusybox() => Assert.True(FetchTool.Find(_bin.Path)!.IsBusybox);
+}
+
+/// <summary>The contract with GNU wget doing the transfers (a host with wget and no curl).</summary>
+public sealed class GnuWgetHostileFeedTests : HostileFeedContract
+{
+    protected override Func<string, FeedSource>? Open => url => new CommandFeedSource(new Uri(url), new FetchTool("wget", "/usr/bin/wget"));
+
+    protected override int ExpectedExitCode(Hostility b) => b == Hostility.HugeContentLength ? ExitCodes.FeedUnreachable : base.ExpectedExitCode(b);
+
+    protected override string Expected(Hostility behaviour, string withHttpClient) => behaviour switch
+    {
+        Hostility.HugeContentLength or Hostility.ShortBody => "cannot reach",
+        _ => withHttpClient,
+    };
 }
