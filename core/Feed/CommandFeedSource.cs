@@ -22,6 +22,7 @@ public sealed class CommandFeedSource : FeedSource
     private readonly Uri _base;
     private readonly Func<FetchTool> _tool;
     private FetchTool? _found;
+    private readonly Dictionary<string, (byte[] Content, string? ETag)> _prefetched = new(StringComparer.Ordinal);
 
     public CommandFeedSource(Uri baseUri, FetchTool? tool = null)
     {
@@ -51,6 +52,11 @@ public sealed class CommandFeedSource : FeedSource
     private async Task<long> CopyAsync(string relativePath, Stream destination, long maxBytes, TimeSpan deadline, CancellationToken cancellationToken)
     {
         var url = Url(relativePath);
+        if (TakePrefetched(relativePath, maxBytes) is { } ready)
+        {
+            await destination.WriteAsync(ready.Content, cancellationToken).ConfigureAwait(false);
+            return ready.Content.Length;
+        }
         var (response, bytes) = await RunAsync(url, null, destination, maxBytes, deadline, cancellationToken).ConfigureAwait(false);
         Check(url, response, maxBytes, missingIsNull: false);
         return bytes;
@@ -66,6 +72,10 @@ public sealed class CommandFeedSource : FeedSource
     private async Task<FetchResult?> FetchCoreAsync(string relativePath, string? etag, long maxBytes, bool missingIsNull, CancellationToken cancellationToken)
     {
         var url = Url(relativePath);
+        if (etag is null && TakePrefetched(relativePath, maxBytes) is { } ready)
+        {
+            return new FetchResult(ready.Content, ready.ETag);
+        }
         using var buffer = new MemoryStream();
         var (response, _) = await RunAsync(url, etag, buffer, maxBytes, Limits.DeadlineFor(maxBytes), cancellationToken).ConfigureAwait(false);
         if (response.Status == 304)
@@ -86,6 +96,92 @@ public sealed class CommandFeedSource : FeedSource
         Check(url, response, MetadataLimit, missingIsNull: false);
         return response.Date;
     }
+
+    /// <summary>
+    /// One curl run for all of <paramref name="files"/>, over one connection (<c>--next</c> between them): their bodies
+    /// one after another on its output, under the sum of their caps, and after each a line on its error output with
+    /// the transfer's exit code, status and size (<c>-w %{stderr}</c> and <c>%{exitcode}</c>, curl 7.75 and later; an
+    /// older curl prints no such line, and nothing is kept) that cuts them apart. A file that answered
+    /// 200 within its cap is kept for its one read; anything else (an error, a stall, a size over the cap, an older
+    /// curl, wget) leaves nothing kept, and that file's read fetches it alone with all of its checks.
+    /// </summary>
+    public override async Task PrefetchAsync(IReadOnlyList<(string Path, long MaxBytes)> files, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        _prefetched.Clear();
+        var tool = Tool;
+        if (tool.Name != "curl" || files.Count < 2 || files.Any(f => !FeedLayout.IsSafeRelativePath(f.Path)))
+        {
+            return;
+        }
+        var args = new List<string>();
+        foreach (var (path, maxBytes) in files)
+        {
+            if (args.Count > 0)
+            {
+                args.Add("--next");
+            }
+            var one = tool.GetArguments(Url(path), null, maxBytes, _base.Scheme == Uri.UriSchemeHttp);
+            args.AddRange(one.Take(one.Count - 1));
+            args.AddRange(["--write-out", "%{stderr}belay-fetched %{exitcode} %{http_code} %{size_download}\\n", one[^1]]);
+        }
+        var cap = files.Sum(f => f.MaxBytes);
+        using var bodies = new MemoryStream();
+        string stderr;
+        try
+        {
+            var (response, _) = await tool.RunAsync(args, null, bodies, cap, Limits, Limits.MetadataDeadline, Location, cancellationToken, keepStderr: true)
+                .ConfigureAwait(false);
+            stderr = response.Stderr ?? "";
+        }
+        catch (BelayException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+        var content = bodies.GetBuffer();
+        var offset = 0L;
+        var index = 0;
+        var block = new StringBuilder();
+        foreach (var line in stderr.Split('\n'))
+        {
+            if (!line.StartsWith("belay-fetched ", StringComparison.Ordinal))
+            {
+                block.Append(line).Append('\n');
+                continue;
+            }
+            var parts = line.Split(' ');
+            if (index >= files.Count || parts.Length != 4
+                || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var exit)
+                || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var status)
+                || !long.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+                || size > bodies.Length - offset)
+            {
+                _prefetched.Clear();
+                return;
+            }
+            var (path, maxBytes) = files[index];
+            // Kept only when this transfer itself ended well (its own exit code: a body cut short, a size over
+            // --max-filesize or a reset is not kept, and its read then fails or succeeds on its own).
+            if (exit == 0 && status == 200 && size <= maxBytes)
+            {
+                var headers = ToolResponse.Parse(tool.Name, 0, block.ToString());
+                if (headers.Status == 200)
+                {
+                    _prefetched[path] = (content.AsSpan((int)offset, (int)size).ToArray(), headers.ETag);
+                }
+            }
+            offset += size;
+            index++;
+            block.Clear();
+        }
+        if (index != files.Count || offset != bodies.Length)
+        {
+            _prefetched.Clear();
+        }
+    }
+
+    private (byte[] Content, string? ETag)? TakePrefetched(string relativePath, long maxBytes) =>
+        _prefetched.Remove(relativePath, out var entry) && entry.Content.Length <= maxBytes ? entry : null;
 
     private Uri Url(string relativePath) =>
         FeedLayout.IsSafeRelativePath(relativePath)
@@ -131,6 +227,9 @@ public sealed class CommandFeedSource : FeedSource
 /// <summary>What one run of curl or wget said about its request: exit code, the last response's status and headers, the error line.</summary>
 public sealed record ToolResponse(int ExitCode, int? Status, string? Reason, string? ETag, DateTimeOffset? Date, string? Error)
 {
+    /// <summary>All the tool wrote on standard error, when the caller asked to keep it.</summary>
+    public string? Stderr { get; init; }
+
     /// <summary>curl refused the body before reading it: its Content-Length is over <c>--max-filesize</c> (exit 63).</summary>
     public bool TooLarge { get; init; }
 
@@ -309,7 +408,7 @@ public sealed record FetchTool(string Name, string Path)
     /// <paramref name="limits"/>: the tool is ended when a limit passes, when the cap is exceeded, or on cancellation.
     /// </summary>
     public async Task<(ToolResponse Response, long Bytes)> RunAsync(IReadOnlyList<string> arguments, byte[]? input, Stream destination, long maxBytes,
-        TransferLimits limits, TimeSpan deadline, string what, CancellationToken cancellationToken)
+        TransferLimits limits, TimeSpan deadline, string what, CancellationToken cancellationToken, bool keepStderr = false)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         ArgumentNullException.ThrowIfNull(limits);
@@ -356,7 +455,8 @@ public sealed record FetchTool(string Name, string Path)
             End(process);
             throw;
         }
-        return (ToolResponse.Parse(Name, process.ExitCode, await stderr.ConfigureAwait(false)), bytes);
+        var text = await stderr.ConfigureAwait(false);
+        return (ToolResponse.Parse(Name, process.ExitCode, text) with { Stderr = keepStderr ? text : null }, bytes);
     }
 
     private static async Task WriteInputAsync(Process process, byte[]? input)

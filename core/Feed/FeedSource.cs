@@ -65,6 +65,13 @@ public abstract class FeedSource : IDisposable
     /// <summary>The Date header of the feed's answer for root.json (for `belay doctor`'s clock check); null where there is none (a folder).</summary>
     public virtual Task<DateTimeOffset?> ServerDateAsync(CancellationToken cancellationToken) => Task.FromResult<DateTimeOffset?>(null);
 
+    /// <summary>
+    /// A hint that <paramref name="files"/> (each with its cap) are about to be read, once each: a source that pays per
+    /// request (a process per file) may fetch them together. Nothing is believed or refused here: a file that could not
+    /// be fetched this way is fetched again, alone, when it is read, with every check of that read.
+    /// </summary>
+    public virtual Task PrefetchAsync(IReadOnlyList<(string Path, long MaxBytes)> files, CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>Channels the feed has, where the source can list them (directories only).</summary>
     public virtual IReadOnlyList<string>? ListChannels() => null;
 

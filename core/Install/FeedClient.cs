@@ -126,8 +126,15 @@ public sealed class FeedClient : IDisposable
         var source = _sources[index];
         var mirrors = new MirrorFeedSource([source, .. _sources.Where((_, i) => i != index)]);
         var file = FeedLayout.ChannelFile(_channel);
-        var fetched = await source.FetchAsync(file, Root is null || _manifest is null ? null : manifestETag, FeedSource.MetadataLimit, cancellationToken)
-            .ConfigureAwait(false);
+        var etag = Root is null || _manifest is null ? null : manifestETag;
+        if (etag is null)
+        {
+            // A first check reads these four in turn: a source that starts a process per file (curl) fetches them in one.
+            await source.PrefetchAsync([(file, FeedSource.MetadataLimit), (FeedLayout.RootFile, FeedSource.MetadataLimit),
+                (FeedLayout.RootFile + FeedLayout.SignatureSuffix, RootChain.SignatureLimit), (file + FeedLayout.SignatureSuffix, RootChain.SignatureLimit)],
+                cancellationToken).ConfigureAwait(false);
+        }
+        var fetched = await source.FetchAsync(file, etag, FeedSource.MetadataLimit, cancellationToken).ConfigureAwait(false);
         if (fetched.NotModified)
         {
             // Unchanged since it verified; still judged at this check's instant, so a server that

@@ -59,7 +59,9 @@ public abstract class HostileFeedContract : IDisposable
         _ => p => p.StartsWith("agent/", StringComparison.Ordinal),
     };
 
-    private FeedClient Client(params string[] feeds) =>
+    private protected TestFeed Feed => _feed;
+
+    private protected FeedClient Client(params string[] feeds) =>
         new(feeds, [_feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, _feed.Clock, trustFile: _feed.TrustFile, limits: HostileCases.Limits,
             open: Open);
 
@@ -181,6 +183,57 @@ public sealed class CurlHostileFeedTests : HostileFeedContract
     private static readonly FetchTool Curl = FetchTool.Find("/usr/bin:/bin") is { Name: "curl" } curl ? curl : throw new InvalidOperationException("these tests need curl in /usr/bin");
 
     protected override Func<string, FeedSource>? Open => url => new CommandFeedSource(new Uri(url), Curl);
+
+    [Fact]
+    public async Task AFirstCheckFetchesItsFourFilesInOneCurlRunAndTheArchiveInAnother()
+    {
+        using var bin = new TempDir("belay-curl-log-");
+        var log = bin.Combine("runs.log");
+        var wrapper = bin.Combine("curl");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\nexec /usr/bin/curl \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_000_000);
+        await using var server = new HostileFeedServer(Feed.Root);
+        using var client = new FeedClient([server.Url], [Feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, Feed.Clock,
+            trustFile: Feed.TrustFile, limits: HostileCases.Limits, open: url => new CommandFeedSource(new Uri(url), new FetchTool("curl", wrapper)));
+        var check = await client.CheckAsync(0, null, TestContext.Current.CancellationToken);
+        Assert.Equal(1, check.Manifest!.Sequence);
+        var runs = File.ReadAllLines(log);
+        Assert.Single(runs);
+        Assert.Equal(4, runs[0].Split(" --next ").Length);
+        Assert.Equal(4, server.Requests);
+
+        using var download = new MemoryStream();
+        await check.Source.CopyArtifactAsync(check.Manifest.Releases[0].Artifacts["linux-x64"].Path, download, 1_000_000, TestContext.Current.CancellationToken);
+        Assert.Equal(200_000, download.Length);
+        Assert.Equal(2, File.ReadAllLines(log).Length);
+    }
+
+    [Fact]
+    public async Task ACurlWhoseOneRunSaysNothingUsableMeansEachFileIsFetchedAlone()
+    {
+        // As a curl older than 7.75 would: no %{exitcode} line after each transfer (here: nothing at all for the one run).
+        using var bin = new TempDir("belay-curl-old-");
+        var log = bin.Combine("runs.log");
+        var wrapper = bin.Combine("curl");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nprintf 'run\\n' >> '{log}'\ncase \"$*\" in *' --next '*) printf 'junk'; exit 0 ;; esac\nexec /usr/bin/curl \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_000_000);
+        await using var server = new HostileFeedServer(Feed.Root);
+        using var client = new FeedClient([server.Url], [Feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, Feed.Clock,
+            trustFile: Feed.TrustFile, limits: HostileCases.Limits, open: url => new CommandFeedSource(new Uri(url), new FetchTool("curl", wrapper)));
+        var check = await client.CheckAsync(0, null, TestContext.Current.CancellationToken);
+        Assert.Equal(1, check.Manifest!.Sequence);
+        Assert.Equal(5, File.ReadAllLines(log).Length);
+    }
+
+    [Fact]
+    public async Task WhenTheOneRunFailsEachFileIsFetchedAloneAndTheCheckStillVerifies()
+    {
+        await using var server = new HostileFeedServer(Feed.Root) { Behaviour = Hostility.Intermittent500, Targets = p => p == "channels/stable.json.minisig" };
+        using var client = Client(server.Url);
+        // The manifest's signature answers 500 in the one run; fetched alone, the next request for it succeeds.
+        var check = await client.CheckAsync(0, null, TestContext.Current.CancellationToken);
+        Assert.Equal(1, check.Manifest!.Sequence);
+    }
 
     protected override string Expected(Hostility behaviour, string withHttpClient) => behaviour switch
     {
