@@ -323,7 +323,7 @@ internal static class Report
             L($"Stopped early: {l.Error}");
             L();
         }
-        L("Against an HTTPS feed on loopback (nginx, the run's CA). Agents run the product's defaults: poll every 10 s ±10%, trial deadline 60 s, 3 tries. " +
+        L("Against an HTTPS feed on loopback (nginx; clients read the system's roots with the run's CA after them, as a host's store has 100 and more). Agents run the product's defaults: poll every 10 s ±10%, trial deadline 60 s, 3 tries. " +
           "A run's clock starts when the command starts (the one-liner, or `belay-release publish`) and stops when `belay status --json` shows the outcome on every agent (checked every 0.25 s).");
         L();
         Table(b, ["what", "runs (s)", "median", "min – max"], [

@@ -4,8 +4,11 @@ namespace Belay.Bench;
 /// A certificate authority made for one bench run (openssl, P-256, valid two days) and a
 /// server certificate it signs for 127.0.0.1 and localhost. Clients trust it through
 /// <see cref="ClientEnvironment"/>: SSL_CERT_FILE is read by OpenSSL, so by .NET's
-/// SocketsHttpHandler on Linux (belay, belay-agent) and by curl alike; nothing is added to
-/// the system's trust store.
+/// SocketsHttpHandler on Linux (belay-agent) and by curl (install.sh, belay, the floor) alike;
+/// nothing is added to the system's trust store. The file they read is the system's roots with
+/// the run's CA after them (<see cref="Bundle"/>), as a real host's store holds 100 and more: a
+/// TLS client pays for loading them at its start (curl once per run), and a bundle of one
+/// certificate flattered every process that starts one (docs/architecture.md, "Thirteenth round").
 /// </summary>
 internal sealed class Tls
 {
@@ -17,10 +20,15 @@ internal sealed class Tls
     }
 
     public string CaCert { get; }
+
+    /// <summary>The system's roots (Debian's ca-certificates bundle, when there is one) followed by <see cref="CaCert"/>.</summary>
+    public string Bundle => Path.Combine(Path.GetDirectoryName(CaCert)!, "bundle.crt");
     public string ServerCert { get; }
     public string ServerKey { get; }
 
-    public Dictionary<string, string> ClientEnvironment => new() { ["SSL_CERT_FILE"] = CaCert, ["CURL_CA_BUNDLE"] = CaCert };
+    public Dictionary<string, string> ClientEnvironment => new() { ["SSL_CERT_FILE"] = Bundle, ["CURL_CA_BUNDLE"] = Bundle };
+
+    private const string SystemRoots = "/etc/ssl/certs/ca-certificates.crt";
 
     public static Tls Create(string dir)
     {
@@ -37,6 +45,8 @@ internal sealed class Tls
             "-keyout", tls.ServerKey, "-out", csr, "-subj", "/CN=127.0.0.1"]);
         Shell.Check("openssl", ["x509", "-req", "-in", csr, "-CA", tls.CaCert, "-CAkey", caKey, "-CAcreateserial",
             "-days", "2", "-out", tls.ServerCert, "-extfile", ext]);
+        var system = File.Exists(SystemRoots) ? File.ReadAllText(SystemRoots) : "";
+        File.WriteAllText(tls.Bundle, system + (system.EndsWith('\n') || system.Length == 0 ? "" : "\n") + File.ReadAllText(tls.CaCert));
         return tls;
     }
 }

@@ -83,7 +83,7 @@ public static class CompactArchive
     {
         // Through the decoding stream even without a filter: it also turns the BCL Brotli decoder's complaint about
         // damaged input (an InvalidOperationException) into the InvalidDataException that gzip and zip readers throw.
-        return new BranchDecodingStream(new BrotliStream(compressed, CompressionMode.Decompress, leaveOpen), FilterOf(path));
+        return new BranchDecodingStream(new BrotliDecodingStream(compressed, leaveOpen), FilterOf(path));
     }
 
     /// <summary>
@@ -329,6 +329,7 @@ public sealed class BranchDecodingStream(Stream inner, BranchFilter filter) : Re
             }
             catch (InvalidOperationException e) when (_inner is BrotliStream)
             {
+                // A BrotliStream's complaint about damaged input (BrotliDecodingStream throws InvalidDataException itself).
                 throw new InvalidDataException($"the Brotli data is damaged ({e.Message})", e);
             }
             if (read == 0)
@@ -352,6 +353,79 @@ public sealed class BranchDecodingStream(Stream inner, BranchFilter filter) : Re
         if (disposing)
         {
             _inner.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// Brotli decoding over <see cref="BrotliDecoder"/> alone. <see cref="BrotliStream"/> would do, but its write path is
+/// reachable through <see cref="Stream"/>'s virtual methods, so the compiler links Brotli's encoder (some 200 kB of
+/// native code) into every executable that decodes with it: `belay`, which has no other use for Brotli, among them.
+/// Damaged or cut input is an <see cref="InvalidDataException"/>, as gzip and zip readers throw; bytes after the end of
+/// the Brotli data are not read.
+/// </summary>
+internal sealed class BrotliDecodingStream(Stream compressed, bool leaveOpen) : ReadOnlyStream
+{
+    private readonly byte[] _input = new byte[64 * 1024];
+    private BrotliDecoder _decoder;
+    private int _start;
+    private int _end;
+    private bool _inputEnded;
+    private bool _finished;
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty || _finished)
+        {
+            return 0;
+        }
+        while (true)
+        {
+            var status = _decoder.Decompress(_input.AsSpan(_start, _end - _start), buffer, out var consumed, out var written);
+            _start += consumed;
+            switch (status)
+            {
+                case System.Buffers.OperationStatus.InvalidData:
+                    throw new InvalidDataException("the Brotli data is damaged");
+                case System.Buffers.OperationStatus.Done:
+                    _finished = true;
+                    return written;
+                case System.Buffers.OperationStatus.DestinationTooSmall:
+                    return written;
+            }
+            if (written > 0)
+            {
+                return written;
+            }
+            if (_inputEnded)
+            {
+                throw new InvalidDataException("the Brotli data ends before its last block");
+            }
+            if (_start > 0)
+            {
+                _input.AsSpan(_start, _end - _start).CopyTo(_input);
+                _end -= _start;
+                _start = 0;
+            }
+            var n = compressed.Read(_input, _end, _input.Length - _end);
+            if (n == 0)
+            {
+                _inputEnded = true;
+            }
+            _end += n;
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _decoder.Dispose();
+            if (!leaveOpen)
+            {
+                compressed.Dispose();
+            }
         }
         base.Dispose(disposing);
     }

@@ -358,6 +358,24 @@ public sealed class CompactArchiveTests : IDisposable
         return m.ToArray();
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(100_000)]
+    public void TheBrotliDecoderTakesItsInputInAnyPiecesAndStopsAtTheEndOfItsData(int most)
+    {
+        var plain = CodeLike(300_000, seed: 11);
+        var encoded = new byte[BrotliEncoder.GetMaxCompressedLength(plain.Length) + 16];
+        Assert.True(BrotliEncoder.TryCompress(plain, encoded, out var written, 5, 22));
+        // Bytes after the end of the Brotli data are not read as more of it.
+        encoded.AsSpan(written, 16).Fill(0xAB);
+        using var stream = CompactArchive.OpenTar(new TrickleStream(encoded[..(written + 16)], most), "x.tar.br");
+        Assert.Equal(plain, ReadAll(stream));
+
+        using var cut = CompactArchive.OpenTar(new TrickleStream(encoded[..(written - 10)], most), "x.tar.br");
+        Assert.Throws<InvalidDataException>(() => ReadAll(cut));
+    }
+
     /// <summary>Hands out at most <c>most</c> bytes per read, as a decompressor may.</summary>
     private sealed class TrickleStream(byte[] data, int most) : MemoryStream(data)
     {
