@@ -391,6 +391,8 @@ public sealed record FetchTool(string Name, string Path)
             {
                 // GNU wget retries a broken transfer twenty times by default; the caller's next check is the retry.
                 // (busybox 1.35's wget crashes on -T; the deadlines here end it anyway.)
+                // No wgetrc either (GNU wget reads /etc/wgetrc and ~/.wgetrc, which could turn certificate checks off).
+                args.InsertRange(0, ["--no-config"]);
                 args.AddRange(["--timeout=30", "--tries=1", "--max-redirect=5"]);
             }
             if (conditional is not null)

@@ -37,11 +37,12 @@ public sealed class CommandFeedSourceTests
     }
 
     [Fact]
-    public void BusyboxWgetGetsOnlyTheOptionsItHasAndGnuWgetDoesNotRetry()
+    public void BusyboxWgetGetsOnlyTheOptionsItHasAndGnuWgetReadsNoWgetrcAndDoesNotRetry()
     {
         var busybox = new FetchTool("wget", "/bin/wget") { IsBusybox = true }.GetArguments(Https, null, 10, allowPlainHttp: false);
         Assert.Equal(["-q", "-S", "-O", "-", "-U", "belay", Https.AbsoluteUri], busybox);
         var gnu = new FetchTool("wget", "/usr/bin/wget").GetArguments(Https, null, 10, allowPlainHttp: false);
+        Assert.Equal("--no-config", gnu[0]);
         Assert.Contains("--tries=1", gnu);
         Assert.Contains("--max-redirect=5", gnu);
     }
