@@ -184,17 +184,23 @@ public sealed class CurlHostileFeedTests : HostileFeedContract
 
     protected override Func<string, FeedSource>? Open => url => new CommandFeedSource(new Uri(url), Curl);
 
+    /// <summary>A client whose curl is a script in <paramref name="bin"/> that runs <paramref name="before"/>, then the real curl.</summary>
+    private FeedClient ThroughWrapper(TempDir bin, HostileFeedServer server, string before)
+    {
+        var wrapper = bin.Combine("curl");
+        File.WriteAllText(wrapper, $"#!/bin/sh\n{before}\nexec /usr/bin/curl \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_000_000);
+        return new FeedClient([server.Url], [Feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, Feed.Clock,
+            trustFile: Feed.TrustFile, limits: HostileCases.Limits, open: url => new CommandFeedSource(new Uri(url), new FetchTool("curl", wrapper)));
+    }
+
     [Fact]
     public async Task AFirstCheckFetchesItsFourFilesInOneCurlRunAndTheArchiveInAnother()
     {
         using var bin = new TempDir("belay-curl-log-");
         var log = bin.Combine("runs.log");
-        var wrapper = bin.Combine("curl");
-        File.WriteAllText(wrapper, $"#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\nexec /usr/bin/curl \"$@\"\n");
-        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_000_000);
         await using var server = new HostileFeedServer(Feed.Root);
-        using var client = new FeedClient([server.Url], [Feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, Feed.Clock,
-            trustFile: Feed.TrustFile, limits: HostileCases.Limits, open: url => new CommandFeedSource(new Uri(url), new FetchTool("curl", wrapper)));
+        using var client = ThroughWrapper(bin, server, $"printf '%s\\n' \"$*\" >> '{log}'");
         var check = await client.CheckAsync(0, null, TestContext.Current.CancellationToken);
         Assert.Equal(1, check.Manifest!.Sequence);
         var runs = File.ReadAllLines(log);
@@ -214,12 +220,8 @@ public sealed class CurlHostileFeedTests : HostileFeedContract
         // As a curl older than 7.75 would: no %{exitcode} line after each transfer (here: nothing at all for the one run).
         using var bin = new TempDir("belay-curl-old-");
         var log = bin.Combine("runs.log");
-        var wrapper = bin.Combine("curl");
-        File.WriteAllText(wrapper, $"#!/bin/sh\nprintf 'run\\n' >> '{log}'\ncase \"$*\" in *' --next '*) printf 'junk'; exit 0 ;; esac\nexec /usr/bin/curl \"$@\"\n");
-        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_000_000);
         await using var server = new HostileFeedServer(Feed.Root);
-        using var client = new FeedClient([server.Url], [Feed.RootKey.PublicKey], FeedLayout.DefaultProduct, "stable", allowInsecureHttp: false, Feed.Clock,
-            trustFile: Feed.TrustFile, limits: HostileCases.Limits, open: url => new CommandFeedSource(new Uri(url), new FetchTool("curl", wrapper)));
+        using var client = ThroughWrapper(bin, server, $"printf 'run\\n' >> '{log}'\ncase \"$*\" in *' --next '*) printf 'junk'; exit 0 ;; esac");
         var check = await client.CheckAsync(0, null, TestContext.Current.CancellationToken);
         Assert.Equal(1, check.Manifest!.Sequence);
         Assert.Equal(5, File.ReadAllLines(log).Length);
